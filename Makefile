@@ -1,0 +1,53 @@
+# Centre Kiosk: `make run` to try it, `make test` to test it (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CATALOGUES := $(wildcard kiosk/translations/*/LC_MESSAGES/messages.po)
+COMPILED := $(CATALOGUES:.po=.mo)
+
+.PHONY: run test bench install install-test system-deps translations messages clean
+
+run: install translations
+	$(BIN)/kiosk init
+	$(BIN)/kiosk demo
+	@echo "Centre Kiosk: http://127.0.0.1:8000/  (staff pages: http://127.0.0.1:8000/staff/)"
+	$(BIN)/kiosk serve --host 127.0.0.1 --port 8000
+
+test: install-test translations system-deps
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: install-test translations
+	bash scripts/system-deps.sh bench
+	$(BIN)/python bench/run.py
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+system-deps:
+	bash scripts/system-deps.sh test
+
+translations: install $(COMPILED)
+
+kiosk/translations/%/LC_MESSAGES/messages.mo: kiosk/translations/%/LC_MESSAGES/messages.po
+	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@ 2>&1 | grep -v '^compiling' || true
+
+# After changing UI text: extract every string and merge it into the catalogues, then
+# translate the new zh entries (tests fail while one is missing).
+messages: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l --ignore-dirs='.* .venv __pycache__ tests bench instance static node_modules' \
+		--no-location --sort-output --omit-header -o kiosk/translations/messages.pot .
+	$(BIN)/pybabel update -i kiosk/translations/messages.pot -d kiosk/translations --no-fuzzy-matching --ignore-obsolete --width 100
+
+clean:
+	rm -rf $(VENV) tests/artifacts .pytest_cache

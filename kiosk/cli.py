@@ -1,0 +1,119 @@
+"""The `kiosk` command: init, demo, serve, staff add, db upgrade (and Flask's own commands)."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+from flask_babel import gettext as _
+
+from kiosk import create_app
+from kiosk.config import CONFIG_FILE_NAME, DEFAULTS
+
+
+def _create_app(*_args, **_kwargs):
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=True, add_version_option=False)
+def main() -> None:
+    """Centre Kiosk (党群服务中心 touchscreen kiosk)."""
+
+
+def write_instance_config(instance_path: Path) -> bool:
+    """Write instance/kiosk.toml with fresh secrets unless it exists. True if written."""
+    instance_path.mkdir(parents=True, exist_ok=True)
+    config_file = instance_path / CONFIG_FILE_NAME
+    if config_file.exists():
+        return False
+    config_file.write_text(
+        "# Centre Kiosk instance configuration (written by `kiosk init`; keep it private).\n"
+        "# Any key here can also be set as an environment variable with the KIOSK_ prefix.\n"
+        f'SECRET_KEY = "{secrets.token_urlsafe(48)}"\n'
+        f'CENTRE_CODE = "{DEFAULTS["CENTRE_CODE"]}"\n'
+        f'CENTRE_NAME = "{DEFAULTS["CENTRE_NAME"]}"\n',
+        encoding="utf-8",
+    )
+    config_file.chmod(0o600)
+    return True
+
+
+@main.command("init")
+@with_appcontext
+def init_command() -> None:
+    """Create instance/ config with random secrets and bring the database to the latest migration."""
+    from flask_migrate import upgrade
+
+    instance_path = Path(current_app.instance_path)
+    written = write_instance_config(instance_path)
+    if written and current_app.config["SECRET_KEY"] == DEFAULTS["SECRET_KEY"]:
+        # This process started before the file existed: load the new secrets.
+        current_app.config.update(create_app().config)
+    upgrade()
+    click.echo(_("Instance ready at %(path)s (config %(state)s).", path=instance_path, state=_("written") if written else _("kept")))
+
+
+@main.command("demo")
+@with_appcontext
+def demo_command() -> None:
+    """Load demo data from real centres of Xihu District (idempotent)."""
+    from kiosk.demo import DEMO_ACCOUNTS, load_demo
+    from kiosk.extensions import db
+
+    summary = load_demo(db.session)
+    db.session.commit()
+    click.echo(_("Demo data loaded: %(centres)d centres, %(notices)d notices, %(accounts)d new staff accounts.", **summary))
+    for username, password, _role in DEMO_ACCOUNTS:
+        click.echo(_("Demo staff login: %(username)s / %(password)s", username=username, password=password))
+
+
+@main.command("serve")
+@click.option("--host", default=None, help="Address to listen on (default from config: 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port (default 8000).")
+@click.option("--threads", default=None, type=int, help="Worker threads (default 8).")
+@with_appcontext
+def serve_command(host: str | None, port: int | None, threads: int | None) -> None:
+    """Serve the kiosk with waitress."""
+    import waitress
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if app.config["SECRET_KEY"] == DEFAULTS["SECRET_KEY"]:
+        click.echo(_("No secret key configured: run `kiosk init` first."), err=True)
+        sys.exit(2)
+    host = host or app.config["SERVE_HOST"]
+    port = port or app.config["SERVE_PORT"]
+    click.echo(_("Centre Kiosk is running at http://%(host)s:%(port)d/ (staff: /staff/)", host=host, port=port))
+    waitress.serve(app, host=host, port=port, threads=threads or app.config["SERVE_THREADS"], ident="centre-kiosk")
+
+
+@main.group("staff")
+def staff_group() -> None:
+    """Staff accounts."""
+
+
+@staff_group.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["staff", "admin"]), default="staff", show_default=True)
+@click.option("--display-name", default="", help="Name shown on staff pages.")
+@click.password_option(help="Prompted for (twice) when not given.")
+@with_appcontext
+def staff_add_command(username: str, role: str, display_name: str, password: str) -> None:
+    """Add a staff account (the password is prompted for)."""
+    from kiosk.extensions import db
+    from kiosk.staff.services import StaffError, create_staff_user
+
+    try:
+        user = create_staff_user(db.session, username, password, role, display_name=display_name)
+    except StaffError as error:
+        db.session.rollback()
+        raise click.ClickException(str(error.message)) from None
+    db.session.commit()
+    click.echo(_("Staff account %(name)s created.", name=user.username))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

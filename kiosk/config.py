@@ -1,0 +1,90 @@
+"""Configuration: defaults, then instance/kiosk.toml, then KIOSK_* environment variables,
+then whatever the caller of create_app() passes (tests).
+
+Every key is an upper-case Flask config key. In the TOML file and in the environment the
+key is written without a prefix in the file (``CENTRE_CODE = "XH-CY-CY1"``) and with the
+``KIOSK_`` prefix in the environment (``KIOSK_CENTRE_CODE=XH-CY-CY1``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_FILE_NAME = "kiosk.toml"
+DATABASE_FILE_NAME = "kiosk.sqlite3"
+
+DEFAULTS: dict[str, Any] = {
+    # Which centre this kiosk belongs to (see the Centre table and DESIGN.md §10).
+    "CENTRE_CODE": "XH-CY-CY1",
+    "CENTRE_NAME": "翠苑街道翠苑一区党群服务中心",
+    # "centre" (default) or "hub" (the district hub, later).
+    "ROLE": "centre",
+    # SQLite in instance/ unless a URL is given (KIOSK_DATABASE_URL).
+    "DATABASE_URL": "",
+    # Real secrets are written to instance/kiosk.toml by `kiosk init`; this placeholder only
+    # lets a bare checkout start, and `kiosk serve` refuses to run with it.
+    "SECRET_KEY": "insecure-development-key",
+    # Visitor session: ask "还在使用吗？" after IDLE_SECONDS, reset IDLE_GRACE_SECONDS later.
+    "IDLE_SECONDS": 60,
+    "IDLE_GRACE_SECONDS": 20,
+    # Centres with many elderly visitors (e.g. 翠苑一区) can start every visit in elder mode.
+    "ELDER_MODE_DEFAULT": False,
+    "DEFAULT_LOCALE": "zh",
+    "TIMEZONE": "Asia/Shanghai",
+    # A scan longer than this is refused before any parsing (a USB scanner gone wrong, a paste).
+    "MAX_SCAN_LENGTH": 160,
+    # The kiosk is served over plain HTTP on the centre's LAN; set true behind TLS.
+    "SESSION_COOKIE_SECURE": False,
+    "LOGIN_RATE_LIMIT": "5 per minute",
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "SERVE_HOST": "127.0.0.1",
+    "SERVE_PORT": 8000,
+    "SERVE_THREADS": 8,
+}
+
+SUPPORTED_LOCALES = ("zh", "en")
+
+
+def _coerce(raw: str, like: Any) -> Any:
+    """Environment variables are strings; give them the type of the default they replace."""
+    if isinstance(like, bool):
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(like, int):
+        return int(raw)
+    return raw
+
+
+def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    config: dict[str, Any] = dict(DEFAULTS)
+    config_file = instance_path / CONFIG_FILE_NAME
+    if config_file.exists():
+        with config_file.open("rb") as fh:
+            config.update({k.upper(): v for k, v in tomllib.load(fh).items()})
+    for name, value in os.environ.items():
+        if name.startswith("KIOSK_") and name not in {"KIOSK_INSTANCE_PATH"}:
+            key = name.removeprefix("KIOSK_")
+            config[key] = _coerce(value, DEFAULTS.get(key, ""))
+    if overrides:
+        config.update(overrides)
+    if not config.get("DATABASE_URL"):
+        config["DATABASE_URL"] = f"sqlite:///{instance_path / DATABASE_FILE_NAME}"
+    config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
+    # Error messages must not echo SQL parameters (phones) into logs or tracebacks.
+    config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"hide_parameters": True})
+    config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    # A kiosk page stays open for hours: the CSRF token lives as long as the visitor session,
+    # which the idle timer ends anyway.
+    config.setdefault("WTF_CSRF_TIME_LIMIT", None)
+    config.setdefault("BABEL_DEFAULT_LOCALE", config["DEFAULT_LOCALE"])
+    config.setdefault("BABEL_DEFAULT_TIMEZONE", config["TIMEZONE"])
+    config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(Path(__file__).parent / "translations"))
+    return config
+
+
+def instance_path_from_env() -> Path:
+    return Path(os.environ.get("KIOSK_INSTANCE_PATH", PROJECT_ROOT / "instance")).resolve()

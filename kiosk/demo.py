@@ -1,0 +1,72 @@
+"""Demo data from real centres and activities of Hangzhou's Xihu District (DESIGN.md §10).
+
+Idempotent: every row has a stable key, so running `kiosk demo` twice changes nothing.
+Later features add their own demo rows here (activities, services, books, members).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kiosk.centres.models import CentreLevel
+from kiosk.centres.services import CentreSpec, upsert_centres
+from kiosk.db import utcnow
+from kiosk.home.services import upsert_notice
+from kiosk.staff.models import StaffUser
+from kiosk.staff.services import create_staff_user
+
+L = CentreLevel
+
+XIHU_CENTRES = [
+    CentreSpec("XH", "西湖区党群服务中心", L.DISTRICT),
+    CentreSpec("XH-BS", "北山街道党群服务中心", L.SUBDISTRICT, "XH"),
+    CentreSpec("XH-XX", "西溪街道党群服务中心", L.SUBDISTRICT, "XH"),
+    CentreSpec("XH-LY", "灵隐街道党群服务中心", L.SUBDISTRICT, "XH"),
+    CentreSpec("XH-CY", "翠苑街道党群服务中心", L.SUBDISTRICT, "XH"),
+    CentreSpec("XH-WX", "文新街道党群服务中心", L.SUBDISTRICT, "XH"),
+    CentreSpec("XH-GD", "古荡街道党群服务中心", L.SUBDISTRICT, "XH"),
+    CentreSpec("XH-XHJD", "西湖街道党群服务中心", L.SUBDISTRICT, "XH"),
+    CentreSpec("XH-LX", "留下街道党群服务中心", L.SUBDISTRICT, "XH"),
+    CentreSpec("XH-ZT", "转塘街道党群服务中心", L.SUBDISTRICT, "XH"),
+    CentreSpec("XH-JC", "蒋村街道党群服务中心", L.SUBDISTRICT, "XH"),
+    CentreSpec("XH-SP", "双浦镇党群服务中心", L.SUBDISTRICT, "XH"),
+    CentreSpec("XH-ZT-CDC", "转塘街道长埭村党群服务中心", L.VILLAGE, "XH-ZT"),
+    CentreSpec("XH-CY-CY1", "翠苑街道翠苑一区党群服务中心", L.COMMUNITY, "XH-CY"),
+    CentreSpec("XH-SP-WJC", "双浦镇吴家村党群服务中心", L.VILLAGE, "XH-SP"),
+    CentreSpec("XH-ZT-YCXZ", "艺创小镇党群服务中心", L.BUSINESS, "XH-ZT"),
+    CentreSpec("XH-GD-JH", "古荡街道嘉荷社区党群服务中心", L.COMMUNITY, "XH-GD"),
+    CentreSpec("XH-LY-HLSQ", "灵隐街道黄龙商圈党群服务中心", L.BUSINESS, "XH-LY"),
+    CentreSpec("XH-ZHPG", "西湖区注会评估行业党群服务中心", L.INDUSTRY, "XH"),
+]
+
+DEMO_NOTICES = [
+    ("demo-2026-lecture", "district", "《公司运营与风险防范》公益讲座", "黄龙商圈党群服务中心，本周六上午 9:30，欢迎辖区企业负责人报名参加。"),
+    ("demo-2026-sidianban", "centre", "四点半课堂 周一至周五 16:30 开课", "作业辅导、书法、科学小实验，请家长在服务台登记。"),
+    ("demo-2026-jishi", "district", "西红集市之“茶香品红韵”", "本月 15 日上午在西湖区党群服务中心广场举行，现场可兑换积分好礼。"),
+    ("demo-2026-haircut", "centre", "免费理发 每周三上午", "志愿者为辖区老人和新就业群体提供免费理发，可在本机“服务预约”预约。"),
+]
+
+# Demo accounts only: `make run` prints them. A real centre removes them and adds its own.
+DEMO_ACCOUNTS = [
+    ("demo-admin", "kiosk-demo-admin", "admin"),
+    ("demo-staff", "kiosk-demo-staff", "staff"),
+]
+
+
+def load_demo(session: Session) -> dict[str, int]:
+    upsert_centres(session, XIHU_CENTRES)
+    now = utcnow()
+    for index, (key, source, title, body) in enumerate(DEMO_NOTICES):
+        upsert_notice(
+            session, key=key, source=source, title=title, body=body, published_at=now - timedelta(hours=index + 1), expires_at=None
+        )
+    existing = set(session.scalars(select(StaffUser.username)))
+    accounts = 0
+    for username, password, role in DEMO_ACCOUNTS:
+        if username not in existing:
+            create_staff_user(session, username, password, role, display_name=username)
+            accounts += 1
+    return {"centres": len(XIHU_CENTRES), "notices": len(DEMO_NOTICES), "accounts": accounts}

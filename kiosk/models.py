@@ -1,0 +1,5 @@
+"""One place that imports every feature's models (for Alembic autogenerate)."""
+
+from kiosk.centres.models import Centre  # noqa: F401
+from kiosk.home.models import Notice  # noqa: F401
+from kiosk.staff.models import AuditEntry, StaffUser  # noqa: F401

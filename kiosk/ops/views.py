@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, current_app, jsonify
+from sqlalchemy import text
+
+from kiosk import __version__
+from kiosk.extensions import db
+
+bp = Blueprint("ops", __name__)
+log = logging.getLogger("kiosk.ops")
+
+
+@bp.get("/healthz")
+def healthz():
+    try:
+        db.session.execute(text("SELECT 1"))
+        database = "ok"
+    except Exception:  # report, don't crash: this is what a monitor polls when things are bad
+        log.exception("health check: database unreachable")
+        database = "unreachable"
+    healthy = database == "ok"
+    body = {
+        "status": "ok" if healthy else "degraded",
+        "database": database,
+        "version": __version__,
+        "centre": current_app.config["CENTRE_CODE"],
+        "role": current_app.config["ROLE"],
+    }
+    return jsonify(body), 200 if healthy else 503

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Length
+
+from kiosk.i18n import _l
+from kiosk.staff.models import StaffRole
+
+
+class LoginForm(FlaskForm):
+    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=40)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
+
+
+class NewStaffForm(FlaskForm):
+    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=40)])
+    display_name = StringField(_l("Display name"), validators=[Length(max=60)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
+    role = SelectField(_l("Role"), choices=[(StaffRole.STAFF.value, _l("Staff")), (StaffRole.ADMIN.value, _l("Administrator"))])
+
+
+class ConfirmForm(FlaskForm):
+    """A bare form for POST buttons: carries the CSRF token."""

@@ -1,0 +1,150 @@
+"""The staff area: every route needs a login; admin routes need the admin role."""
+
+from __future__ import annotations
+
+from functools import wraps
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+
+from kiosk.extensions import db, limiter, login_manager
+from kiosk.i18n import _l
+from kiosk.staff import services
+from kiosk.staff.forms import ConfirmForm, LoginForm, NewStaffForm
+from kiosk.staff.models import StaffRole, StaffUser
+from kiosk.web import render
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+
+login_manager.login_view = "staff.login"
+login_manager.login_message = _l("Please log in first.")
+login_manager.login_message_category = "info"
+
+PUBLIC_ENDPOINTS = {"staff.login"}
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> StaffUser | None:
+    return db.session.get(StaffUser, int(user_id)) if user_id.isdigit() else None
+
+
+@bp.before_request
+def _require_login():
+    """Every staff route needs a login, including ones added later and forgotten."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    return None
+
+
+def role_required(role: StaffRole):
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapped(*args, **kwargs):
+            if not current_user.has_role(role):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def _safe_next(target: str | None) -> str:
+    """Only local paths: a login link must not bounce a user to another site."""
+    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+        return target
+    return url_for("staff.dashboard")
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def login():
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = services.authenticate(db.session, form.username.data, form.password.data)
+        if user is None:
+            services.record_audit(db.session, None, "staff.login_failed", target=form.username.data[:40], remote_addr=request.remote_addr or "")
+            db.session.commit()
+            form.password.errors.append(_("Wrong username or password."))
+            return render("staff/login.html", form=form, status=401)
+        login_user(user)
+        services.record_audit(db.session, user, "staff.login", remote_addr=request.remote_addr or "")
+        db.session.commit()
+        return redirect(_safe_next(request.args.get("next")))
+    status = 400 if request.method == "POST" else 200
+    return render("staff/login.html", form=form, status=status)
+
+
+@bp.post("/logout")
+def logout():
+    services.record_audit(db.session, current_user, "staff.logout", remote_addr=request.remote_addr or "")
+    db.session.commit()
+    logout_user()
+    flash(_("You have logged out."), "info")
+    return redirect(url_for("staff.login"))
+
+
+@bp.get("/")
+def dashboard():
+    return render("staff/dashboard.html", logout_form=ConfirmForm())
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@role_required(StaffRole.ADMIN)
+def users():
+    form = NewStaffForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            services.create_staff_user(
+                db.session,
+                form.username.data,
+                form.password.data,
+                form.role.data,
+                display_name=form.display_name.data or "",
+                actor=current_user,
+                remote_addr=request.remote_addr or "",
+            )
+        except services.StaffError as error:
+            db.session.rollback()
+            form.username.errors.append(str(error.message))
+            status = error.status
+        else:
+            db.session.commit()
+            flash(_("Staff account %(name)s created.", name=services.normalise_username(form.username.data)), "success")
+            return redirect(url_for("staff.users"))
+    elif request.method == "POST":
+        status = 400
+    return render("staff/users.html", form=form, toggle_form=ConfirmForm(), users=services.list_staff(db.session), status=status)
+
+
+@bp.post("/users/<int:user_id>/active")
+@role_required(StaffRole.ADMIN)
+def set_active(user_id: int):
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    user = db.session.get(StaffUser, user_id) or abort(404)
+    try:
+        services.set_active(db.session, user, request.form.get("active") == "1", actor=current_user, remote_addr=request.remote_addr or "")
+    except services.StaffError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+    else:
+        db.session.commit()
+    return redirect(url_for("staff.users"))
+
+
+@bp.get("/audit")
+@role_required(StaffRole.ADMIN)
+def audit():
+    return render("staff/audit.html", entries=services.recent_audit(db.session))
