@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 
 from sqlalchemy import DateTime, Engine, MetaData, event
-from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -82,12 +82,14 @@ def configure_sqlite(engine: Engine) -> None:
 
 
 @contextmanager
-def write_transaction(session: Session) -> Iterator[Session]:
+def write_transaction(session: Session | scoped_session) -> Iterator[Session]:
     """Run a read-then-write unit of work under SQLite's write lock from its first statement.
 
     Commits on success, rolls back on any exception. On PostgreSQL it is a plain transaction
     (row locks or conditional updates do the work there).
     """
+    if isinstance(session, scoped_session):
+        session = session()
     if session.in_transaction():
         # Start clean so the IMMEDIATE option applies to the transaction that follows.
         session.commit()

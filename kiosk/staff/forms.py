@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from kiosk.i18n import _l
@@ -17,7 +18,7 @@ class NewStaffForm(FlaskForm):
     username = StringField(_l("Username"), validators=[DataRequired(), Length(max=40)])
     display_name = StringField(_l("Display name"), validators=[Length(max=60)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
-    role = SelectField(_l("Role"), choices=[(StaffRole.STAFF.value, _l("Staff")), (StaffRole.ADMIN.value, _l("Administrator"))])
+    role = SelectField(_l("Role"), choices=[SelectChoice(StaffRole.STAFF.value, _l("Staff")), SelectChoice(StaffRole.ADMIN.value, _l("Administrator"))])
 
 
 class ConfirmForm(FlaskForm):

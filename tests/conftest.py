@@ -1,0 +1,130 @@
+"""Shared fixtures: a real SQLite database at the latest migration for every test."""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import re
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from kiosk import create_app
+from kiosk.extensions import db
+
+TEST_SECRET = "test-secret-key-not-for-production"
+CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_kiosk_environment() -> Iterator[None]:
+    """A developer's KIOSK_* variables must not leak into tests."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("KIOSK_")}
+    for key in saved:
+        del os.environ[key]
+    yield
+    os.environ.update(saved)
+
+
+class IsolatedClient(FlaskClient):
+    """Each request runs outside the test's own app context, as on a real server.
+
+    Flask reuses an active app context for a test request, so ``g`` (Flask-Babel's locale,
+    Flask-Login's user) and the scoped DB session would leak between requests and the test.
+    """
+
+    def open(self, *args, **kwargs):
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
+def make_app(instance_path: Path, **overrides) -> Flask:
+    config = {"INSTANCE_PATH": instance_path, "SECRET_KEY": TEST_SECRET, "TESTING": True}
+    config.update(overrides)
+    app = create_app(config)
+    app.test_client_class = IsolatedClient
+    return app
+
+
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory) -> Path:
+    """Run every migration once; each test gets a copy (SQLite's backup API, WAL-safe)."""
+    from flask_migrate import upgrade
+
+    path = tmp_path_factory.mktemp("migrated")
+    app = make_app(path)
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return path / "kiosk.sqlite3"
+
+
+def copy_database(source: Path, target: Path) -> None:
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    with dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
+
+
+@pytest.fixture
+def instance_path(tmp_path: Path, migrated_database: Path) -> Path:
+    path = tmp_path / "instance"
+    path.mkdir()
+    copy_database(migrated_database, path / "kiosk.sqlite3")
+    return path
+
+
+@pytest.fixture
+def app(instance_path: Path) -> Iterator[Flask]:
+    app = make_app(instance_path)
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def session(app: Flask):
+    """The SQLAlchemy session services take, inside an app context (no request)."""
+    return db.session
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def csrf_token(client: FlaskClient, path: str = "/") -> str:
+    """The token a page would give the browser (from <meta name="csrf-token">)."""
+    html = client.get(path).get_data(as_text=True)
+    match = CSRF_META.search(html)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def post(client: FlaskClient, path: str, data: dict | None = None, *, htmx: bool = False, token_from: str = "/"):
+    headers = {"X-CSRFToken": csrf_token(client, token_from)}
+    if htmx:
+        headers["HX-Request"] = "true"
+    return client.post(path, data=data or {}, headers=headers)
+
+
+@pytest.fixture
+def make_staff(session):
+    from kiosk.staff.services import create_staff_user
+
+    def make(username: str = "wang.li", password: str = "correct-horse-1", role: str = "staff"):
+        user = create_staff_user(session, username, password, role, display_name="王丽")
+        session.commit()
+        return user
+
+    return make
+
+
+def login(client: FlaskClient, username: str, password: str):
+    token = csrf_token(client, "/staff/login")
+    return client.post("/staff/login", data={"username": username, "password": password, "csrf_token": token})

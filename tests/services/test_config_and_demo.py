@@ -1,0 +1,39 @@
+from sqlalchemy import func, select
+
+from kiosk.centres.models import Centre, CentreLevel
+from kiosk.config import load_config
+from kiosk.demo import load_demo
+from kiosk.home.models import Notice
+from kiosk.home.services import current_notices
+from kiosk.staff.models import StaffUser
+
+
+def test_config_precedence_defaults_then_file_then_environment_then_overrides(tmp_path, monkeypatch):
+    assert load_config(tmp_path)["IDLE_SECONDS"] == 60
+    (tmp_path / "kiosk.toml").write_text('IDLE_SECONDS = 90\nCENTRE_CODE = "XH-GD-JH"\n', encoding="utf-8")
+    assert load_config(tmp_path)["IDLE_SECONDS"] == 90
+    monkeypatch.setenv("KIOSK_IDLE_SECONDS", "120")
+    monkeypatch.setenv("KIOSK_ELDER_MODE_DEFAULT", "true")
+    config = load_config(tmp_path)
+    assert config["IDLE_SECONDS"] == 120 and config["ELDER_MODE_DEFAULT"] is True
+    assert config["CENTRE_CODE"] == "XH-GD-JH"
+    assert load_config(tmp_path, {"IDLE_SECONDS": 5})["IDLE_SECONDS"] == 5
+    assert load_config(tmp_path)["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'kiosk.sqlite3'}"
+
+
+def test_demo_data_is_the_real_matrix_and_loading_twice_changes_nothing(session):
+    first = load_demo(session)
+    session.commit()
+    counts = [session.scalar(select(func.count()).select_from(m)) for m in (Centre, Notice, StaffUser)]
+    second = load_demo(session)
+    session.commit()
+    assert [session.scalar(select(func.count()).select_from(m)) for m in (Centre, Notice, StaffUser)] == counts
+    assert first["accounts"] == 2 and second["accounts"] == 0
+
+    district = session.scalar(select(Centre).where(Centre.level == CentreLevel.DISTRICT))
+    assert district.name == "西湖区党群服务中心"
+    subdistricts = session.scalars(select(Centre).where(Centre.level == CentreLevel.SUBDISTRICT)).all()
+    assert len(subdistricts) == 11 and all(c.parent_id == district.id for c in subdistricts)
+    cuiyuan = session.scalar(select(Centre).where(Centre.code == "XH-CY-CY1"))
+    assert cuiyuan.parent.code == "XH-CY"
+    assert len(current_notices(session)) == 4

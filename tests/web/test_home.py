@@ -1,0 +1,112 @@
+import re
+
+from tests.conftest import csrf_token, post
+
+CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def test_home_is_chinese_first_with_tiles_clock_and_notices(client, session):
+    from kiosk.demo import load_demo
+
+    load_demo(session)
+    session.commit()
+    response = client.get("/")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert '<html lang="zh-CN"' in html
+    for text in ("活动签到", "服务预约", "阅览室", "我的积分", "即将开放", "翠苑街道翠苑一区党群服务中心", "《公司运营与风险防范》公益讲座"):
+        assert text in html
+    assert 'data-clock' in html
+    assert "HX-Request" in response.headers["Vary"]
+
+
+def test_tile_navigation_through_htmx_gets_only_the_main_content(client):
+    full = client.get("/points")
+    fragment = client.get("/points", headers={"HX-Request": "true", "HX-Target": "main"})
+    assert "<html" in full.get_data(as_text=True)
+    body = fragment.get_data(as_text=True)
+    assert "<html" not in body and "<title>我的积分" in body and "返回首页" in body
+    assert "HX-Request" in fragment.headers["Vary"]
+
+
+def test_coming_soon_pages(client):
+    for path, title in (("/checkin", "活动签到"), ("/booking", "服务预约"), ("/catalogue", "阅览室")):
+        html = client.get(path).get_data(as_text=True)
+        assert title in html and "即将开放" in html and "返回首页" in html
+
+
+def test_english_is_the_second_locale_and_has_no_chinese_ui_text(client):
+    response = post(client, "/lang", {"lang": "en"})
+    assert response.status_code == 303
+    for path in ("/", "/points", "/attract", "/checkin", "/no-such-page"):
+        html = client.get(path).get_data(as_text=True)
+        assert '<html lang="en"' in html
+        # Every UI string comes from the catalogue: what is left in Chinese is data.
+        leftover = html.replace("翠苑街道翠苑一区党群服务中心", "").replace(">中文<", "><")
+        assert not CJK.search(leftover), CJK.findall(leftover)[:20]
+    assert "My points" in client.get("/").get_data(as_text=True)
+    post(client, "/lang", {"lang": "zh"})
+    assert "我的积分" in client.get("/").get_data(as_text=True)
+
+
+def test_unknown_language_is_refused(client):
+    response = post(client, "/lang", {"lang": "fr"})
+    assert response.status_code == 400
+    assert "请求有误" in response.get_data(as_text=True)
+
+
+def test_elder_mode_toggles_and_defaults_from_config(client, app):
+    assert 'class="elder"' not in client.get("/").get_data(as_text=True)
+    post(client, "/elder")
+    assert '<html lang="zh-CN" class="elder">' in client.get("/").get_data(as_text=True)
+    post(client, "/elder")
+    assert 'class="elder"' not in client.get("/").get_data(as_text=True)
+    app.config["ELDER_MODE_DEFAULT"] = True
+    fresh = app.test_client()
+    assert 'class="elder"' in fresh.get("/").get_data(as_text=True)
+    post(fresh, "/elder")  # a visitor can still turn it off
+    assert 'class="elder"' not in fresh.get("/").get_data(as_text=True)
+
+
+def test_language_switch_returns_to_the_page_it_came_from_but_never_off_site(client):
+    token = csrf_token(client)
+    back = client.post("/lang", data={"lang": "en"}, headers={"X-CSRFToken": token, "Referer": "http://localhost/points"})
+    assert back.headers["Location"] == "/points"
+    away = client.post("/lang", data={"lang": "en"}, headers={"X-CSRFToken": token, "Referer": "http://evil.example/x"})
+    assert away.headers["Location"] == "/"
+
+
+def test_ending_a_visit_clears_the_server_side_session(client):
+    post(client, "/lang", {"lang": "en"})
+    post(client, "/elder")
+    post(client, "/visitor/phone", {"phone": "13812345678"}, htmx=True)
+    with client.session_transaction() as s:
+        assert s["lang"] == "en" and s["elder"] is True and "visitor" in s
+    assert post(client, "/session/end").status_code == 204
+    with client.session_transaction() as s:
+        assert "lang" not in s and "elder" not in s and "visitor" not in s
+    html = client.get("/points").get_data(as_text=True)
+    assert "138****5678" not in html and "请输入手机号" in html
+
+
+def test_attract_screen_has_no_idle_timer(client):
+    html = client.get("/attract").get_data(as_text=True)
+    assert 'data-idle-seconds="0"' in html and "轻触屏幕开始使用" in html
+    assert 'data-idle-seconds="60"' in client.get("/").get_data(as_text=True)
+
+
+def test_security_headers(client):
+    response = client.get("/")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Cache-Control"] == "no-store"
+    cookie = response.headers.get("Set-Cookie", "")
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_no_page_loads_anything_from_another_host(client):
+    for path in ("/", "/points", "/attract", "/staff/login"):
+        html = client.get(path).get_data(as_text=True)
+        assert not re.search(r'(src|href)="(https?:)?//', html), path

@@ -1,0 +1,90 @@
+from sqlalchemy import select
+
+from kiosk.staff.models import AuditEntry, StaffUser
+from tests.conftest import csrf_token, login
+
+
+def test_every_staff_route_needs_a_login(app, client):
+    rules = [r for r in app.url_map.iter_rules() if r.rule.startswith("/staff") and r.endpoint != "staff.login"]
+    assert len(rules) >= 4
+    for rule in rules:
+        path = rule.rule.replace("<int:user_id>", "1")
+        method = "GET" if "GET" in rule.methods else "POST"
+        response = client.open(path, method=method, headers={"X-CSRFToken": csrf_token(client)})
+        assert response.status_code == 302, (path, response.status_code)
+        assert "/staff/login" in response.headers["Location"]
+
+
+def test_login_logout_and_audit(client, session, make_staff):
+    make_staff("wang.li", "correct-horse-1", "staff")
+    response = login(client, "wang.li", "correct-horse-1")
+    assert response.status_code == 302 and response.headers["Location"] == "/staff/"
+    dashboard = client.get("/staff/").get_data(as_text=True)
+    assert "您好，王丽" in dashboard
+    token = csrf_token(client, "/staff/")
+    assert client.post("/staff/logout", data={"csrf_token": token}).status_code == 302
+    assert client.get("/staff/").status_code == 302
+    actions = [e.action for e in session.scalars(select(AuditEntry).order_by(AuditEntry.id))]
+    assert actions == ["staff.create", "staff.login", "staff.logout"]
+
+
+def test_wrong_password_is_refused_and_audited(client, session, make_staff):
+    make_staff("wang.li", "correct-horse-1")
+    response = login(client, "wang.li", "not-the-password")
+    assert response.status_code == 401
+    assert "用户名或密码错误" in response.get_data(as_text=True)
+    assert session.scalar(select(AuditEntry.action).order_by(AuditEntry.id.desc())) == "staff.login_failed"
+
+
+def test_staff_cannot_reach_admin_routes_but_admin_can(client, make_staff):
+    make_staff("li.staff", "correct-horse-1", "staff")
+    make_staff("chen.admin", "correct-horse-2", "admin")
+    login(client, "li.staff", "correct-horse-1")
+    for path in ("/staff/users", "/staff/audit"):
+        response = client.get(path)
+        assert response.status_code == 403
+        assert "此页面仅限中心工作人员使用" in response.get_data(as_text=True)
+    client.post("/staff/logout", data={"csrf_token": csrf_token(client, "/staff/")})
+    login(client, "chen.admin", "correct-horse-2")
+    assert client.get("/staff/users").status_code == 200
+    assert "staff.login" in client.get("/staff/audit").get_data(as_text=True)
+
+
+def test_admin_creates_and_deactivates_staff(client, session, make_staff):
+    make_staff("chen.admin", "correct-horse-2", "admin")
+    login(client, "chen.admin", "correct-horse-2")
+    token = csrf_token(client, "/staff/users")
+    data = {"csrf_token": token, "username": "zhao.min", "display_name": "赵敏", "password": "another-pass-3", "role": "staff"}
+    assert client.post("/staff/users", data=data).status_code == 302
+    again = client.post("/staff/users", data=data)
+    assert again.status_code == 409 and "该用户名已被使用" in again.get_data(as_text=True)
+    short = client.post("/staff/users", data=data | {"username": "qian.yu", "password": "short"})
+    assert short.status_code == 422 and "密码至少需要 8 个字符" in short.get_data(as_text=True)
+    user = session.scalar(select(StaffUser).where(StaffUser.username == "zhao.min"))
+    client.post(f"/staff/users/{user.id}/active", data={"csrf_token": token, "active": "0"})
+    session.rollback()  # end this test's read snapshot (WAL) to see the request's commit
+    assert user.active is False
+    assert login(client, "zhao.min", "another-pass-3").status_code == 401
+    assert session.scalar(select(StaffUser).where(StaffUser.username == "qian.yu")) is None
+
+
+def test_login_form_without_csrf_token_is_refused(client, make_staff):
+    make_staff("wang.li", "correct-horse-1")
+    response = client.post("/staff/login", data={"username": "wang.li", "password": "correct-horse-1"})
+    assert response.status_code == 400 and "页面已过期" in response.get_data(as_text=True)
+    assert client.get("/staff/").status_code == 302
+
+
+def test_login_is_rate_limited(client, make_staff):
+    make_staff("wang.li", "correct-horse-1")
+    statuses = [login(client, "wang.li", f"guess-{i}").status_code for i in range(6)]
+    assert statuses == [401] * 5 + [429]
+    limited = login(client, "wang.li", "correct-horse-1")
+    assert limited.status_code == 429 and "操作太频繁" in limited.get_data(as_text=True)
+
+
+def test_login_never_redirects_off_site(client, make_staff):
+    make_staff("wang.li", "correct-horse-1")
+    token = csrf_token(client, "/staff/login")
+    response = client.post("/staff/login?next=//evil.example/x", data={"username": "wang.li", "password": "correct-horse-1", "csrf_token": token})
+    assert response.headers["Location"] == "/staff/"
