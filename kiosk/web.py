@@ -82,6 +82,7 @@ def _template_context() -> dict[str, Any]:
         "idle_grace_seconds": current_app.config["IDLE_GRACE_SECONDS"],
         "today_text": format_date(now.date(), format="full"),
         "clock_text": now.strftime("%H:%M"),
+        "timezone": current_app.config["TIMEZONE"],
     }
 
 

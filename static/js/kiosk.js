@@ -15,12 +15,21 @@
     event.detail.headers["X-CSRFToken"] = csrfToken();
   });
 
-  function pad(n) { return n < 10 ? "0" + n : String(n); }
+  // The centre's time zone (config TIMEZONE), not the PC's: a kiosk PC set to UTC must
+  // still show Beijing time. The date rolls over at midnight on a screen left open.
+  var zone = document.body.dataset.timezone || undefined;
+  var lang = document.documentElement.lang || "zh-CN";
+  var timeFormat = new Intl.DateTimeFormat("en-GB", { timeZone: zone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  var dateFormat = new Intl.DateTimeFormat(lang, { timeZone: zone, dateStyle: "full" });
   function tick() {
     var now = new Date();
-    var text = pad(now.getHours()) + ":" + pad(now.getMinutes());
+    var time = timeFormat.format(now);
+    var date = dateFormat.format(now);
     document.querySelectorAll("[data-clock]").forEach(function (el) {
-      if (el.textContent !== text) { el.textContent = text; }
+      if (el.textContent !== time) { el.textContent = time; }
+    });
+    document.querySelectorAll("[data-date]").forEach(function (el) {
+      if (el.textContent !== date) { el.textContent = date; }
     });
   }
   setInterval(tick, 1000);

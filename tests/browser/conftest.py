@@ -1,0 +1,109 @@
+"""Browser fixtures: the kiosk served by waitress on loopback, Debian's Chromium driven by
+Playwright (executable_path; no browser download), one fresh context per test."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from waitress.server import create_server
+
+from tests.conftest import copy_database, make_app
+
+CHROMIUM = os.environ.get("KIOSK_TEST_CHROMIUM", "/usr/bin/chromium")
+# As root Chromium needs --no-sandbox; on this closed network the background services would
+# only make refused connections (DESIGN.md §11).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+KIOSK_VIEWPORT = {"width": 1920, "height": 1080}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/browser/" in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium (scripts/system-deps.sh)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def serve(tmp_path: Path, migrated_database: Path) -> Iterator[Callable[..., str]]:
+    """serve(**config) starts a kiosk on a free loopback port and returns its base URL."""
+    servers = []
+
+    def start(**config) -> str:
+        instance = tmp_path / f"instance{len(servers)}"
+        instance.mkdir()
+        copy_database(migrated_database, instance / "kiosk.sqlite3")
+        app = make_app(instance, **config)
+        if config.pop("demo", True):
+            from kiosk.demo import load_demo
+            from kiosk.extensions import db
+
+            with app.app_context():
+                load_demo(db.session)
+                db.session.commit()
+        server = create_server(app, host="127.0.0.1", port=0, threads=4)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.effective_port}"
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+def base_url(serve) -> str:
+    return serve()
+
+
+@pytest.fixture
+def context(browser):
+    context = browser.new_context(viewport=KIOSK_VIEWPORT, locale="zh-CN", has_touch=True)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context, request):
+    """A page that fails the test on any request off the machine or any console error
+    (a CSP violation, a script error)."""
+    page = context.new_page()
+    foreign: list[str] = []
+    errors: list[str] = []
+    page.on("request", lambda r: foreign.append(r.url) if urlsplit(r.url).hostname not in {"127.0.0.1", "localhost"} else None)
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "status of 4" not in m.text else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    yield page
+    assert foreign == [], f"requests left the machine: {foreign}"
+    assert errors == [], f"console errors: {errors}"
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
