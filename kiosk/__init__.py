@@ -52,6 +52,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     for blueprint in (home_bp, identify_bp, scan_bp, ops_bp, staff_bp):
         app.register_blueprint(blueprint)
 
+    # Scan recognisers register themselves on import.
+    import kiosk.members.scan  # noqa: F401
+
     # Import every model so Alembic and create_all see the whole schema.
     import kiosk.models  # noqa: F401
 

@@ -24,22 +24,32 @@ def main() -> None:
     """Centre Kiosk (党群服务中心 touchscreen kiosk)."""
 
 
+# Secrets `kiosk init` generates; an older config missing one gets it appended.
+GENERATED_SECRETS = ("SECRET_KEY", "SIGNING_KEY")
+
+
 def write_instance_config(instance_path: Path) -> bool:
-    """Write instance/kiosk.toml with fresh secrets unless it exists. True if written."""
+    """Write instance/kiosk.toml with fresh secrets, or add the secrets an older file lacks.
+    Never changes a value that is there. True if anything was written."""
+    import tomllib
+
     instance_path.mkdir(parents=True, exist_ok=True)
     config_file = instance_path / CONFIG_FILE_NAME
-    if config_file.exists():
-        return False
-    config_file.write_text(
-        "# Centre Kiosk instance configuration (written by `kiosk init`; keep it private).\n"
-        "# Any key here can also be set as an environment variable with the KIOSK_ prefix.\n"
-        f'SECRET_KEY = "{secrets.token_urlsafe(48)}"\n'
-        f'CENTRE_CODE = "{DEFAULTS["CENTRE_CODE"]}"\n'
-        f'CENTRE_NAME = "{DEFAULTS["CENTRE_NAME"]}"\n',
-        encoding="utf-8",
-    )
-    config_file.chmod(0o600)
-    return True
+    if not config_file.exists():
+        config_file.write_text(
+            "# Centre Kiosk instance configuration (written by `kiosk init`; keep it private).\n"
+            "# Any key here can also be set as an environment variable with the KIOSK_ prefix.\n"
+            f'CENTRE_CODE = "{DEFAULTS["CENTRE_CODE"]}"\n'
+            f'CENTRE_NAME = "{DEFAULTS["CENTRE_NAME"]}"\n',
+            encoding="utf-8",
+        )
+        config_file.chmod(0o600)
+    present = tomllib.loads(config_file.read_text(encoding="utf-8"))
+    missing = [key for key in GENERATED_SECRETS if key not in present]
+    with config_file.open("a", encoding="utf-8") as fh:
+        for key in missing:
+            fh.write(f'{key} = "{secrets.token_urlsafe(48)}"\n')
+    return bool(missing)
 
 
 @main.command("init")
@@ -50,9 +60,6 @@ def init_command() -> None:
 
     instance_path = Path(current_app.instance_path)
     written = write_instance_config(instance_path)
-    if written and current_app.config["SECRET_KEY"] == DEFAULTS["SECRET_KEY"]:
-        # This process started before the file existed: load the new secrets.
-        current_app.config.update(create_app().config)
     upgrade()
     click.echo(_("Instance ready at %(path)s (config %(state)s).", path=instance_path, state=_("written") if written else _("kept")))
 

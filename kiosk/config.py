@@ -28,6 +28,10 @@ DEFAULTS: dict[str, Any] = {
     # Real secrets are written to instance/kiosk.toml by `kiosk init`; this placeholder only
     # lets a bare checkout start, and `kiosk serve` refuses to run with it.
     "SECRET_KEY": "insecure-development-key",
+    # Signs member cards and check-in codes (kiosk.signing). OLD_SIGNING_KEYS are still accepted
+    # after a rotation, so printed cards keep working until the old key is removed.
+    "SIGNING_KEY": "",
+    "OLD_SIGNING_KEYS": [],
     # Visitor session: ask "还在使用吗？" after IDLE_SECONDS, reset IDLE_GRACE_SECONDS later.
     "IDLE_SECONDS": 60,
     "IDLE_GRACE_SECONDS": 20,
@@ -37,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
     "TIMEZONE": "Asia/Shanghai",
     # A scan longer than this is refused before any parsing (a USB scanner gone wrong, a paste).
     "MAX_SCAN_LENGTH": 160,
+    # Version of the privacy notice a member consents to at registration (shown on the form).
+    "PRIVACY_NOTICE_VERSION": "2026-11",
     # The kiosk is served over plain HTTP on the centre's LAN; set true behind TLS.
     "SESSION_COOKIE_SECURE": False,
     "LOGIN_RATE_LIMIT": "5 per minute",
@@ -55,6 +61,8 @@ def _coerce(raw: str, like: Any) -> Any:
         return raw.strip().lower() in {"1", "true", "yes", "on"}
     if isinstance(like, int):
         return int(raw)
+    if isinstance(like, list):
+        return [item.strip() for item in raw.split(",") if item.strip()]
     return raw
 
 

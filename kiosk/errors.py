@@ -12,10 +12,12 @@ class KioskError(Exception):
 
     status = 422
 
-    def __init__(self, code: str, message: Any, *, status: int | None = None):
+    def __init__(self, code: str, message: Any, *, status: int | None = None, field: str | None = None):
         super().__init__(code)
         self.code = code
         self.message = message
+        # The form field the message belongs next to, when there is one.
+        self.field = field
         if status is not None:
             self.status = status
 

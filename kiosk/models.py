@@ -3,3 +3,5 @@
 from kiosk.centres.models import Centre  # noqa: F401
 from kiosk.home.models import Notice  # noqa: F401
 from kiosk.staff.models import AuditEntry, StaffUser  # noqa: F401
+from kiosk.members.models import Member  # noqa: F401
+from kiosk.points.models import PointsEntry, Redemption, Reward  # noqa: F401

@@ -17,6 +17,7 @@ from kiosk import create_app
 from kiosk.extensions import db
 
 TEST_SECRET = "test-secret-key-not-for-production"
+TEST_SIGNING_KEY = "test-signing-key-not-for-production"
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 
@@ -42,7 +43,7 @@ class IsolatedClient(FlaskClient):
 
 
 def make_app(instance_path: Path, **overrides) -> Flask:
-    config = {"INSTANCE_PATH": instance_path, "SECRET_KEY": TEST_SECRET, "TESTING": True}
+    config = {"INSTANCE_PATH": instance_path, "SECRET_KEY": TEST_SECRET, "SIGNING_KEY": TEST_SIGNING_KEY, "TESTING": True}
     config.update(overrides)
     app = create_app(config)
     app.test_client_class = IsolatedClient

@@ -7,7 +7,7 @@ the code answers. Anything no one claims is an "unknown code", never an error pa
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,10 +23,13 @@ class ScanOutcome:
     # Where the kiosk should go next (a member's points page, a ticket), or None to stay.
     redirect_to: str | None = None
     message: Any = ""
-    data: dict[str, Any] = field(default_factory=dict)
+    # What the visitor session should remember for this visit (e.g. which member's card).
+    visitor: dict[str, Any] = field(default_factory=dict)
 
 
-Recogniser = Callable[[Session, str], ScanOutcome | None]
+# A recogniser gets the session, the cleaned code and the app config (keys, centre code); it
+# returns None for a code that is not its kind, an outcome, or raises a KioskError refusal.
+Recogniser = Callable[[Session, str, Mapping[str, Any]], ScanOutcome | None]
 _RECOGNISERS: dict[str, Recogniser] = {}
 
 
@@ -57,10 +60,10 @@ def clean_code(raw: str | None, max_length: int) -> str:
     return code
 
 
-def recognise(session: Session, raw: str | None, *, max_length: int = 160) -> ScanOutcome:
-    code = clean_code(raw, max_length)
+def recognise(session: Session, raw: str | None, config: Mapping[str, Any]) -> ScanOutcome:
+    code = clean_code(raw, int(config.get("MAX_SCAN_LENGTH", 160)))
     for func in _RECOGNISERS.values():
-        outcome = func(session, code)
+        outcome = func(session, code, config)
         if outcome is not None:
             return outcome
     raise ScanError("scan_unknown", _l("This code is not recognised. Please scan a member card or a check-in code."))

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app, request, session
 
 from kiosk.extensions import db
-from kiosk.scan.services import ScanError, recognise
+from kiosk.errors import KioskError
+from kiosk.scan.services import recognise
 from kiosk.web import render
 
 bp = Blueprint("scan", __name__)
@@ -12,9 +13,11 @@ bp = Blueprint("scan", __name__)
 @bp.post("/scan")
 def scan():
     try:
-        outcome = recognise(db.session, request.form.get("code"), max_length=current_app.config["MAX_SCAN_LENGTH"])
-    except ScanError as error:
+        outcome = recognise(db.session, request.form.get("code"), current_app.config)
+    except KioskError as error:
         return render("scan/_result.html", "scan/_result.html", status=error.status, error=error)
+    # A new card replaces whoever was identified before (one visitor at a time).
+    session.update(outcome.visitor)
     response = render("scan/_result.html", "scan/_result.html", outcome=outcome)
     if outcome.redirect_to:
         response.headers["HX-Location"] = outcome.redirect_to

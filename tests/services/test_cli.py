@@ -6,6 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+def migration_head() -> str:
+    from alembic.script import ScriptDirectory
+
+    import kiosk
+
+    return ScriptDirectory(str(Path(kiosk.__file__).parent / "migrations")).get_current_head()
+
+
 KIOSK = [sys.executable, "-c", "from kiosk.cli import main; main()"]
 
 
@@ -24,7 +32,7 @@ def test_init_is_safe_to_run_twice_and_keeps_its_secrets(tmp_path):
     assert second.returncode == 0, second.stderr
     assert (tmp_path / "kiosk.toml").read_text(encoding="utf-8") == config
     with sqlite3.connect(tmp_path / "kiosk.sqlite3") as db:
-        assert db.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0001_foundation"
+        assert db.execute("SELECT version_num FROM alembic_version").fetchone()[0] == migration_head()
 
 
 def test_demo_then_staff_add_then_upgrade(tmp_path):

@@ -1,0 +1,30 @@
+"""The member-card recogniser for the kiosk scanner (/scan)."""
+
+from __future__ import annotations
+
+from kiosk.i18n import _l
+from kiosk.members.services import looks_like_card, resolve_card
+from kiosk.privacy import mask_name
+from kiosk.scan.services import ScanOutcome, recogniser
+from kiosk.signing import signer_from_config
+
+MEMBER_SESSION_KEY = "member"
+
+
+def member_signer(config):
+    from kiosk.members.services import CARD_PURPOSE
+
+    return signer_from_config(config, CARD_PURPOSE)
+
+
+@recogniser("member-card")
+def recognise_member_card(session, code, config):
+    if not looks_like_card(code):
+        return None
+    member = resolve_card(session, code, member_signer(config), config["CENTRE_CODE"])
+    return ScanOutcome(
+        kind="member-card",
+        redirect_to="/points",
+        message=_l("Hello, %(name)s", name=mask_name(member.name)),
+        visitor={MEMBER_SESSION_KEY: {"id": member.id, "serial": member.card_serial}},
+    )
