@@ -45,11 +45,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from kiosk.home.views import bp as home_bp
     from kiosk.identify.views import bp as identify_bp
+    from kiosk.members.views import bp as members_bp
     from kiosk.ops.views import bp as ops_bp
+    from kiosk.points.views import bp as points_bp
+    from kiosk.points.views import staff_bp as rewards_bp
     from kiosk.scan.views import bp as scan_bp
     from kiosk.staff.views import bp as staff_bp
 
-    for blueprint in (home_bp, identify_bp, scan_bp, ops_bp, staff_bp):
+    for blueprint in (home_bp, identify_bp, scan_bp, ops_bp, points_bp, staff_bp, members_bp, rewards_bp):
         app.register_blueprint(blueprint)
 
     # Scan recognisers register themselves on import.

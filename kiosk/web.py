@@ -128,6 +128,10 @@ def _handle_unexpected(error: Exception) -> Response:
 
 
 def init_app(app: Flask) -> None:
+    from kiosk.privacy import mask_name, mask_phone
+
+    app.jinja_env.filters["mask_phone"] = mask_phone
+    app.jinja_env.filters["mask_name"] = mask_name
     app.context_processor(_template_context)
     app.after_request(_security_headers)
     app.register_error_handler(CSRFError, _handle_csrf_error)

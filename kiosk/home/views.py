@@ -30,13 +30,15 @@ TILES = (
     Tile("home.checkin", _l("Activity check-in"), _l("Scan to check in and earn points"), "red", False),
     Tile("home.booking", _l("Book a service"), _l("Haircut, mending, legal advice…"), "green", False),
     Tile("home.catalogue", _l("Reading hall"), _l("Find a book and where it stands"), "blue", False),
-    Tile("home.points", _l("My points"), _l("Balance and rewards"), "purple", True),
+    Tile("points.index", _l("My points"), _l("Balance and rewards"), "purple", True),
 )
 TILES_BY_ENDPOINT = {tile.endpoint: tile for tile in TILES}
 
 
 @bp.get("/")
 def index():
+    # Home ends the task: a scanned member card no longer shows anyone's points.
+    session.pop("member", None)
     return render("home/page.html", tiles=TILES, notices=current_notices(db.session))
 
 
@@ -58,12 +60,6 @@ def booking():
 @bp.get("/catalogue")
 def catalogue():
     return _coming_soon("home.catalogue")
-
-
-@bp.get("/points")
-def points():
-    visitor = session.get("visitor") or {}
-    return render("home/points.html", tile=TILES_BY_ENDPOINT["home.points"], phone_masked=visitor.get("phone_masked"))
 
 
 def _coming_soon(endpoint: str):

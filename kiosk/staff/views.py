@@ -2,56 +2,30 @@
 
 from __future__ import annotations
 
-from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 
 from kiosk.extensions import db, limiter, login_manager
 from kiosk.i18n import _l
 from kiosk.staff import services
+from kiosk.staff.access import role_required, staff_blueprint
 from kiosk.staff.forms import ConfirmForm, LoginForm, NewStaffForm
 from kiosk.staff.models import StaffRole, StaffUser
 from kiosk.web import render
 
-bp = Blueprint("staff", __name__, url_prefix="/staff")
+bp = staff_blueprint("staff", __name__, "/staff")
 
 login_manager.login_view = "staff.login"
 login_manager.login_message = _l("Please log in first.")
 login_manager.login_message_category = "info"
 
-PUBLIC_ENDPOINTS = {"staff.login"}
-
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> StaffUser | None:
     return db.session.get(StaffUser, int(user_id)) if user_id.isdigit() else None
-
-
-@bp.before_request
-def _require_login():
-    """Every staff route needs a login, including ones added later and forgotten."""
-    if request.endpoint in PUBLIC_ENDPOINTS:
-        return None
-    if not current_user.is_authenticated:
-        return login_manager.unauthorized()
-    return None
-
-
-def role_required(role: StaffRole):
-    def decorator(view):
-        @wraps(view)
-        @login_required
-        def wrapped(*args, **kwargs):
-            if not current_user.has_role(role):
-                abort(403)
-            return view(*args, **kwargs)
-
-        return wrapped
-
-    return decorator
 
 
 def _safe_next(target: str | None) -> str:

@@ -1,0 +1,218 @@
+"""我的积分 on the kiosk (visitor side) and rewards / redemptions for staff."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, abort, flash, make_response, redirect, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from kiosk.extensions import db
+from kiosk.i18n import _l
+from kiosk.members.models import Member
+from kiosk.members.scan import MEMBER_SESSION_KEY
+from kiosk.points import services
+from kiosk.points.forms import CancelRedemptionForm, RewardForm
+from kiosk.points.models import PointsReason, Reward
+from kiosk.privacy import mask_name
+from kiosk.staff.access import client_address, staff_blueprint
+from kiosk.staff.forms import ConfirmForm
+from kiosk.web import render
+
+bp = Blueprint("points", __name__)
+
+REASON_LABELS = {
+    PointsReason.CHECKIN: _l("Activity check-in"),
+    PointsReason.VOLUNTEER: _l("Volunteering"),
+    PointsReason.REDEMPTION: _l("Reward redeemed"),
+    PointsReason.REDEMPTION_CANCELLED: _l("Redemption cancelled"),
+    PointsReason.CHECKIN_UNDONE: _l("Check-in undone"),
+    PointsReason.CORRECTION: _l("Correction by staff"),
+}
+staff_bp = staff_blueprint("rewards", __name__, "/staff/rewards")
+
+
+# ---- visitor side ----
+
+
+def identified_member() -> Member | None:
+    """The member whose card was scanned in this visit, if the card is still valid."""
+    card = session.get(MEMBER_SESSION_KEY)
+    if not isinstance(card, dict):
+        return None
+    member = db.session.get(Member, card.get("id", 0))
+    if member is None or not member.active or member.card_serial != card.get("serial"):
+        session.pop(MEMBER_SESSION_KEY, None)
+        return None
+    return member
+
+
+@bp.get("/points")
+def index():
+    member = identified_member()
+    if member is None:
+        visitor = session.get("visitor") or {}
+        return render("points/page.html", phone_masked=visitor.get("phone_masked"))
+    balance = services.balance(db.session, member.id)
+    return render(
+        "points/member.html",
+        masked_name=mask_name(member.name),
+        balance=balance,
+        entries=services.recent_entries(db.session, member.id, limit=8),
+        attended=services.count_entries(db.session, member.id, PointsReason.CHECKIN),
+        rewards=services.list_rewards(db.session, available_only=True),
+        reason_labels=REASON_LABELS,
+    )
+
+
+def _require_member() -> Member:
+    member = identified_member()
+    if member is None:
+        abort(403)
+    return member
+
+
+@bp.get("/points/rewards/<int:reward_id>")
+def confirm(reward_id: int):
+    member = _require_member()
+    reward = db.session.get(Reward, reward_id)
+    if reward is None or not reward.active:
+        abort(404)
+    balance = services.balance(db.session, member.id)
+    # One key per screen: a double tap or a retry of this confirmation redeems once.
+    return render("points/confirm.html", reward=reward, balance=balance, request_key=uuid.uuid4().hex)
+
+
+@bp.post("/points/redeem")
+def redeem():
+    member = _require_member()
+    try:
+        redemption = services.redeem(
+            db.session,
+            member_id=member.id,
+            reward_id=request.form.get("reward_id"),
+            channel="kiosk",
+            request_key=request.form.get("request_key", ""),
+        )
+    except services.PointsError as error:
+        db.session.rollback()
+        return render("points/refused.html", status=error.status, error=error)
+    return render("points/done.html", redemption=redemption, balance=services.balance(db.session, member.id))
+
+
+@bp.get("/rewards/<int:reward_id>/picture")
+def picture(reward_id: int):
+    reward = db.session.get(Reward, reward_id)
+    if reward is None or not reward.picture:
+        abort(404)
+    response = make_response(reward.picture)
+    response.headers["Content-Type"] = reward.picture_type or "image/jpeg"
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+# ---- staff: rewards and redemptions ----
+
+
+def _show_error(form, error) -> None:
+    field = getattr(form, error.field, None) if error.field else None
+    (field.errors if field is not None else form.form_errors).append(str(error.message))
+
+
+def _save(reward: Reward | None, form: RewardForm):
+    upload = form.picture.data
+    picture = upload.read(services.MAX_PICTURE_BYTES + 1) if upload and getattr(upload, "filename", "") else None
+    return services.save_reward(
+        db.session,
+        reward,
+        name=form.name.data,
+        description=form.description.data,
+        cost=form.cost.data,
+        stock=form.stock.data,
+        active=bool(form.active.data),
+        picture=picture,
+        actor=current_user,
+        remote_addr=client_address(),
+    )
+
+
+@staff_bp.route("/", methods=["GET", "POST"])
+def rewards():
+    form = RewardForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            _save(None, form)
+        except services.PointsError as error:
+            db.session.rollback()
+            _show_error(form, error)
+            status = error.status
+        else:
+            db.session.commit()
+            flash(_("Saved."), "success")
+            return redirect(url_for("rewards.rewards"))
+    elif request.method == "POST":
+        status = 400
+    return render("points/staff_rewards.html", form=form, rewards=services.list_rewards(db.session), status=status)
+
+
+@staff_bp.route("/<int:reward_id>", methods=["GET", "POST"])
+def edit_reward(reward_id: int):
+    reward = db.session.get(Reward, reward_id) or abort(404)
+    form = RewardForm(obj=reward) if request.method == "GET" else RewardForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            _save(reward, form)
+        except services.PointsError as error:
+            db.session.rollback()
+            _show_error(form, error)
+            status = error.status
+        else:
+            db.session.commit()
+            flash(_("Saved."), "success")
+            return redirect(url_for("rewards.rewards"))
+    elif request.method == "POST":
+        status = 400
+    return render("points/staff_reward_edit.html", form=form, reward=reward, status=status)
+
+
+@staff_bp.get("/redemptions")
+def redemptions():
+    code = request.args.get("code", "")[:12]
+    return render(
+        "points/staff_redemptions.html",
+        pending=services.pending_redemptions(db.session, code),
+        recent=services.recent_redemptions(db.session, limit=30),
+        code=code,
+        confirm_form=ConfirmForm(),
+        cancel_form=CancelRedemptionForm(),
+    )
+
+
+@staff_bp.post("/redemptions/<int:redemption_id>/hand-over")
+def hand_over(redemption_id: int):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        redemption = services.hand_over(db.session, redemption_id, actor=current_user, remote_addr=client_address())
+    except services.PointsError as error:
+        flash(str(error.message), "error")
+    else:
+        flash(_("Handed over: %(reward)s (pickup code %(code)s).", reward=redemption.reward.name, code=redemption.pickup_code), "success")
+    return redirect(url_for("rewards.redemptions"))
+
+
+@staff_bp.post("/redemptions/<int:redemption_id>/cancel")
+def cancel(redemption_id: int):
+    form = CancelRedemptionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        services.cancel_redemption(db.session, redemption_id, actor=current_user, note=form.note.data, remote_addr=client_address())
+    except services.PointsError as error:
+        flash(str(error.message), "error")
+    else:
+        flash(_("Cancelled; the points and the stock were returned."), "success")
+    return redirect(url_for("rewards.redemptions"))
