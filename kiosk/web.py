@@ -48,7 +48,7 @@ def _is_htmx() -> bool:
     return bool(getattr(request, "htmx", False))
 
 
-def render(page: str, fragment: str | None = None, status: int = 200, **context: Any) -> Response:
+def render(page: str, fragment: str | None = None, /, *, status: int = 200, **context: Any) -> Response:
     if _is_htmx() and fragment is not None:
         body = render_template(fragment, **context)
     else:

@@ -8,6 +8,7 @@ from flask import Blueprint, abort, flash, make_response, redirect, request, ses
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from kiosk.errors import KioskError
 from kiosk.extensions import db
 from kiosk.i18n import _l
 from kiosk.members.models import Member
@@ -66,11 +67,21 @@ def index():
     )
 
 
+class NoCardError(KioskError):
+    status = 403
+
+
 def _require_member() -> Member:
     member = identified_member()
     if member is None:
-        abort(403)
+        # Typically the idle reset or 返回首页 ended the visit between two taps.
+        raise NoCardError("no_card", _l("Please scan your member card first."))
     return member
+
+
+@bp.errorhandler(NoCardError)
+def _no_card(error: NoCardError):
+    return render("points/refused.html", status=error.status, error=error)
 
 
 @bp.get("/points/rewards/<int:reward_id>")
