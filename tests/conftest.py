@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import contextvars
+import threading
 import os
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from waitress.server import create_server
 
 from kiosk import create_app
 from kiosk.extensions import db
@@ -129,6 +131,36 @@ def make_staff(session):
 def login(client: FlaskClient, username: str, password: str):
     token = csrf_token(client, "/staff/login")
     return client.post("/staff/login", data={"username": username, "password": password, "csrf_token": token})
+
+
+@pytest.fixture
+def serve(tmp_path: Path, migrated_database: Path) -> Iterator[Callable[..., str]]:
+    """serve(setup=None, demo=True, **config) starts a kiosk under waitress on a free loopback
+    port and returns its base URL. ``setup(session)`` seeds data before the first request."""
+    servers = []
+
+    def start(setup: Callable | None = None, demo: bool = True, **config) -> str:
+        instance = tmp_path / f"served{len(servers)}"
+        instance.mkdir()
+        copy_database(migrated_database, instance / "kiosk.sqlite3")
+        app = make_app(instance, **config)
+        with app.app_context():
+            if demo:
+                from kiosk.demo import load_demo
+
+                load_demo(db.session)
+            if setup is not None:
+                setup(db.session)
+            db.session.commit()
+            db.session.remove()
+        server = create_server(app, host="127.0.0.1", port=0, threads=8)
+        threading.Thread(target=server.run, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.effective_port}"
+
+    yield start
+    for server in servers:
+        server.close()
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -4,15 +4,11 @@ Playwright (executable_path; no browser download), one fresh context per test.""
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from waitress.server import create_server
 
-from tests.conftest import copy_database, make_app
 
 CHROMIUM = os.environ.get("KIOSK_TEST_CHROMIUM", "/usr/bin/chromium")
 # As root Chromium needs --no-sandbox; on this closed network the background services would
@@ -46,34 +42,6 @@ def browser():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser
         browser.close()
-
-
-@pytest.fixture
-def serve(tmp_path: Path, migrated_database: Path) -> Iterator[Callable[..., str]]:
-    """serve(**config) starts a kiosk on a free loopback port and returns its base URL."""
-    servers = []
-
-    def start(**config) -> str:
-        instance = tmp_path / f"instance{len(servers)}"
-        instance.mkdir()
-        copy_database(migrated_database, instance / "kiosk.sqlite3")
-        app = make_app(instance, **config)
-        if config.pop("demo", True):
-            from kiosk.demo import load_demo
-            from kiosk.extensions import db
-
-            with app.app_context():
-                load_demo(db.session)
-                db.session.commit()
-        server = create_server(app, host="127.0.0.1", port=0, threads=4)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.effective_port}"
-
-    yield start
-    for server in servers:
-        server.close()
 
 
 @pytest.fixture

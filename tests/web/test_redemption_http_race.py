@@ -1,0 +1,115 @@
+"""Races over real HTTP: many kiosks/desks hitting waitress at once (not a thread inside one
+process calling a function): exactly one redemption wins when only one can."""
+
+import http.cookiejar
+import re
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from kiosk.members.services import card_token, register_member
+from kiosk.points.models import PointsReason
+from kiosk.points.services import award_points, save_reward
+from kiosk.signing import TokenSigner
+from tests.conftest import CSRF_META, TEST_SIGNING_KEY
+
+SIGNER = TokenSigner(TEST_SIGNING_KEY, purpose="member-card")
+
+
+class Visitor:
+    """One browser: its own cookies, CSRF token and card."""
+
+    def __init__(self, base_url: str):
+        self.base = base_url
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        self.token = ""
+
+    def get(self, path: str) -> str:
+        html = self.opener.open(self.base + path, timeout=30).read().decode()
+        match = CSRF_META.search(html)
+        if match:
+            self.token = match.group(1)
+        return html
+
+    def post(self, path: str, data: dict) -> tuple[int, str]:
+        request = urllib.request.Request(
+            self.base + path, data=urllib.parse.urlencode(data).encode(), headers={"X-CSRFToken": self.token, "HX-Request": "true"}
+        )
+        try:
+            with self.opener.open(request, timeout=60) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    def scan_card(self, token: str) -> None:
+        self.get("/points")
+        status, _ = self.post("/scan", {"code": token})
+        assert status == 200
+
+    def request_key(self, reward_id: int) -> str:
+        return re.search(r'name="request_key" value="(\w+)"', self.get(f"/points/rewards/{reward_id}")).group(1)
+
+
+def at_once(calls):
+    barrier = threading.Barrier(len(calls))
+    results = [None] * len(calls)
+
+    def run(i, call):
+        barrier.wait()
+        results[i] = call()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_fifty_kiosks_racing_for_one_last_reward_over_http(serve):
+    seeded = {}
+
+    def setup(session):
+        seeded["reward"] = save_reward(session, None, name="最后一把雨伞", description="", cost=10, stock=1, actor=None).id
+        seeded["cards"] = []
+        for i in range(50):
+            member = register_member(
+                session, name=f"会员{chr(0x4e00 + i)}", phone=f"139000{i:05d}", community="", age_band="60-69", consent=True, consent_version="t", actor=None
+            )
+            award_points(session, member.id, 100, PointsReason.CHECKIN, reference=f"checkin:{i}")
+            seeded["cards"].append(card_token(member, SIGNER, "XH-CY-CY1"))
+
+    base_url = serve(setup=setup, demo=False)
+    visitors = [Visitor(base_url) for _ in range(50)]
+    keys = []
+    for visitor, card in zip(visitors, seeded["cards"]):
+        visitor.scan_card(card)
+        keys.append(visitor.request_key(seeded["reward"]))
+    results = at_once(
+        [lambda v=v, k=k: v.post("/points/redeem", {"reward_id": seeded["reward"], "request_key": k}) for v, k in zip(visitors, keys)]
+    )
+    statuses = sorted(status for status, _ in results)
+    assert statuses == [200] + [409] * 49
+    assert sum("抱歉，该物品刚刚兑换完了" in body for _, body in results) == 49
+    stock_page = visitors[0].get("/points")
+    assert "最后一把雨伞" not in stock_page  # out of stock: no longer offered
+
+
+def test_ten_points_and_two_taps_on_two_rewards_over_http(serve):
+    seeded = {}
+
+    def setup(session):
+        member = register_member(session, name="王芳", phone="13700001111", community="", age_band="35-59", consent=True, consent_version="t", actor=None)
+        award_points(session, member.id, 10, PointsReason.CHECKIN, reference="checkin:1")
+        seeded["card"] = card_token(member, SIGNER, "XH-CY-CY1")
+        seeded["rewards"] = [save_reward(session, None, name=n, description="", cost=10, stock=5, actor=None).id for n in ("环保袋", "雨伞")]
+
+    base_url = serve(setup=setup, demo=False)
+    visitor = Visitor(base_url)
+    visitor.scan_card(seeded["card"])
+    keys = [visitor.request_key(r) for r in seeded["rewards"]]
+    results = at_once([lambda r=r, k=k: visitor.post("/points/redeem", {"reward_id": r, "request_key": k}) for r, k in zip(seeded["rewards"], keys)])
+    assert sorted(status for status, _ in results) == [200, 409]
+    assert any("积分不足" in body for _, body in results)
+    assert re.search(r"data-balance>0<", visitor.get("/points"))
