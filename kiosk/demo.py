@@ -15,6 +15,10 @@ from kiosk.centres.models import CentreLevel
 from kiosk.centres.services import CentreSpec, upsert_centres
 from kiosk.db import utcnow
 from kiosk.home.services import upsert_notice
+from kiosk.members.models import Member
+from kiosk.members.services import register_member
+from kiosk.points.models import PointsReason, Reward
+from kiosk.points.services import award_points, save_reward
 from kiosk.staff.models import StaffUser
 from kiosk.staff.services import create_staff_user
 
@@ -56,6 +60,20 @@ DEMO_ACCOUNTS = [
 ]
 
 
+# Demo members use the 139-0000-xxxx range; their names are common ones, not real people.
+DEMO_MEMBERS = [
+    ("张建华", "13900000001", "翠苑一区", "70-79", [(60, "volunteer", "demo:zjh:1", "西红集市志愿服务")]),
+    ("李秀英", "13900000002", "翠苑一区", "60-69", [(35, "correction", None, "书法课 7 次（纸质签到补录）")]),
+    ("王小明", "13900000003", "嘉荷社区", "0-17", [(15, "correction", None, "四点半课堂 3 次（纸质签到补录）")]),
+]
+DEMO_REWARDS = [
+    ("环保购物袋", "帆布袋一只", 20, 30),
+    ("晴雨伞", "折叠伞一把", 50, 10),
+    ("理发优惠券", "合作理发店 10 元券", 30, 20),
+    ("《红楼梦》插图本", "阅览室赠书", 80, 3),
+]
+
+
 def load_demo(session: Session) -> dict[str, int]:
     upsert_centres(session, XIHU_CENTRES)
     now = utcnow()
@@ -69,4 +87,17 @@ def load_demo(session: Session) -> dict[str, int]:
         if username not in existing:
             create_staff_user(session, username, password, role, display_name=username)
             accounts += 1
+    existing_rewards = set(session.scalars(select(Reward.name)))
+    for name, description, cost, stock in DEMO_REWARDS:
+        if name not in existing_rewards:
+            save_reward(session, None, name=name, description=description, cost=cost, stock=stock, actor=None)
+    existing_phones = set(session.scalars(select(Member.phone)))
+    for name, phone, community, band, grants in DEMO_MEMBERS:
+        if phone in existing_phones:
+            continue
+        member = register_member(
+            session, name=name, phone=phone, community=community, age_band=band, consent=True, consent_version="demo", actor=None
+        )
+        for delta, reason, reference, note in grants:
+            award_points(session, member.id, delta, PointsReason(reason), reference=reference, note=note)
     return {"centres": len(XIHU_CENTRES), "notices": len(DEMO_NOTICES), "accounts": accounts}

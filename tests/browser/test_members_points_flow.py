@@ -26,7 +26,7 @@ def staff_login(page, base_url):
 
 
 def test_register_print_scan_balance_redeem(browser, serve, page, artifacts):
-    base_url = serve(setup=seed)
+    base_url = serve(setup=seed, demo=False)
     staff = browser.new_context(viewport={"width": 1280, "height": 900})
     desk = staff.new_page()
     staff_login(desk, base_url)

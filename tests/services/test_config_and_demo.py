@@ -5,6 +5,8 @@ from kiosk.config import load_config
 from kiosk.demo import load_demo
 from kiosk.home.models import Notice
 from kiosk.home.services import current_notices
+from kiosk.members.models import Member
+from kiosk.points.models import PointsEntry, Reward
 from kiosk.staff.models import StaffUser
 
 
@@ -24,10 +26,12 @@ def test_config_precedence_defaults_then_file_then_environment_then_overrides(tm
 def test_demo_data_is_the_real_matrix_and_loading_twice_changes_nothing(session):
     first = load_demo(session)
     session.commit()
-    counts = [session.scalar(select(func.count()).select_from(m)) for m in (Centre, Notice, StaffUser)]
+    models = (Centre, Notice, StaffUser, Member, PointsEntry, Reward)
+    counts = [session.scalar(select(func.count()).select_from(m)) for m in models]
     second = load_demo(session)
     session.commit()
-    assert [session.scalar(select(func.count()).select_from(m)) for m in (Centre, Notice, StaffUser)] == counts
+    assert [session.scalar(select(func.count()).select_from(m)) for m in models] == counts
+    assert counts[3:] == [3, 3, 4]
     assert first["accounts"] == 2 and second["accounts"] == 0
 
     district = session.scalar(select(Centre).where(Centre.level == CentreLevel.DISTRICT))

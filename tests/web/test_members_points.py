@@ -240,6 +240,7 @@ def test_staff_rewards_and_desk_redemption_hand_over_and_cancel(staff_client, se
     assert bad.status_code == 422 and "所需积分须在 1 到" in bad.get_data(as_text=True)
     ok = staff_client.post("/staff/rewards/", data={"csrf_token": token, "name": "雨伞", "cost": "40", "stock": "2", "active": "y"})
     assert ok.status_code == 302
+    session.rollback()  # end this test's read snapshot to see the request's commit
     reward_id = session.scalar(select(Reward.id))
     detail = staff_client.get(f"/staff/members/{member_id}").get_data(as_text=True)
     request_key = re.search(r'name="request_key" type="hidden" value="(\w+)"', detail).group(1)
@@ -279,3 +280,30 @@ def test_phone_numbers_never_reach_the_log_or_a_visitor_page(staff_client, admin
     assert "138****5678" in caplog.text
     for page in pages:
         assert PHONE not in page
+
+
+def test_reward_picture_upload_is_checked_and_served_small(staff_client, session):
+    from PIL import Image
+
+    token = csrf_token(staff_client, "/staff/rewards/")
+    fake = staff_client.post(
+        "/staff/rewards/",
+        data={"csrf_token": token, "name": "雨伞", "cost": "40", "stock": "2", "active": "y", "picture": (io.BytesIO(b"%PDF-1.4 not a picture"), "x.png")},
+        content_type="multipart/form-data",
+    )
+    assert fake.status_code == 422 and "请上传 JPEG 或 PNG 图片" in fake.get_data(as_text=True)
+    assert session.scalar(select(func.count()).select_from(Reward)) == 0
+    photo = io.BytesIO()
+    Image.new("RGB", (1600, 1200), "navy").save(photo, format="JPEG")
+    photo.seek(0)
+    ok = staff_client.post(
+        "/staff/rewards/",
+        data={"csrf_token": token, "name": "雨伞", "cost": "40", "stock": "2", "active": "y", "picture": (photo, "umbrella.jpg")},
+        content_type="multipart/form-data",
+    )
+    assert ok.status_code == 302
+    session.rollback()  # end this test's read snapshot to see the request's commit
+    reward_id = session.scalar(select(Reward.id))
+    served = staff_client.get(f"/rewards/{reward_id}/picture")
+    assert served.headers["Content-Type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(served.data)).size == (480, 360)
