@@ -56,6 +56,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.register_blueprint(blueprint)
 
     # Scan recognisers register themselves on import.
+    import kiosk.checkin.scan  # noqa: F401
     import kiosk.members.scan  # noqa: F401
 
     # Import every model so Alembic and create_all see the whole schema.

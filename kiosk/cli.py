@@ -25,7 +25,7 @@ def main() -> None:
 
 
 # Secrets `kiosk init` generates; an older config missing one gets it appended.
-GENERATED_SECRETS = ("SECRET_KEY", "SIGNING_KEY")
+GENERATED_SECRETS = ("SECRET_KEY", "SIGNING_KEY", "DISTRICT_KEY")
 
 
 def write_instance_config(instance_path: Path) -> bool:

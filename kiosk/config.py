@@ -41,6 +41,20 @@ DEFAULTS: dict[str, Any] = {
     "TIMEZONE": "Asia/Shanghai",
     # A scan longer than this is refused before any parsing (a USB scanner gone wrong, a paste).
     "MAX_SCAN_LENGTH": 160,
+    # Check-in (DESIGN.md §4). A rotating QR changes every ROTATING_QR_SECONDS and is accepted
+    # for one more step; a phone that opened it has CHECKIN_PASS_MINUTES to type its number.
+    "ROTATING_QR_SECONDS": 20,
+    "CHECKIN_PASS_MINUTES": 10,
+    # A repeatable activity refuses a second check-in by the same person within this time.
+    "REPEAT_CHECKIN_MINUTES": 5,
+    # The address visitors' phones reach on the centre's Wi-Fi (printed into poster QR codes),
+    # e.g. "http://192.168.1.20:8000". Empty: the address the staff page was opened with.
+    "PUBLIC_BASE_URL": "",
+    # Which kiosk of the centre wrote a record (a centre may have a second kiosk or a tablet).
+    "DEVICE_ID": "kiosk-1",
+    # The district's key for pseudonymising phones in what is sent to the hub; all centres of
+    # a district share it (the district gives it out). `kiosk init` writes a random one.
+    "DISTRICT_KEY": "",
     # Version of the privacy notice a member consents to at registration (shown on the form).
     "PRIVACY_NOTICE_VERSION": "2026-11",
     # The kiosk is served over plain HTTP on the centre's LAN; set true behind TLS.

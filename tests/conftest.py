@@ -45,7 +45,7 @@ class IsolatedClient(FlaskClient):
 
 
 def make_app(instance_path: Path, **overrides) -> Flask:
-    config = {"INSTANCE_PATH": instance_path, "SECRET_KEY": TEST_SECRET, "SIGNING_KEY": TEST_SIGNING_KEY, "TESTING": True}
+    config = {"INSTANCE_PATH": instance_path, "SECRET_KEY": TEST_SECRET, "SIGNING_KEY": TEST_SIGNING_KEY, "DISTRICT_KEY": "test-district-key", "TESTING": True}
     config.update(overrides)
     app = create_app(config)
     app.test_client_class = IsolatedClient

@@ -18,10 +18,10 @@ def member_signer(config):
 
 
 @recogniser("member-card")
-def recognise_member_card(session, code, config):
+def recognise_member_card(session, code, context):
     if not looks_like_card(code):
         return None
-    member = resolve_card(session, code, member_signer(config), config["CENTRE_CODE"])
+    member = resolve_card(session, code, member_signer(context.config), context.config["CENTRE_CODE"])
     return ScanOutcome(
         kind="member-card",
         redirect_to="/points",

@@ -27,26 +27,38 @@ class ScanOutcome:
     visitor: dict[str, Any] = field(default_factory=dict)
 
 
-# A recogniser gets the session, the cleaned code and the app config (keys, centre code); it
-# returns None for a code that is not its kind, an outcome, or raises a KioskError refusal.
-Recogniser = Callable[[Session, str, Mapping[str, Any]], ScanOutcome | None]
-_RECOGNISERS: dict[str, Recogniser] = {}
+@dataclass(frozen=True)
+class ScanContext:
+    """What a recogniser may know besides the code: the app config (keys, centre code) and
+    this visit's session values (e.g. the activity on screen), read-only."""
+
+    config: Mapping[str, Any]
+    visitor: Mapping[str, Any] = field(default_factory=dict)
+
+
+# A recogniser gets the DB session, the cleaned code and the context; it returns None for a
+# code that is not its kind, an outcome, or raises a KioskError refusal.
+Recogniser = Callable[[Session, str, ScanContext], ScanOutcome | None]
+_RECOGNISERS: dict[str, tuple[int, Recogniser]] = {}
 
 
 class ScanError(KioskError):
     pass
 
 
-def recogniser(kind: str) -> Callable[[Recogniser], Recogniser]:
+def recogniser(kind: str, priority: int = 0) -> Callable[[Recogniser], Recogniser]:
+    """Register a recogniser; higher priority asks first (a check-in screen claims a member
+    card before 我的积分 does)."""
+
     def register(func: Recogniser) -> Recogniser:
-        _RECOGNISERS[kind] = func
+        _RECOGNISERS[kind] = (priority, func)
         return func
 
     return register
 
 
 def registered_kinds() -> list[str]:
-    return list(_RECOGNISERS)
+    return [kind for kind, _ in sorted(_RECOGNISERS.items(), key=lambda item: -item[1][0])]
 
 
 def clean_code(raw: str | None, max_length: int) -> str:
@@ -60,10 +72,10 @@ def clean_code(raw: str | None, max_length: int) -> str:
     return code
 
 
-def recognise(session: Session, raw: str | None, config: Mapping[str, Any]) -> ScanOutcome:
-    code = clean_code(raw, int(config.get("MAX_SCAN_LENGTH", 160)))
-    for func in _RECOGNISERS.values():
-        outcome = func(session, code, config)
+def recognise(session: Session, raw: str | None, context: ScanContext) -> ScanOutcome:
+    code = clean_code(raw, int(context.config.get("MAX_SCAN_LENGTH", 160)))
+    for kind in registered_kinds():
+        outcome = _RECOGNISERS[kind][1](session, code, context)
         if outcome is not None:
             return outcome
     raise ScanError("scan_unknown", _l("This code is not recognised. Please scan a member card or a check-in code."))

@@ -4,7 +4,7 @@ from flask import Blueprint, current_app, request, session
 
 from kiosk.extensions import db
 from kiosk.errors import KioskError
-from kiosk.scan.services import recognise
+from kiosk.scan.services import ScanContext, recognise
 from kiosk.web import render
 
 bp = Blueprint("scan", __name__)
@@ -13,7 +13,7 @@ bp = Blueprint("scan", __name__)
 @bp.post("/scan")
 def scan():
     try:
-        outcome = recognise(db.session, request.form.get("code"), current_app.config)
+        outcome = recognise(db.session, request.form.get("code"), ScanContext(current_app.config, dict(session)))
     except KioskError as error:
         return render("scan/_result.html", "scan/_result.html", status=error.status, error=error)
     # A new card replaces whoever was identified before (one visitor at a time).

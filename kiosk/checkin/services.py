@@ -1,0 +1,529 @@
+"""Activity check-in: activities and their sessions, signed QR tokens, the check-in itself.
+
+Every check-in, whichever way it arrives (poster QR, rotating QR, member card or phone at the
+kiosk, staff at the desk), goes through check_in(): one serialised write that refuses with a
+reason code or writes the check-in, its points entry and its outbox event together.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from kiosk.checkin.models import (
+    Activity,
+    ActivityCategory,
+    ActivityStatus,
+    CheckIn,
+    CheckinMethod,
+    CheckinPolicy,
+    CheckinStatus,
+    KioskLock,
+)
+from kiosk.db import utcnow, write_transaction
+from kiosk.errors import KioskError
+from kiosk.i18n import _l
+from kiosk.identify.services import PhoneError, parse_phone
+from kiosk.members.models import Member
+from kiosk.points.models import PointsReason
+from kiosk.points.services import award_points
+from kiosk.signing import TokenSigner
+from kiosk.staff.models import StaffUser
+from kiosk.staff.services import record_audit
+from kiosk.sync.outbox import pseudonym, record_event
+
+TOKEN_PREFIX = "C1"
+PASS_PREFIX = "K1"
+TOKEN_PURPOSE = "checkin-code"
+PASS_PURPOSE = "checkin-pass"
+MAX_POINTS = 1000
+MAX_CAPACITY = 10_000
+MAX_WINDOW_MINUTES = 240
+WEEK = timedelta(days=7)
+
+
+class CheckinError(KioskError):
+    pass
+
+
+# ---- activities ----
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One session of an activity and its check-in window."""
+
+    starts_at: datetime
+    ends_at: datetime
+    opens_at: datetime
+    closes_at: datetime
+    session_date: date  # local date
+
+
+def _occurrence(activity: Activity, index: int, zone: ZoneInfo) -> Occurrence:
+    start = activity.starts_at + index * WEEK
+    end = activity.ends_at + index * WEEK
+    return Occurrence(
+        start,
+        end,
+        start - timedelta(minutes=activity.opens_minutes_before),
+        end + timedelta(minutes=activity.closes_minutes_after),
+        start.astimezone(zone).date(),
+    )
+
+
+def _occurrence_count(activity: Activity, zone: ZoneInfo) -> int | None:
+    """How many sessions a weekly activity has (None: no end date)."""
+    if not activity.weekly:
+        return 1
+    if activity.repeat_until is None:
+        return None
+    first = activity.starts_at.astimezone(zone).date()
+    return max(1, (activity.repeat_until - first).days // 7 + 1)
+
+
+def current_occurrence(activity: Activity, now: datetime, zone: ZoneInfo) -> Occurrence:
+    """The session whose check-in window contains now, or CheckinError not_yet_open / closed."""
+    count = _occurrence_count(activity, zone)
+    index = 0
+    if activity.weekly:
+        index = max(0, int((now - activity.starts_at) / WEEK))
+        if count is not None:
+            index = min(index, count - 1)
+    for candidate in (index, index + 1):
+        if count is not None and candidate >= count:
+            continue
+        occurrence = _occurrence(activity, candidate, zone)
+        if occurrence.opens_at <= now <= occurrence.closes_at:
+            return occurrence
+        if now < occurrence.opens_at:
+            raise CheckinError(
+                "not_yet_open",
+                _l("Check-in opens at %(time)s.", time=occurrence.opens_at.astimezone(zone).strftime("%m-%d %H:%M")),
+                status=409,
+            )
+    raise CheckinError("closed", _l("Check-in for this activity has closed."), status=409)
+
+
+def next_occurrence(activity: Activity, now: datetime, zone: ZoneInfo) -> Occurrence | None:
+    count = _occurrence_count(activity, zone)
+    index = max(0, int((now - activity.starts_at) / WEEK)) if activity.weekly else 0
+    for candidate in (index, index + 1):
+        if count is not None and candidate >= count:
+            return None
+        occurrence = _occurrence(activity, candidate, zone)
+        if occurrence.closes_at >= now:
+            return occurrence
+    return None
+
+
+def _text(raw: str | None, limit: int, field: str, *, required: bool = False) -> str:
+    text = " ".join((raw or "").split())
+    if required and not text:
+        raise CheckinError(f"{field}_required", _l("Please fill this in."), field=field)
+    if len(text) > limit:
+        raise CheckinError(f"{field}_too_long", _l("At most %(n)d characters.", n=limit), field=field)
+    return text
+
+
+def _int(raw, field: str, low: int, high: int, *, optional: bool = False) -> int | None:
+    text = unicodedata.normalize("NFKC", str(raw if raw is not None else "")).strip()
+    if optional and not text:
+        return None
+    if not (text.isascii() and text.lstrip("+").isdigit()):
+        raise CheckinError("not_an_integer", _l("Please enter a whole number."), field=field)
+    value = int(text)
+    if not low <= value <= high:
+        raise CheckinError(f"{field}_out_of_range", _l("Please enter a number from %(low)d to %(high)d.", low=low, high=high), field=field)
+    return value
+
+
+def _local_datetime(raw: str | None, zone: ZoneInfo, field: str) -> datetime:
+    try:
+        value = datetime.fromisoformat((raw or "").strip())
+    except ValueError:
+        raise CheckinError("bad_datetime", _l("Please enter a date and time."), field=field) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    return value.astimezone(ZoneInfo("UTC"))
+
+
+def save_activity(
+    session: Session,
+    activity: Activity | None,
+    *,
+    title: str | None,
+    category: str | None,
+    description: str | None,
+    place: str | None,
+    starts_at: str | None,
+    ends_at: str | None,
+    weekly: bool,
+    repeat_until: str | None,
+    capacity,
+    points,
+    policy: str | None,
+    opens_minutes_before=30,
+    closes_minutes_after=30,
+    zone: ZoneInfo,
+    actor: StaffUser | None,
+    remote_addr: str = "",
+) -> Activity:
+    if activity is not None and activity.read_only:
+        raise CheckinError("read_only", _l("District activities can only be changed by the district."), status=403)
+    fields = {
+        "title": _text(title, 60, "title", required=True),
+        "description": _text(description, 500, "description"),
+        "place": _text(place, 60, "place"),
+        "starts_at": _local_datetime(starts_at, zone, "starts_at"),
+        "ends_at": _local_datetime(ends_at, zone, "ends_at"),
+        "weekly": bool(weekly),
+        "capacity": _int(capacity, "capacity", 1, MAX_CAPACITY, optional=True),
+        "points": _int(points if points not in (None, "") else 0, "points", 0, MAX_POINTS),
+        "opens_minutes_before": _int(opens_minutes_before, "opens_minutes_before", 0, MAX_WINDOW_MINUTES),
+        "closes_minutes_after": _int(closes_minutes_after, "closes_minutes_after", 0, MAX_WINDOW_MINUTES),
+    }
+    try:
+        fields["category"] = ActivityCategory(category or "")
+    except ValueError:
+        raise CheckinError("bad_category", _l("Please choose a category."), field="category") from None
+    try:
+        fields["policy"] = CheckinPolicy(policy or "")
+    except ValueError:
+        raise CheckinError("bad_policy", _l("Please choose a check-in rule."), field="policy") from None
+    if fields["ends_at"] <= fields["starts_at"]:
+        raise CheckinError("ends_before_start", _l("The end must be after the start."), field="ends_at")
+    if fields["ends_at"] - fields["starts_at"] > timedelta(hours=24):
+        raise CheckinError("too_long", _l("One session can last at most 24 hours; use a weekly activity for a series."), field="ends_at")
+    fields["repeat_until"] = None
+    if fields["weekly"] and (repeat_until or "").strip():
+        try:
+            fields["repeat_until"] = date.fromisoformat(repeat_until.strip())
+        except ValueError:
+            raise CheckinError("bad_date", _l("Please enter a date."), field="repeat_until") from None
+        if fields["repeat_until"] < fields["starts_at"].astimezone(zone).date():
+            raise CheckinError("repeat_before_start", _l("The last date must not be before the first session."), field="repeat_until")
+    created = activity is None
+    if activity is None:
+        activity = Activity(source="centre")
+        session.add(activity)
+    for name, value in fields.items():
+        setattr(activity, name, value)
+    session.flush()
+    record_audit(session, actor, "activity.create" if created else "activity.update", target=f"activity:{activity.id}", remote_addr=remote_addr)
+    return activity
+
+
+def set_activity_status(session: Session, activity: Activity, status: ActivityStatus, *, actor: StaffUser, remote_addr: str = "") -> None:
+    if activity.read_only:
+        raise CheckinError("read_only", _l("District activities can only be changed by the district."), status=403)
+    activity.status = status
+    record_audit(session, actor, f"activity.{status.value}", target=f"activity:{activity.id}", remote_addr=remote_addr)
+
+
+def get_activity(session: Session, activity_id) -> Activity:
+    try:
+        activity = session.get(Activity, int(activity_id))
+    except (TypeError, ValueError):
+        activity = None
+    if activity is None:
+        raise CheckinError("unknown_activity", _l("This activity does not exist."), status=404)
+    return activity
+
+
+def running_activities(session: Session, now: datetime, zone: ZoneInfo) -> list[tuple[Activity, Occurrence]]:
+    """Activities whose check-in window is open now (what the kiosk's check-in tile lists)."""
+    running = []
+    for activity in session.scalars(select(Activity).where(Activity.status == ActivityStatus.ACTIVE).order_by(Activity.starts_at)):
+        try:
+            running.append((activity, current_occurrence(activity, now, zone)))
+        except CheckinError:
+            continue
+    return running
+
+
+def list_activities(session: Session) -> list[Activity]:
+    return list(session.scalars(select(Activity).order_by(Activity.starts_at.desc())))
+
+
+# ---- QR tokens ----
+
+
+def poster_token(activity: Activity, signer: TokenSigner, centre_code: str) -> str:
+    return signer.sign(f"{TOKEN_PREFIX}.{centre_code}.{activity.id}.P")
+
+
+def rotation_step(now: datetime, step_seconds: int) -> int:
+    return int(now.timestamp()) // step_seconds
+
+
+def rotating_token(activity: Activity, signer: TokenSigner, centre_code: str, step: int) -> str:
+    return signer.sign(f"{TOKEN_PREFIX}.{centre_code}.{activity.id}.R{step}")
+
+
+def looks_like_checkin_code(code: str) -> bool:
+    return code.startswith(TOKEN_PREFIX + ".")
+
+
+@dataclass(frozen=True)
+class ScannedCode:
+    activity_id: int
+    method: CheckinMethod
+
+
+def read_checkin_token(token: str, signer: TokenSigner, centre_code: str, now: datetime, step_seconds: int) -> ScannedCode:
+    """Check a scanned check-in code; the activity's own window is checked at check-in."""
+    parts = token.split(".")
+    if len(parts) != 5 or parts[0] != TOKEN_PREFIX or not parts[2].isdigit() or not (parts[3] == "P" or (parts[3][:1] == "R" and parts[3][1:].isdigit())):
+        raise CheckinError("token_invalid", _l("This is not a check-in code of ours."), status=400)
+    if parts[1] != centre_code:
+        raise CheckinError("wrong_centre", _l("This check-in code belongs to another centre."), status=403)
+    if signer.verify(token) is None:
+        raise CheckinError("token_tampered", _l("This check-in code is not genuine."), status=403)
+    if parts[3] == "P":
+        return ScannedCode(int(parts[2]), CheckinMethod.POSTER)
+    age = rotation_step(now, step_seconds) - int(parts[3][1:])
+    if not 0 <= age <= 1:  # the current step and one step of grace
+        raise CheckinError("token_expired", _l("This code has changed. Please scan the code on the screen again."), status=410)
+    return ScannedCode(int(parts[2]), CheckinMethod.ROTATING)
+
+
+def issue_pass(scanned: ScannedCode, signer: TokenSigner, centre_code: str, now: datetime) -> str:
+    """After a phone opens a valid code, it gets this pass to type its number at leisure."""
+    return signer.sign(f"{PASS_PREFIX}.{centre_code}.{scanned.activity_id}.{int(now.timestamp())}.{scanned.method.value}")
+
+
+def read_pass(token: str | None, signer: TokenSigner, centre_code: str, activity_id: int, now: datetime, minutes: int) -> CheckinMethod:
+    payload = signer.verify(token or "")
+    parts = (payload or "").split(".")
+    if payload is None or len(parts) != 5 or parts[0] != PASS_PREFIX or parts[1] != centre_code or not parts[3].isdigit():
+        raise CheckinError("token_tampered", _l("This check-in page is not genuine. Please scan the code again."), status=403)
+    if parts[2] != str(activity_id):
+        raise CheckinError("wrong_activity", _l("This check-in page belongs to another activity. Please scan the code again."), status=403)
+    if now.timestamp() - int(parts[3]) > minutes * 60:
+        raise CheckinError("token_expired", _l("This check-in page has expired. Please scan the code again."), status=410)
+    try:
+        return CheckinMethod(parts[4])
+    except ValueError:
+        raise CheckinError("token_tampered", _l("This check-in page is not genuine. Please scan the code again."), status=403) from None
+
+
+# ---- checking in ----
+
+
+@dataclass
+class CheckinResult:
+    checkin: CheckIn
+    activity: Activity
+    member: Member | None
+    points: int
+
+
+@dataclass(frozen=True)
+class CheckinRules:
+    """The configuration check_in needs (plain values: no Flask here)."""
+
+    zone: ZoneInfo
+    device_id: str
+    district_key: str
+    repeat_minutes: int = 5
+
+
+def _already() -> CheckinError:
+    return CheckinError("already_checked_in", _l("You have already checked in. No need to do it again."), status=409)
+
+
+def check_in(
+    session: Session,
+    activity_id: int,
+    *,
+    rules: CheckinRules,
+    method: CheckinMethod,
+    member: Member | None = None,
+    phone: str | None = None,
+    staff: StaffUser | None = None,
+    reason: str = "",
+    now: datetime | None = None,
+    remote_addr: str = "",
+) -> CheckinResult:
+    now = now or utcnow()
+    if member is None:
+        try:
+            phone = parse_phone(phone)
+        except PhoneError as error:
+            raise CheckinError(error.code, error.message, field="phone") from None
+    if method == CheckinMethod.STAFF:
+        reason = " ".join(reason.split())[:200]
+        if not reason:
+            raise CheckinError("reason_required", _l("Please give the reason for a check-in by staff."), field="reason")
+    with write_transaction(session):
+        activity = get_activity(session, activity_id)
+        if activity.status != ActivityStatus.ACTIVE:
+            raise CheckinError("activity_cancelled", _l("This activity has been cancelled."), status=409)
+        occurrence = current_occurrence(activity, now, rules.zone)
+        if member is None:
+            member = session.scalar(select(Member).where(Member.phone == phone))
+        else:
+            member = session.get(Member, member.id)
+        if member is not None and not member.active:
+            raise CheckinError("member_revoked", _l("This membership is not active. Please ask the staff at the desk."), status=403)
+        person_key = f"m:{member.id}" if member else f"p:{phone}"
+        active = select(CheckIn).where(CheckIn.activity_id == activity.id, CheckIn.person_key == person_key, CheckIn.status == CheckinStatus.ACTIVE)
+        if activity.policy == CheckinPolicy.ONCE:
+            occurrence_key = "all"
+        elif activity.policy == CheckinPolicy.DAILY:
+            occurrence_key = occurrence.session_date.isoformat()
+        else:
+            occurrence_key = f"r:{uuid.uuid4().hex}"
+            recent = active.where(CheckIn.created_at > now - timedelta(minutes=rules.repeat_minutes))
+            if session.scalar(recent.limit(1)) is not None:
+                raise _already()
+        if session.scalar(active.where(CheckIn.occurrence_key == occurrence_key).limit(1)) is not None:
+            raise _already()
+        if activity.capacity is not None:
+            taken = session.scalar(
+                select(func.count())
+                .select_from(CheckIn)
+                .where(CheckIn.activity_id == activity.id, CheckIn.session_date == occurrence.session_date, CheckIn.status == CheckinStatus.ACTIVE)
+            )
+            if taken >= activity.capacity:
+                raise CheckinError("full", _l("Sorry, this activity is full."), status=409)
+        points = activity.points if member is not None else 0
+        checkin = CheckIn(
+            activity_id=activity.id,
+            member_id=member.id if member else None,
+            phone=None if member else phone,
+            person_key=person_key,
+            occurrence_key=occurrence_key,
+            session_date=occurrence.session_date,
+            method=method,
+            points=points,
+            device_id=rules.device_id,
+            staff_id=staff.id if staff else None,
+            reason=reason,
+            created_at=now,
+        )
+        session.add(checkin)
+        try:
+            with session.begin_nested():
+                session.flush()
+        except IntegrityError:
+            # Another writer got there first (the database is the last word on duplicates).
+            raise _already() from None
+        if points:
+            award_points(session, member.id, points, PointsReason.CHECKIN, reference=f"checkin:{checkin.id}")
+        record_event(session, "checkin.created", _event_payload(checkin, activity, member, phone, rules), occurred_at=now)
+        if staff is not None:
+            record_audit(session, staff, "checkin.staff", target=f"activity:{activity.id}", detail=f"checkin={checkin.id} reason={reason}", remote_addr=remote_addr)
+    return CheckinResult(checkin, activity, member, points)
+
+
+def _event_payload(checkin: CheckIn, activity: Activity, member: Member | None, phone: str | None, rules: CheckinRules) -> dict:
+    """What the district learns: no name, no phone; a pseudonym and an age band."""
+    return {
+        "checkin_id": checkin.id,
+        "activity_id": activity.id,
+        "activity_key": activity.external_key,
+        "category": activity.category.value,
+        "session_date": checkin.session_date.isoformat(),
+        "method": checkin.method.value,
+        "person": pseudonym(rules.district_key, member.phone if member else phone),
+        "member": member is not None,
+        "age_band": member.age_band.value if member else None,
+        "points": checkin.points,
+        "device": rules.device_id,
+    }
+
+
+def undo_checkin(session: Session, checkin_id, *, staff: StaffUser, reason: str | None, rules: CheckinRules, remote_addr: str = "") -> CheckIn:
+    reason = " ".join((reason or "").split())[:200]
+    if not reason:
+        raise CheckinError("reason_required", _l("Please give the reason for undoing this check-in."), field="reason")
+    with write_transaction(session):
+        checkin = session.get(CheckIn, int(checkin_id)) if str(checkin_id).isdigit() else None
+        if checkin is None:
+            raise CheckinError("unknown_checkin", _l("This check-in does not exist."), status=404)
+        if checkin.status != CheckinStatus.ACTIVE:
+            raise CheckinError("already_undone", _l("This check-in was already undone."), status=409)
+        checkin.status = CheckinStatus.UNDONE
+        checkin.occurrence_key = f"{checkin.occurrence_key}~undone{checkin.id}"[:48]
+        checkin.reason = reason
+        if checkin.points and checkin.member_id:
+            award_points(session, checkin.member_id, -checkin.points, PointsReason.CHECKIN_UNDONE, reference=f"checkin:{checkin.id}", note=reason, actor=staff)
+        record_event(session, "checkin.undone", {"checkin_id": checkin.id, "activity_id": checkin.activity_id, "points": -checkin.points, "device": rules.device_id})
+        record_audit(session, staff, "checkin.undo", target=f"checkin:{checkin.id}", detail=reason, remote_addr=remote_addr)
+    return checkin
+
+
+# ---- live figures, lists, statistics ----
+
+
+def checked_in_count(session: Session, activity_id: int, session_date: date | None = None) -> int:
+    query = select(func.count()).select_from(CheckIn).where(CheckIn.activity_id == activity_id, CheckIn.status == CheckinStatus.ACTIVE)
+    if session_date is not None:
+        query = query.where(CheckIn.session_date == session_date)
+    return int(session.scalar(query) or 0)
+
+
+def attendance(session: Session, activity_id: int) -> list[CheckIn]:
+    return list(session.scalars(select(CheckIn).where(CheckIn.activity_id == activity_id).order_by(CheckIn.id.desc())))
+
+
+@dataclass(frozen=True)
+class MonthFigures:
+    month: str
+    category: ActivityCategory
+    attendances: int
+    people: int
+
+
+def statistics(session: Session, months: int = 12, now: datetime | None = None) -> list[MonthFigures]:
+    """Attendances and distinct people per category and month (session dates, local)."""
+    start = (now or utcnow()).date().replace(day=1)
+    for _ in range(months - 1):
+        start = (start - timedelta(days=1)).replace(day=1)
+    rows = session.execute(
+        select(CheckIn.session_date, Activity.category, CheckIn.person_key)
+        .join(Activity, Activity.id == CheckIn.activity_id)
+        .where(CheckIn.status == CheckinStatus.ACTIVE, CheckIn.session_date >= start)
+    )
+    counts: dict[tuple[str, ActivityCategory], int] = defaultdict(int)
+    people: dict[tuple[str, ActivityCategory], set[str]] = defaultdict(set)
+    for session_date, category, person_key in rows:
+        key = (session_date.strftime("%Y-%m"), category)
+        counts[key] += 1
+        people[key].add(person_key)
+    return [MonthFigures(month, category, counts[(month, category)], len(people[(month, category)])) for month, category in sorted(counts)]
+
+
+# ---- kiosk lock ----
+
+
+def current_lock(session: Session, device_id: str) -> KioskLock | None:
+    return session.scalar(select(KioskLock).where(KioskLock.device_id == device_id))
+
+
+def lock_kiosk(session: Session, device_id: str, activity: Activity, *, staff: StaffUser, remote_addr: str = "") -> KioskLock:
+    lock = current_lock(session, device_id)
+    if lock is None:
+        lock = KioskLock(device_id=device_id, activity_id=activity.id)
+        session.add(lock)
+    lock.activity_id, lock.locked_by_id, lock.locked_at = activity.id, staff.id, utcnow()
+    record_audit(session, staff, "kiosk.lock", target=f"activity:{activity.id}", detail=device_id, remote_addr=remote_addr)
+    return lock
+
+
+def unlock_kiosk(session: Session, device_id: str, *, staff: StaffUser, remote_addr: str = "") -> None:
+    lock = current_lock(session, device_id)
+    if lock is not None:
+        session.delete(lock)
+        record_audit(session, staff, "kiosk.unlock", detail=device_id, remote_addr=remote_addr)
+

@@ -1,0 +1,362 @@
+import threading
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from kiosk.checkin.models import Activity, CheckIn, CheckinMethod, CheckinStatus
+from kiosk.checkin.services import (
+    CheckinError,
+    CheckinRules,
+    ScannedCode,
+    check_in,
+    current_occurrence,
+    issue_pass,
+    poster_token,
+    read_checkin_token,
+    read_pass,
+    rotating_token,
+    rotation_step,
+    save_activity,
+    statistics,
+    undo_checkin,
+)
+from kiosk.extensions import db
+from kiosk.points.models import PointsEntry, PointsReason
+from kiosk.points.services import balance
+from kiosk.signing import TokenSigner
+from kiosk.sync.models import OutboxEvent
+from tests.services.test_members import register
+
+ZONE = ZoneInfo("Asia/Shanghai")
+RULES = CheckinRules(zone=ZONE, device_id="kiosk-1", district_key="district-key", repeat_minutes=5)
+CODE_SIGNER = TokenSigner("centre-key", purpose="checkin-code")
+PASS_SIGNER = TokenSigner("centre-key", purpose="checkin-pass")
+CENTRE = "XH-CY-CY1"
+# A Saturday afternoon class: 14:00–16:00 Beijing time.
+START = datetime(2026, 11, 28, 14, 0, tzinfo=ZONE)
+DURING = START + timedelta(minutes=30)
+
+
+def activity(session, **fields):
+    values = {
+        "title": "书法课",
+        "category": "culture",
+        "description": "",
+        "place": "二楼活动室",
+        "starts_at": START.strftime("%Y-%m-%dT%H:%M"),
+        "ends_at": (START + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
+        "weekly": False,
+        "repeat_until": "",
+        "capacity": "",
+        "points": "5",
+        "policy": "once",
+        "zone": ZONE,
+        "actor": None,
+    } | fields
+    a = save_activity(session, None, **values)
+    session.commit()
+    return a
+
+
+def counts(session):
+    session.rollback()
+    return tuple(session.scalar(select(func.count()).select_from(m)) for m in (CheckIn, PointsEntry, OutboxEvent))
+
+
+def test_member_check_in_writes_checkin_points_and_event_together(session):
+    a = activity(session)
+    member = register(session)
+    session.commit()
+    result = check_in(session, a.id, rules=RULES, method=CheckinMethod.POSTER, phone="13812345678", now=DURING)
+    assert result.member.id == member.id and result.points == 5
+    assert counts(session) == (1, 1, 1)
+    assert balance(session, member.id) == 5
+    event = session.scalar(select(OutboxEvent))
+    assert event.type == "checkin.created"
+    text = str(event.payload)
+    assert "13812345678" not in text and "张建华" not in text
+    assert event.payload["member"] is True and event.payload["age_band"] == "70-79" and len(event.payload["person"]) == 64
+
+
+def test_guest_check_in_counts_but_earns_no_points(session):
+    a = activity(session)
+    result = check_in(session, a.id, rules=RULES, method=CheckinMethod.KIOSK_PHONE, phone="139 0000 1111", now=DURING)
+    assert result.member is None and result.points == 0 and result.checkin.phone == "13900001111"
+    assert counts(session) == (1, 0, 1)
+
+
+@pytest.mark.parametrize(
+    "when, code",
+    [
+        (START - timedelta(minutes=31), "not_yet_open"),
+        (START - timedelta(minutes=29), None),
+        (START + timedelta(hours=2, minutes=29), None),
+        (START + timedelta(hours=2, minutes=31), "closed"),
+    ],
+)
+def test_the_window_opens_30_minutes_before_and_closes_30_after(session, when, code):
+    a = activity(session)
+    if code is None:
+        check_in(session, a.id, rules=RULES, method=CheckinMethod.POSTER, phone="13900001111", now=when)
+        return
+    with pytest.raises(CheckinError) as info:
+        check_in(session, a.id, rules=RULES, method=CheckinMethod.POSTER, phone="13900001111", now=when)
+    assert info.value.code == code
+    assert counts(session) == (0, 0, 0)
+
+
+def test_weekly_sessions_and_daily_policy(session):
+    a = activity(session, weekly=True, repeat_until="2026-12-12", policy="daily")
+    for week in range(3):
+        check_in(session, a.id, rules=RULES, method=CheckinMethod.POSTER, phone="13900001111", now=DURING + timedelta(weeks=week))
+    with pytest.raises(CheckinError) as info:
+        check_in(session, a.id, rules=RULES, method=CheckinMethod.POSTER, phone="13900001111", now=DURING + timedelta(weeks=2, minutes=5))
+    assert info.value.code == "already_checked_in"
+    with pytest.raises(CheckinError) as info:  # after the last session
+        check_in(session, a.id, rules=RULES, method=CheckinMethod.POSTER, phone="13900001111", now=DURING + timedelta(weeks=3))
+    assert info.value.code == "closed"
+    with pytest.raises(CheckinError) as info:  # between sessions: the next one is not open yet
+        check_in(session, a.id, rules=RULES, method=CheckinMethod.POSTER, phone="13900002222", now=DURING + timedelta(days=3))
+    assert info.value.code == "not_yet_open"
+    dates = session.scalars(select(CheckIn.session_date).order_by(CheckIn.id)).all()
+    assert [d.isoformat() for d in dates] == ["2026-11-28", "2026-12-05", "2026-12-12"]
+    assert current_occurrence(a, DURING + timedelta(weeks=1), ZONE).session_date.isoformat() == "2026-12-05"
+
+
+def test_repeatable_counts_each_visit_but_not_a_double_tap(session):
+    a = activity(session, policy="repeatable", starts_at="2026-11-28T08:00", ends_at="2026-11-28T20:00")
+    base = datetime(2026, 11, 28, 9, 0, tzinfo=ZONE)
+    check_in(session, a.id, rules=RULES, method=CheckinMethod.KIOSK_PHONE, phone="13900001111", now=base)
+    with pytest.raises(CheckinError):
+        check_in(session, a.id, rules=RULES, method=CheckinMethod.KIOSK_PHONE, phone="13900001111", now=base + timedelta(minutes=2))
+    check_in(session, a.id, rules=RULES, method=CheckinMethod.KIOSK_PHONE, phone="13900001111", now=base + timedelta(hours=3))
+    assert counts(session)[0] == 2
+
+
+@pytest.mark.parametrize(
+    "setup, code",
+    [
+        ("cancelled", "activity_cancelled"),
+        ("full", "full"),
+        ("revoked", "member_revoked"),
+        ("bad_phone", "phone_wrong_length"),
+        ("unknown", "unknown_activity"),
+        ("staff_no_reason", "reason_required"),
+    ],
+)
+def test_each_refusal_has_its_reason_and_writes_nothing(session, make_staff, setup, code):
+    a = activity(session, capacity="1" if setup == "full" else "")
+    member = register(session)
+    session.commit()
+    if setup == "full":
+        check_in(session, a.id, rules=RULES, method=CheckinMethod.POSTER, phone="13900009999", now=DURING)
+    if setup == "cancelled":
+        a.status = "cancelled"
+    if setup == "revoked":
+        member.active = False
+    session.commit()
+    before = counts(session)
+    kwargs = {"phone": "1381234" if setup == "bad_phone" else "13812345678"}
+    if setup == "staff_no_reason":
+        kwargs["staff"] = make_staff()
+    with pytest.raises(CheckinError) as info:
+        check_in(
+            session,
+            999 if setup == "unknown" else a.id,
+            rules=RULES,
+            method=CheckinMethod.STAFF if setup == "staff_no_reason" else CheckinMethod.POSTER,
+            now=DURING,
+            **kwargs,
+        )
+    assert info.value.code == code
+    assert counts(session) == before
+
+
+def test_undo_reverses_points_and_frees_the_slot(session, make_staff):
+    staff = make_staff()
+    a = activity(session)
+    member = register(session)
+    session.commit()
+    first = check_in(session, a.id, rules=RULES, method=CheckinMethod.KIOSK_CARD, member=member, now=DURING).checkin
+    with pytest.raises(CheckinError) as info:
+        undo_checkin(session, first.id, staff=staff, reason="  ", rules=RULES)
+    assert info.value.code == "reason_required"
+    undo_checkin(session, first.id, staff=staff, reason="签错活动了", rules=RULES)
+    assert balance(session, member.id) == 0
+    reversal = session.scalar(select(PointsEntry).where(PointsEntry.reason == PointsReason.CHECKIN_UNDONE))
+    assert (reversal.delta, reversal.reference) == (-5, f"checkin:{first.id}")
+    with pytest.raises(CheckinError) as info:
+        undo_checkin(session, first.id, staff=staff, reason="again", rules=RULES)
+    assert info.value.code == "already_undone"
+    again = check_in(session, a.id, rules=RULES, method=CheckinMethod.KIOSK_CARD, member=member, now=DURING)
+    assert again.checkin.status == CheckinStatus.ACTIVE and balance(session, member.id) == 5
+    types = session.scalars(select(OutboxEvent.type).order_by(OutboxEvent.id)).all()
+    assert types == ["checkin.created", "checkin.undone", "checkin.created"]
+
+
+# ---- tokens ----
+
+
+def test_poster_and_rotating_tokens(session):
+    a = activity(session)
+    now = DURING
+    assert read_checkin_token(poster_token(a, CODE_SIGNER, CENTRE), CODE_SIGNER, CENTRE, now, 20) == ScannedCode(a.id, CheckinMethod.POSTER)
+    step = rotation_step(now, 20)
+    for age in (0, 1):
+        token = rotating_token(a, CODE_SIGNER, CENTRE, step - age)
+        assert read_checkin_token(token, CODE_SIGNER, CENTRE, now, 20).method == CheckinMethod.ROTATING
+    for age in (2, 10, -1):  # older than one step of grace, or from the future
+        with pytest.raises(CheckinError) as info:
+            read_checkin_token(rotating_token(a, CODE_SIGNER, CENTRE, step - age), CODE_SIGNER, CENTRE, now, 20)
+        assert info.value.code == "token_expired"
+
+
+def test_a_photo_of_the_rotating_code_stops_working_after_40_seconds(session):
+    a = activity(session)
+    shown_at = DURING
+    token = rotating_token(a, CODE_SIGNER, CENTRE, rotation_step(shown_at, 20))
+    assert read_checkin_token(token, CODE_SIGNER, CENTRE, shown_at + timedelta(seconds=19), 20)
+    with pytest.raises(CheckinError):
+        read_checkin_token(token, CODE_SIGNER, CENTRE, shown_at + timedelta(seconds=41), 20)
+
+
+def test_tokens_for_another_centre_and_passes_for_another_activity(session):
+    a = activity(session)
+    b = activity(session, title="舞蹈课")
+    with pytest.raises(CheckinError) as info:
+        read_checkin_token(poster_token(a, CODE_SIGNER, "XH-GD-JH"), CODE_SIGNER, CENTRE, DURING, 20)
+    assert info.value.code == "wrong_centre"
+    issued = issue_pass(ScannedCode(a.id, CheckinMethod.ROTATING), PASS_SIGNER, CENTRE, DURING)
+    assert read_pass(issued, PASS_SIGNER, CENTRE, a.id, DURING + timedelta(minutes=9), 10) == CheckinMethod.ROTATING
+    with pytest.raises(CheckinError) as info:
+        read_pass(issued, PASS_SIGNER, CENTRE, b.id, DURING, 10)
+    assert info.value.code == "wrong_activity"
+    with pytest.raises(CheckinError) as info:
+        read_pass(issued, PASS_SIGNER, CENTRE, a.id, DURING + timedelta(minutes=11), 10)
+    assert info.value.code == "token_expired"
+    with pytest.raises(CheckinError) as info:  # a check-in code is not a pass, nor the other way round
+        read_pass(poster_token(a, CODE_SIGNER, CENTRE), PASS_SIGNER, CENTRE, a.id, DURING, 10)
+    assert info.value.code == "token_tampered"
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_mutation_of_a_valid_token_is_refused(session, data):
+    a = session.get(Activity, 1) or activity(session)
+    kind = data.draw(st.sampled_from(["poster", "rotating", "pass"]))
+    step = rotation_step(DURING, 20)
+    token = {
+        "poster": lambda: poster_token(a, CODE_SIGNER, CENTRE),
+        "rotating": lambda: rotating_token(a, CODE_SIGNER, CENTRE, step),
+        "pass": lambda: issue_pass(ScannedCode(a.id, CheckinMethod.POSTER), PASS_SIGNER, CENTRE, DURING),
+    }[kind]()
+    mutation = data.draw(st.sampled_from(["replace", "insert", "delete", "truncate", "append"]))
+    i = data.draw(st.integers(0, len(token) - 1))
+    ch = data.draw(st.characters(min_codepoint=32, max_codepoint=126))
+    mutated = {
+        "replace": token[:i] + ch + token[i + 1 :],
+        "insert": token[:i] + ch + token[i:],
+        "delete": token[:i] + token[i + 1 :],
+        "truncate": token[:i],
+        "append": token + ch,
+    }[mutation]
+    if mutated == token:
+        return
+    with pytest.raises(CheckinError):
+        if kind == "pass":
+            read_pass(mutated, PASS_SIGNER, CENTRE, a.id, DURING, 10)
+        else:
+            read_checkin_token(mutated, CODE_SIGNER, CENTRE, DURING, 20)
+
+
+# ---- races (real SQLite, one thread and session per person) ----
+
+
+def race(app, activity_id, phones):
+    barrier = threading.Barrier(len(phones))
+    outcomes, lock = [], threading.Lock()
+
+    def attempt(phone):
+        with app.app_context():
+            barrier.wait()
+            try:
+                check_in(db.session, activity_id, rules=RULES, method=CheckinMethod.POSTER, phone=phone, now=DURING)
+                result = "ok"
+            except CheckinError as error:
+                result = error.code
+            finally:
+                db.session.remove()
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=attempt, args=(p,)) for p in phones]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes
+
+
+def test_two_hundred_people_at_once_make_two_hundred_checkins_and_points(app, session):
+    a = activity(session)
+    for i in range(200):
+        register(session, name=f"会员{chr(0x4e00 + i)}", phone=f"137{i:08d}")
+    session.commit()
+    outcomes = race(app, a.id, [f"137{i:08d}" for i in range(200)])
+    assert outcomes.count("ok") == 200
+    assert counts(session) == (200, 200, 200)
+
+
+def test_the_same_person_fifty_times_at_once_checks_in_once(app, session):
+    a = activity(session)
+    member = register(session)
+    session.commit()
+    outcomes = race(app, a.id, ["13812345678"] * 50)
+    assert outcomes.count("ok") == 1 and outcomes.count("already_checked_in") == 49
+    assert counts(session) == (1, 1, 1) and balance(session, member.id) == 5
+
+
+def test_capacity_is_never_exceeded(app, session):
+    a = activity(session, capacity="30")
+    outcomes = race(app, a.id, [f"136{i:08d}" for i in range(100)])
+    assert outcomes.count("ok") == 30 and outcomes.count("full") == 70
+    assert counts(session)[0] == 30
+
+
+def test_statistics_count_attendances_and_distinct_people_per_category_and_month(session):
+    lecture = activity(session, title="法律讲座", category="lecture")
+    weekly = activity(session, title="书法课", weekly=True, repeat_until="2026-12-31", policy="daily")
+    for phone in ("13900000001", "13900000002", "13900000003"):
+        check_in(session, lecture.id, rules=RULES, method=CheckinMethod.POSTER, phone=phone, now=DURING)
+    for week in (0, 1):
+        check_in(session, weekly.id, rules=RULES, method=CheckinMethod.POSTER, phone="13900000001", now=DURING + timedelta(weeks=week))
+    figures = {(f.month, f.category.value): (f.attendances, f.people) for f in statistics(session, now=DURING + timedelta(weeks=1))}
+    assert figures == {("2026-11", "lecture"): (3, 3), ("2026-11", "culture"): (1, 1), ("2026-12", "culture"): (1, 1)}
+
+
+@pytest.mark.parametrize(
+    "fields, code",
+    [
+        ({"title": ""}, "title_required"),
+        ({"title": "课" * 61}, "title_too_long"),
+        ({"ends_at": "2026-11-28T13:00"}, "ends_before_start"),
+        ({"starts_at": "yesterday"}, "bad_datetime"),
+        ({"capacity": "0"}, "capacity_out_of_range"),
+        ({"capacity": "ten"}, "not_an_integer"),
+        ({"points": "-1"}, "not_an_integer"),
+        ({"points": "1001"}, "points_out_of_range"),
+        ({"policy": "whenever"}, "bad_policy"),
+        ({"category": "party"}, "bad_category"),
+        ({"weekly": True, "repeat_until": "2026-01-01"}, "repeat_before_start"),
+    ],
+)
+def test_bad_activities_are_refused(session, fields, code):
+    with pytest.raises(CheckinError) as info:
+        activity(session, **fields)
+    assert info.value.code == code
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Activity)) == 0
