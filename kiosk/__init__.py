@@ -43,6 +43,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     privacy.install_log_masking(app)
     web.init_app(app)
 
+    from kiosk.checkin.views import bp as checkin_bp
+    from kiosk.checkin.views import phone_bp
+    from kiosk.checkin.views import staff_bp as activities_bp
     from kiosk.home.views import bp as home_bp
     from kiosk.identify.views import bp as identify_bp
     from kiosk.members.views import bp as members_bp
@@ -52,7 +55,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from kiosk.scan.views import bp as scan_bp
     from kiosk.staff.views import bp as staff_bp
 
-    for blueprint in (home_bp, identify_bp, scan_bp, ops_bp, points_bp, staff_bp, members_bp, rewards_bp):
+    for blueprint in (home_bp, identify_bp, scan_bp, ops_bp, points_bp, checkin_bp, phone_bp, staff_bp, members_bp, rewards_bp, activities_bp):
         app.register_blueprint(blueprint)
 
     # Scan recognisers register themselves on import.

@@ -154,13 +154,27 @@ def serve(tmp_path: Path, migrated_database: Path) -> Iterator[Callable[..., str
             db.session.commit()
             db.session.remove()
         server = create_server(app, host="127.0.0.1", port=0, threads=8)
-        threading.Thread(target=server.run, daemon=True).start()
-        servers.append(server)
+        stopping = threading.Event()
+
+        def run():
+            try:
+                server.run()
+            except (OSError, ValueError):
+                # Closing the socket under waitress's select() is how the test stops it.
+                if not stopping.is_set():
+                    raise
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        servers.append((server, stopping, thread))
         return f"http://127.0.0.1:{server.effective_port}"
 
     yield start
-    for server in servers:
+    for server, stopping, thread in servers:
+        stopping.set()
+        server.task_dispatcher.shutdown()
         server.close()
+        thread.join(timeout=5)
 
 
 def pytest_sessionfinish(session, exitstatus):

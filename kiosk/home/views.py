@@ -27,7 +27,7 @@ class Tile:
 
 # The four jobs of the kiosk. A tile whose feature has not landed says so (即将开放).
 TILES = (
-    Tile("home.checkin", _l("Activity check-in"), _l("Scan to check in and earn points"), "red", False),
+    Tile("checkin.index", _l("Activity check-in"), _l("Scan to check in and earn points"), "red", True),
     Tile("home.booking", _l("Book a service"), _l("Haircut, mending, legal advice…"), "green", False),
     Tile("home.catalogue", _l("Reading hall"), _l("Find a book and where it stands"), "blue", False),
     Tile("points.index", _l("My points"), _l("Balance and rewards"), "purple", True),
@@ -37,19 +37,16 @@ TILES_BY_ENDPOINT = {tile.endpoint: tile for tile in TILES}
 
 @bp.get("/")
 def index():
-    # Home ends the task: a scanned member card no longer shows anyone's points.
+    # Home ends the task: a scanned card no longer shows anyone's points, and a card scanned
+    # from now on opens 我的积分 instead of checking in to the activity last on screen.
     session.pop("member", None)
+    session.pop("checkin_activity", None)
     return render("home/page.html", tiles=TILES, notices=current_notices(db.session))
 
 
 @bp.get("/attract")
 def attract():
     return render("home/attract.html")
-
-
-@bp.get("/checkin")
-def checkin():
-    return _coming_soon("home.checkin")
 
 
 @bp.get("/booking")

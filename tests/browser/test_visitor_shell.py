@@ -69,6 +69,7 @@ def test_elder_mode_makes_text_at_least_a_quarter_larger(page, base_url, artifac
     assert normal_text >= 24
     page.get_by_role("button", name="长辈模式").tap()
     expect(page.locator("html")).to_have_class("elder")
+    page.wait_for_load_state("load")
     assert size() / normal_text >= 1.25
     assert tile() / normal_tile >= 1.25
     page.screenshot(path=str(artifacts / "home-elder.png"))

@@ -1,0 +1,481 @@
+"""Check-in pages: the kiosk's check-in screen, the phone page a QR opens, and staff pages."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, current_app, flash, make_response, redirect, request, session, url_for
+from flask_babel import format_datetime
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from kiosk.checkin import services, settings
+from kiosk.checkin.forms import CATEGORY_LABELS, POLICY_LABELS, ActivityForm, ManualCheckinForm, ReasonForm
+from kiosk.checkin.models import Activity, ActivityStatus, CheckinMethod
+from kiosk.checkin.poster import poster_pdf
+from kiosk.checkin.scan import ACTIVITY_SESSION_KEY
+from kiosk.db import utcnow
+from kiosk.extensions import db, limiter
+from kiosk.members.models import Member
+from kiosk.privacy import mask_name, mask_phone
+from kiosk.qr import qr_png, qr_svg
+from kiosk.staff.access import client_address, is_admin, staff_blueprint
+from kiosk.staff.forms import ConfirmForm
+from kiosk.web import render
+
+bp = Blueprint("checkin", __name__)
+phone_bp = Blueprint("phone", __name__, url_prefix="/c")
+staff_bp = staff_blueprint("activities", __name__, "/staff/activities")
+
+
+def _zone() -> ZoneInfo:
+    return ZoneInfo(current_app.config["TIMEZONE"])
+
+
+def _rules():
+    return settings.rules(current_app.config)
+
+
+def _live(activity: Activity) -> dict:
+    """Checked-in count for the session open now (or the next one), against capacity."""
+    now = utcnow()
+    occurrence = services.next_occurrence(activity, now, _zone())
+    count = services.checked_in_count(db.session, activity.id, occurrence.session_date if occurrence else None)
+    return {"count": count, "capacity": activity.capacity, "activity": activity}
+
+
+def _when(activity: Activity) -> str:
+    occurrence = services.next_occurrence(activity, utcnow(), _zone())
+    start, end = (occurrence.starts_at, occurrence.ends_at) if occurrence else (activity.starts_at, activity.ends_at)
+    return f"{format_datetime(start, 'yyyy-MM-dd HH:mm')}–{format_datetime(end, 'HH:mm')}"
+
+
+def _success_text(result) -> str:
+    who = mask_name(result.member.name) if result.member else mask_phone(result.checkin.phone or "")
+    if result.points:
+        return _("Checked in: %(name)s, %(title)s. +%(points)d points", name=who, title=result.activity.title, points=result.points)
+    return _("Checked in: %(name)s, %(title)s.", name=who, title=result.activity.title)
+
+
+# ---- the kiosk's check-in screen ----
+
+
+@bp.get("/checkin")
+def index():
+    lock = services.current_lock(db.session, current_app.config["DEVICE_ID"])
+    if lock is not None:
+        return redirect(url_for("checkin.screen", activity_id=lock.activity_id))
+    running = services.running_activities(db.session, utcnow(), _zone())
+    return render("checkin/index.html", running=[(a, _live(a)) for a, _ in running], when=_when)
+
+
+@bp.get("/checkin/<int:activity_id>")
+def screen(activity_id: int):
+    activity = db.session.get(Activity, activity_id) or abort(404)
+    refusal = None
+    try:
+        services.current_occurrence(activity, utcnow(), _zone())
+    except services.CheckinError as error:
+        refusal = error
+    if activity.status != ActivityStatus.ACTIVE:
+        refusal = services.CheckinError("activity_cancelled", _("This activity has been cancelled."))
+    # Remember the activity on screen: a member card scanned now checks in to it.
+    session[ACTIVITY_SESSION_KEY] = activity.id
+    return render("checkin/screen.html", activity=activity, when=_when(activity), refusal=refusal, **_live(activity))
+
+
+@bp.get("/checkin/<int:activity_id>/count")
+def count(activity_id: int):
+    activity = db.session.get(Activity, activity_id) or abort(404)
+    return render("checkin/_count.html", "checkin/_count.html", **_live(activity))
+
+
+@bp.get("/checkin/<int:activity_id>/keypad")
+def keypad(activity_id: int):
+    activity = db.session.get(Activity, activity_id) or abort(404)
+    return render("checkin/_keypad.html", "checkin/_keypad.html", activity=activity)
+
+
+@bp.post("/checkin/<int:activity_id>/phone")
+def kiosk_phone(activity_id: int):
+    activity = db.session.get(Activity, activity_id) or abort(404)
+    try:
+        result = services.check_in(db.session, activity.id, rules=_rules(), method=CheckinMethod.KIOSK_PHONE, phone=request.form.get("phone"))
+    except services.CheckinError as error:
+        db.session.rollback()
+        return render("checkin/_kiosk_result.html", "checkin/_kiosk_result.html", status=error.status, activity=activity, error=error)
+    return render("checkin/_kiosk_result.html", "checkin/_kiosk_result.html", activity=activity, message=_success_text(result), result=result)
+
+
+# ---- the phone page a QR code opens ----
+
+
+@phone_bp.get("/<token>")
+def phone_page(token: str):
+    config = current_app.config
+    now = utcnow()
+    try:
+        scanned = services.read_checkin_token(token[:200], settings.code_signer(config), config["CENTRE_CODE"], now, int(config["ROTATING_QR_SECONDS"]))
+        activity = services.get_activity(db.session, scanned.activity_id)
+        if activity.status != ActivityStatus.ACTIVE:
+            raise services.CheckinError("activity_cancelled", _("This activity has been cancelled."), status=409)
+        services.current_occurrence(activity, now, _zone())
+    except services.CheckinError as error:
+        return render("checkin/phone_refused.html", status=error.status, error=error)
+    issued = services.issue_pass(scanned, settings.pass_signer(config), config["CENTRE_CODE"], now)
+    return render("checkin/phone.html", activity=activity, when=_when(activity), pass_token=issued)
+
+
+def _phone_limit() -> str:
+    return current_app.config.get("PHONE_CHECKIN_RATE_LIMIT", "30 per minute")
+
+
+@phone_bp.post("/checkin")
+@limiter.limit(_phone_limit)
+def phone_checkin():
+    config = current_app.config
+    activity_id = request.form.get("activity", "")
+    activity = None
+    try:
+        activity = services.get_activity(db.session, activity_id)
+        method = services.read_pass(
+            request.form.get("pass"), settings.pass_signer(config), config["CENTRE_CODE"], activity.id, utcnow(), int(config["CHECKIN_PASS_MINUTES"])
+        )
+        result = services.check_in(db.session, activity.id, rules=_rules(), method=method, phone=request.form.get("phone"))
+    except services.CheckinError as error:
+        db.session.rollback()
+        if error.field == "phone" and activity is not None:
+            # A typo: let the visitor correct it on the same page (the pass is still good).
+            return render(
+                "checkin/phone.html", status=error.status, activity=activity, when=_when(activity), pass_token=request.form.get("pass", ""), error=error
+            )
+        return render("checkin/phone_refused.html", status=error.status, error=error)
+    return render("checkin/phone_done.html", message=_success_text(result), result=result)
+
+
+# ---- staff ----
+
+
+def _show_error(form, error) -> None:
+    field = getattr(form, error.field, None) if error.field else None
+    (field.errors if field is not None else form.form_errors).append(str(error.message))
+
+
+def _public_url(path: str) -> str:
+    base = current_app.config["PUBLIC_BASE_URL"] or request.host_url
+    return base.rstrip("/") + path
+
+
+def _poster_url(activity: Activity) -> str:
+    token = services.poster_token(activity, settings.code_signer(current_app.config), current_app.config["CENTRE_CODE"])
+    return _public_url(url_for("phone.phone_page", token=token))
+
+
+def _save(activity: Activity | None, form: ActivityForm) -> Activity:
+    return services.save_activity(
+        db.session,
+        activity,
+        title=form.title.data,
+        category=form.category.data,
+        description=form.description.data,
+        place=form.place.data,
+        starts_at=form.starts_at.data,
+        ends_at=form.ends_at.data,
+        weekly=bool(form.weekly.data),
+        repeat_until=form.repeat_until.data,
+        capacity=form.capacity.data,
+        points=form.points.data,
+        policy=form.policy.data,
+        opens_minutes_before=form.opens_minutes_before.data,
+        closes_minutes_after=form.closes_minutes_after.data,
+        zone=_zone(),
+        actor=current_user,
+        remote_addr=client_address(),
+    )
+
+
+def _activity_or_404(activity_id: int) -> Activity:
+    return db.session.get(Activity, activity_id) or abort(404)
+
+
+@staff_bp.get("/")
+def activities():
+    items = services.list_activities(db.session)
+    return render("checkin/staff_list.html", activities=items, categories=CATEGORY_LABELS, when=_when)
+
+
+@staff_bp.route("/new", methods=["GET", "POST"])
+def new():
+    form = ActivityForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            activity = _save(None, form)
+        except services.CheckinError as error:
+            db.session.rollback()
+            _show_error(form, error)
+            status = error.status
+        else:
+            db.session.commit()
+            flash(_("Activity saved."), "success")
+            return redirect(url_for("activities.detail", activity_id=activity.id))
+    elif request.method == "POST":
+        status = 400
+    return render("checkin/staff_form.html", form=form, activity=None, status=status)
+
+
+@staff_bp.route("/<int:activity_id>/edit", methods=["GET", "POST"])
+def edit(activity_id: int):
+    activity = _activity_or_404(activity_id)
+    if request.method == "GET":
+        zone = _zone()
+        form = ActivityForm(
+            obj=activity,
+            category=activity.category.value,
+            policy=activity.policy.value,
+            starts_at=activity.starts_at.astimezone(zone).strftime("%Y-%m-%dT%H:%M"),
+            ends_at=activity.ends_at.astimezone(zone).strftime("%Y-%m-%dT%H:%M"),
+            repeat_until=activity.repeat_until.isoformat() if activity.repeat_until else "",
+        )
+    else:
+        form = ActivityForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            _save(activity, form)
+        except services.CheckinError as error:
+            db.session.rollback()
+            _show_error(form, error)
+            status = error.status
+        else:
+            db.session.commit()
+            flash(_("Activity saved."), "success")
+            return redirect(url_for("activities.detail", activity_id=activity.id))
+    elif request.method == "POST":
+        status = 400
+    return render("checkin/staff_form.html", form=form, activity=activity, status=status)
+
+
+def _detail(activity: Activity, *, manual_form=None, status: int = 200):
+    lock = services.current_lock(db.session, current_app.config["DEVICE_ID"])
+    return render(
+        "checkin/staff_detail.html",
+        status=status,
+        activity=activity,
+        when=_when(activity),
+        category=CATEGORY_LABELS[activity.category],
+        policy=POLICY_LABELS[activity.policy],
+        checkins=services.attendance(db.session, activity.id)[:200],
+        manual_form=manual_form or ManualCheckinForm(formdata=None),
+        reason_form=ReasonForm(formdata=None),
+        confirm_form=ConfirmForm(),
+        locked=lock is not None and lock.activity_id == activity.id,
+        poster_url=_poster_url(activity),
+        show_phone=is_admin(),
+        **_live(activity),
+    )
+
+
+@staff_bp.get("/<int:activity_id>")
+def detail(activity_id: int):
+    return _detail(_activity_or_404(activity_id))
+
+
+@staff_bp.post("/<int:activity_id>/status")
+def set_status(activity_id: int):
+    activity = _activity_or_404(activity_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        status = ActivityStatus(request.form.get("status", ""))
+        services.set_activity_status(db.session, activity, status, actor=current_user, remote_addr=client_address())
+    except ValueError:
+        abort(400)
+    except services.CheckinError as error:
+        flash(str(error.message), "error")
+        return redirect(url_for("activities.detail", activity_id=activity_id))
+    db.session.commit()
+    return redirect(url_for("activities.detail", activity_id=activity_id))
+
+
+def _person(raw: str | None) -> dict:
+    """Staff type a mobile number, or a member number (up to 6 digits) from the card."""
+    text = (raw or "").strip()
+    if text.isdigit() and len(text) <= 6:
+        member = db.session.get(Member, int(text))
+        if member is None:
+            raise services.CheckinError("unknown_member", _("No member has this number."), field="person")
+        return {"member": member}
+    return {"phone": text}
+
+
+@staff_bp.post("/<int:activity_id>/checkin")
+def manual_checkin(activity_id: int):
+    activity = _activity_or_404(activity_id)
+    form = ManualCheckinForm()
+    if not form.validate_on_submit():
+        return _detail(activity, manual_form=form, status=400)
+    try:
+        result = services.check_in(
+            db.session,
+            activity.id,
+            rules=_rules(),
+            method=CheckinMethod.STAFF,
+            staff=current_user,
+            reason=form.reason.data or "",
+            remote_addr=client_address(),
+            **_person(form.person.data),
+        )
+    except services.CheckinError as error:
+        db.session.rollback()
+        if error.field == "phone":
+            error.field = "person"
+        _show_error(form, error)
+        return _detail(_activity_or_404(activity_id), manual_form=form, status=error.status)
+    flash(_success_text(result), "success")
+    return redirect(url_for("activities.detail", activity_id=activity_id))
+
+
+@staff_bp.post("/checkins/<int:checkin_id>/undo")
+def undo(checkin_id: int):
+    form = ReasonForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        checkin = services.undo_checkin(db.session, checkin_id, staff=current_user, reason=form.reason.data, rules=_rules(), remote_addr=client_address())
+    except services.CheckinError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+        return redirect(request.referrer or url_for("activities.activities"))
+    flash(_("Check-in undone; its points were taken back."), "success")
+    return redirect(url_for("activities.detail", activity_id=checkin.activity_id))
+
+
+@staff_bp.post("/<int:activity_id>/lock")
+def lock(activity_id: int):
+    activity = _activity_or_404(activity_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    if request.form.get("lock") == "1":
+        services.lock_kiosk(db.session, current_app.config["DEVICE_ID"], activity, staff=current_user, remote_addr=client_address())
+    else:
+        services.unlock_kiosk(db.session, current_app.config["DEVICE_ID"], staff=current_user, remote_addr=client_address())
+    db.session.commit()
+    return redirect(url_for("activities.detail", activity_id=activity_id))
+
+
+# ---- QR codes: poster, downloads, rotating ----
+
+
+@staff_bp.get("/<int:activity_id>/poster")
+def poster(activity_id: int):
+    activity = _activity_or_404(activity_id)
+    return render("checkin/poster.html", activity=activity, when=_when(activity), poster_url=_poster_url(activity))
+
+
+def _download(data: bytes, mimetype: str, name: str, *, attach: bool = False):
+    """Inline (shown in the page or a new tab) unless ?download=1 or attach=True."""
+    response = make_response(data)
+    response.headers["Content-Type"] = mimetype
+    if attach or request.args.get("download"):
+        response.headers["Content-Disposition"] = f"attachment; filename={name}"
+    return response
+
+
+@staff_bp.get("/<int:activity_id>/poster.png")
+def poster_png(activity_id: int):
+    return _download(qr_png(_poster_url(_activity_or_404(activity_id))), "image/png", f"activity-{activity_id}.png")
+
+
+@staff_bp.get("/<int:activity_id>/poster.svg")
+def poster_svg(activity_id: int):
+    return _download(qr_svg(_poster_url(_activity_or_404(activity_id))), "image/svg+xml", f"activity-{activity_id}.svg")
+
+
+@staff_bp.get("/<int:activity_id>/poster.pdf")
+def poster_pdf_download(activity_id: int):
+    activity = _activity_or_404(activity_id)
+    pdf = poster_pdf(
+        centre_name=current_app.config["CENTRE_NAME"],
+        title=activity.title,
+        when=_when(activity),
+        place=activity.place,
+        url=_poster_url(activity),
+        call_to_action=_("Scan with your phone to check in"),
+        footer=_("Check-in opens %(before)d minutes before the start.", before=activity.opens_minutes_before),
+    )
+    return _download(pdf, "application/pdf", f"activity-{activity_id}.pdf")
+
+
+def _rotating_qr(activity: Activity) -> dict:
+    config = current_app.config
+    step = services.rotation_step(utcnow(), int(config["ROTATING_QR_SECONDS"]))
+    token = services.rotating_token(activity, settings.code_signer(config), config["CENTRE_CODE"], step)
+    url = _public_url(url_for("phone.phone_page", token=token))
+    return {"qr_data": base64.b64encode(qr_svg(url)).decode(), "refresh_seconds": int(config["ROTATING_QR_SECONDS"]) // 2 or 1}
+
+
+@staff_bp.get("/<int:activity_id>/rotating")
+def rotating(activity_id: int):
+    activity = _activity_or_404(activity_id)
+    return render("checkin/rotating.html", activity=activity, when=_when(activity), **_rotating_qr(activity), **_live(activity))
+
+
+@staff_bp.get("/<int:activity_id>/rotating/qr")
+def rotating_qr(activity_id: int):
+    activity = _activity_or_404(activity_id)
+    return render("checkin/_rotating_qr.html", "checkin/_rotating_qr.html", activity=activity, **_rotating_qr(activity))
+
+
+# ---- attendance and statistics ----
+
+
+def _attendance_rows(activity: Activity) -> list[list]:
+    admin = is_admin()
+    rows = [[_("Time"), _("Session"), _("Name"), _("Mobile number"), _("How"), _("Points"), _("Status"), _("Reason")]]
+    for c in services.attendance(db.session, activity.id):
+        phone = c.member.phone if c.member else c.phone or ""
+        rows.append(
+            [
+                format_datetime(c.created_at, "yyyy-MM-dd HH:mm"),
+                c.session_date.isoformat(),
+                c.member.name if c.member else _("Guest"),
+                phone if admin else mask_phone(phone),
+                c.method.value,
+                c.points,
+                c.status.value,
+                c.reason,
+            ]
+        )
+    return rows
+
+
+@staff_bp.get("/<int:activity_id>/attendance.csv")
+def attendance_csv(activity_id: int):
+    buffer = io.StringIO()
+    buffer.write("\ufeff")  # Excel reads UTF-8 CSV only with a BOM
+    csv.writer(buffer).writerows(_attendance_rows(_activity_or_404(activity_id)))
+    return _download(buffer.getvalue().encode("utf-8"), "text/csv; charset=utf-8", f"attendance-{activity_id}.csv", attach=True)
+
+
+@staff_bp.get("/<int:activity_id>/attendance.xlsx")
+def attendance_xlsx(activity_id: int):
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    for row in _attendance_rows(_activity_or_404(activity_id)):
+        sheet.append(row)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return _download(buffer.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", f"attendance-{activity_id}.xlsx", attach=True)
+
+
+@staff_bp.get("/stats")
+def stats():
+    figures = services.statistics(db.session, months=12)
+    peak = max((f.attendances for f in figures), default=0)
+    return render("checkin/stats.html", figures=figures, categories=CATEGORY_LABELS, peak=peak)
