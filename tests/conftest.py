@@ -153,7 +153,8 @@ def serve(tmp_path: Path, migrated_database: Path) -> Iterator[Callable[..., str
                 setup(db.session)
             db.session.commit()
             db.session.remove()
-        server = create_server(app, host="127.0.0.1", port=0, threads=8)
+        # A short poll lets the test stop the server quickly at teardown.
+        server = create_server(app, host="127.0.0.1", port=0, threads=8, asyncore_loop_timeout=0.2)
         stopping = threading.Event()
 
         def run():
@@ -174,6 +175,9 @@ def serve(tmp_path: Path, migrated_database: Path) -> Iterator[Callable[..., str
         stopping.set()
         server.task_dispatcher.shutdown()
         server.close()
+        # Keep-alive connections keep waitress's loop running; closing them ends it.
+        for channel in list(server._map.values()):
+            channel.close()
         thread.join(timeout=5)
 
 
