@@ -60,6 +60,8 @@ DEFAULTS: dict[str, Any] = {
     # The kiosk is served over plain HTTP on the centre's LAN; set true behind TLS.
     "SESSION_COOKIE_SECURE": False,
     "LOGIN_RATE_LIMIT": "5 per minute",
+    # Per phone (address) on the centre's Wi-Fi: enough for a family, not for a script.
+    "PHONE_CHECKIN_RATE_LIMIT": "30 per minute",
     "RATELIMIT_STORAGE_URI": "memory://",
     "SERVE_HOST": "127.0.0.1",
     "SERVE_PORT": 8000,

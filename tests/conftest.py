@@ -9,6 +9,7 @@ import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from flask import Flask
@@ -179,6 +180,65 @@ def serve(tmp_path: Path, migrated_database: Path) -> Iterator[Callable[..., str
         for channel in list(server._map.values()):
             channel.close()
         thread.join(timeout=5)
+
+
+class ServedKiosk(NamedTuple):
+    url: str
+    database: Path
+
+    def count(self, table: str) -> int:
+        with sqlite3.connect(self.database) as connection:
+            return connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+@pytest.fixture
+def serve_process(tmp_path: Path, migrated_database: Path) -> Iterator[Callable[..., str]]:
+    """serve_process(setup=None, **config) runs `kiosk serve` as its own process, as on a kiosk
+    PC, and returns its base URL. Load tests use this one: clients in the test process would
+    otherwise share the server's GIL and measure that instead of the kiosk. The answer has
+    .url and .database (the SQLite file, to count what was written)."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    processes = []
+
+    def start(setup: Callable | None = None, **config) -> ServedKiosk:
+        instance = tmp_path / f"process{len(processes)}"
+        instance.mkdir()
+        copy_database(migrated_database, instance / "kiosk.sqlite3")
+        app = make_app(instance)
+        with app.app_context():
+            if setup is not None:
+                setup(db.session)
+            db.session.commit()
+            db.session.remove()
+            db.engine.dispose()
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")}
+        env |= {"KIOSK_INSTANCE_PATH": str(instance), "KIOSK_SECRET_KEY": TEST_SECRET, "KIOSK_SIGNING_KEY": TEST_SIGNING_KEY}
+        env |= {"KIOSK_DISTRICT_KEY": "test-district-key"} | {f"KIOSK_{k}": str(v) for k, v in config.items()}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "kiosk.cli", "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        processes.append(process)
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=1).read()
+                return ServedKiosk(base, instance / "kiosk.sqlite3")
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("kiosk did not start")
+
+    yield start
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -44,7 +44,7 @@ def _live(activity: Activity) -> dict:
     now = utcnow()
     occurrence = services.next_occurrence(activity, now, _zone())
     count = services.checked_in_count(db.session, activity.id, occurrence.session_date if occurrence else None)
-    return {"count": count, "capacity": activity.capacity, "activity": activity}
+    return {"count": count, "capacity": activity.capacity}
 
 
 def _when(activity: Activity) -> str:
@@ -90,7 +90,7 @@ def screen(activity_id: int):
 @bp.get("/checkin/<int:activity_id>/count")
 def count(activity_id: int):
     activity = db.session.get(Activity, activity_id) or abort(404)
-    return render("checkin/_count.html", "checkin/_count.html", **_live(activity))
+    return render("checkin/_count.html", "checkin/_count.html", activity=activity, **_live(activity))
 
 
 @bp.get("/checkin/<int:activity_id>/keypad")
@@ -130,7 +130,7 @@ def phone_page(token: str):
 
 
 def _phone_limit() -> str:
-    return current_app.config.get("PHONE_CHECKIN_RATE_LIMIT", "30 per minute")
+    return current_app.config["PHONE_CHECKIN_RATE_LIMIT"]
 
 
 @phone_bp.post("/checkin")

@@ -67,7 +67,7 @@ def at_once(calls):
     return results
 
 
-def test_fifty_kiosks_racing_for_one_last_reward_over_http(serve):
+def test_fifty_kiosks_racing_for_one_last_reward_over_http(serve_process):
     seeded = {}
 
     def setup(session):
@@ -80,8 +80,8 @@ def test_fifty_kiosks_racing_for_one_last_reward_over_http(serve):
             award_points(session, member.id, 100, PointsReason.CHECKIN, reference=f"checkin:{i}")
             seeded["cards"].append(card_token(member, SIGNER, "XH-CY-CY1"))
 
-    base_url = serve(setup=setup, demo=False)
-    visitors = [Visitor(base_url) for _ in range(50)]
+    kiosk = serve_process(setup=setup)
+    visitors = [Visitor(kiosk.url) for _ in range(50)]
     keys = []
     for visitor, card in zip(visitors, seeded["cards"]):
         visitor.scan_card(card)
@@ -94,9 +94,10 @@ def test_fifty_kiosks_racing_for_one_last_reward_over_http(serve):
     assert sum("抱歉，该物品刚刚兑换完了" in body for _, body in results) == 49
     stock_page = visitors[0].get("/points")
     assert "最后一把雨伞" not in stock_page  # out of stock: no longer offered
+    assert (kiosk.count("redemption"), kiosk.count("points_entry WHERE delta < 0")) == (1, 1)
 
 
-def test_ten_points_and_two_taps_on_two_rewards_over_http(serve):
+def test_ten_points_and_two_taps_on_two_rewards_over_http(serve_process):
     seeded = {}
 
     def setup(session):
@@ -105,8 +106,8 @@ def test_ten_points_and_two_taps_on_two_rewards_over_http(serve):
         seeded["card"] = card_token(member, SIGNER, "XH-CY-CY1")
         seeded["rewards"] = [save_reward(session, None, name=n, description="", cost=10, stock=5, actor=None).id for n in ("环保袋", "雨伞")]
 
-    base_url = serve(setup=setup, demo=False)
-    visitor = Visitor(base_url)
+    kiosk = serve_process(setup=setup)
+    visitor = Visitor(kiosk.url)
     visitor.scan_card(seeded["card"])
     keys = [visitor.request_key(r) for r in seeded["rewards"]]
     results = at_once([lambda r=r, k=k: visitor.post("/points/redeem", {"reward_id": r, "request_key": k}) for r, k in zip(seeded["rewards"], keys)])
