@@ -20,6 +20,7 @@ test: install-test translations system-deps
 bench: install-test translations
 	bash scripts/system-deps.sh bench
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/checkin.py
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test

@@ -319,11 +319,16 @@ def read_pass(token: str | None, signer: TokenSigner, centre_code: str, activity
 # ---- checking in ----
 
 
-@dataclass
+@dataclass(frozen=True)
 class CheckinResult:
-    checkin: CheckIn
-    activity: Activity
-    member: Member | None
+    """What the screens show afterwards, taken inside the transaction (the ORM objects expire
+    at commit and would cost another round of queries to read again)."""
+
+    checkin_id: int
+    activity_id: int
+    activity_title: str
+    member_name: str | None  # None: a guest
+    phone: str | None  # the guest's number (for the masked confirmation)
     points: int
 
 
@@ -423,7 +428,8 @@ def check_in(
         record_event(session, "checkin.created", _event_payload(checkin, activity, member, phone, rules), occurred_at=now)
         if staff is not None:
             record_audit(session, staff, "checkin.staff", target=f"activity:{activity.id}", detail=f"checkin={checkin.id} reason={reason}", remote_addr=remote_addr)
-    return CheckinResult(checkin, activity, member, points)
+        result = CheckinResult(checkin.id, activity.id, activity.title, member.name if member else None, None if member else phone, points)
+    return result
 
 
 def _event_payload(checkin: CheckIn, activity: Activity, member: Member | None, phone: str | None, rules: CheckinRules) -> dict:

@@ -53,11 +53,11 @@ def _when(activity: Activity) -> str:
     return f"{format_datetime(start, 'yyyy-MM-dd HH:mm')}–{format_datetime(end, 'HH:mm')}"
 
 
-def _success_text(result) -> str:
-    who = mask_name(result.member.name) if result.member else mask_phone(result.checkin.phone or "")
+def _success_text(result: services.CheckinResult) -> str:
+    who = mask_name(result.member_name) if result.member_name else mask_phone(result.phone or "")
     if result.points:
-        return _("Checked in: %(name)s, %(title)s. +%(points)d points", name=who, title=result.activity.title, points=result.points)
-    return _("Checked in: %(name)s, %(title)s.", name=who, title=result.activity.title)
+        return _("Checked in: %(name)s, %(title)s. +%(points)d points", name=who, title=result.activity_title, points=result.points)
+    return _("Checked in: %(name)s, %(title)s.", name=who, title=result.activity_title)
 
 
 # ---- the kiosk's check-in screen ----
@@ -137,16 +137,17 @@ def _phone_limit() -> str:
 @limiter.limit(_phone_limit)
 def phone_checkin():
     config = current_app.config
-    activity_id = request.form.get("activity", "")
-    activity = None
+    raw_id = request.form.get("activity", "")
+    activity_id = int(raw_id) if raw_id.isdigit() and len(raw_id) < 10 else 0
     try:
-        activity = services.get_activity(db.session, activity_id)
+        # The pass names the activity: no need to load it before the check-in does.
         method = services.read_pass(
-            request.form.get("pass"), settings.pass_signer(config), config["CENTRE_CODE"], activity.id, utcnow(), int(config["CHECKIN_PASS_MINUTES"])
+            request.form.get("pass"), settings.pass_signer(config), config["CENTRE_CODE"], activity_id, utcnow(), int(config["CHECKIN_PASS_MINUTES"])
         )
-        result = services.check_in(db.session, activity.id, rules=_rules(), method=method, phone=request.form.get("phone"))
+        result = services.check_in(db.session, activity_id, rules=_rules(), method=method, phone=request.form.get("phone"))
     except services.CheckinError as error:
         db.session.rollback()
+        activity = db.session.get(Activity, activity_id) if activity_id else None
         if error.field == "phone" and activity is not None:
             # A typo: let the visitor correct it on the same page (the pass is still good).
             return render(

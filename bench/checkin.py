@@ -1,0 +1,129 @@
+"""Check-in benchmark: POST /c/checkin (the phone page a QR opens) under waitress at 20 and 100
+concurrent connections, each request a different member checking in (check-in + points entry
++ outbox event in one serialised SQLite write with synchronous=FULL), against a bare Flask
+hello-world measured with the same load in the same run.
+
+    make bench   (runs this after bench/run.py)   or   .venv/bin/python bench/checkin.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.cookiejar
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import BIN, ROOT, THREADS, free_port, machine, peak_rss_mib, prepare_instance, server, wrk  # noqa: E402
+
+MEMBERS_PER_THREAD = 20_000
+
+
+def prepare(instance: Path) -> str:
+    """Demo instance + one open activity + members for every phone the load will use."""
+    prepare_instance(instance)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")} | {"KIOSK_INSTANCE_PATH": str(instance)}
+    script = f"""
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+from kiosk import create_app
+from kiosk.extensions import db
+from kiosk.checkin.services import save_activity, poster_token
+from kiosk.checkin.settings import code_signer
+app = create_app()
+with app.app_context():
+    now = datetime.now(ZoneInfo("Asia/Shanghai")).replace(second=0, microsecond=0)
+    a = save_activity(db.session, None, title="压测活动", category="community", description="", place="",
+        starts_at=(now - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"), ends_at=(now + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M"),
+        weekly=False, repeat_until="", capacity="", points="2", policy="once", zone=ZoneInfo("Asia/Shanghai"), actor=None)
+    db.session.commit()
+    print(poster_token(a, code_signer(app.config), app.config["CENTRE_CODE"]))
+"""
+    token = subprocess.run([str(BIN / "python"), "-c", script], env=env, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    # Members straight into SQLite: registering 40,000 through the service would only time the setup.
+    with sqlite3.connect(instance / "kiosk.sqlite3") as db:
+        now = datetime.now(ZoneInfo("UTC")).isoformat()
+        rows = [
+            (f"压测{t}-{c}", f"150{t:02d}{c:06d}", "", "60-69", now, "bench", 1, 1, now, now)
+            for t in range(4)
+            for c in range(1, MEMBERS_PER_THREAD + 1)
+        ]
+        db.executemany(
+            "INSERT INTO member (name, phone, community, age_band, consent_at, consent_version, active, card_serial, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        # Fold the setup's writes into the database file now, so the measured run does not
+        # pay for checkpointing 80,000 inserts.
+        db.commit()
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return token
+
+
+def open_phone_page(base: str, token: str) -> dict[str, str]:
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    html = opener.open(f"{base}/c/{token}").read().decode()
+    fields = dict(re.findall(r'name="(csrf_token|pass|activity)" value="([^"]*)"', html))
+    cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
+    return {"BENCH_COOKIE": cookie, "BENCH_CSRF": fields["csrf_token"], "BENCH_PASS": fields["pass"], "BENCH_ACTIVITY": fields["activity"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    loads = (20, 100)
+    rows: list[dict] = []
+    baseline: dict[int, dict] = {}
+
+    port = free_port()
+    with server([sys.executable, str(ROOT / "bench" / "hello.py"), str(port), str(THREADS)], port) as process:
+        wrk(f"http://127.0.0.1:{port}/", 20, 2)
+        for connections in loads:
+            baseline[connections] = wrk(f"http://127.0.0.1:{port}/", connections, args.seconds)
+            rows.append({"server": "hello-world", "what": "GET /", "connections": connections, **baseline[connections], "rss_mib": peak_rss_mib(process.pid)})
+
+    for connections in loads:
+        # A fresh instance per load level: every row starts from the same database size.
+        with tempfile.TemporaryDirectory() as tmp:
+            token = prepare(Path(tmp))
+            port = free_port()
+            env = {"KIOSK_INSTANCE_PATH": tmp, "KIOSK_PHONE_CHECKIN_RATE_LIMIT": "10000000 per minute"}
+            command = [str(BIN / "kiosk"), "serve", "--port", str(port), "--threads", str(THREADS)]
+            with server(command, port, env=env, probe="/healthz") as process:
+                session = open_phone_page(f"http://127.0.0.1:{port}", token)
+                os.environ.update(session)
+                figures = wrk(f"http://127.0.0.1:{port}/c/checkin", connections, args.seconds, script=ROOT / "bench" / "checkin.lua")
+                rows.append({"server": "kiosk", "what": "POST /c/checkin", "connections": connections, **figures, "rss_mib": peak_rss_mib(process.pid)})
+            with sqlite3.connect(Path(tmp) / "kiosk.sqlite3") as db:
+                written = db.execute("SELECT (SELECT count(*) FROM check_in), (SELECT count(*) FROM points_entry), (SELECT count(*) FROM outbox_event)").fetchone()
+            rows[-1]["written"] = written
+
+    print(f"machine: {machine()}")
+    print(f"load: wrk (2 threads), {args.seconds} s per row; servers: waitress, {THREADS} threads; SQLite WAL, synchronous=FULL")
+    print("ratio = req/s / hello-world's at the same connections; written = check-ins, points entries, outbox events\n")
+    print(f"{'server':12} {'what':16} {'conns':>5} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7} {'ratio':>6} {'errors':>6} {'RSS MiB':>8}  written")
+    for row in rows:
+        row["ratio"] = row["rps"] / baseline[row["connections"]]["rps"]
+        print(
+            f"{row['server']:12} {row['what']:16} {row['connections']:5d} {row['rps']:8.0f} {row['p50_us'] / 1000:7.1f} {row['p95_us'] / 1000:7.1f} "
+            f"{row['ratio']:6.2f} {row['errors']:6d} {row['rss_mib']:8.1f}  {row.get('written', '')}"
+        )
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "checkin.json").write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
