@@ -26,12 +26,20 @@ def test_config_precedence_defaults_then_file_then_environment_then_overrides(tm
 def test_demo_data_is_the_real_matrix_and_loading_twice_changes_nothing(session):
     first = load_demo(session)
     session.commit()
-    models = (Centre, Notice, StaffUser, Member, PointsEntry, Reward)
+    from kiosk.checkin.models import Activity
+    from kiosk.checkin.services import running_activities
+
+    models = (Centre, Notice, StaffUser, Member, PointsEntry, Reward, Activity)
     counts = [session.scalar(select(func.count()).select_from(m)) for m in models]
     second = load_demo(session)
     session.commit()
     assert [session.scalar(select(func.count()).select_from(m)) for m in models] == counts
-    assert counts[3:] == [3, 3, 4]
+    assert counts[3:] == [3, 3, 4, 5]
+    from zoneinfo import ZoneInfo
+
+    from kiosk.db import utcnow
+
+    assert "西红集市之“茶香品红韵”" in [a.title for a, _ in running_activities(session, utcnow(), ZoneInfo("Asia/Shanghai"))]
     assert first["accounts"] == 2 and second["accounts"] == 0
 
     district = session.scalar(select(Centre).where(Centre.level == CentreLevel.DISTRICT))
