@@ -9,7 +9,10 @@ It always sets ``Vary: HX-Request`` so a cache never serves one for the other.
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -137,3 +140,60 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, _handle_csrf_error)
     app.register_error_handler(HTTPException, _handle_http_error)
     app.register_error_handler(Exception, _handle_unexpected)
+
+
+# ---- staff forms and exports, shared by the features ----
+
+
+def show_error(form, error) -> None:
+    """Put a service's refusal next to the field it names, or at the top of the form."""
+    field = getattr(form, error.field, None) if getattr(error, "field", None) else None
+    (field.errors if field is not None else form.form_errors).append(str(error.message))
+
+
+def submit_form(form, save: Callable[[], Any]) -> tuple[Any, int]:
+    """Validate ``form`` and run ``save``; commit on success.
+
+    Returns (what save returned, 200), or (None, status): 200 for a GET, 400 for a POST that
+    failed validation (a missing CSRF token, a bad choice), or the refusal's own status with
+    its message on the form and nothing written.
+    """
+    from kiosk.errors import KioskError
+    from kiosk.extensions import db
+
+    if not form.validate_on_submit():
+        return None, 400 if request.method == "POST" else 200
+    try:
+        result = save()
+    except KioskError as error:
+        db.session.rollback()
+        show_error(form, error)
+        return None, error.status
+    db.session.commit()
+    return result, 200
+
+
+def csv_download(rows: list[list], filename: str) -> Response:
+    buffer = io.StringIO()
+    buffer.write("\ufeff")  # Excel, as used in the centres, reads UTF-8 CSV only with a BOM
+    csv.writer(buffer).writerows(rows)
+    response = make_response(buffer.getvalue().encode("utf-8"))
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = f"attachment; filename={filename}"
+    return response
+
+
+def xlsx_download(rows: list[list], filename: str, sheet_title: str = "data") -> Response:
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = sheet_title
+    for row in rows:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    response = make_response(buffer.getvalue())
+    response.headers["Content-Type"] = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    response.headers["Content-Disposition"] = f"attachment; filename={filename}"
+    return response

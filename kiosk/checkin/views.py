@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import csv
-import io
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, flash, make_response, redirect, request, session, url_for
@@ -24,7 +22,7 @@ from kiosk.privacy import mask_name, mask_phone
 from kiosk.qr import qr_png, qr_svg
 from kiosk.staff.access import client_address, is_admin, staff_blueprint
 from kiosk.staff.forms import ConfirmForm
-from kiosk.web import render
+from kiosk.web import csv_download, render, submit_form, xlsx_download
 
 bp = Blueprint("checkin", __name__)
 phone_bp = Blueprint("phone", __name__, url_prefix="/c")
@@ -160,11 +158,6 @@ def phone_checkin():
 # ---- staff ----
 
 
-def _show_error(form, error) -> None:
-    field = getattr(form, error.field, None) if error.field else None
-    (field.errors if field is not None else form.form_errors).append(str(error.message))
-
-
 def _public_url(path: str) -> str:
     base = current_app.config["PUBLIC_BASE_URL"] or request.host_url
     return base.rstrip("/") + path
@@ -211,20 +204,10 @@ def activities():
 @staff_bp.route("/new", methods=["GET", "POST"])
 def new():
     form = ActivityForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            activity = _save(None, form)
-        except services.CheckinError as error:
-            db.session.rollback()
-            _show_error(form, error)
-            status = error.status
-        else:
-            db.session.commit()
-            flash(_("Activity saved."), "success")
-            return redirect(url_for("activities.detail", activity_id=activity.id))
-    elif request.method == "POST":
-        status = 400
+    activity, status = submit_form(form, lambda: _save(None, form))
+    if activity is not None:
+        flash(_("Activity saved."), "success")
+        return redirect(url_for("activities.detail", activity_id=activity.id))
     return render("checkin/staff_form.html", form=form, activity=None, status=status)
 
 
@@ -243,20 +226,10 @@ def edit(activity_id: int):
         )
     else:
         form = ActivityForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            _save(activity, form)
-        except services.CheckinError as error:
-            db.session.rollback()
-            _show_error(form, error)
-            status = error.status
-        else:
-            db.session.commit()
-            flash(_("Activity saved."), "success")
-            return redirect(url_for("activities.detail", activity_id=activity.id))
-    elif request.method == "POST":
-        status = 400
+    saved, status = submit_form(form, lambda: _save(activity, form))
+    if saved is not None:
+        flash(_("Activity saved."), "success")
+        return redirect(url_for("activities.detail", activity_id=activity.id))
     return render("checkin/staff_form.html", form=form, activity=activity, status=status)
 
 
@@ -317,25 +290,27 @@ def _person(raw: str | None) -> dict:
 def manual_checkin(activity_id: int):
     activity = _activity_or_404(activity_id)
     form = ManualCheckinForm()
-    if not form.validate_on_submit():
-        return _detail(activity, manual_form=form, status=400)
-    try:
-        result = services.check_in(
-            db.session,
-            activity.id,
-            rules=_rules(),
-            method=CheckinMethod.STAFF,
-            staff=current_user,
-            reason=form.reason.data or "",
-            remote_addr=client_address(),
-            **_person(form.person.data),
-        )
-    except services.CheckinError as error:
-        db.session.rollback()
-        if error.field == "phone":
-            error.field = "person"
-        _show_error(form, error)
-        return _detail(_activity_or_404(activity_id), manual_form=form, status=error.status)
+
+    def save():
+        try:
+            return services.check_in(
+                db.session,
+                activity.id,
+                rules=_rules(),
+                method=CheckinMethod.STAFF,
+                staff=current_user,
+                reason=form.reason.data or "",
+                remote_addr=client_address(),
+                **_person(form.person.data),
+            )
+        except services.CheckinError as error:
+            if error.field == "phone":
+                error.field = "person"  # the form has one field for phone or member number
+            raise
+
+    result, status = submit_form(form, save)
+    if result is None:
+        return _detail(_activity_or_404(activity_id), manual_form=form, status=status)
     flash(_success_text(result), "success")
     return redirect(url_for("activities.detail", activity_id=activity_id))
 
@@ -377,11 +352,11 @@ def poster(activity_id: int):
     return render("checkin/poster.html", activity=activity, when=_when(activity), poster_url=_poster_url(activity))
 
 
-def _download(data: bytes, mimetype: str, name: str, *, attach: bool = False):
-    """Inline (shown in the page or a new tab) unless ?download=1 or attach=True."""
+def _download(data: bytes, mimetype: str, name: str):
+    """Inline (shown in the page or a new tab) unless ?download=1."""
     response = make_response(data)
     response.headers["Content-Type"] = mimetype
-    if attach or request.args.get("download"):
+    if request.args.get("download"):
         response.headers["Content-Disposition"] = f"attachment; filename={name}"
     return response
 
@@ -456,23 +431,12 @@ def _attendance_rows(activity: Activity) -> list[list]:
 
 @staff_bp.get("/<int:activity_id>/attendance.csv")
 def attendance_csv(activity_id: int):
-    buffer = io.StringIO()
-    buffer.write("\ufeff")  # Excel reads UTF-8 CSV only with a BOM
-    csv.writer(buffer).writerows(_attendance_rows(_activity_or_404(activity_id)))
-    return _download(buffer.getvalue().encode("utf-8"), "text/csv; charset=utf-8", f"attendance-{activity_id}.csv", attach=True)
+    return csv_download(_attendance_rows(_activity_or_404(activity_id)), f"attendance-{activity_id}.csv")
 
 
 @staff_bp.get("/<int:activity_id>/attendance.xlsx")
 def attendance_xlsx(activity_id: int):
-    from openpyxl import Workbook
-
-    workbook = Workbook()
-    sheet = workbook.active
-    for row in _attendance_rows(_activity_or_404(activity_id)):
-        sheet.append(row)
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return _download(buffer.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", f"attendance-{activity_id}.xlsx", attach=True)
+    return xlsx_download(_attendance_rows(_activity_or_404(activity_id)), f"attendance-{activity_id}.xlsx", "attendance")
 
 
 @staff_bp.get("/stats")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 
 from flask import abort, current_app, flash, make_response, redirect, request, url_for
@@ -23,7 +21,7 @@ from kiosk.privacy import mask_name, mask_phone
 from kiosk.qr import qr_png, qr_svg
 from kiosk.staff.access import client_address, is_admin, staff_blueprint
 from kiosk.staff.forms import ConfirmForm
-from kiosk.web import render
+from kiosk.web import csv_download, render, submit_form, xlsx_download
 
 bp = staff_blueprint("members", __name__, "/staff/members")
 PER_PAGE = 50
@@ -31,11 +29,6 @@ PER_PAGE = 50
 
 def _member_or_404(member_id: int) -> Member:
     return db.session.get(Member, member_id) or abort(404)
-
-
-def _show_error(form, error) -> None:
-    field = getattr(form, error.field, None) if error.field else None
-    (field.errors if field is not None else form.form_errors).append(str(error.message))
 
 
 def _page_number() -> int:
@@ -88,70 +81,45 @@ def _all_matching(query: str) -> list[Member]:
     return members
 
 
-@bp.get("/export.csv")
-def export_csv():
+def _export(kind: str):
     from kiosk.staff.services import record_audit
 
-    buffer = io.StringIO()
-    # The BOM makes Excel (as used in the centres) read the file as UTF-8, not GBK.
-    buffer.write("\ufeff")
-    csv.writer(buffer).writerows(_export_rows(_all_matching(request.args.get("q", "")[:40])))
-    record_audit(db.session, current_user, "member.export", detail=f"csv phones={'full' if is_admin() else 'masked'}", remote_addr=client_address())
+    rows = _export_rows(_all_matching(request.args.get("q", "")[:40]))
+    record_audit(db.session, current_user, "member.export", detail=f"{kind} phones={'full' if is_admin() else 'masked'}", remote_addr=client_address())
     db.session.commit()
-    response = make_response(buffer.getvalue())
-    response.headers["Content-Type"] = "text/csv; charset=utf-8"
-    response.headers["Content-Disposition"] = "attachment; filename=members.csv"
-    return response
+    return csv_download(rows, "members.csv") if kind == "csv" else xlsx_download(rows, "members.xlsx", "members")
+
+
+@bp.get("/export.csv")
+def export_csv():
+    return _export("csv")
 
 
 @bp.get("/export.xlsx")
 def export_xlsx():
-    from openpyxl import Workbook
-
-    from kiosk.staff.services import record_audit
-
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = "members"
-    for row in _export_rows(_all_matching(request.args.get("q", "")[:40])):
-        sheet.append(row)
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    record_audit(db.session, current_user, "member.export", detail=f"xlsx phones={'full' if is_admin() else 'masked'}", remote_addr=client_address())
-    db.session.commit()
-    response = make_response(buffer.getvalue())
-    response.headers["Content-Type"] = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    response.headers["Content-Disposition"] = "attachment; filename=members.xlsx"
-    return response
+    return _export("xlsx")
 
 
 @bp.route("/new", methods=["GET", "POST"])
 def new():
     form = MemberForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            member = services.register_member(
-                db.session,
-                name=form.name.data,
-                phone=form.phone.data,
-                community=form.community.data,
-                age_band=form.age_band.data,
-                consent=bool(form.consent.data),
-                consent_version=current_app.config["PRIVACY_NOTICE_VERSION"],
-                actor=current_user,
-                remote_addr=client_address(),
-            )
-        except services.MemberError as error:
-            db.session.rollback()
-            _show_error(form, error)
-            status = error.status
-        else:
-            db.session.commit()
-            flash(_("Member registered. Print the member card now."), "success")
-            return redirect(url_for("members.detail", member_id=member.id))
-    elif request.method == "POST":
-        status = 400
+    member, status = submit_form(
+        form,
+        lambda: services.register_member(
+            db.session,
+            name=form.name.data,
+            phone=form.phone.data,
+            community=form.community.data,
+            age_band=form.age_band.data,
+            consent=bool(form.consent.data),
+            consent_version=current_app.config["PRIVACY_NOTICE_VERSION"],
+            actor=current_user,
+            remote_addr=client_address(),
+        ),
+    )
+    if member is not None:
+        flash(_("Member registered. Print the member card now."), "success")
+        return redirect(url_for("members.detail", member_id=member.id))
     return render("members/new.html", form=form, status=status, notice_version=current_app.config["PRIVACY_NOTICE_VERSION"])
 
 
@@ -188,10 +156,9 @@ def detail(member_id: int):
 def edit(member_id: int):
     member = _member_or_404(member_id)
     form = MemberEditForm()
-    if not form.validate_on_submit():
-        return _detail(member, edit_form=form, status=400)
-    try:
-        services.update_member(
+    saved, status = submit_form(
+        form,
+        lambda: services.update_member(
             db.session,
             member,
             name=form.name.data,
@@ -200,12 +167,10 @@ def edit(member_id: int):
             age_band=form.age_band.data,
             actor=current_user,
             remote_addr=client_address(),
-        )
-    except services.MemberError as error:
-        db.session.rollback()
-        _show_error(form, error)
-        return _detail(_member_or_404(member_id), edit_form=form, status=error.status)
-    db.session.commit()
+        ),
+    )
+    if saved is None:
+        return _detail(_member_or_404(member_id), edit_form=form, status=status)
     flash(_("Saved."), "success")
     return redirect(url_for("members.detail", member_id=member_id))
 
@@ -235,15 +200,11 @@ def reissue(member_id: int):
 def correct_points(member_id: int):
     member = _member_or_404(member_id)
     form = PointsCorrectionForm()
-    if not form.validate_on_submit():
-        return _detail(member, points_form=form, status=400)
-    try:
-        points.correct_points(db.session, member, form.delta.data, form.note.data, actor=current_user, remote_addr=client_address())
-    except points.PointsError as error:
-        db.session.rollback()
-        _show_error(form, error)
-        return _detail(_member_or_404(member_id), points_form=form, status=error.status)
-    db.session.commit()
+    entry, status = submit_form(
+        form, lambda: points.correct_points(db.session, member, form.delta.data, form.note.data, actor=current_user, remote_addr=client_address())
+    )
+    if entry is None:
+        return _detail(_member_or_404(member_id), points_form=form, status=status)
     flash(_("Points corrected."), "success")
     return redirect(url_for("members.detail", member_id=member_id))
 
@@ -253,10 +214,9 @@ def redeem(member_id: int):
     member = _member_or_404(member_id)
     form = DeskRedeemForm()
     form.reward_id.choices = [(str(r.id), r.name) for r in points.list_rewards(db.session)]
-    if not form.validate_on_submit():
-        return _detail(member, redeem_form=form, status=400)
-    try:
-        redemption = points.redeem(
+    redemption, status = submit_form(
+        form,
+        lambda: points.redeem(
             db.session,
             member_id=member.id,
             reward_id=form.reward_id.data,
@@ -264,11 +224,10 @@ def redeem(member_id: int):
             request_key=form.request_key.data,
             actor=current_user,
             remote_addr=client_address(),
-        )
-    except points.PointsError as error:
-        db.session.rollback()
-        _show_error(form, error)
-        return _detail(_member_or_404(member_id), redeem_form=form, status=error.status)
+        ),
+    )
+    if redemption is None:
+        return _detail(_member_or_404(member_id), redeem_form=form, status=status)
     flash(_("Redeemed: pickup code %(code)s.", code=redemption.pickup_code), "success")
     return redirect(url_for("members.detail", member_id=member_id))
 

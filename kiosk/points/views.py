@@ -19,7 +19,7 @@ from kiosk.points.models import PointsReason, Reward
 from kiosk.privacy import mask_name
 from kiosk.staff.access import client_address, staff_blueprint
 from kiosk.staff.forms import ConfirmForm
-from kiosk.web import render
+from kiosk.web import render, submit_form
 
 bp = Blueprint("points", __name__)
 
@@ -126,11 +126,6 @@ def picture(reward_id: int):
 # ---- staff: rewards and redemptions ----
 
 
-def _show_error(form, error) -> None:
-    field = getattr(form, error.field, None) if error.field else None
-    (field.errors if field is not None else form.form_errors).append(str(error.message))
-
-
 def _save(reward: Reward | None, form: RewardForm):
     upload = form.picture.data
     picture = upload.read(services.MAX_PICTURE_BYTES + 1) if upload and getattr(upload, "filename", "") else None
@@ -151,20 +146,10 @@ def _save(reward: Reward | None, form: RewardForm):
 @staff_bp.route("/", methods=["GET", "POST"])
 def rewards():
     form = RewardForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            _save(None, form)
-        except services.PointsError as error:
-            db.session.rollback()
-            _show_error(form, error)
-            status = error.status
-        else:
-            db.session.commit()
-            flash(_("Saved."), "success")
-            return redirect(url_for("rewards.rewards"))
-    elif request.method == "POST":
-        status = 400
+    saved, status = submit_form(form, lambda: _save(None, form))
+    if saved is not None:
+        flash(_("Saved."), "success")
+        return redirect(url_for("rewards.rewards"))
     return render("points/staff_rewards.html", form=form, rewards=services.list_rewards(db.session), status=status)
 
 
@@ -172,20 +157,10 @@ def rewards():
 def edit_reward(reward_id: int):
     reward = db.session.get(Reward, reward_id) or abort(404)
     form = RewardForm(obj=reward) if request.method == "GET" else RewardForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            _save(reward, form)
-        except services.PointsError as error:
-            db.session.rollback()
-            _show_error(form, error)
-            status = error.status
-        else:
-            db.session.commit()
-            flash(_("Saved."), "success")
-            return redirect(url_for("rewards.rewards"))
-    elif request.method == "POST":
-        status = 400
+    saved, status = submit_form(form, lambda: _save(reward, form))
+    if saved is not None:
+        flash(_("Saved."), "success")
+        return redirect(url_for("rewards.rewards"))
     return render("points/staff_reward_edit.html", form=form, reward=reward, status=status)
 
 
