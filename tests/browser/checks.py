@@ -23,3 +23,13 @@ def assert_accessible(page) -> None:
     results = _AXE.run(page)
     bad = [(v["id"], v["impact"], len(v["nodes"])) for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
     assert bad == [], (page.url, bad)
+
+
+def staff_login(page, base_url: str, username: str, password: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(base_url + "/staff/login")
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(password)
+    page.get_by_role("button", name="登录").click()
+    expect(page.locator("h1")).to_contain_text("您好")

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from kiosk.members.services import register_member
 from kiosk.staff.services import create_staff_user
-from tests.browser.checks import assert_accessible, assert_touch_targets
+from tests.browser.checks import assert_accessible, assert_touch_targets, staff_login
 
 PHONE_VIEWPORT = {"width": 390, "height": 844}
 
@@ -26,10 +26,7 @@ def test_rotating_qr_read_by_a_phone_checks_in_and_the_live_count_rises(browser,
     base_url = serve(setup=seed, demo=False)
     staff = browser.new_context(viewport={"width": 1280, "height": 1000})
     desk = staff.new_page()
-    desk.goto(base_url + "/staff/login")
-    desk.get_by_label("用户名").fill("li.staff")
-    desk.get_by_label("密码").fill("correct-horse-1")
-    desk.get_by_role("button", name="登录").click()
+    staff_login(desk, base_url, "li.staff", "correct-horse-1")
 
     start = datetime.now(ZoneInfo("Asia/Shanghai")).replace(second=0, microsecond=0) - timedelta(minutes=5)
     desk.goto(base_url + "/staff/activities/new")

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from kiosk.points.services import save_reward
 from kiosk.staff.services import create_staff_user
-from tests.browser.checks import assert_accessible, assert_touch_targets
+from tests.browser.checks import assert_accessible, assert_touch_targets, staff_login
 
 
 def seed(session):
@@ -17,19 +17,11 @@ def seed(session):
     save_reward(session, None, name="环保袋", description="布袋一只", cost=10, stock=3, actor=None)
 
 
-def staff_login(page, base_url):
-    page.goto(base_url + "/staff/login")
-    page.get_by_label("用户名").fill("li.staff")
-    page.get_by_label("密码").fill("correct-horse-1")
-    page.get_by_role("button", name="登录").click()
-    expect(page.locator("h1")).to_contain_text("您好")
-
-
 def test_register_print_scan_balance_redeem(browser, serve, page, artifacts):
     base_url = serve(setup=seed, demo=False)
     staff = browser.new_context(viewport={"width": 1280, "height": 900})
     desk = staff.new_page()
-    staff_login(desk, base_url)
+    staff_login(desk, base_url, "li.staff", "correct-horse-1")
 
     desk.goto(base_url + "/staff/members/new")
     desk.get_by_label("姓名").fill("张建华")
