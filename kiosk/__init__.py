@@ -47,7 +47,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from kiosk.checkin.views import phone_bp
     from kiosk.checkin.views import staff_bp as activities_bp
     from kiosk.home.views import bp as home_bp
-    from kiosk.identify.views import bp as identify_bp
     from kiosk.members.views import bp as members_bp
     from kiosk.ops.views import bp as ops_bp
     from kiosk.points.views import bp as points_bp
@@ -55,7 +54,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from kiosk.scan.views import bp as scan_bp
     from kiosk.staff.views import bp as staff_bp
 
-    for blueprint in (home_bp, identify_bp, scan_bp, ops_bp, points_bp, checkin_bp, phone_bp, staff_bp, members_bp, rewards_bp, activities_bp):
+    for blueprint in (home_bp, scan_bp, ops_bp, points_bp, checkin_bp, phone_bp, staff_bp, members_bp, rewards_bp, activities_bp):
         app.register_blueprint(blueprint)
 
     # Scan recognisers register themselves on import.

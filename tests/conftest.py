@@ -118,6 +118,24 @@ def post(client: FlaskClient, path: str, data: dict | None = None, *, htmx: bool
 
 
 @pytest.fixture
+def open_activity(session):
+    """An activity open for check-in now (its screen has the kiosk's phone keypad)."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from kiosk.checkin.services import save_activity
+
+    now = datetime.now(ZoneInfo("Asia/Shanghai")).replace(second=0, microsecond=0)
+    activity = save_activity(
+        session, None, title="书法课", category="culture", description="", place="二楼活动室",
+        starts_at=(now - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M"), ends_at=(now + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
+        weekly=False, repeat_until="", capacity="", points="5", policy="once", zone=ZoneInfo("Asia/Shanghai"), actor=None,
+    )
+    session.commit()
+    return activity
+
+
+@pytest.fixture
 def make_staff(session):
     from kiosk.staff.services import create_staff_user
 

@@ -53,8 +53,8 @@ def identified_member() -> Member | None:
 def index():
     member = identified_member()
     if member is None:
-        visitor = session.get("visitor") or {}
-        return render("points/page.html", phone_masked=visitor.get("phone_masked"))
+        # Only the card shows points: a phone number typed here could be anyone's.
+        return render("points/page.html")
     balance = services.balance(db.session, member.id)
     return render(
         "points/member.html",

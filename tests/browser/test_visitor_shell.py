@@ -9,6 +9,17 @@ from tests.browser.checks import assert_accessible, assert_touch_targets
 VISITOR_PAGES = ["/", "/points", "/checkin", "/booking", "/catalogue", "/attract", "/no-such-page"]
 
 
+def visitor_screens(page, base_url):
+    """Every visitor page above, then the check-in screen of the demo's all-day activity."""
+    for path in VISITOR_PAGES:
+        page.goto(base_url + path)
+        yield path
+    page.goto(base_url + "/checkin")
+    page.get_by_role("link", name=re.compile("西红集市")).tap()
+    expect(page.locator("[data-keypad]")).to_be_visible()
+    yield "check-in screen"
+
+
 def test_home_renders_chinese_and_a_screenshot_is_kept(page, base_url, artifacts):
     page.goto(base_url + "/")
     expect(page.locator("h1")).to_have_text("欢迎")
@@ -77,15 +88,13 @@ def test_elder_mode_makes_text_at_least_a_quarter_larger(page, base_url, artifac
 
 def test_every_visitor_control_is_at_least_60_by_60_css_px(page, base_url):
     checked = 0
-    for path in VISITOR_PAGES:
-        page.goto(base_url + path)
+    for _screen in visitor_screens(page, base_url):
         checked += assert_touch_targets(page)
     assert checked >= 30
 
 
 def test_visitor_pages_have_no_serious_accessibility_violations(page, base_url):
-    for path in VISITOR_PAGES:
-        page.goto(base_url + path)
+    for _screen in visitor_screens(page, base_url):
         assert_accessible(page)
     # Elder mode and English must pass too.
     page.goto(base_url + "/")

@@ -43,25 +43,30 @@ def test_scan_without_htmx_is_still_a_clear_page(client):
         ("1" * 500, "手机号是 11 位数字"),
     ],
 )
-def test_phone_keypad_endpoint_refuses_bad_numbers(client, phone, text):
-    response = post(client, "/visitor/phone", {"phone": phone}, htmx=True)
+def test_phone_keypad_endpoint_refuses_bad_numbers(client, session, open_activity, phone, text):
+    from sqlalchemy import func, select
+
+    from kiosk.checkin.models import CheckIn
+
+    path = f"/checkin/{open_activity.id}"
+    response = post(client, f"{path}/phone", {"phone": phone}, htmx=True, token_from=path)
     assert_clear_refusal(response, 422, text)
-    with client.session_transaction() as s:
-        assert "visitor" not in s
+    assert "data-keypad" in response.get_data(as_text=True)  # the keypad comes back to correct it
+    assert session.scalar(select(func.count()).select_from(CheckIn)) == 0
 
 
-def test_good_phone_is_shown_and_kept_masked_only(client):
-    response = post(client, "/visitor/phone", {"phone": "13812345678"}, htmx=True)
+def test_good_phone_is_confirmed_masked_only(client, open_activity):
+    path = f"/checkin/{open_activity.id}"
+    response = post(client, f"{path}/phone", {"phone": "13812345678"}, htmx=True, token_from=path)
     body = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "138****5678" in body and "13812345678" not in body
     with client.session_transaction() as s:
-        assert s["visitor"] == {"phone_masked": "138****5678"}
-    assert "13812345678" not in client.get("/points").get_data(as_text=True)
+        assert "13812345678" not in str(dict(s))  # the cookie never carries a whole number
 
 
-def test_post_without_csrf_token_is_refused(client):
-    response = client.post("/visitor/phone", data={"phone": "13812345678"})
+def test_post_without_csrf_token_is_refused(client, open_activity):
+    response = client.post(f"/checkin/{open_activity.id}/phone", data={"phone": "13812345678"})
     assert_clear_refusal(response, 400, "页面已过期")
 
 

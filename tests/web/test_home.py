@@ -76,17 +76,22 @@ def test_language_switch_returns_to_the_page_it_came_from_but_never_off_site(cli
     assert away.headers["Location"] == "/"
 
 
-def test_ending_a_visit_clears_the_server_side_session(client):
+def test_ending_a_visit_clears_the_server_side_session(client, open_activity):
     post(client, "/lang", {"lang": "en"})
     post(client, "/elder")
-    post(client, "/visitor/phone", {"phone": "13812345678"}, htmx=True)
+    client.get(f"/checkin/{open_activity.id}")  # the activity on screen is part of the visit
     with client.session_transaction() as s:
-        assert s["lang"] == "en" and s["elder"] is True and "visitor" in s
-    assert post(client, "/session/end").status_code == 204
+        assert s["lang"] == "en" and s["elder"] is True and s["checkin_activity"] == open_activity.id
+    assert post(client, "/session/end", token_from="/points").status_code == 204
     with client.session_transaction() as s:
-        assert "lang" not in s and "elder" not in s and "visitor" not in s
+        assert "lang" not in s and "elder" not in s and "checkin_activity" not in s
+    assert '<html lang="zh-CN">' in client.get("/points").get_data(as_text=True)
+
+
+def test_my_points_without_a_card_shows_nothing_personal_and_points_to_the_desk(client):
     html = client.get("/points").get_data(as_text=True)
-    assert "138****5678" not in html and "请输入手机号" in html
+    assert "请扫描会员卡" in html and "服务台" in html
+    assert "data-keypad" not in html and "data-balance" not in html
 
 
 def test_attract_screen_has_no_idle_timer(client):

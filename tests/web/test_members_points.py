@@ -258,7 +258,7 @@ def test_staff_rewards_and_desk_redemption_hand_over_and_cancel(staff_client, se
     assert "这条兑换已领取或已取消" in again.get_data(as_text=True)
 
 
-def test_phone_numbers_never_reach_the_log_or_a_visitor_page(staff_client, admin_client, session, app, caplog):
+def test_phone_numbers_never_reach_the_log_or_a_visitor_page(staff_client, admin_client, session, app, caplog, open_activity):
     """Every flow that touches a phone, with every logger at DEBUG, SQL echo included."""
     with caplog.at_level(logging.DEBUG):
         logging.getLogger("sqlalchemy.engine").setLevel(logging.DEBUG)
@@ -269,9 +269,11 @@ def test_phone_numbers_never_reach_the_log_or_a_visitor_page(staff_client, admin
             admin_client.get("/staff/members/export.csv")
             admin_client.get(f"/staff/members/{member_id}")
             visitor = app.test_client()
-            post(visitor, "/visitor/phone", {"phone": PHONE}, htmx=True)
+            screen = f"/checkin/{open_activity.id}"
+            kiosk_phone = post(visitor, f"{screen}/phone", {"phone": PHONE}, htmx=True, token_from=screen)
+            assert kiosk_phone.status_code == 200
             scan(visitor, token_for(session, member_id))
-            pages = [visitor.get(p).get_data(as_text=True) for p in ("/", "/points", "/checkin")]
+            pages = [kiosk_phone.get_data(as_text=True)] + [visitor.get(p).get_data(as_text=True) for p in ("/", "/points", "/checkin", screen)]
             logging.getLogger("kiosk.test").warning("visitor typed %s", PHONE)
         finally:
             logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
