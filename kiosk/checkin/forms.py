@@ -4,7 +4,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 
-from kiosk.checkin.models import ActivityCategory, CheckinPolicy
+from kiosk.checkin.models import ActivityCategory, CheckinMethod, CheckinPolicy, CheckinStatus
 from kiosk.i18n import _l
 
 CATEGORY_LABELS = {
@@ -21,6 +21,15 @@ POLICY_LABELS = {
     CheckinPolicy.DAILY: _l("Once per person per session"),
     CheckinPolicy.REPEATABLE: _l("Every visit counts"),
 }
+
+METHOD_LABELS = {
+    CheckinMethod.POSTER: _l("Poster QR"),
+    CheckinMethod.ROTATING: _l("Rotating QR"),
+    CheckinMethod.KIOSK_CARD: _l("Member card at the kiosk"),
+    CheckinMethod.KIOSK_PHONE: _l("Phone number at the kiosk"),
+    CheckinMethod.STAFF: _l("By staff"),
+}
+CHECKIN_STATUS_LABELS = {CheckinStatus.ACTIVE: _l("Counted"), CheckinStatus.UNDONE: _l("Undone")}
 
 
 class ActivityForm(FlaskForm):

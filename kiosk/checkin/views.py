@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from kiosk.checkin import services, settings
-from kiosk.checkin.forms import CATEGORY_LABELS, POLICY_LABELS, ActivityForm, ManualCheckinForm, ReasonForm
+from kiosk.checkin.forms import CATEGORY_LABELS, CHECKIN_STATUS_LABELS, METHOD_LABELS, POLICY_LABELS, ActivityForm, ManualCheckinForm, ReasonForm
 from kiosk.checkin.models import Activity, ActivityStatus, CheckinMethod
 from kiosk.checkin.poster import poster_pdf
 from kiosk.checkin.scan import ACTIVITY_SESSION_KEY
@@ -249,6 +249,7 @@ def _detail(activity: Activity, *, manual_form=None, status: int = 200):
         locked=lock is not None and lock.activity_id == activity.id,
         poster_url=_poster_url(activity),
         show_phone=is_admin(),
+        method_labels=METHOD_LABELS,
         **_live(activity),
     )
 
@@ -420,9 +421,9 @@ def _attendance_rows(activity: Activity) -> list[list]:
                 c.session_date.isoformat(),
                 c.member.name if c.member else _("Guest"),
                 phone if admin else mask_phone(phone),
-                c.method.value,
+                str(METHOD_LABELS[c.method]),
                 c.points,
-                c.status.value,
+                str(CHECKIN_STATUS_LABELS[c.status]),
                 c.reason,
             ]
         )

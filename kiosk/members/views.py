@@ -16,6 +16,7 @@ from kiosk.members.forms import AGE_BAND_LABELS, DeskRedeemForm, MemberEditForm,
 from kiosk.members.models import Member
 from kiosk.members.scan import member_signer
 from kiosk.points import services as points
+from kiosk.points.forms import REASON_LABELS, REDEMPTION_STATUS_LABELS
 from kiosk.points.models import PointsEntry
 from kiosk.privacy import mask_name, mask_phone
 from kiosk.qr import qr_png, qr_svg
@@ -144,6 +145,8 @@ def _detail(member: Member, *, edit_form=None, points_form=None, redeem_form=Non
         confirm_form=ConfirmForm(),
         phone_shown=member.phone if is_admin() else mask_phone(member.phone),
         age_band_label=AGE_BAND_LABELS[member.age_band],
+        reason_labels=REASON_LABELS,
+        status_labels=REDEMPTION_STATUS_LABELS,
     )
 
 

@@ -14,7 +14,7 @@ from kiosk.i18n import _l
 from kiosk.members.models import Member
 from kiosk.members.scan import MEMBER_SESSION_KEY
 from kiosk.points import services
-from kiosk.points.forms import CancelRedemptionForm, RewardForm
+from kiosk.points.forms import REASON_LABELS, CancelRedemptionForm, RewardForm
 from kiosk.points.models import PointsReason, Reward
 from kiosk.privacy import mask_name
 from kiosk.staff.access import client_address, staff_blueprint
@@ -22,15 +22,6 @@ from kiosk.staff.forms import ConfirmForm
 from kiosk.web import render, submit_form
 
 bp = Blueprint("points", __name__)
-
-REASON_LABELS = {
-    PointsReason.CHECKIN: _l("Activity check-in"),
-    PointsReason.VOLUNTEER: _l("Volunteering"),
-    PointsReason.REDEMPTION: _l("Reward redeemed"),
-    PointsReason.REDEMPTION_CANCELLED: _l("Redemption cancelled"),
-    PointsReason.CHECKIN_UNDONE: _l("Check-in undone"),
-    PointsReason.CORRECTION: _l("Correction by staff"),
-}
 staff_bp = staff_blueprint("rewards", __name__, "/staff/rewards")
 
 

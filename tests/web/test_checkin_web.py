@@ -258,3 +258,17 @@ def test_bad_activity_forms(staff_client, session, fields, message):
     response = create_activity(staff_client, **fields)
     assert response.status_code == 422 and message in response.get_data(as_text=True)
     assert session.scalar(select(func.count()).select_from(Activity)) == 0
+
+
+def test_staff_screens_and_exports_show_labels_not_codes(staff_client, session):
+    aid = activity_id(create_activity(staff_client))
+    member = register(session)
+    session.commit()
+    token = csrf_token(staff_client, f"/staff/activities/{aid}")
+    staff_client.post(f"/staff/activities/{aid}/checkin", data={"csrf_token": token, "person": str(member.id), "reason": "没带手机"})
+    detail = staff_client.get(f"/staff/activities/{aid}").get_data(as_text=True)
+    assert "工作人员代签" in detail and ">staff<" not in detail
+    rows = list(csv.reader(io.StringIO(staff_client.get(f"/staff/activities/{aid}/attendance.csv").data.decode("utf-8").lstrip("\ufeff"))))
+    assert rows[1][4] == "工作人员代签" and rows[1][6] == "有效"
+    ledger = staff_client.get(f"/staff/members/{member.id}").get_data(as_text=True)
+    assert "活动签到" in ledger and "<code>checkin</code>" not in ledger
