@@ -7,7 +7,6 @@ reason code or writes the check-in, its points entry and its outbox event togeth
 
 from __future__ import annotations
 
-import unicodedata
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from kiosk.signing import TokenSigner
 from kiosk.staff.models import StaffUser
 from kiosk.staff.services import record_audit
 from kiosk.sync.outbox import pseudonym, record_event
+from kiosk.validation import clean_text, parse_whole_number
 
 TOKEN_PREFIX = "C1"
 PASS_PREFIX = "K1"
@@ -126,24 +126,11 @@ def next_occurrence(activity: Activity, now: datetime, zone: ZoneInfo) -> Occurr
 
 
 def _text(raw: str | None, limit: int, field: str, *, required: bool = False) -> str:
-    text = " ".join((raw or "").split())
-    if required and not text:
-        raise CheckinError(f"{field}_required", _l("Please fill this in."), field=field)
-    if len(text) > limit:
-        raise CheckinError(f"{field}_too_long", _l("At most %(n)d characters.", n=limit), field=field)
-    return text
+    return clean_text(raw, limit, field, error=CheckinError, required=required)
 
 
 def _int(raw, field: str, low: int, high: int, *, optional: bool = False) -> int | None:
-    text = unicodedata.normalize("NFKC", str(raw if raw is not None else "")).strip()
-    if optional and not text:
-        return None
-    if not (text.isascii() and text.lstrip("+").isdigit()):
-        raise CheckinError("not_an_integer", _l("Please enter a whole number."), field=field)
-    value = int(text)
-    if not low <= value <= high:
-        raise CheckinError(f"{field}_out_of_range", _l("Please enter a number from %(low)d to %(high)d.", low=low, high=high), field=field)
-    return value
+    return parse_whole_number(raw, field, error=CheckinError, low=low, high=high, signed=False, optional=optional)
 
 
 def _local_datetime(raw: str | None, zone: ZoneInfo, field: str) -> datetime:

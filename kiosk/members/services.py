@@ -16,6 +16,7 @@ from kiosk.members.models import AgeBand, Member
 from kiosk.signing import TokenSigner
 from kiosk.staff.models import StaffUser
 from kiosk.staff.services import record_audit
+from kiosk.validation import clean_text
 
 MAX_NAME_LENGTH = 30
 MAX_COMMUNITY_LENGTH = 60
@@ -40,14 +41,7 @@ class MemberFields:
 
 
 def _clean_text(raw: str | None, limit: int, field: str, *, required: bool) -> str:
-    text = " ".join((raw or "").split())
-    if required and not text:
-        raise MemberError(f"{field}_required", _l("Please fill this in."), field=field)
-    if len(text) > limit:
-        raise MemberError(f"{field}_too_long", _l("At most %(n)d characters.", n=limit), field=field)
-    if not text.isprintable():
-        raise MemberError(f"{field}_invalid", _l("This contains characters that cannot be used."), field=field)
-    return text
+    return clean_text(raw, limit, field, error=MemberError, required=required)
 
 
 def validate_member(name: str | None, phone: str | None, community: str | None, age_band: str | None) -> MemberFields:

@@ -7,9 +7,7 @@ the caller's transaction, so the thing that earns points and its entry commit to
 from __future__ import annotations
 
 import io
-import re
 import secrets
-import unicodedata
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -21,13 +19,13 @@ from kiosk.members.models import Member
 from kiosk.points.models import PointsEntry, PointsReason, Redemption, RedemptionStatus, Reward
 from kiosk.staff.models import StaffUser
 from kiosk.staff.services import record_audit
+from kiosk.validation import clean_text, parse_whole_number
 
 MAX_DELTA = 10_000
 MAX_COST = 100_000
 MAX_STOCK = 100_000
 MAX_PICTURE_BYTES = 2 * 1024 * 1024
 PICTURE_SIZE = 480
-INTEGER = re.compile(r"^[+-]?[0-9]{1,9}$")
 
 
 class PointsError(KioskError):
@@ -39,14 +37,7 @@ class PointsError(KioskError):
 
 def parse_integer(raw: str | int | None, field: str) -> int:
     """Whole numbers only: "1.5", "1e3", "abc", "" and True are refused, not rounded."""
-    if isinstance(raw, bool) or raw is None:
-        raise PointsError("not_an_integer", _l("Please enter a whole number."), field=field)
-    if isinstance(raw, int):
-        return raw
-    text = unicodedata.normalize("NFKC", raw).strip()  # full-width digits from an IME
-    if not INTEGER.match(text):
-        raise PointsError("not_an_integer", _l("Please enter a whole number."), field=field)
-    return int(text)
+    return parse_whole_number(raw, field, error=PointsError)
 
 
 def award_points(
@@ -100,20 +91,16 @@ def correct_points(
 
 
 def _reward_fields(name: str | None, description: str | None, cost_raw, stock_raw) -> tuple[str, str, int, int]:
-    name = " ".join((name or "").split())
-    if not name:
-        raise PointsError("name_required", _l("Please fill this in."), field="name")
-    if len(name) > 40:
-        raise PointsError("name_too_long", _l("At most %(n)d characters.", n=40), field="name")
-    description = " ".join((description or "").split())
-    if len(description) > 200:
-        raise PointsError("description_too_long", _l("At most %(n)d characters.", n=200), field="description")
-    cost = parse_integer(cost_raw, "cost")
-    if not 1 <= cost <= MAX_COST:
-        raise PointsError("bad_cost", _l("The cost must be between 1 and %(n)d points.", n=MAX_COST), field="cost")
-    stock = parse_integer(stock_raw, "stock")
-    if not 0 <= stock <= MAX_STOCK:
-        raise PointsError("bad_stock", _l("The stock must be between 0 and %(n)d.", n=MAX_STOCK), field="stock")
+    name = clean_text(name, 40, "name", error=PointsError, required=True)
+    description = clean_text(description, 200, "description", error=PointsError)
+    cost = parse_whole_number(
+        cost_raw, "cost", error=PointsError, low=1, high=MAX_COST, range_code="bad_cost",
+        range_message=_l("The cost must be between 1 and %(n)d points.", n=MAX_COST),
+    )
+    stock = parse_whole_number(
+        stock_raw, "stock", error=PointsError, low=0, high=MAX_STOCK, range_code="bad_stock",
+        range_message=_l("The stock must be between 0 and %(n)d.", n=MAX_STOCK),
+    )
     return name, description, cost, stock
 
 
