@@ -478,9 +478,13 @@ class MonthFigures:
     people: int
 
 
-def statistics(session: Session, months: int = 12, now: datetime | None = None) -> list[MonthFigures]:
-    """Attendances and distinct people per category and month (session dates, local)."""
-    start = (now or utcnow()).date().replace(day=1)
+def statistics(session: Session, months: int = 12, now: datetime | None = None, zone: ZoneInfo | None = None) -> list[MonthFigures]:
+    """Attendances and distinct people per category and month (session dates, local).
+
+    The window starts on the 1st of the month ``months - 1`` months ago in the centre's time
+    zone (at 07:00 on the 1st in Beijing it is still last month in UTC)."""
+    now = now or utcnow()
+    start = (now.astimezone(zone) if zone else now).date().replace(day=1)
     for _ in range(months - 1):
         start = (start - timedelta(days=1)).replace(day=1)
     rows = session.execute(

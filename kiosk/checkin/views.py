@@ -442,6 +442,6 @@ def attendance_xlsx(activity_id: int):
 
 @staff_bp.get("/stats")
 def stats():
-    figures = services.statistics(db.session, months=12)
+    figures = services.statistics(db.session, months=12, zone=_zone())
     peak = max((f.attendances for f in figures), default=0)
     return render("checkin/stats.html", figures=figures, categories=CATEGORY_LABELS, peak=peak)

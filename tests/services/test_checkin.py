@@ -362,3 +362,12 @@ def test_bad_activities_are_refused(session, fields, code):
     assert info.value.code == code
     session.rollback()
     assert session.scalar(select(func.count()).select_from(Activity)) == 0
+
+
+def test_statistics_window_follows_the_centres_calendar(session):
+    a = activity(session, starts_at="2026-11-01T06:00", ends_at="2026-11-01T08:00")
+    check_in(session, a.id, rules=RULES, method=CheckinMethod.POSTER, phone="13900000001", now=datetime(2026, 11, 1, 6, 30, tzinfo=ZONE))
+    # 07:00 on 1 December in Beijing is still 30 November in UTC.
+    now = datetime(2026, 12, 1, 7, 0, tzinfo=ZONE).astimezone(ZoneInfo("UTC"))
+    assert [f.month for f in statistics(session, months=1, now=now, zone=ZONE)] == []
+    assert [f.month for f in statistics(session, months=2, now=now, zone=ZONE)] == ["2026-11"]
