@@ -24,6 +24,8 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from kiosk import __version__
+from kiosk.errors import KioskError
+from kiosk.extensions import db
 
 log = logging.getLogger("kiosk.web")
 
@@ -158,9 +160,6 @@ def submit_form(form, save: Callable[[], Any]) -> tuple[Any, int]:
     failed validation (a missing CSRF token, a bad choice), or the refusal's own status with
     its message on the form and nothing written.
     """
-    from kiosk.errors import KioskError
-    from kiosk.extensions import db
-
     if not form.validate_on_submit():
         return None, 400 if request.method == "POST" else 200
     try:
