@@ -18,13 +18,13 @@ import subprocess
 import sys
 import tempfile
 import urllib.request
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import BIN, ROOT, THREADS, free_port, machine, peak_rss_mib, prepare_instance, server, wrk  # noqa: E402
+from common import BIN, ROOT, THREADS, free_port, machine, peak_rss_mib, prepare_instance, server, wrk
 
 MEMBERS_PER_THREAD = 20_000
 
@@ -33,7 +33,7 @@ def prepare(instance: Path) -> str:
     """Demo instance + one open activity + members for every phone the load will use."""
     prepare_instance(instance)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")} | {"KIOSK_INSTANCE_PATH": str(instance)}
-    script = f"""
+    script = """
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 from kiosk import create_app
@@ -53,11 +53,7 @@ with app.app_context():
     # Members straight into SQLite: registering 40,000 through the service would only time the setup.
     with sqlite3.connect(instance / "kiosk.sqlite3") as db:
         now = datetime.now(ZoneInfo("UTC")).isoformat()
-        rows = [
-            (f"压测{t}-{c}", f"150{t:02d}{c:06d}", "", "60-69", now, "bench", 1, 1, now, now)
-            for t in range(4)
-            for c in range(1, MEMBERS_PER_THREAD + 1)
-        ]
+        rows = [(f"压测{t}-{c}", f"150{t:02d}{c:06d}", "", "60-69", now, "bench", 1, 1, now, now) for t in range(4) for c in range(1, MEMBERS_PER_THREAD + 1)]
         db.executemany(
             "INSERT INTO member (name, phone, community, age_band, consent_at, consent_version, active, card_serial, created_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -107,7 +103,9 @@ def main() -> None:
                 figures = wrk(f"http://127.0.0.1:{port}/c/checkin", connections, args.seconds, script=ROOT / "bench" / "checkin.lua")
                 rows.append({"server": "kiosk", "what": "POST /c/checkin", "connections": connections, **figures, "rss_mib": peak_rss_mib(process.pid)})
             with sqlite3.connect(Path(tmp) / "kiosk.sqlite3") as db:
-                written = db.execute("SELECT (SELECT count(*) FROM check_in), (SELECT count(*) FROM points_entry), (SELECT count(*) FROM outbox_event)").fetchone()
+                written = db.execute(
+                    "SELECT (SELECT count(*) FROM check_in), (SELECT count(*) FROM points_entry), (SELECT count(*) FROM outbox_event)"
+                ).fetchone()
             rows[-1]["written"] = written
 
     print(f"machine: {machine()}")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import BIN, ROOT, THREADS, free_port, machine, peak_rss_mib, prepare_instance, server, wrk  # noqa: E402
+from common import BIN, ROOT, THREADS, free_port, machine, peak_rss_mib, prepare_instance, server, wrk
 
 
 def main() -> None:

@@ -58,8 +58,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.register_blueprint(blueprint)
 
     # Scan recognisers register themselves on import.
-    import kiosk.checkin.scan  # noqa: F401
-    import kiosk.members.scan  # noqa: F401
+    import kiosk.checkin.scan
+    import kiosk.members.scan
 
     # Import every model so Alembic and create_all see the whole schema.
     import kiosk.models  # noqa: F401

@@ -13,9 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kiosk.centres.models import CentreLevel
+from kiosk.centres.services import CentreSpec, upsert_centres
 from kiosk.checkin.models import Activity
 from kiosk.checkin.services import save_activity
-from kiosk.centres.services import CentreSpec, upsert_centres
 from kiosk.db import utcnow
 from kiosk.home.services import upsert_notice
 from kiosk.members.models import Member
@@ -87,26 +87,80 @@ def _demo_activities(today) -> list[dict]:
         return datetime.combine(day, time(hour, minute)).strftime("%Y-%m-%dT%H:%M")
 
     return [
-        dict(title="西红集市之“茶香品红韵”", category="community", place="中心广场", starts_at=at(today, 0), ends_at=at(today, 23, 59),
-             points="5", policy="once", capacity="", weekly=False, repeat_until="", description="茶文化体验、积分兑换好礼"),
-        dict(title="四点半课堂", category="after_school", place="一楼教室", starts_at=at(today, 16, 30), ends_at=at(today, 18),
-             points="3", policy="daily", capacity="30", weekly=True, repeat_until=(today + timedelta(weeks=12)).isoformat(), description="作业辅导、书法、科学小实验"),
-        dict(title="书法课", category="culture", place="二楼活动室", starts_at=at(today, 9), ends_at=at(today, 11),
-             points="3", policy="daily", capacity="20", weekly=True, repeat_until=(today + timedelta(weeks=12)).isoformat(), description="翠苑一区老年书法班"),
-        dict(title="《公司运营与风险防范》公益讲座", category="lecture", place="黄龙商圈党群服务中心", starts_at=at(saturday, 9, 30), ends_at=at(saturday, 11, 30),
-             points="5", policy="once", capacity="80", weekly=False, repeat_until="", description="面向辖区企业负责人的法律与税务讲座"),
-        dict(title="“小秧苗”爱科学", category="children", place="吾家小秧苗俱乐部", starts_at=at(sunday, 10), ends_at=at(sunday, 11, 30),
-             points="3", policy="daily", capacity="25", weekly=True, repeat_until=(sunday + timedelta(weeks=8)).isoformat(), description="双浦镇吴家村儿童科学活动"),
+        dict(
+            title="西红集市之“茶香品红韵”",
+            category="community",
+            place="中心广场",
+            starts_at=at(today, 0),
+            ends_at=at(today, 23, 59),
+            points="5",
+            policy="once",
+            capacity="",
+            weekly=False,
+            repeat_until="",
+            description="茶文化体验、积分兑换好礼",
+        ),
+        dict(
+            title="四点半课堂",
+            category="after_school",
+            place="一楼教室",
+            starts_at=at(today, 16, 30),
+            ends_at=at(today, 18),
+            points="3",
+            policy="daily",
+            capacity="30",
+            weekly=True,
+            repeat_until=(today + timedelta(weeks=12)).isoformat(),
+            description="作业辅导、书法、科学小实验",
+        ),
+        dict(
+            title="书法课",
+            category="culture",
+            place="二楼活动室",
+            starts_at=at(today, 9),
+            ends_at=at(today, 11),
+            points="3",
+            policy="daily",
+            capacity="20",
+            weekly=True,
+            repeat_until=(today + timedelta(weeks=12)).isoformat(),
+            description="翠苑一区老年书法班",
+        ),
+        dict(
+            title="《公司运营与风险防范》公益讲座",
+            category="lecture",
+            place="黄龙商圈党群服务中心",
+            starts_at=at(saturday, 9, 30),
+            ends_at=at(saturday, 11, 30),
+            points="5",
+            policy="once",
+            capacity="80",
+            weekly=False,
+            repeat_until="",
+            description="面向辖区企业负责人的法律与税务讲座",
+        ),
+        dict(
+            title="“小秧苗”爱科学",
+            category="children",
+            place="吾家小秧苗俱乐部",
+            starts_at=at(sunday, 10),
+            ends_at=at(sunday, 11, 30),
+            points="3",
+            policy="daily",
+            capacity="25",
+            weekly=True,
+            repeat_until=(sunday + timedelta(weeks=8)).isoformat(),
+            description="双浦镇吴家村儿童科学活动",
+        ),
     ]
 
 
-def load_demo(session: Session, zone: ZoneInfo = ZoneInfo("Asia/Shanghai")) -> dict[str, int]:
+def load_demo(session: Session, zone: ZoneInfo | None = None) -> dict[str, int]:
+    zone = zone or ZoneInfo("Asia/Shanghai")
     upsert_centres(session, XIHU_CENTRES)
     now = utcnow()
     for index, (key, source, title, body) in enumerate(DEMO_NOTICES):
-        upsert_notice(
-            session, key=key, source=source, title=title, body=body, published_at=now - timedelta(hours=index + 1), expires_at=None
-        )
+        upsert_notice(session, key=key, source=source, title=title, body=body, published_at=now - timedelta(hours=index + 1), expires_at=None)
     existing = set(session.scalars(select(StaffUser.username)))
     accounts = 0
     for username, password, role in DEMO_ACCOUNTS:
@@ -121,9 +175,7 @@ def load_demo(session: Session, zone: ZoneInfo = ZoneInfo("Asia/Shanghai")) -> d
     for name, phone, community, band, grants in DEMO_MEMBERS:
         if phone in existing_phones:
             continue
-        member = register_member(
-            session, name=name, phone=phone, community=community, age_band=band, consent=True, consent_version="demo", actor=None
-        )
+        member = register_member(session, name=name, phone=phone, community=community, age_band=band, consent=True, consent_version="demo", actor=None)
         for delta, reason, reference, note in grants:
             award_points(session, member.id, delta, PointsReason(reason), reference=reference, note=note)
     existing_titles = set(session.scalars(select(Activity.title)))

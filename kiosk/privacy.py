@@ -53,7 +53,7 @@ def install_log_masking(app: Flask | None = None) -> None:
         record = previous(*args, **kwargs)
         try:
             message = record.getMessage()
-        except Exception:  # a malformed record is logging's problem to report, not ours
+        except Exception:  # noqa: BLE001 - a malformed record is logging's problem to report, not ours
             return record
         masked = mask_phones_in_text(message)
         if masked != message:

@@ -127,9 +127,7 @@ def _handle_csrf_error(error: CSRFError) -> Response:
 
 def _handle_unexpected(error: Exception) -> Response:
     log.exception("Unhandled error on %s %s", request.method, request.path)
-    return error_response(
-        500, _("Something went wrong"), _("Sorry, the kiosk hit a problem. Please go back to the home screen or ask the staff at the desk.")
-    )
+    return error_response(500, _("Something went wrong"), _("Sorry, the kiosk hit a problem. Please go back to the home screen or ask the staff at the desk."))
 
 
 def init_app(app: Flask) -> None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import contextvars
-import threading
 import os
 import re
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -127,9 +127,21 @@ def open_activity(session):
 
     now = datetime.now(ZoneInfo("Asia/Shanghai")).replace(second=0, microsecond=0)
     activity = save_activity(
-        session, None, title="书法课", category="culture", description="", place="二楼活动室",
-        starts_at=(now - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M"), ends_at=(now + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
-        weekly=False, repeat_until="", capacity="", points="5", policy="once", zone=ZoneInfo("Asia/Shanghai"), actor=None,
+        session,
+        None,
+        title="书法课",
+        category="culture",
+        description="",
+        place="二楼活动室",
+        starts_at=(now - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M"),
+        ends_at=(now + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
+        weekly=False,
+        repeat_until="",
+        capacity="",
+        points="5",
+        policy="once",
+        zone=ZoneInfo("Asia/Shanghai"),
+        actor=None,
     )
     session.commit()
     return activity

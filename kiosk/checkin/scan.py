@@ -39,7 +39,9 @@ def recognise_card_for_checkin(session, code, context):
     member = resolve_card(session, code, member_signer(config), config["CENTRE_CODE"])
     result = check_in(session, activity_id, rules=settings.rules(config), method=CheckinMethod.KIOSK_CARD, member=member)
     if result.points:
-        message = _l("Checked in: %(name)s, %(title)s. +%(points)d points", name=mask_name(result.member_name), title=result.activity_title, points=result.points)
+        message = _l(
+            "Checked in: %(name)s, %(title)s. +%(points)d points", name=mask_name(result.member_name), title=result.activity_title, points=result.points
+        )
     else:
         message = _l("Checked in: %(name)s, %(title)s.", name=mask_name(result.member_name), title=result.activity_title)
     return ScanOutcome(kind="checkin", message=message)

@@ -361,10 +361,7 @@ def check_in(
         if activity.status != ActivityStatus.ACTIVE:
             raise CheckinError("activity_cancelled", _l("This activity has been cancelled."), status=409)
         occurrence = current_occurrence(activity, now, rules.zone)
-        if member is None:
-            member = session.scalar(select(Member).where(Member.phone == phone))
-        else:
-            member = session.get(Member, member.id)
+        member = session.scalar(select(Member).where(Member.phone == phone)) if member is None else session.get(Member, member.id)
         if member is not None and not member.active:
             raise CheckinError("member_revoked", _l("This membership is not active. Please ask the staff at the desk."), status=403)
         person_key = f"m:{member.id}" if member else f"p:{phone}"
@@ -414,7 +411,9 @@ def check_in(
             award_points(session, member.id, points, PointsReason.CHECKIN, reference=f"checkin:{checkin.id}")
         record_event(session, "checkin.created", _event_payload(checkin, activity, member, phone, rules), occurred_at=now)
         if staff is not None:
-            record_audit(session, staff, "checkin.staff", target=f"activity:{activity.id}", detail=f"checkin={checkin.id} reason={reason}", remote_addr=remote_addr)
+            record_audit(
+                session, staff, "checkin.staff", target=f"activity:{activity.id}", detail=f"checkin={checkin.id} reason={reason}", remote_addr=remote_addr
+            )
         result = CheckinResult(checkin.id, activity.id, activity.title, member.name if member else None, None if member else phone, points)
     return result
 
@@ -451,7 +450,9 @@ def undo_checkin(session: Session, checkin_id, *, staff: StaffUser, reason: str 
         checkin.reason = reason
         if checkin.points and checkin.member_id:
             award_points(session, checkin.member_id, -checkin.points, PointsReason.CHECKIN_UNDONE, reference=f"checkin:{checkin.id}", note=reason, actor=staff)
-        record_event(session, "checkin.undone", {"checkin_id": checkin.id, "activity_id": checkin.activity_id, "points": -checkin.points, "device": rules.device_id})
+        record_event(
+            session, "checkin.undone", {"checkin_id": checkin.id, "activity_id": checkin.activity_id, "points": -checkin.points, "device": rules.device_id}
+        )
         record_audit(session, staff, "checkin.undo", target=f"checkin:{checkin.id}", detail=reason, remote_addr=remote_addr)
     return checkin
 
@@ -523,4 +524,3 @@ def unlock_kiosk(session: Session, device_id: str, *, staff: StaffUser, remote_a
     if lock is not None:
         session.delete(lock)
         record_audit(session, staff, "kiosk.unlock", detail=device_id, remote_addr=remote_addr)
-

@@ -22,9 +22,7 @@ def current_notices(session: Session, now: datetime | None = None, limit: int = 
     return list(session.scalars(query))
 
 
-def upsert_notice(
-    session: Session, *, key: str, source: str, title: str, body: str, published_at: datetime, expires_at: datetime | None = None
-) -> Notice:
+def upsert_notice(session: Session, *, key: str, source: str, title: str, body: str, published_at: datetime, expires_at: datetime | None = None) -> Notice:
     notice = session.scalar(select(Notice).where(Notice.key == key))
     if notice is None:
         notice = Notice(key=key)

@@ -42,9 +42,7 @@ def index():
     query = request.args.get("q", "")[:40]
     page = _page_number()
     members, total = services.search_members(db.session, query, page=page, per_page=PER_PAGE)
-    return render(
-        "members/list.html", members=members, total=total, query=query, page=page, pages=max(1, -(-total // PER_PAGE)), balances=_balances(members)
-    )
+    return render("members/list.html", members=members, total=total, query=query, page=page, pages=max(1, -(-total // PER_PAGE)), balances=_balances(members))
 
 
 def _balances(members: list[Member]) -> dict[int, int]:

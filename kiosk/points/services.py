@@ -52,7 +52,9 @@ def award_points(
 ) -> PointsEntry:
     if isinstance(delta, bool) or not isinstance(delta, int) or delta == 0 or abs(delta) > MAX_DELTA:
         raise PointsError("invalid_delta", _l("Points must be a whole number between -%(n)d and %(n)d, not zero.", n=MAX_DELTA), field="delta")
-    entry = PointsEntry(member_id=member_id, delta=delta, reason=PointsReason(reason), reference=reference, note=note[:500], actor_id=actor.id if actor else None)
+    entry = PointsEntry(
+        member_id=member_id, delta=delta, reason=PointsReason(reason), reference=reference, note=note[:500], actor_id=actor.id if actor else None
+    )
     session.add(entry)
     session.flush()
     return entry
@@ -72,9 +74,7 @@ def count_entries(session: Session, member_id: int, reason: PointsReason) -> int
     return int(session.scalar(query) or 0)
 
 
-def correct_points(
-    session: Session, member: Member, delta_raw: str | int | None, note: str | None, *, actor: StaffUser, remote_addr: str = ""
-) -> PointsEntry:
+def correct_points(session: Session, member: Member, delta_raw: str | int | None, note: str | None, *, actor: StaffUser, remote_addr: str = "") -> PointsEntry:
     """A staff correction is a new entry with a reason, never an edit of an old one."""
     delta = parse_integer(delta_raw, "delta")
     note = " ".join((note or "").split())
@@ -94,11 +94,21 @@ def _reward_fields(name: str | None, description: str | None, cost_raw, stock_ra
     name = clean_text(name, 40, "name", error=PointsError, required=True)
     description = clean_text(description, 200, "description", error=PointsError)
     cost = parse_whole_number(
-        cost_raw, "cost", error=PointsError, low=1, high=MAX_COST, range_code="bad_cost",
+        cost_raw,
+        "cost",
+        error=PointsError,
+        low=1,
+        high=MAX_COST,
+        range_code="bad_cost",
         range_message=_l("The cost must be between 1 and %(n)d points.", n=MAX_COST),
     )
     stock = parse_whole_number(
-        stock_raw, "stock", error=PointsError, low=0, high=MAX_STOCK, range_code="bad_stock",
+        stock_raw,
+        "stock",
+        error=PointsError,
+        low=0,
+        high=MAX_STOCK,
+        range_code="bad_stock",
         range_message=_l("The stock must be between 0 and %(n)d.", n=MAX_STOCK),
     )
     return name, description, cost, stock
@@ -157,7 +167,12 @@ def save_reward(
         reward.picture, reward.picture_type = picture_data
     session.flush()
     record_audit(
-        session, actor, "reward.create" if created else "reward.update", target=f"reward:{reward.id}", detail=f"cost={cost_value} stock={stock_value}", remote_addr=remote_addr
+        session,
+        actor,
+        "reward.create" if created else "reward.update",
+        target=f"reward:{reward.id}",
+        detail=f"cost={cost_value} stock={stock_value}",
+        remote_addr=remote_addr,
     )
     return reward
 
@@ -236,7 +251,14 @@ def redeem(
         session.add(redemption)
         session.flush()
         award_points(session, member.id, -reward.cost, PointsReason.REDEMPTION, reference=f"redemption:{redemption.id}", actor=actor)
-        record_audit(session, actor, "points.redeem", target=f"member:{member.id}", detail=f"reward={reward.id} redemption={redemption.id} channel={channel}", remote_addr=remote_addr)
+        record_audit(
+            session,
+            actor,
+            "points.redeem",
+            target=f"member:{member.id}",
+            detail=f"reward={reward.id} redemption={redemption.id} channel={channel}",
+            remote_addr=remote_addr,
+        )
     session.refresh(redemption)
     return redemption
 
@@ -293,4 +315,3 @@ def recent_redemptions(session: Session, member_id: int | None = None, limit: in
     if member_id is not None:
         query = query.where(Redemption.member_id == member_id)
     return list(session.scalars(query))
-

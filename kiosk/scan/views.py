@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, request, session
 
-from kiosk.extensions import db
 from kiosk.errors import KioskError
+from kiosk.extensions import db
 from kiosk.scan.services import ScanContext, recognise
 from kiosk.web import render
 

@@ -39,9 +39,7 @@ def create_staff_user(
 ) -> StaffUser:
     username = normalise_username(username)
     if not USERNAME_PATTERN.match(username):
-        raise StaffError(
-            "bad_username", _l("Username: 3–40 lower-case letters, digits, dots, dashes or underscores, starting with a letter or digit.")
-        )
+        raise StaffError("bad_username", _l("Username: 3–40 lower-case letters, digits, dots, dashes or underscores, starting with a letter or digit."))
     if len(password) < MIN_PASSWORD_LENGTH:
         raise StaffError("short_password", _l("The password must have at least %(n)d characters.", n=MIN_PASSWORD_LENGTH))
     try:
@@ -76,9 +74,7 @@ def set_active(session: Session, user: StaffUser, active: bool, *, actor: StaffU
     record_audit(session, actor, "staff.activate" if active else "staff.deactivate", target=user.username, remote_addr=remote_addr)
 
 
-def record_audit(
-    session: Session, actor: StaffUser | None, action: str, *, target: str = "", detail: str = "", remote_addr: str = ""
-) -> AuditEntry:
+def record_audit(session: Session, actor: StaffUser | None, action: str, *, target: str = "", detail: str = "", remote_addr: str = "") -> AuditEntry:
     entry = AuditEntry(
         actor_id=actor.id if actor else None,
         actor_name=actor.username if actor else "cli",

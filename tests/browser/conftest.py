@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-
 CHROMIUM = os.environ.get("KIOSK_TEST_CHROMIUM", "/usr/bin/chromium")
 # As root Chromium needs --no-sandbox; on this closed network the background services would
 # only make refused connections (DESIGN.md §11).

@@ -72,9 +72,21 @@ def test_kiosk_checkin_screen_by_keypad(page, serve):
 
         now = datetime.now(Z("Asia/Shanghai")).replace(second=0, microsecond=0)
         save_activity(
-            session, None, title="四点半课堂", category="after_school", description="", place="一楼教室",
-            starts_at=(now - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M"), ends_at=(now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
-            weekly=False, repeat_until="", capacity="30", points="3", policy="daily", zone=Z("Asia/Shanghai"), actor=None,
+            session,
+            None,
+            title="四点半课堂",
+            category="after_school",
+            description="",
+            place="一楼教室",
+            starts_at=(now - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M"),
+            ends_at=(now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+            weekly=False,
+            repeat_until="",
+            capacity="30",
+            points="3",
+            policy="daily",
+            zone=Z("Asia/Shanghai"),
+            actor=None,
         )
 
     base_url = serve(setup=seed_activity, demo=False)

@@ -4,7 +4,6 @@ import re
 
 from playwright.sync_api import expect
 
-
 MARKET = "西红集市之“茶香品红韵”"  # the demo's activity that is open all day
 
 

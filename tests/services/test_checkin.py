@@ -306,7 +306,7 @@ def race(app, activity_id, phones):
 def test_two_hundred_people_at_once_make_two_hundred_checkins_and_points(app, session):
     a = activity(session)
     for i in range(200):
-        register(session, name=f"会员{chr(0x4e00 + i)}", phone=f"137{i:08d}")
+        register(session, name=f"会员{chr(0x4E00 + i)}", phone=f"137{i:08d}")
     session.commit()
     outcomes = race(app, a.id, [f"137{i:08d}" for i in range(200)])
     assert outcomes.count("ok") == 200

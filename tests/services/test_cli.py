@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+
 def migration_head() -> str:
     from alembic.script import ScriptDirectory
 
@@ -19,7 +20,7 @@ KIOSK = [sys.executable, "-c", "from kiosk.cli import main; main()"]
 
 def run(instance: Path, *args: str, input: str | None = None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")} | {"KIOSK_INSTANCE_PATH": str(instance)}
-    return subprocess.run([*KIOSK, *args], env=env, input=input, capture_output=True, text=True, timeout=120)
+    return subprocess.run([*KIOSK, *args], env=env, input=input, capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_init_is_safe_to_run_twice_and_keeps_its_secrets(tmp_path):

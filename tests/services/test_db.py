@@ -64,8 +64,7 @@ def test_read_then_write_transactions_never_lose_an_update_under_contention(app)
 
 
 def test_write_transaction_rolls_back_on_error(session):
-    with pytest.raises(RuntimeError):
-        with write_transaction(session) as s:
-            upsert_notice(s, key="gone", source="centre", title="t", body="", published_at=datetime.now().astimezone())
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), write_transaction(session) as s:
+        upsert_notice(s, key="gone", source="centre", title="t", body="", published_at=datetime.now().astimezone())
+        raise RuntimeError("boom")
     assert session.execute(text("SELECT count(*) FROM notice WHERE key = 'gone'")).scalar() == 0

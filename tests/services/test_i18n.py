@@ -28,10 +28,22 @@ def test_catalogue_is_up_to_date_with_the_code(tmp_path):
     pot = tmp_path / "messages.pot"
     subprocess.run(
         [
-            sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "babel.cfg", "-k", "_l",
-            "--ignore-dirs=.* .venv __pycache__ tests bench instance static node_modules", "-o", str(pot), ".",
+            sys.executable,
+            "-m",
+            "babel.messages.frontend",
+            "extract",
+            "-F",
+            "babel.cfg",
+            "-k",
+            "_l",
+            "--ignore-dirs=.* .venv __pycache__ tests bench instance static node_modules",
+            "-o",
+            str(pot),
+            ".",
         ],
-        cwd=ROOT, check=True, capture_output=True,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
     )
     in_code = set(_ids(pot))
     for locale in ("zh", "en"):

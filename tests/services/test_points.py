@@ -148,7 +148,9 @@ def test_the_same_tap_twice_redeems_once(session, member):
     assert first.id == second.id and balance(session, member.id) == 90
 
 
-@pytest.mark.parametrize("situation, code", [("poor", "insufficient_points"), ("empty", "out_of_stock"), ("gone", "unknown_reward"), ("off", "reward_unavailable")])
+@pytest.mark.parametrize(
+    "situation, code", [("poor", "insufficient_points"), ("empty", "out_of_stock"), ("gone", "unknown_reward"), ("off", "reward_unavailable")]
+)
 def test_refused_redemptions_change_nothing(session, member, situation, code):
     award_points(session, member.id, 5 if situation == "poor" else 50, PointsReason.CHECKIN, reference="checkin:1")
     session.commit()
@@ -211,7 +213,7 @@ def race(app, attempts):
 
 
 def test_fifty_redemptions_racing_for_the_last_item_yield_exactly_one(app, session):
-    members = [register(session, name=f"会员{chr(0x4e00 + i)}", phone=f"138000{i:05d}") for i in range(50)]
+    members = [register(session, name=f"会员{chr(0x4E00 + i)}", phone=f"138000{i:05d}") for i in range(50)]
     session.flush()
     for m in members:
         award_points(session, m.id, 100, PointsReason.CHECKIN, reference=f"checkin:{m.id}")

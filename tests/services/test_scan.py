@@ -29,6 +29,7 @@ def test_a_registered_recogniser_claims_its_codes(session, monkeypatch):
     assert recognise(session, " TC1.abc ", EMPTY).kind == "test-card"
     with pytest.raises(ScanError):
         recognise(session, "XX1.abc", EMPTY)
+
     @services.recogniser("test-first", priority=5)
     def _first(_session, code, context):
         return ScanOutcome(kind="test-first") if code.startswith("TC1.") and context.visitor.get("busy") else None

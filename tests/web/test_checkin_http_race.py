@@ -20,12 +20,26 @@ def seed(count_members: int, capacity: str = ""):
     def setup(session):
         now = datetime.now(ZONE).replace(second=0, microsecond=0)
         activity = save_activity(
-            session, None, title="西红集市之“茶香品红韵”", category="community", description="", place="广场",
-            starts_at=(now - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"), ends_at=(now + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
-            weekly=False, repeat_until="", capacity=capacity, points="2", policy="once", zone=ZONE, actor=None,
+            session,
+            None,
+            title="西红集市之“茶香品红韵”",
+            category="community",
+            description="",
+            place="广场",
+            starts_at=(now - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"),
+            ends_at=(now + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
+            weekly=False,
+            repeat_until="",
+            capacity=capacity,
+            points="2",
+            policy="once",
+            zone=ZONE,
+            actor=None,
         )
         for i in range(count_members):
-            register_member(session, name=f"会员{chr(0x4e00 + i)}", phone=f"135{i:08d}", community="", age_band="60-69", consent=True, consent_version="t", actor=None)
+            register_member(
+                session, name=f"会员{chr(0x4E00 + i)}", phone=f"135{i:08d}", community="", age_band="60-69", consent=True, consent_version="t", actor=None
+            )
         seeded["path"] = f"/c/{poster_token(activity, SIGNER, 'XH-CY-CY1')}"
 
     return seeded, setup

@@ -147,7 +147,9 @@ def test_bad_codes_get_a_clear_page_and_write_nothing(staff_client, app, session
 
 def test_windows_on_the_phone_page(staff_client, app, session):
     later = now_local() + timedelta(days=1)
-    aid = activity_id(create_activity(staff_client, starts_at=later.strftime("%Y-%m-%dT%H:%M"), ends_at=(later + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")))
+    aid = activity_id(
+        create_activity(staff_client, starts_at=later.strftime("%Y-%m-%dT%H:%M"), ends_at=(later + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"))
+    )
     page = app.test_client().get(f"/c/{poster_token(session.get(Activity, aid), CODE_SIGNER, 'XH-CY-CY1')}")
     assert page.status_code == 409 and "签到将于" in page.get_data(as_text=True)
 
@@ -252,7 +254,12 @@ def test_statistics_page_shows_the_chart_and_figures(staff_client, app, session)
 
 @pytest.mark.parametrize(
     "fields, message",
-    [({"title": ""}, "此项必填"), ({"ends_at": "2020-01-01T00:00"}, "结束时间必须晚于开始时间"), ({"capacity": "-3"}, "请输入整数"), ({"points": "abc"}, "请输入整数")],
+    [
+        ({"title": ""}, "此项必填"),
+        ({"ends_at": "2020-01-01T00:00"}, "结束时间必须晚于开始时间"),
+        ({"capacity": "-3"}, "请输入整数"),
+        ({"points": "abc"}, "请输入整数"),
+    ],
 )
 def test_bad_activity_forms(staff_client, session, fields, message):
     response = create_activity(staff_client, **fields)

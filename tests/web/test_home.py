@@ -16,7 +16,7 @@ def test_home_is_chinese_first_with_tiles_clock_and_notices(client, session):
     assert '<html lang="zh-CN"' in html
     for text in ("活动签到", "服务预约", "阅览室", "我的积分", "即将开放", "翠苑街道翠苑一区党群服务中心", "《公司运营与风险防范》公益讲座"):
         assert text in html
-    assert 'data-clock' in html
+    assert "data-clock" in html
     assert "HX-Request" in response.headers["Vary"]
 
 

@@ -75,7 +75,7 @@ def test_fifty_kiosks_racing_for_one_last_reward_over_http(serve_process):
         seeded["cards"] = []
         for i in range(50):
             member = register_member(
-                session, name=f"会员{chr(0x4e00 + i)}", phone=f"139000{i:05d}", community="", age_band="60-69", consent=True, consent_version="t", actor=None
+                session, name=f"会员{chr(0x4E00 + i)}", phone=f"139000{i:05d}", community="", age_band="60-69", consent=True, consent_version="t", actor=None
             )
             award_points(session, member.id, 100, PointsReason.CHECKIN, reference=f"checkin:{i}")
             seeded["cards"].append(card_token(member, SIGNER, "XH-CY-CY1"))
@@ -86,9 +86,7 @@ def test_fifty_kiosks_racing_for_one_last_reward_over_http(serve_process):
     for visitor, card in zip(visitors, seeded["cards"]):
         visitor.scan_card(card)
         keys.append(visitor.request_key(seeded["reward"]))
-    results = at_once(
-        [lambda v=v, k=k: v.post("/points/redeem", {"reward_id": seeded["reward"], "request_key": k}) for v, k in zip(visitors, keys)]
-    )
+    results = at_once([lambda v=v, k=k: v.post("/points/redeem", {"reward_id": seeded["reward"], "request_key": k}) for v, k in zip(visitors, keys)])
     statuses = sorted(status for status, _ in results)
     assert statuses == [200] + [409] * 49
     assert sum("抱歉，该物品刚刚兑换完了" in body for _, body in results) == 49
