@@ -2,20 +2,28 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
+HOST ?= 127.0.0.1
+PORT ?= 8000
 BIN := $(VENV)/bin
 CATALOGUES := $(wildcard kiosk/translations/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGUES:.po=.mo)
 
-.PHONY: run test bench install install-test system-deps translations messages clean
+.PHONY: run test lint bench install install-test system-deps translations messages clean
 
 run: install translations
 	$(BIN)/kiosk init
 	$(BIN)/kiosk demo
-	@echo "Centre Kiosk: http://127.0.0.1:8000/  (staff pages: http://127.0.0.1:8000/staff/)"
-	$(BIN)/kiosk serve --host 127.0.0.1 --port 8000
+	@echo "Centre Kiosk: http://$(HOST):$(PORT)/  (staff pages: http://$(HOST):$(PORT)/staff/)"
+	$(BIN)/kiosk serve --host $(HOST) --port $(PORT)
 
-test: install-test translations system-deps
+test: install-test translations system-deps lint
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# ruff (lint + format) over the code and tests, mypy over the typed core (config in pyproject).
+lint: install-test
+	$(BIN)/ruff check kiosk tests bench
+	$(BIN)/ruff format --check kiosk tests bench
+	$(BIN)/mypy
 
 bench: install-test translations
 	bash scripts/system-deps.sh bench

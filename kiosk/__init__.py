@@ -43,23 +43,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     privacy.install_log_masking(app)
     web.init_app(app)
 
-    from kiosk.checkin.views import bp as checkin_bp
-    from kiosk.checkin.views import phone_bp
-    from kiosk.checkin.views import staff_bp as activities_bp
-    from kiosk.home.views import bp as home_bp
-    from kiosk.members.views import bp as members_bp
-    from kiosk.ops.views import bp as ops_bp
-    from kiosk.points.views import bp as points_bp
-    from kiosk.points.views import staff_bp as rewards_bp
-    from kiosk.scan.views import bp as scan_bp
-    from kiosk.staff.views import bp as staff_bp
+    from kiosk.features import install_features
 
-    for blueprint in (home_bp, scan_bp, ops_bp, points_bp, checkin_bp, phone_bp, staff_bp, members_bp, rewards_bp, activities_bp):
-        app.register_blueprint(blueprint)
-
-    # Scan recognisers register themselves on import.
-    import kiosk.checkin.scan
-    import kiosk.members.scan
+    install_features(app)
 
     # Import every model so Alembic and create_all see the whole schema.
     import kiosk.models  # noqa: F401

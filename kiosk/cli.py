@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 from flask import current_app
@@ -68,14 +69,22 @@ def init_command() -> None:
 @with_appcontext
 def demo_command() -> None:
     """Load demo data from real centres of Xihu District (idempotent)."""
-    from kiosk.demo import DEMO_ACCOUNTS, load_demo
+    from kiosk.demo import load_demo
     from kiosk.extensions import db
+    from kiosk.features import registry
+    from kiosk.members.demo import DEMO_MEMBERS
+    from kiosk.staff.demo import DEMO_ACCOUNTS
 
-    summary = load_demo(db.session)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    summary = load_demo(db.session, ZoneInfo(app.config["TIMEZONE"]), registry(app).demo_loaders)
     db.session.commit()
+    summary.setdefault("accounts", 0)
     click.echo(_("Demo data loaded: %(centres)d centres, %(notices)d notices, %(accounts)d new staff accounts.", **summary))
     for username, password, _role in DEMO_ACCOUNTS:
         click.echo(_("Demo staff login: %(username)s / %(password)s", username=username, password=password))
+    for name, phone, *_rest in DEMO_MEMBERS:
+        click.echo(_("Demo member: %(name)s, mobile %(phone)s", name=name, phone=phone))
+    click.echo(_("Try first: tap Activity check-in, pick an open activity and type a demo member's mobile number on the keypad."))
 
 
 @main.command("serve")

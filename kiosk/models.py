@@ -1,4 +1,5 @@
-"""One place that imports every feature's models (for Alembic autogenerate)."""
+"""One place that imports every feature's models (Alembic autogenerate and create_all see the
+whole schema). A new feature adds its line here, next to its line in kiosk.features.FEATURES."""
 
 from kiosk.centres.models import Centre  # noqa: F401
 from kiosk.checkin.models import Activity, CheckIn, KioskLock  # noqa: F401

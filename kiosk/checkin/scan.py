@@ -15,7 +15,7 @@ from kiosk.i18n import _l
 from kiosk.members.scan import member_signer
 from kiosk.members.services import looks_like_card, resolve_card
 from kiosk.privacy import mask_name
-from kiosk.scan.services import ScanOutcome, recogniser
+from kiosk.scan.services import Recogniser, ScanOutcome
 
 ACTIVITY_SESSION_KEY = "checkin_activity"
 
@@ -28,7 +28,6 @@ def selected_activity(session, context) -> int | None:
     return lock.activity_id if lock else None
 
 
-@recogniser("checkin-card", priority=10)
 def recognise_card_for_checkin(session, code, context):
     if not looks_like_card(code):
         return None
@@ -47,7 +46,6 @@ def recognise_card_for_checkin(session, code, context):
     return ScanOutcome(kind="checkin", message=message)
 
 
-@recogniser("checkin-code", priority=5)
 def recognise_checkin_code(session, code, context):
     if not looks_like_checkin_code(code):
         return None
@@ -55,7 +53,12 @@ def recognise_checkin_code(session, code, context):
     scanned = read_checkin_token(code, settings.code_signer(config), config["CENTRE_CODE"], utcnow(), int(config["ROTATING_QR_SECONDS"]))
     return ScanOutcome(
         kind="checkin-code",
-        redirect_to=f"/checkin/{scanned.activity_id}",
+        url_values={"activity_id": scanned.activity_id},
         message=_l("Please scan your member card or enter your mobile number."),
         visitor={ACTIVITY_SESSION_KEY: scanned.activity_id},
     )
+
+
+# A card on a check-in screen checks in (10) before it opens 我的积分 (members, 0).
+CARD_FOR_CHECKIN = Recogniser("checkin-card", recognise_card_for_checkin, priority=10)
+CHECKIN_CODE = Recogniser("checkin-code", recognise_checkin_code, priority=5, endpoint="checkin.screen")

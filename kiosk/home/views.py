@@ -2,37 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, redirect, request, session, url_for
 
 from kiosk.config import SUPPORTED_LOCALES
 from kiosk.extensions import db
+from kiosk.features import registry
 from kiosk.home.services import current_notices
-from kiosk.i18n import _l
 from kiosk.web import elder_mode, render
 
 bp = Blueprint("home", __name__)
-
-
-@dataclass(frozen=True)
-class Tile:
-    endpoint: str
-    title: object
-    subtitle: object
-    colour: str
-    ready: bool
-
-
-# The four jobs of the kiosk. A tile whose feature has not landed says so (即将开放).
-TILES = (
-    Tile("checkin.index", _l("Activity check-in"), _l("Scan to check in and earn points"), "red", True),
-    Tile("home.booking", _l("Book a service"), _l("Haircut, mending, legal advice…"), "green", False),
-    Tile("home.catalogue", _l("Reading hall"), _l("Find a book and where it stands"), "blue", False),
-    Tile("points.index", _l("My points"), _l("Balance and rewards"), "purple", True),
-)
-TILES_BY_ENDPOINT = {tile.endpoint: tile for tile in TILES}
 
 
 @bp.get("/")
@@ -41,26 +21,12 @@ def index():
     # from now on opens 我的积分 instead of checking in to the activity last on screen.
     session.pop("member", None)
     session.pop("checkin_activity", None)
-    return render("home/page.html", tiles=TILES, notices=current_notices(db.session))
+    return render("home/page.html", tiles=registry().tiles, notices=current_notices(db.session))
 
 
 @bp.get("/attract")
 def attract():
     return render("home/attract.html")
-
-
-@bp.get("/booking")
-def booking():
-    return _coming_soon("home.booking")
-
-
-@bp.get("/catalogue")
-def catalogue():
-    return _coming_soon("home.catalogue")
-
-
-def _coming_soon(endpoint: str):
-    return render("home/coming_soon.html", tile=TILES_BY_ENDPOINT[endpoint])
 
 
 def _back_to_referrer():

@@ -1,13 +1,12 @@
 """What a scanned code is.
 
-A USB scanner types a code and Enter; the kiosk posts it to /scan, which asks each feature's
-recogniser in turn. A feature registers one with @recogniser("kind"); the first that claims
-the code answers. Anything no one claims is an "unknown code", never an error page.
+A USB scanner types a code and Enter; the kiosk posts it to /scan, which asks the recognisers
+the features registered (kiosk.features) in turn; the first that claims the code answers. Anything no one claims is an "unknown code", never an error page.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,9 +19,10 @@ from kiosk.i18n import _l
 @dataclass
 class ScanOutcome:
     kind: str
-    # Where the kiosk should go next (a member's points page, a ticket), or None to stay.
-    redirect_to: str | None = None
     message: Any = ""
+    # Where the kiosk should go next: the values for the recogniser's endpoint (e.g. the
+    # activity id), or None to stay on the page (the result is shown in place).
+    url_values: dict[str, Any] | None = None
     # What the visitor session should remember for this visit (e.g. which member's card).
     visitor: dict[str, Any] = field(default_factory=dict)
 
@@ -36,29 +36,26 @@ class ScanContext:
     visitor: Mapping[str, Any] = field(default_factory=dict)
 
 
-# A recogniser gets the DB session, the cleaned code and the context; it returns None for a
-# code that is not its kind, an outcome, or raises a KioskError refusal.
-Recogniser = Callable[[Session, str, ScanContext], ScanOutcome | None]
-_RECOGNISERS: dict[str, tuple[int, Recogniser]] = {}
+# A recogniser's function gets the DB session, the cleaned code and the context; it returns
+# None for a code that is not its kind, an outcome, or raises a KioskError refusal.
+RecogniseFunc = Callable[[Session, str, ScanContext], ScanOutcome | None]
+
+
+@dataclass(frozen=True)
+class Recogniser:
+    """One kind of code a feature understands, registered through its Feature.
+
+    Higher ``priority`` is asked first (a check-in screen claims a member card before
+    我的积分 does). ``endpoint`` is where an outcome with ``url_values`` leads."""
+
+    kind: str
+    recognise: RecogniseFunc
+    priority: int = 0
+    endpoint: str | None = None
 
 
 class ScanError(KioskError):
     pass
-
-
-def recogniser(kind: str, priority: int = 0) -> Callable[[Recogniser], Recogniser]:
-    """Register a recogniser; higher priority asks first (a check-in screen claims a member
-    card before 我的积分 does)."""
-
-    def register(func: Recogniser) -> Recogniser:
-        _RECOGNISERS[kind] = (priority, func)
-        return func
-
-    return register
-
-
-def registered_kinds() -> list[str]:
-    return [kind for kind, _ in sorted(_RECOGNISERS.items(), key=lambda item: -item[1][0])]
 
 
 def clean_code(raw: str | None, max_length: int) -> str:
@@ -72,10 +69,11 @@ def clean_code(raw: str | None, max_length: int) -> str:
     return code
 
 
-def recognise(session: Session, raw: str | None, context: ScanContext) -> ScanOutcome:
+def recognise(session: Session, raw: str | None, context: ScanContext, recognisers: Sequence[Recogniser]) -> tuple[Recogniser, ScanOutcome]:
+    """Ask each recogniser in order (highest priority first); the first to claim the code answers."""
     code = clean_code(raw, int(context.config.get("MAX_SCAN_LENGTH", 160)))
-    for kind in registered_kinds():
-        outcome = _RECOGNISERS[kind][1](session, code, context)
+    for recogniser in recognisers:
+        outcome = recogniser.recognise(session, code, context)
         if outcome is not None:
-            return outcome
+            return recogniser, outcome
     raise ScanError("scan_unknown", _l("This code is not recognised. Please scan a member card or a check-in code."))

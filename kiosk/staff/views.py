@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
+from kiosk.db import utcnow
 from kiosk.extensions import db, limiter, login_manager
+from kiosk.features import FigureContext, registry
 from kiosk.i18n import _l
 from kiosk.staff import services
 from kiosk.staff.access import role_required, staff_blueprint
@@ -69,7 +72,9 @@ def logout():
 
 @bp.get("/")
 def dashboard():
-    return render("staff/dashboard.html", logout_form=ConfirmForm())
+    context = FigureContext(now=utcnow(), zone=ZoneInfo(current_app.config["TIMEZONE"]), config=current_app.config)
+    cards = [(card, card.figures(db.session, context) if card.figures else ()) for card in registry().cards if current_user.has_role(card.role)]
+    return render("staff/dashboard.html", cards=cards)
 
 
 @bp.route("/users", methods=["GET", "POST"])

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from flask import Blueprint
+
+from kiosk.features import registry
+from kiosk.web import render
+
+bp = Blueprint("catalogue", __name__)
+
+
+@bp.get("/catalogue")
+def index():
+    tile = next(t for t in registry().tiles if t.endpoint == "catalogue.index")
+    return render("home/coming_soon.html", tile=tile)
