@@ -35,6 +35,7 @@ FEATURES: tuple[str, ...] = (
     "kiosk.points",
     "kiosk.staff",
     "kiosk.centres",
+    "kiosk.sync",
 )
 
 EXTENSION_KEY = "kiosk.features"

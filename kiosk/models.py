@@ -1,10 +1,15 @@
-"""One place that imports every feature's models (Alembic autogenerate and create_all see the
-whole schema). A new feature adds its line here, next to its line in kiosk.features.FEATURES."""
+"""Imports every feature's models, so Alembic autogenerate and create_all see the whole schema.
 
-from kiosk.centres.models import Centre  # noqa: F401
-from kiosk.checkin.models import Activity, CheckIn, KioskLock  # noqa: F401
-from kiosk.home.models import Notice  # noqa: F401
-from kiosk.members.models import Member  # noqa: F401
-from kiosk.points.models import PointsEntry, Redemption, Reward  # noqa: F401
-from kiosk.staff.models import AuditEntry, StaffUser  # noqa: F401
-from kiosk.sync.models import OutboxEvent  # noqa: F401
+Walks kiosk.features.FEATURES: a feature's tables are found through its line there.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+from kiosk.features import FEATURES
+
+for _name in FEATURES:
+    if importlib.util.find_spec(f"{_name}.models") is not None:
+        importlib.import_module(f"{_name}.models")
