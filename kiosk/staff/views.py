@@ -14,7 +14,7 @@ from kiosk.staff import services
 from kiosk.staff.access import role_required, staff_blueprint
 from kiosk.staff.forms import ConfirmForm, LoginForm, NewStaffForm
 from kiosk.staff.models import StaffRole, StaffUser
-from kiosk.web import render
+from kiosk.web import render, show_error
 
 bp = staff_blueprint("staff", __name__, "/staff")
 
@@ -46,7 +46,7 @@ def login():
     if form.validate_on_submit():
         user = services.authenticate(db.session, form.username.data, form.password.data)
         if user is None:
-            services.record_audit(db.session, None, "staff.login_failed", target=form.username.data[:40], remote_addr=request.remote_addr or "")
+            services.record_failed_login(db.session, form.username.data, remote_addr=request.remote_addr or "")
             db.session.commit()
             form.password.errors.append(_("Wrong username or password."))
             return render("staff/login.html", form=form, status=401)
@@ -90,7 +90,7 @@ def users():
             )
         except services.StaffError as error:
             db.session.rollback()
-            form.username.errors.append(str(error.message))
+            show_error(form, error)
             status = error.status
         else:
             db.session.commit()
