@@ -90,3 +90,26 @@ def test_login_never_redirects_off_site(client, make_staff):
     token = csrf_token(client, "/staff/login")
     response = client.post("/staff/login?next=//evil.example/x", data={"username": "wang.li", "password": "correct-horse-1", "csrf_token": token})
     assert response.headers["Location"] == "/staff/"
+
+
+def test_a_short_password_is_shown_under_the_password_field_and_tied_to_it(client, make_staff):
+    """Before show_error routed StaffError.field, the message sat under 用户名 and 密码 was unmarked."""
+    make_staff("chen.admin", "correct-horse-2", "admin")
+    login(client, "chen.admin", "correct-horse-2")
+    token = csrf_token(client, "/staff/users")
+    data = {"csrf_token": token, "username": "qian.yu", "display_name": "", "password": "short", "role": "staff"}
+    html = client.post("/staff/users", data=data).get_data(as_text=True)
+    assert re.search(r'<input[^>]*aria-describedby="password-error"[^>]*id="password"|<input[^>]*id="password"[^>]*aria-describedby="password-error"', html)
+    assert re.search(r'id="password-error"[^>]*>密码至少需要 8 个字符', html)
+    assert 'id="username-error"' not in html
+    assert re.search(r'<input[^>]*aria-invalid="false"[^>]*id="username"|<input[^>]*id="username"[^>]*aria-invalid="false"', html)
+
+
+def test_a_failed_web_login_is_audited_as_a_login_attempt_without_the_typed_secret(client, session, make_staff):
+    make_staff("wang.li", "correct-horse-1")
+    login(client, "wang.li", "not-the-password")
+    login(client, "correct-horse-1", "x")  # the password typed into the username box
+    entries = list(session.scalars(select(AuditEntry).where(AuditEntry.action == "staff.login_failed").order_by(AuditEntry.id)))
+    assert [(e.actor_name, e.actor_id) for e in entries] == [("web-login", None), ("web-login", None)]
+    assert entries[0].target == "wang.li"
+    assert "horse" not in entries[1].target and entries[1].target.startswith("unknown:")
