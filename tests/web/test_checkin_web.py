@@ -279,3 +279,17 @@ def test_staff_screens_and_exports_show_labels_not_codes(staff_client, session):
     assert rows[1][4] == "工作人员代签" and rows[1][6] == "有效"
     ledger = staff_client.get(f"/staff/members/{member.id}").get_data(as_text=True)
     assert "活动签到" in ledger and "<code>checkin</code>" not in ledger
+
+
+def test_the_activity_form_shows_every_error_at_once_each_under_its_field(staff_client):
+    new_form = staff_client.get("/staff/activities/new").get_data(as_text=True)
+    # No category is chosen for the staff member: the empty "please choose" option is selected.
+    assert re.search(r'<option selected value="">', new_form) or re.search(r'<option value="" selected>', new_form)
+    response = create_activity(staff_client, title="", category="", points="\u22125")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    for field in ("title", "category", "points"):
+        assert f'id="{field}-error"' in html and f'aria-describedby="{field}-error"' in html, field
+    points_error = re.search(r'id="points-error"[^>]*>([^<]*)<', html).group(1)
+    assert "整数" not in points_error and "0" in points_error
+    assert 'id="place-error"' not in html

@@ -45,7 +45,10 @@ def test_staff_cannot_reach_admin_routes_but_admin_can(client, make_staff):
     for path in ("/staff/users", "/staff/audit"):
         response = client.get(path)
         assert response.status_code == 403
-        assert "此页面仅限中心工作人员使用" in response.get_data(as_text=True)
+        html = response.get_data(as_text=True)
+        # The staff layout with a way back to the dashboard, not the visitor shell (长辈模式, 返回首页).
+        assert "此页面仅限管理员使用" in html and 'href="/staff/"' in html and "返回工作台" in html
+        assert "长辈模式" not in html and "返回首页" not in html
     client.post("/staff/logout", data={"csrf_token": csrf_token(client, "/staff/")})
     login(client, "chen.admin", "correct-horse-2")
     assert client.get("/staff/users").status_code == 200
@@ -113,3 +116,11 @@ def test_a_failed_web_login_is_audited_as_a_login_attempt_without_the_typed_secr
     assert [(e.actor_name, e.actor_id) for e in entries] == [("web-login", None), ("web-login", None)]
     assert entries[0].target == "wang.li"
     assert "horse" not in entries[1].target and entries[1].target.startswith("unknown:")
+
+
+def test_a_missing_record_under_staff_keeps_the_staff_layout(client, make_staff):
+    make_staff("li.staff", "correct-horse-1", "staff")
+    login(client, "li.staff", "correct-horse-1")
+    response = client.get("/staff/members/999999")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 404 and "返回工作台" in html and "长辈模式" not in html
