@@ -20,6 +20,7 @@ from kiosk.points.forms import REASON_LABELS, REDEMPTION_STATUS_LABELS
 from kiosk.points.models import PointsEntry
 from kiosk.privacy import mask_name, mask_phone
 from kiosk.qr import qr_png, qr_svg
+from kiosk.staff.describe import describe_references
 from kiosk.staff.access import client_address, is_admin, staff_blueprint
 from kiosk.staff.forms import ConfirmForm
 from kiosk.web import csv_download, render, submit_form, xlsx_download
@@ -144,6 +145,7 @@ def _detail(member: Member, *, edit_form=None, points_form=None, redeem_form=Non
         phone_shown=member.phone if is_admin() else mask_phone(member.phone),
         age_band_label=AGE_BAND_LABELS[member.age_band],
         reason_labels=REASON_LABELS,
+        references=describe_references(db.session, [e.reference for e in entries if e.reference]),
         status_labels=REDEMPTION_STATUS_LABELS,
     )
 

@@ -134,8 +134,11 @@ def record_failed_login(session: Session, typed_username: str, *, remote_addr: s
     return record_audit(session, None, "staff.login_failed", target=target, remote_addr=remote_addr, channel=CHANNEL_WEB_LOGIN)
 
 
-def recent_audit(session: Session, limit: int = 200) -> list[AuditEntry]:
-    return list(session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)))
+def recent_audit(session: Session, limit: int = 200, *, action: str | None = None) -> list[AuditEntry]:
+    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if action:
+        query = query.where(AuditEntry.action == action)
+    return list(session.scalars(query))
 
 
 def list_staff(session: Session) -> list[StaffUser]:

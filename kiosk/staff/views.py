@@ -10,7 +10,7 @@ from flask_login import current_user, login_user, logout_user
 
 from kiosk.extensions import db, limiter, login_manager
 from kiosk.i18n import _l
-from kiosk.staff import services
+from kiosk.staff import describe, services
 from kiosk.staff.access import role_required, staff_blueprint
 from kiosk.staff.forms import ConfirmForm, LoginForm, NewStaffForm
 from kiosk.staff.models import StaffRole, StaffUser
@@ -121,4 +121,13 @@ def set_active(user_id: int):
 @bp.get("/audit")
 @role_required(StaffRole.ADMIN)
 def audit():
-    return render("staff/audit.html", entries=services.recent_audit(db.session))
+    action = request.args.get("action", "")[:60]
+    entries = services.recent_audit(db.session, action=action or None)
+    return render(
+        "staff/audit.html",
+        entries=entries,
+        action=action,
+        action_labels=describe.ACTION_LABELS,
+        actor_labels=describe.ACTOR_LABELS,
+        targets=describe.describe_references(db.session, [e.target for e in entries if e.target]),
+    )
