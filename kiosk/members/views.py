@@ -20,8 +20,8 @@ from kiosk.points.forms import REASON_LABELS, REDEMPTION_STATUS_LABELS
 from kiosk.points.models import PointsEntry
 from kiosk.privacy import mask_name, mask_phone
 from kiosk.qr import qr_png, qr_svg
-from kiosk.staff.describe import describe_references
 from kiosk.staff.access import client_address, is_admin, staff_blueprint
+from kiosk.staff.describe import describe_references
 from kiosk.staff.forms import ConfirmForm
 from kiosk.web import csv_download, render, submit_form, xlsx_download
 

@@ -41,7 +41,9 @@ def create_staff_user(
 ) -> StaffUser:
     username = normalise_username(username)
     if not USERNAME_PATTERN.match(username):
-        raise StaffError("bad_username", _l("Username: 3–40 lower-case letters, digits, dots, dashes or underscores, starting with a letter or digit."), field="username")
+        raise StaffError(
+            "bad_username", _l("Username: 3–40 lower-case letters, digits, dots, dashes or underscores, starting with a letter or digit."), field="username"
+        )
     if len(password) < MIN_PASSWORD_LENGTH:
         raise StaffError("short_password", _l("The password must have at least %(n)d characters.", n=MIN_PASSWORD_LENGTH), field="password")
     try:
@@ -91,9 +93,7 @@ def clean_audit_text(text: str) -> str:
     A CR/LF would forge a new line in an exported or tailed log; a bidi override would make an
     entry read differently from what it says.
     """
-    return "".join(
-        f"\\u{ord(ch):04x}" if ch in _BIDI_CONTROLS or (unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")) else ch for ch in text
-    )
+    return "".join(f"\\u{ord(ch):04x}" if ch in _BIDI_CONTROLS or (unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")) else ch for ch in text)
 
 
 def record_audit(

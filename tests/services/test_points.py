@@ -5,7 +5,6 @@ import pytest
 from sqlalchemy import func, select
 
 from kiosk.extensions import db
-from kiosk.staff.models import AuditEntry
 from kiosk.points.models import PointsEntry, PointsReason, Redemption, RedemptionStatus, Reward
 from kiosk.points.services import (
     PointsError,
@@ -18,6 +17,7 @@ from kiosk.points.services import (
     redeem,
     save_reward,
 )
+from kiosk.staff.models import AuditEntry
 from tests.services.test_members import register
 
 
