@@ -293,3 +293,17 @@ def test_the_activity_form_shows_every_error_at_once_each_under_its_field(staff_
     points_error = re.search(r'id="points-error"[^>]*>([^<]*)<', html).group(1)
     assert "整数" not in points_error and "0" in points_error
     assert 'id="place-error"' not in html
+
+
+def test_poster_downloads_name_the_activity_and_the_centre_and_still_scan(staff_client, app):
+    aid = activity_id(create_activity(staff_client))
+    detail = staff_client.get(f"/staff/activities/{aid}").get_data(as_text=True)
+    poster_url = re.search(r"<code>(http://localhost/c/[^<]+)</code>", detail).group(1)
+    png = staff_client.get(f"/staff/activities/{aid}/poster.png?download=1")
+    image = Image.open(io.BytesIO(png.data))
+    assert [r.text for r in zxingcpp.read_barcodes(image)] == [poster_url]
+    bare = Image.open(io.BytesIO(staff_client.get(f"/staff/activities/{aid}/poster.png").data))
+    assert image.height > bare.height + 100
+    svg = staff_client.get(f"/staff/activities/{aid}/poster.svg?download=1").get_data(as_text=True)
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    assert texts[0] == "书法课" and "二楼活动室" in texts and texts[-1] == app.config["CENTRE_NAME"]

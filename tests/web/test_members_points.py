@@ -330,3 +330,13 @@ def test_the_ledger_and_the_audit_log_say_in_words_what_a_kiosk_redemption_was(s
     assert "<td>自助终端</td>" in row and "积分兑换" in row and f'href="/staff/members/{member_id}"' in row
     only_redeem = admin_client.get("/staff/audit?action=points.redeem").get_data(as_text=True)
     assert "<code>points.redeem</code>" in only_redeem and "<code>member.register</code>" not in only_redeem
+
+
+def test_card_downloads_name_the_member_masked_and_the_centre_and_still_scan(staff_client, session, app):
+    register(staff_client)
+    member_id = session.scalar(select(Member.id))
+    png = staff_client.get(f"/staff/members/{member_id}/card.png?download=1")
+    assert [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(png.data)))] == [token_for(session, member_id)]
+    svg = staff_client.get(f"/staff/members/{member_id}/card.svg?download=1").get_data(as_text=True)
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    assert texts[0] == "会员卡 · 张*华" and texts[-1] == app.config["CENTRE_NAME"] and "张建华" not in svg
