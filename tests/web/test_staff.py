@@ -124,3 +124,8 @@ def test_a_missing_record_under_staff_keeps_the_staff_layout(client, make_staff)
     response = client.get("/staff/members/999999")
     html = response.get_data(as_text=True)
     assert response.status_code == 404 and "返回工作台" in html and "长辈模式" not in html
+
+
+def test_please_log_in_first_is_a_notice_not_a_success(client):
+    html = client.get("/staff/", follow_redirects=True).get_data(as_text=True)
+    assert re.search(r'class="message message-info" role="status">请先登录。<', html)
