@@ -257,7 +257,7 @@ def test_statistics_page_shows_the_chart_and_figures(staff_client, app, session)
     [
         ({"title": ""}, "此项必填"),
         ({"ends_at": "2020-01-01T00:00"}, "结束时间必须晚于开始时间"),
-        ({"capacity": "-3"}, "请输入整数"),
+        ({"capacity": "-3"}, "请输入 1 到 10000 之间的数字"),  # issue 7: a negative says the range, not 请输入整数
         ({"points": "abc"}, "请输入整数"),
     ],
 )
