@@ -20,6 +20,18 @@ class KioskError(Exception):
         self.field = field
         if status is not None:
             self.status = status
+        # Every refusal of a form checked as a whole (see ``several``); just this one by default.
+        self.all_errors: list[KioskError] = [self]
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
+
+
+def several(errors: list[KioskError]) -> KioskError:
+    """One refusal standing for all of a form's refusals, so the form shows every error at once.
+
+    It is the first refusal (its type, code and status), carrying the others in ``all_errors``.
+    """
+    first = errors[0]
+    first.all_errors = list(errors)
+    return first

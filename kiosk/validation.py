@@ -49,13 +49,24 @@ def parse_whole_number(
     if isinstance(raw, int):
         value = raw
     else:
-        text = unicodedata.normalize("NFKC", raw or "").strip()
+        # NFKC reads full-width digits and minus; U+2212 (the typographic minus) it leaves alone.
+        text = unicodedata.normalize("NFKC", raw or "").strip().replace("\u2212", "-")
         if optional and not text:
             return None
-        if not (_SIGNED if signed else _UNSIGNED).match(text):
+        # A negative below a stated lower bound is a number out of range ("0 or more"), not
+        # "not a whole number"; without a bound an unsigned field still refuses the sign.
+        negative_in_range_check = not signed and low is not None and text.startswith("-")
+        if not (_SIGNED if signed or negative_in_range_check else _UNSIGNED).match(text):
             raise error("not_an_integer", _l("Please enter a whole number."), field=field)
         value = int(text)
     if (low is not None and value < low) or (high is not None and value > high):
-        message = range_message or _l("Please enter a number from %(low)d to %(high)d.", low=low, high=high)
+        if range_message:
+            message = range_message
+        elif high is None:
+            message = _l("Please enter %(low)d or more.", low=low)
+        elif low is None:
+            message = _l("Please enter %(high)d or less.", high=high)
+        else:
+            message = _l("Please enter a number from %(low)d to %(high)d.", low=low, high=high)
         raise error(range_code or f"{field}_out_of_range", message, field=field)
     return value

@@ -102,27 +102,50 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
+def _is_staff_page() -> bool:
+    return request.path == "/staff" or request.path.startswith("/staff/")
+
+
 def error_response(status: int, title: str, message: str) -> Response:
+    if _is_staff_page():
+        # Staff keep the staff layout and a way back to the dashboard, not the visitor shell.
+        try:
+            body = render_template("errors/staff_page.html", status_code=status, title=title, message=message)
+        except Exception:  # the staff layout itself failed (e.g. the database is gone): the plain page
+            log.exception("Staff error page failed on %s", request.path)
+        else:
+            response = make_response(body, status)
+            response.vary.add("HX-Request")
+            return response
     return render("errors/page.html", "errors/_message.html", status=status, status_code=status, title=title, message=message)
+
+
+def _try_again() -> str:
+    if _is_staff_page():
+        return _("Please go back and try again.")
+    return _("Please go back to the home screen and try again.")
 
 
 def _handle_http_error(error: HTTPException) -> Response:
     status = error.code or 500
     titles = {
-        400: (_("Something was wrong with that request"), _("Please go back to the home screen and try again.")),
-        403: (_("Not allowed"), _("This page is for centre staff only.")),
-        404: (_("Page not found"), _("The page you tapped does not exist. Please go back to the home screen.")),
-        405: (_("Not allowed"), _("Please go back to the home screen and try again.")),
-        413: (_("Too much data"), _("Please go back to the home screen and try again.")),
+        400: (_("Something was wrong with that request"), _try_again()),
+        403: (_("Not allowed"), _("This page is for administrators only.") if _is_staff_page() else _("This page is for centre staff only.")),
+        404: (
+            _("Page not found"),
+            _("This page or record does not exist.") if _is_staff_page() else _("The page you tapped does not exist. Please go back to the home screen."),
+        ),
+        405: (_("Not allowed"), _try_again()),
+        413: (_("Too much data"), _try_again()),
         429: (_("Too many attempts"), _("Please wait a minute and try again.")),
     }
-    title, message = titles.get(status, (_("Something went wrong"), _("Please go back to the home screen and try again.")))
+    title, message = titles.get(status, (_("Something went wrong"), _try_again()))
     return error_response(status, title, message)
 
 
 def _handle_csrf_error(error: CSRFError) -> Response:
     log.info("CSRF refused on %s: %s", request.path, error.description)
-    return error_response(400, _("This page has expired"), _("Please go back to the home screen and try again."))
+    return error_response(400, _("This page has expired"), _try_again())
 
 
 def _handle_unexpected(error: Exception) -> Response:
@@ -146,9 +169,16 @@ def init_app(app: Flask) -> None:
 
 
 def show_error(form, error) -> None:
-    """Put a service's refusal next to the field it names, or at the top of the form."""
-    field = getattr(form, error.field, None) if getattr(error, "field", None) else None
-    (field.errors if field is not None else form.form_errors).append(str(error.message))
+    """Put a service's refusal next to the field it names, or at the top of the form.
+
+    A refusal standing for several (kiosk.errors.several) puts each one next to its field.
+    """
+    for one in getattr(error, "all_errors", None) or [error]:
+        field = getattr(form, one.field, None) if getattr(one, "field", None) else None
+        errors = field.errors if field is not None else form.form_errors
+        if not isinstance(errors, list):  # WTForms keeps a tuple until validate() has run
+            errors = field.errors = list(errors) if field is not None else errors
+        errors.append(str(one.message))
 
 
 def submit_form(form, save: Callable[[], Any]) -> tuple[Any, int]:

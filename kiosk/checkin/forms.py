@@ -34,7 +34,12 @@ CHECKIN_STATUS_LABELS = {CheckinStatus.ACTIVE: _l("Counted"), CheckinStatus.UNDO
 
 class ActivityForm(FlaskForm):
     title = StringField(_l("Title"))
-    category = SelectField(_l("Category"), choices=[SelectChoice(c.value, label) for c, label in CATEGORY_LABELS.items()])
+    # A required choice: no category is picked for the staff member (the first one used to be).
+    category = SelectField(
+        _l("Category"),
+        choices=[SelectChoice("", _l("Please choose…"))] + [SelectChoice(c.value, label) for c, label in CATEGORY_LABELS.items()],
+        default="",
+    )
     description = TextAreaField(_l("Description"))
     place = StringField(_l("Place"))
     starts_at = StringField(_l("Starts"), render_kw={"type": "datetime-local"})

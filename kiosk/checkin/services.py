@@ -28,7 +28,7 @@ from kiosk.checkin.models import (
     KioskLock,
 )
 from kiosk.db import utcnow, write_transaction
-from kiosk.errors import KioskError
+from kiosk.errors import KioskError, several
 from kiosk.i18n import _l
 from kiosk.identify.services import PhoneError, parse_phone
 from kiosk.members.models import Member
@@ -166,38 +166,50 @@ def save_activity(
 ) -> Activity:
     if activity is not None and activity.read_only:
         raise CheckinError("read_only", _l("District activities can only be changed by the district."), status=403)
-    fields = {
-        "title": _text(title, 60, "title", required=True),
-        "description": _text(description, 500, "description"),
-        "place": _text(place, 60, "place"),
-        "starts_at": _local_datetime(starts_at, zone, "starts_at"),
-        "ends_at": _local_datetime(ends_at, zone, "ends_at"),
-        "weekly": bool(weekly),
-        "capacity": _int(capacity, "capacity", 1, MAX_CAPACITY, optional=True),
-        "points": _int(points if points not in (None, "") else 0, "points", 0, MAX_POINTS),
-        "opens_minutes_before": _int(opens_minutes_before, "opens_minutes_before", 0, MAX_WINDOW_MINUTES),
-        "closes_minutes_after": _int(closes_minutes_after, "closes_minutes_after", 0, MAX_WINDOW_MINUTES),
-    }
-    try:
-        fields["category"] = ActivityCategory(category or "")
-    except ValueError:
-        raise CheckinError("bad_category", _l("Please choose a category."), field="category") from None
-    try:
-        fields["policy"] = CheckinPolicy(policy or "")
-    except ValueError:
-        raise CheckinError("bad_policy", _l("Please choose a check-in rule."), field="policy") from None
-    if fields["ends_at"] <= fields["starts_at"]:
-        raise CheckinError("ends_before_start", _l("The end must be after the start."), field="ends_at")
-    if fields["ends_at"] - fields["starts_at"] > timedelta(hours=24):
-        raise CheckinError("too_long", _l("One session can last at most 24 hours; use a weekly activity for a series."), field="ends_at")
-    fields["repeat_until"] = None
-    if fields["weekly"] and (repeat_until or "").strip():
+    errors: list[KioskError] = []
+
+    def check(parse, *args, **kwargs):
+        """Run one field's rule; keep its refusal and go on, so every error shows at once."""
         try:
-            fields["repeat_until"] = date.fromisoformat(repeat_until.strip())
+            return parse(*args, **kwargs)
+        except KioskError as error:
+            errors.append(error)
+            return None
+
+    def choice(kind, raw, code, message, field):
+        try:
+            return kind(raw or "")
         except ValueError:
-            raise CheckinError("bad_date", _l("Please enter a date."), field="repeat_until") from None
-        if fields["repeat_until"] < fields["starts_at"].astimezone(zone).date():
-            raise CheckinError("repeat_before_start", _l("The last date must not be before the first session."), field="repeat_until")
+            raise CheckinError(code, message, field=field) from None
+
+    fields = {
+        "title": check(_text, title, 60, "title", required=True),
+        "category": check(choice, ActivityCategory, category, "bad_category", _l("Please choose a category."), "category"),
+        "description": check(_text, description, 500, "description"),
+        "place": check(_text, place, 60, "place"),
+        "starts_at": check(_local_datetime, starts_at, zone, "starts_at"),
+        "ends_at": check(_local_datetime, ends_at, zone, "ends_at"),
+        "weekly": bool(weekly),
+        "capacity": check(_int, capacity, "capacity", 1, MAX_CAPACITY, optional=True),
+        "points": check(_int, points if points not in (None, "") else 0, "points", 0, MAX_POINTS),
+        "policy": check(choice, CheckinPolicy, policy, "bad_policy", _l("Please choose a check-in rule."), "policy"),
+        "opens_minutes_before": check(_int, opens_minutes_before, "opens_minutes_before", 0, MAX_WINDOW_MINUTES),
+        "closes_minutes_after": check(_int, closes_minutes_after, "closes_minutes_after", 0, MAX_WINDOW_MINUTES),
+        "repeat_until": None,
+    }
+    starts, ends = fields["starts_at"], fields["ends_at"]
+    if starts is not None and ends is not None:
+        if ends <= starts:
+            errors.append(CheckinError("ends_before_start", _l("The end must be after the start."), field="ends_at"))
+        elif ends - starts > timedelta(hours=24):
+            errors.append(CheckinError("too_long", _l("One session can last at most 24 hours; use a weekly activity for a series."), field="ends_at"))
+    if fields["weekly"] and (repeat_until or "").strip():
+        until = check(choice, date.fromisoformat, repeat_until.strip(), "bad_date", _l("Please enter a date."), "repeat_until")
+        if until is not None and starts is not None and until < starts.astimezone(zone).date():
+            errors.append(CheckinError("repeat_before_start", _l("The last date must not be before the first session."), field="repeat_until"))
+        fields["repeat_until"] = until
+    if errors:
+        raise several(errors)
     created = activity is None
     if activity is None:
         activity = Activity(source="centre")

@@ -19,7 +19,7 @@ from kiosk.db import utcnow
 from kiosk.extensions import db, limiter
 from kiosk.members.models import Member
 from kiosk.privacy import mask_name, mask_phone
-from kiosk.qr import qr_png, qr_svg
+from kiosk.qr import labelled_png, labelled_svg, qr_png, qr_svg
 from kiosk.staff.access import client_address, is_admin, staff_blueprint
 from kiosk.staff.forms import ConfirmForm
 from kiosk.web import csv_download, render, submit_form, xlsx_download
@@ -362,14 +362,29 @@ def _download(data: bytes, mimetype: str, name: str):
     return response
 
 
+def _poster_labels(activity: Activity) -> dict:
+    """What the PDF poster says around the code: the activity, when and where, and the centre."""
+    return {
+        "heading": activity.title,
+        "lines": (_when(activity), activity.place, _("Scan with your phone to check in")),
+        "footer": current_app.config["CENTRE_NAME"],
+    }
+
+
 @staff_bp.get("/<int:activity_id>/poster.png")
 def poster_png(activity_id: int):
-    return _download(qr_png(_poster_url(_activity_or_404(activity_id))), "image/png", f"activity-{activity_id}.png")
+    activity = _activity_or_404(activity_id)
+    url = _poster_url(activity)
+    data = labelled_png(url, **_poster_labels(activity)) if request.args.get("download") else qr_png(url)
+    return _download(data, "image/png", f"activity-{activity_id}.png")
 
 
 @staff_bp.get("/<int:activity_id>/poster.svg")
 def poster_svg(activity_id: int):
-    return _download(qr_svg(_poster_url(_activity_or_404(activity_id))), "image/svg+xml", f"activity-{activity_id}.svg")
+    activity = _activity_or_404(activity_id)
+    url = _poster_url(activity)
+    data = labelled_svg(url, **_poster_labels(activity)) if request.args.get("download") else qr_svg(url)
+    return _download(data, "image/svg+xml", f"activity-{activity_id}.svg")
 
 
 @staff_bp.get("/<int:activity_id>/poster.pdf")

@@ -19,8 +19,9 @@ from kiosk.points import services as points
 from kiosk.points.forms import REASON_LABELS, REDEMPTION_STATUS_LABELS
 from kiosk.points.models import PointsEntry
 from kiosk.privacy import mask_name, mask_phone
-from kiosk.qr import qr_png, qr_svg
+from kiosk.qr import labelled_png, labelled_svg, qr_png, qr_svg
 from kiosk.staff.access import client_address, is_admin, staff_blueprint
+from kiosk.staff.describe import describe_references
 from kiosk.staff.forms import ConfirmForm
 from kiosk.web import csv_download, render, submit_form, xlsx_download
 
@@ -144,6 +145,7 @@ def _detail(member: Member, *, edit_form=None, points_form=None, redeem_form=Non
         phone_shown=member.phone if is_admin() else mask_phone(member.phone),
         age_band_label=AGE_BAND_LABELS[member.age_band],
         reason_labels=REASON_LABELS,
+        references=describe_references(db.session, [e.reference for e in entries if e.reference]),
         status_labels=REDEMPTION_STATUS_LABELS,
     )
 
@@ -246,10 +248,21 @@ def card(member_id: int):
     return render("members/card.html", member=member, masked_name=mask_name(member.name))
 
 
+def _card_labels(member: Member) -> dict:
+    # The name masked as on the printed card: a lost card should not tell a finder much.
+    return {
+        "heading": f"{_('Member card')} · {mask_name(member.name)}",
+        "lines": (f"{_('No.')} {member.member_number}-{member.card_serial}",),
+        "footer": current_app.config["CENTRE_NAME"],
+    }
+
+
 @bp.get("/<int:member_id>/card.png")
 def card_png(member_id: int):
     member = _member_or_404(member_id)
-    response = make_response(qr_png(_card_token(member)))
+    token = _card_token(member)
+    # The download carries who and where (a bare QR file is anonymous); the page's image is bare.
+    response = make_response(labelled_png(token, **_card_labels(member)) if request.args.get("download") else qr_png(token))
     response.headers["Content-Type"] = "image/png"
     if request.args.get("download"):
         response.headers["Content-Disposition"] = f"attachment; filename=member-{member.member_number}.png"
@@ -259,7 +272,8 @@ def card_png(member_id: int):
 @bp.get("/<int:member_id>/card.svg")
 def card_svg(member_id: int):
     member = _member_or_404(member_id)
-    response = make_response(qr_svg(_card_token(member)))
+    token = _card_token(member)
+    response = make_response(labelled_svg(token, **_card_labels(member)) if request.args.get("download") else qr_svg(token))
     response.headers["Content-Type"] = "image/svg+xml"
     if request.args.get("download"):
         response.headers["Content-Disposition"] = f"attachment; filename=member-{member.member_number}.svg"

@@ -24,7 +24,7 @@ REDEMPTION_STATUS_LABELS = {
 
 
 class RewardForm(FlaskForm):
-    name = StringField(_l("Name"))
+    name = StringField(_l("Reward name"))
     description = StringField(_l("Description"))
     cost = StringField(_l("Cost in points"), render_kw={"inputmode": "numeric"})
     stock = StringField(_l("Stock"), render_kw={"inputmode": "numeric"})

@@ -258,6 +258,7 @@ def redeem(
             target=f"member:{member.id}",
             detail=f"reward={reward.id} redemption={redemption.id} channel={channel}",
             remote_addr=remote_addr,
+            channel=channel,
         )
     session.refresh(redemption)
     return redemption

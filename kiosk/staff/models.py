@@ -47,7 +47,8 @@ class AuditEntry(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
-    # The name as it was at the time (a user may be renamed or removed later), or "cli".
+    # The name as it was at the time (a user may be renamed or removed later), or the channel
+    # that acted without a staff login ("kiosk", "web-login", "cli").
     actor_name: Mapped[str] = mapped_column(String(60))
     action: Mapped[str] = mapped_column(String(60), index=True)
     target: Mapped[str] = mapped_column(String(120), default="")

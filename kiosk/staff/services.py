@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import unicodedata
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -39,16 +41,18 @@ def create_staff_user(
 ) -> StaffUser:
     username = normalise_username(username)
     if not USERNAME_PATTERN.match(username):
-        raise StaffError("bad_username", _l("Username: 3–40 lower-case letters, digits, dots, dashes or underscores, starting with a letter or digit."))
+        raise StaffError(
+            "bad_username", _l("Username: 3–40 lower-case letters, digits, dots, dashes or underscores, starting with a letter or digit."), field="username"
+        )
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise StaffError("short_password", _l("The password must have at least %(n)d characters.", n=MIN_PASSWORD_LENGTH))
+        raise StaffError("short_password", _l("The password must have at least %(n)d characters.", n=MIN_PASSWORD_LENGTH), field="password")
     try:
         role = StaffRole(role)
     except ValueError:
-        raise StaffError("bad_role", _l("Unknown role.")) from None
+        raise StaffError("bad_role", _l("Unknown role."), field="role") from None
     display_name = display_name.strip()[:60]
     if session.scalar(select(func.count()).select_from(StaffUser).where(StaffUser.username == username)):
-        raise StaffError("duplicate_username", _l("That username is already taken."), status=409)
+        raise StaffError("duplicate_username", _l("That username is already taken."), status=409, field="username")
     user = StaffUser(username=username, display_name=display_name or username, password_hash=generate_password_hash(password), role=role)
     session.add(user)
     session.flush()
@@ -74,21 +78,67 @@ def set_active(session: Session, user: StaffUser, active: bool, *, actor: StaffU
     record_audit(session, actor, "staff.activate" if active else "staff.deactivate", target=user.username, remote_addr=remote_addr)
 
 
-def record_audit(session: Session, actor: StaffUser | None, action: str, *, target: str = "", detail: str = "", remote_addr: str = "") -> AuditEntry:
+# Who acts when no staff user is logged in: the channel the action came through.
+CHANNEL_CLI = "cli"
+CHANNEL_KIOSK = "kiosk"
+CHANNEL_WEB_LOGIN = "web-login"
+
+# Bidirectional controls reorder how a log line reads (an "evil" name shown backwards).
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def clean_audit_text(text: str) -> str:
+    """What may go into an audit entry: control and bidi characters shown as escapes, never raw.
+
+    A CR/LF would forge a new line in an exported or tailed log; a bidi override would make an
+    entry read differently from what it says.
+    """
+    return "".join(f"\\u{ord(ch):04x}" if ch in _BIDI_CONTROLS or (unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")) else ch for ch in text)
+
+
+def record_audit(
+    session: Session,
+    actor: StaffUser | None,
+    action: str,
+    *,
+    target: str = "",
+    detail: str = "",
+    remote_addr: str = "",
+    channel: str = CHANNEL_CLI,
+) -> AuditEntry:
+    """Add an audit entry in the caller's transaction.
+
+    ``channel`` names who acted when no staff user did (the kiosk, a login attempt, the CLI).
+    """
     entry = AuditEntry(
         actor_id=actor.id if actor else None,
-        actor_name=actor.username if actor else "cli",
+        actor_name=clean_audit_text(actor.username if actor else channel)[:60],
         action=action,
-        target=target[:120],
-        detail=detail,
-        remote_addr=remote_addr[:64],
+        target=clean_audit_text(target)[:120],
+        detail=clean_audit_text(detail),
+        remote_addr=clean_audit_text(remote_addr)[:64],
     )
     session.add(entry)
     return entry
 
 
-def recent_audit(session: Session, limit: int = 200) -> list[AuditEntry]:
-    return list(session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)))
+def record_failed_login(session: Session, typed_username: str, *, remote_addr: str = "") -> AuditEntry:
+    """Audit a refused login without keeping what was typed unless it names a real account.
+
+    A password typed into the username box must not land in the log: an unknown name is kept
+    only as a short hash, enough to see the same attempt repeated.
+    """
+    username = normalise_username(typed_username or "")
+    exists = session.scalar(select(func.count()).select_from(StaffUser).where(StaffUser.username == username))
+    target = username if exists else "unknown:" + hashlib.sha256(username.encode("utf-8")).hexdigest()[:10]
+    return record_audit(session, None, "staff.login_failed", target=target, remote_addr=remote_addr, channel=CHANNEL_WEB_LOGIN)
+
+
+def recent_audit(session: Session, limit: int = 200, *, action: str | None = None) -> list[AuditEntry]:
+    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if action:
+        query = query.where(AuditEntry.action == action)
+    return list(session.scalars(query))
 
 
 def list_staff(session: Session) -> list[StaffUser]:

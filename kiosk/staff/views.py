@@ -13,11 +13,11 @@ from kiosk.db import utcnow
 from kiosk.extensions import db, limiter, login_manager
 from kiosk.features import FigureContext, registry
 from kiosk.i18n import _l
-from kiosk.staff import services
+from kiosk.staff import describe, services
 from kiosk.staff.access import role_required, staff_blueprint
 from kiosk.staff.forms import ConfirmForm, LoginForm, NewStaffForm
 from kiosk.staff.models import StaffRole, StaffUser
-from kiosk.web import render
+from kiosk.web import render, show_error
 
 bp = staff_blueprint("staff", __name__, "/staff")
 
@@ -49,7 +49,7 @@ def login():
     if form.validate_on_submit():
         user = services.authenticate(db.session, form.username.data, form.password.data)
         if user is None:
-            services.record_audit(db.session, None, "staff.login_failed", target=form.username.data[:40], remote_addr=request.remote_addr or "")
+            services.record_failed_login(db.session, form.username.data, remote_addr=request.remote_addr or "")
             db.session.commit()
             form.password.errors.append(_("Wrong username or password."))
             return render("staff/login.html", form=form, status=401)
@@ -95,7 +95,7 @@ def users():
             )
         except services.StaffError as error:
             db.session.rollback()
-            form.username.errors.append(str(error.message))
+            show_error(form, error)
             status = error.status
         else:
             db.session.commit()
@@ -126,4 +126,13 @@ def set_active(user_id: int):
 @bp.get("/audit")
 @role_required(StaffRole.ADMIN)
 def audit():
-    return render("staff/audit.html", entries=services.recent_audit(db.session))
+    action = request.args.get("action", "")[:60]
+    entries = services.recent_audit(db.session, action=action or None)
+    return render(
+        "staff/audit.html",
+        entries=entries,
+        action=action,
+        action_labels=describe.ACTION_LABELS,
+        actor_labels=describe.ACTOR_LABELS,
+        targets=describe.describe_references(db.session, [e.target for e in entries if e.target]),
+    )

@@ -349,7 +349,7 @@ def test_statistics_count_attendances_and_distinct_people_per_category_and_month
         ({"starts_at": "yesterday"}, "bad_datetime"),
         ({"capacity": "0"}, "capacity_out_of_range"),
         ({"capacity": "ten"}, "not_an_integer"),
-        ({"points": "-1"}, "not_an_integer"),
+        ({"points": "-1"}, "points_out_of_range"),  # issue 7: say "0 or more", not "not a whole number"
         ({"points": "1001"}, "points_out_of_range"),
         ({"policy": "whenever"}, "bad_policy"),
         ({"category": "party"}, "bad_category"),
@@ -371,3 +371,19 @@ def test_statistics_window_follows_the_centres_calendar(session):
     now = datetime(2026, 12, 1, 7, 0, tzinfo=ZONE).astimezone(ZoneInfo("UTC"))
     assert [f.month for f in statistics(session, months=1, now=now, zone=ZONE)] == []
     assert [f.month for f in statistics(session, months=2, now=now, zone=ZONE)] == ["2026-11"]
+
+
+def test_every_error_of_an_activity_is_reported_at_once(session):
+    """Before several(), only the first refusal (the title) came back; the rest one save at a time."""
+    with pytest.raises(CheckinError) as info:
+        activity(session, title="", category="", points="\u22125", ends_at="2026-11-28T13:00", capacity="ten")
+    found = {(e.field, e.code) for e in info.value.all_errors}
+    assert found == {
+        ("title", "title_required"),
+        ("category", "bad_category"),
+        ("points", "points_out_of_range"),
+        ("ends_at", "ends_before_start"),
+        ("capacity", "not_an_integer"),
+    }
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Activity)) == 0

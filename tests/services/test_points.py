@@ -17,6 +17,7 @@ from kiosk.points.services import (
     redeem,
     save_reward,
 )
+from kiosk.staff.models import AuditEntry
 from tests.services.test_members import register
 
 
@@ -236,3 +237,12 @@ def test_ten_points_racing_two_ten_point_redemptions_yield_exactly_one(app, sess
     session.rollback()
     assert balance(session, member.id) == 0
     assert session.scalar(select(func.sum(Reward.stock))) == 9
+
+
+def test_a_kiosk_redemption_is_audited_as_the_kiosk_not_the_cli(session, member):
+    award_points(session, member.id, 25, PointsReason.CHECKIN, reference="checkin:1")
+    session.commit()
+    r = reward(session, cost=10, stock=5)
+    redeem(session, member_id=member.id, reward_id=r.id, channel="kiosk", request_key=key())
+    entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "points.redeem"))
+    assert (entry.actor_id, entry.actor_name) == (None, "kiosk")

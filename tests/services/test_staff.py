@@ -59,3 +59,31 @@ def test_inactive_users_cannot_log_in_and_admins_cannot_deactivate_themselves(se
     assert info.value.code == "self_deactivate"
     actions = [e.action for e in session.scalars(select(AuditEntry).order_by(AuditEntry.id))]
     assert actions == ["staff.create", "staff.create", "staff.deactivate"]
+
+
+def test_a_failed_login_keeps_an_existing_username_but_only_a_hash_of_anything_else(session):
+    """Without record_failed_login's existence check the typed text (here a password typed in the
+    username box) was stored verbatim; tried by storing the normalised name unconditionally."""
+    from kiosk.staff.services import record_failed_login
+
+    create_staff_user(session, "wang.li", "correct-horse-1", "staff")
+    record_failed_login(session, " Wang.Li ")
+    record_failed_login(session, "MySecret-Passw0rd!")
+    session.commit()
+    known, unknown = session.scalars(select(AuditEntry).where(AuditEntry.action == "staff.login_failed").order_by(AuditEntry.id))
+    assert (known.target, known.actor_name, known.actor_id) == ("wang.li", "web-login", None)
+    assert unknown.target.startswith("unknown:") and len(unknown.target) == len("unknown:") + 10
+    assert "secret" not in unknown.target.lower() and "passw0rd" not in unknown.target.lower()
+
+
+@pytest.mark.parametrize("raw", ["evil\r\nstaff.login ok", "name\u202egnp.exe", "a\u2066b\u2069", "nul\x00here", "tab\tx"])
+def test_control_and_bidi_characters_never_reach_an_audit_entry_raw(session, raw):
+    """Tried without clean_audit_text: the CR/LF and U+202E went into the row as typed."""
+    from kiosk.staff.services import record_audit
+
+    record_audit(session, None, "test.action", target=raw, detail=raw, remote_addr=raw)
+    session.commit()
+    entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "test.action"))
+    for text in (entry.target, entry.detail, entry.remote_addr):
+        assert not any(ch in text for ch in "\r\n\t\x00\u202e\u2066\u2069"), text
+        assert "\\u" in text

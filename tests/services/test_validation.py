@@ -32,3 +32,15 @@ def test_whole_numbers():
         with pytest.raises(FieldError) as info:
             parse_whole_number(raw, "n", error=FieldError, **kwargs)
         assert info.value.code == code
+
+
+@pytest.mark.parametrize("raw", ["-5", "\u22125", "\uff0d5"])
+def test_a_negative_where_zero_or_more_is_asked_is_out_of_range_not_not_a_number(raw):
+    """ "−5" (U+2212, as a phone keyboard types it) used to be refused as 请输入整数."""
+    with pytest.raises(FieldError) as info:
+        parse_whole_number(raw, "points", error=FieldError, low=0, high=100, signed=False)
+    assert (info.value.code, info.value.field) == ("points_out_of_range", "points")
+    assert "0" in str(info.value.message) and "100" in str(info.value.message)
+    with pytest.raises(FieldError) as info:
+        parse_whole_number(raw, "n", error=FieldError, low=0, signed=False)
+    assert str(info.value.message) == "Please enter 0 or more."

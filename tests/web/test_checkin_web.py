@@ -257,7 +257,7 @@ def test_statistics_page_shows_the_chart_and_figures(staff_client, app, session)
     [
         ({"title": ""}, "此项必填"),
         ({"ends_at": "2020-01-01T00:00"}, "结束时间必须晚于开始时间"),
-        ({"capacity": "-3"}, "请输入整数"),
+        ({"capacity": "-3"}, "请输入 1 到 10000 之间的数字"),  # issue 7: a negative says the range, not 请输入整数
         ({"points": "abc"}, "请输入整数"),
     ],
 )
@@ -279,3 +279,31 @@ def test_staff_screens_and_exports_show_labels_not_codes(staff_client, session):
     assert rows[1][4] == "工作人员代签" and rows[1][6] == "有效"
     ledger = staff_client.get(f"/staff/members/{member.id}").get_data(as_text=True)
     assert "活动签到" in ledger and "<code>checkin</code>" not in ledger
+
+
+def test_the_activity_form_shows_every_error_at_once_each_under_its_field(staff_client):
+    new_form = staff_client.get("/staff/activities/new").get_data(as_text=True)
+    # No category is chosen for the staff member: the empty "please choose" option is selected.
+    assert re.search(r'<option selected value="">', new_form) or re.search(r'<option value="" selected>', new_form)
+    response = create_activity(staff_client, title="", category="", points="\u22125")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    for field in ("title", "category", "points"):
+        assert f'id="{field}-error"' in html and f'aria-describedby="{field}-error"' in html, field
+    points_error = re.search(r'id="points-error"[^>]*>([^<]*)<', html).group(1)
+    assert "整数" not in points_error and "0" in points_error
+    assert 'id="place-error"' not in html
+
+
+def test_poster_downloads_name_the_activity_and_the_centre_and_still_scan(staff_client, app):
+    aid = activity_id(create_activity(staff_client))
+    detail = staff_client.get(f"/staff/activities/{aid}").get_data(as_text=True)
+    poster_url = re.search(r"<code>(http://localhost/c/[^<]+)</code>", detail).group(1)
+    png = staff_client.get(f"/staff/activities/{aid}/poster.png?download=1")
+    image = Image.open(io.BytesIO(png.data))
+    assert [r.text for r in zxingcpp.read_barcodes(image)] == [poster_url]
+    bare = Image.open(io.BytesIO(staff_client.get(f"/staff/activities/{aid}/poster.png").data))
+    assert image.height > bare.height + 100
+    svg = staff_client.get(f"/staff/activities/{aid}/poster.svg?download=1").get_data(as_text=True)
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    assert texts[0] == "书法课" and "二楼活动室" in texts and texts[-1] == app.config["CENTRE_NAME"]

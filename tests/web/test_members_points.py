@@ -309,3 +309,34 @@ def test_reward_picture_upload_is_checked_and_served_small(staff_client, session
     served = staff_client.get(f"/rewards/{reward_id}/picture")
     assert served.headers["Content-Type"] == "image/jpeg"
     assert Image.open(io.BytesIO(served.data)).size == (480, 360)
+
+
+def test_the_ledger_and_the_audit_log_say_in_words_what_a_kiosk_redemption_was(staff_client, admin_client, session, app):
+    register(staff_client)
+    member_id = session.scalar(select(Member.id))
+    award_points(session, member_id, 30, PointsReason.CORRECTION)
+    reward = save_reward(session, None, name="环保袋", description="", cost=12, stock=3, actor=None)
+    session.commit()
+    visitor = app.test_client()
+    scan(visitor, token_for(session, member_id))
+    kiosk_post(visitor, "/points/redeem", {"reward_id": reward.id, "request_key": "k" * 32})
+    session.rollback()  # end this test's read snapshot (WAL) to see the request's commit
+    code = session.scalar(select(Redemption.pickup_code))
+    ledger = staff_client.get(f"/staff/members/{member_id}").get_data(as_text=True)
+    assert "redemption:" not in ledger
+    assert f'<a href="/staff/rewards/redemptions?code={code}">兑换「环保袋」（取货码 {code}）</a>' in ledger
+    audit = admin_client.get("/staff/audit").get_data(as_text=True)
+    row = re.search(r"<tr>(?:(?!</tr>).)*points\.redeem(?:(?!</tr>).)*</tr>", audit, re.S).group(0)
+    assert "<td>自助终端</td>" in row and "积分兑换" in row and f'href="/staff/members/{member_id}"' in row
+    only_redeem = admin_client.get("/staff/audit?action=points.redeem").get_data(as_text=True)
+    assert "<code>points.redeem</code>" in only_redeem and "<code>member.register</code>" not in only_redeem
+
+
+def test_card_downloads_name_the_member_masked_and_the_centre_and_still_scan(staff_client, session, app):
+    register(staff_client)
+    member_id = session.scalar(select(Member.id))
+    png = staff_client.get(f"/staff/members/{member_id}/card.png?download=1")
+    assert [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(png.data)))] == [token_for(session, member_id)]
+    svg = staff_client.get(f"/staff/members/{member_id}/card.svg?download=1").get_data(as_text=True)
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    assert texts[0] == "会员卡 · 张*华" and texts[-1] == app.config["CENTRE_NAME"] and "张建华" not in svg

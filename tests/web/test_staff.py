@@ -45,7 +45,10 @@ def test_staff_cannot_reach_admin_routes_but_admin_can(client, make_staff):
     for path in ("/staff/users", "/staff/audit"):
         response = client.get(path)
         assert response.status_code == 403
-        assert "此页面仅限中心工作人员使用" in response.get_data(as_text=True)
+        html = response.get_data(as_text=True)
+        # The staff layout with a way back to the dashboard, not the visitor shell (长辈模式, 返回首页).
+        assert "此页面仅限管理员使用" in html and 'href="/staff/"' in html and "返回工作台" in html
+        assert "长辈模式" not in html and "btn-home" not in html
     client.post("/staff/logout", data={"csrf_token": csrf_token(client, "/staff/")})
     login(client, "chen.admin", "correct-horse-2")
     assert client.get("/staff/users").status_code == 200
@@ -90,3 +93,39 @@ def test_login_never_redirects_off_site(client, make_staff):
     token = csrf_token(client, "/staff/login")
     response = client.post("/staff/login?next=//evil.example/x", data={"username": "wang.li", "password": "correct-horse-1", "csrf_token": token})
     assert response.headers["Location"] == "/staff/"
+
+
+def test_a_short_password_is_shown_under_the_password_field_and_tied_to_it(client, make_staff):
+    """Before show_error routed StaffError.field, the message sat under 用户名 and 密码 was unmarked."""
+    make_staff("chen.admin", "correct-horse-2", "admin")
+    login(client, "chen.admin", "correct-horse-2")
+    token = csrf_token(client, "/staff/users")
+    data = {"csrf_token": token, "username": "qian.yu", "display_name": "", "password": "short", "role": "staff"}
+    html = client.post("/staff/users", data=data).get_data(as_text=True)
+    assert re.search(r'<input[^>]*aria-describedby="password-error"[^>]*id="password"|<input[^>]*id="password"[^>]*aria-describedby="password-error"', html)
+    assert re.search(r'id="password-error"[^>]*>密码至少需要 8 个字符', html)
+    assert 'id="username-error"' not in html
+    assert re.search(r'<input[^>]*aria-invalid="false"[^>]*id="username"|<input[^>]*id="username"[^>]*aria-invalid="false"', html)
+
+
+def test_a_failed_web_login_is_audited_as_a_login_attempt_without_the_typed_secret(client, session, make_staff):
+    make_staff("wang.li", "correct-horse-1")
+    login(client, "wang.li", "not-the-password")
+    login(client, "correct-horse-1", "x")  # the password typed into the username box
+    entries = list(session.scalars(select(AuditEntry).where(AuditEntry.action == "staff.login_failed").order_by(AuditEntry.id)))
+    assert [(e.actor_name, e.actor_id) for e in entries] == [("web-login", None), ("web-login", None)]
+    assert entries[0].target == "wang.li"
+    assert "horse" not in entries[1].target and entries[1].target.startswith("unknown:")
+
+
+def test_a_missing_record_under_staff_keeps_the_staff_layout(client, make_staff):
+    make_staff("li.staff", "correct-horse-1", "staff")
+    login(client, "li.staff", "correct-horse-1")
+    response = client.get("/staff/members/999999")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 404 and "返回工作台" in html and "长辈模式" not in html
+
+
+def test_please_log_in_first_is_a_notice_not_a_success(client):
+    html = client.get("/staff/", follow_redirects=True).get_data(as_text=True)
+    assert re.search(r'class="message message-info" role="status">请先登录。<', html)
