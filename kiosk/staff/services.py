@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from kiosk.db import utcnow
+from kiosk.db import utcnow, write_transaction
 from kiosk.errors import KioskError
 from kiosk.i18n import _l
 from kiosk.staff.models import AuditEntry, StaffRole, StaffUser
@@ -47,16 +47,20 @@ def create_staff_user(
     except ValueError:
         raise StaffError("bad_role", _l("Unknown role.")) from None
     display_name = display_name.strip()[:60]
-    if session.scalar(select(func.count()).select_from(StaffUser).where(StaffUser.username == username)):
-        raise StaffError("duplicate_username", _l("That username is already taken."), status=409)
-    user = StaffUser(username=username, display_name=display_name or username, password_hash=generate_password_hash(password), role=role)
-    session.add(user)
-    session.flush()
-    record_audit(session, actor, "staff.create", target=username, detail=f"role={role.value}", remote_addr=remote_addr)
+    password_hash = generate_password_hash(password)  # slow: hashed before taking the write lock
+    with write_transaction(session):
+        if session.scalar(select(func.count()).select_from(StaffUser).where(StaffUser.username == username)):
+            raise StaffError("duplicate_username", _l("That username is already taken."), status=409)
+        user = StaffUser(username=username, display_name=display_name or username, password_hash=password_hash, role=role)
+        session.add(user)
+        session.flush()
+        record_audit(session, actor, "staff.create", target=username, detail=f"role={role.value}", remote_addr=remote_addr)
     return user
 
 
 def authenticate(session: Session, username: str, password: str) -> StaffUser | None:
+    """The active user with this name and password (its last login time set), or None.
+    A step of log_in(), which writes the result inside its unit of work."""
     user = session.scalar(select(StaffUser).where(StaffUser.username == normalise_username(username)))
     if user is None:
         check_password_hash(_DUMMY_HASH, password)
@@ -67,14 +71,35 @@ def authenticate(session: Session, username: str, password: str) -> StaffUser | 
     return user
 
 
+def log_in(session: Session, username: str, password: str, *, remote_addr: str = "") -> StaffUser | None:
+    """Check a login and audit it, success or failure, in one unit of work."""
+    with write_transaction(session):
+        user = authenticate(session, username, password)
+        if user is None:
+            record_audit(session, None, "staff.login_failed", target=username[:40], remote_addr=remote_addr)
+        else:
+            record_audit(session, user, "staff.login", remote_addr=remote_addr)
+    return user
+
+
+def log_out(session: Session, user: StaffUser, *, remote_addr: str = "") -> None:
+    audit_now(session, user, "staff.logout", remote_addr=remote_addr)
+
+
 def set_active(session: Session, user: StaffUser, active: bool, *, actor: StaffUser | None, remote_addr: str = "") -> None:
     if actor is not None and actor.id == user.id and not active:
         raise StaffError("self_deactivate", _l("You cannot deactivate your own account."))
-    user.active = active
-    record_audit(session, actor, "staff.activate" if active else "staff.deactivate", target=user.username, remote_addr=remote_addr)
+    with write_transaction(session):
+        user.active = active
+        record_audit(session, actor, "staff.activate" if active else "staff.deactivate", target=user.username, remote_addr=remote_addr)
+
+
+def get_staff_user(session: Session, user_id: int) -> StaffUser | None:
+    return session.get(StaffUser, user_id)
 
 
 def record_audit(session: Session, actor: StaffUser | None, action: str, *, target: str = "", detail: str = "", remote_addr: str = "") -> AuditEntry:
+    """Add an audit row to the caller's unit of work (call it inside write_transaction)."""
     entry = AuditEntry(
         actor_id=actor.id if actor else None,
         actor_name=actor.username if actor else "cli",
@@ -85,6 +110,12 @@ def record_audit(session: Session, actor: StaffUser | None, action: str, *, targ
     )
     session.add(entry)
     return entry
+
+
+def audit_now(session: Session, actor: StaffUser | None, action: str, *, target: str = "", detail: str = "", remote_addr: str = "") -> None:
+    """Write one audit row as a unit of work of its own (a logout, an export)."""
+    with write_transaction(session):
+        record_audit(session, actor, action, target=target, detail=detail, remote_addr=remote_addr)
 
 
 def recent_audit(session: Session, limit: int = 200) -> list[AuditEntry]:

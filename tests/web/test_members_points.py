@@ -177,8 +177,8 @@ def test_redeem_at_the_kiosk_changes_balance_and_stock_by_exactly_the_cost_once(
     register(staff_client)
     member_id = session.scalar(select(Member.id))
     award_points(session, member_id, 30, PointsReason.CHECKIN, reference="checkin:1")
+    session.commit()  # award_points joins its caller's unit of work: commit it before the next one
     reward = save_reward(session, None, name="环保袋", description="", cost=12, stock=3, actor=None)
-    session.commit()
     visitor = app.test_client()
     scan(visitor, token_for(session, member_id))
     assert "环保袋" in visitor.get("/points").get_data(as_text=True)
