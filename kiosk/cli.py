@@ -76,8 +76,8 @@ def demo_command() -> None:
     from kiosk.staff.demo import DEMO_ACCOUNTS
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    # Each loader commits its rows through write_transaction, as the services do.
     summary = load_demo(db.session, ZoneInfo(app.config["TIMEZONE"]), registry(app).demo_loaders)
-    db.session.commit()
     summary.setdefault("accounts", 0)
     click.echo(_("Demo data loaded: %(centres)d centres, %(notices)d notices, %(accounts)d new staff accounts.", **summary))
     for username, password, _role in DEMO_ACCOUNTS:
@@ -123,11 +123,9 @@ def staff_add_command(username: str, role: str, display_name: str, password: str
     from kiosk.staff.services import StaffError, create_staff_user
 
     try:
-        user = create_staff_user(db.session, username, password, role, display_name=display_name)
+        user = create_staff_user(db.session, username, password, role, display_name=display_name)  # commits (write_transaction)
     except StaffError as error:
-        db.session.rollback()
         raise click.ClickException(str(error.message)) from None
-    db.session.commit()
     click.echo(_("Staff account %(name)s created.", name=user.username))
 
 

@@ -41,14 +41,14 @@ class UTCDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect):  # type: ignore[override]
+    def process_bind_param(self, value: datetime | None, dialect):
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given; use kiosk.db.utcnow()")
         return value.astimezone(UTC)
 
-    def process_result_value(self, value: datetime | None, dialect):  # type: ignore[override]
+    def process_result_value(self, value: datetime | None, dialect):
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return value
@@ -96,25 +96,67 @@ def _writer_lock(session: Session) -> threading.Lock | None:
     bind = session.get_bind()
     if bind.dialect.name != "sqlite":
         return None
-    key = str(bind.url)
+    key = str(bind.engine.url)
     with _WRITER_LOCKS_GUARD:
         return _WRITER_LOCKS.setdefault(key, threading.Lock())
 
 
-@contextmanager
-def write_transaction(session: Session | scoped_session) -> Iterator[Session]:
-    """Run a read-then-write unit of work under SQLite's write lock from its first statement.
+# Marks a session whose current transaction has written (a flush, or an ORM insert/update/
+# delete statement) and not yet committed: write_transaction refuses to start on top of it.
+_WROTE = "kiosk_uncommitted_writes"
 
-    Commits on success, rolls back on any exception. On PostgreSQL it is a plain transaction
-    (row locks or conditional updates do the work there). Not re-entrant: a unit of work
-    never starts another inside itself.
+
+@event.listens_for(Session, "after_flush")
+def _after_flush(session: Session, _flush_context) -> None:
+    session.info[_WROTE] = True
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _on_orm_execute(state) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info[_WROTE] = True
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _after_transaction_end(session: Session, transaction) -> None:
+    if transaction.parent is None:  # the outermost transaction ended: committed or rolled back
+        session.info.pop(_WROTE, None)
+
+
+def pending_changes(session: Session) -> bool:
+    """True when the session holds changes that a commit would write: new, deleted or modified
+    objects, or writes already flushed in the open transaction."""
+    return bool(
+        session.new or session.deleted or any(session.is_modified(obj) for obj in session.dirty) or (session.in_transaction() and session.info.get(_WROTE))
+    )
+
+
+@contextmanager
+def write_transaction(session: Session | scoped_session[Session]) -> Iterator[Session]:
+    """The one way to commit: run a unit of work under SQLite's write lock from its first
+    statement (BEGIN IMMEDIATE), commit on success, roll back on any exception.
+
+    It refuses to start (RuntimeError) when the session already holds changes: they were made
+    outside any unit of work and would otherwise be committed silently with this one. A
+    read-only transaction that is open (a request that loaded the logged-in user, say) is ended
+    first, so the unit of work starts as a writer instead of trying to upgrade a read, which
+    fails in WAL mode once another connection has committed ("database is locked"; the busy
+    timeout does not help).
+
+    On PostgreSQL it is a plain transaction (row locks or conditional updates do the work
+    there). Not re-entrant: a unit of work never starts another inside itself.
     """
     if isinstance(session, scoped_session):
         session = session()
     if getattr(_held, "active", False):
         raise RuntimeError("write_transaction() inside write_transaction()")
+    if pending_changes(session):
+        raise RuntimeError(
+            "write_transaction() refused: the session holds uncommitted changes made outside a unit of work; "
+            "make every write inside `with write_transaction(session):`"
+        )
     if session.in_transaction():
-        # Start clean so the IMMEDIATE option applies to the transaction that follows.
+        # Read-only (checked above): ending it writes nothing and lets IMMEDIATE apply.
         session.commit()
     lock = _writer_lock(session)
     if lock is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any
+from typing import Any, Literal, overload
 
 from kiosk.errors import KioskError
 from kiosk.i18n import _l
@@ -28,6 +28,36 @@ def clean_text(raw: str | None, limit: int, field: str, *, error: type[KioskErro
     if not text.isprintable():
         raise error(f"{field}_invalid", _l("This contains characters that cannot be used."), field=field)
     return text
+
+
+@overload
+def parse_whole_number(
+    raw: Any,
+    field: str,
+    *,
+    error: type[KioskError],
+    low: int | None = None,
+    high: int | None = None,
+    signed: bool = True,
+    optional: Literal[False] = False,
+    range_code: str | None = None,
+    range_message: Any = None,
+) -> int: ...
+
+
+@overload
+def parse_whole_number(
+    raw: Any,
+    field: str,
+    *,
+    error: type[KioskError],
+    low: int | None = None,
+    high: int | None = None,
+    signed: bool = True,
+    optional: bool,
+    range_code: str | None = None,
+    range_message: Any = None,
+) -> int | None: ...
 
 
 def parse_whole_number(

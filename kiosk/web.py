@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Flask, Response, current_app, make_response, render_template, request, session
+from flask import Flask, Response, current_app, make_response, render_template, request, send_file, session
 from flask_babel import format_date, get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
@@ -25,7 +25,6 @@ from werkzeug.exceptions import HTTPException
 
 from kiosk import __version__
 from kiosk.errors import KioskError
-from kiosk.extensions import db
 
 log = logging.getLogger("kiosk.web")
 
@@ -182,7 +181,8 @@ def show_error(form, error) -> None:
 
 
 def submit_form(form, save: Callable[[], Any]) -> tuple[Any, int]:
-    """Validate ``form`` and run ``save``; commit on success.
+    """Validate ``form`` and run ``save`` (a service call, which commits its own unit of work
+    through ``write_transaction``; a view never commits).
 
     Returns (what save returned, 200), or (None, status): 200 for a GET, 400 for a POST that
     failed validation (a missing CSRF token, a bad choice), or the refusal's own status with
@@ -193,21 +193,36 @@ def submit_form(form, save: Callable[[], Any]) -> tuple[Any, int]:
     try:
         result = save()
     except KioskError as error:
-        db.session.rollback()
         show_error(form, error)
         return None, error.status
-    db.session.commit()
     return result, 200
+
+
+# A spreadsheet treats a cell starting with one of these as a formula (or DDE command), so a
+# member called "=HYPERLINK(…)" would run on the desk PC (OWASP "CSV injection").
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _neutralised(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def download(data: bytes, filename: str, mimetype: str, *, as_attachment: bool = True) -> Response:
+    """Send bytes as a file: Flask writes Content-Disposition (with an RFC 5987 UTF-8 name, so
+    a Chinese filename survives) and the content type. Never cached: exports hold personal data."""
+    response = send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=as_attachment, download_name=filename, etag=False, conditional=False)
+    response.headers["Content-Type"] = mimetype  # as given: werkzeug would add a charset to SVG
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def csv_download(rows: list[list], filename: str) -> Response:
     buffer = io.StringIO()
     buffer.write("\ufeff")  # Excel, as used in the centres, reads UTF-8 CSV only with a BOM
-    csv.writer(buffer).writerows(rows)
-    response = make_response(buffer.getvalue().encode("utf-8"))
-    response.headers["Content-Type"] = "text/csv; charset=utf-8"
-    response.headers["Content-Disposition"] = f"attachment; filename={filename}"
-    return response
+    csv.writer(buffer).writerows([[_neutralised(cell) for cell in row] for row in rows])
+    return download(buffer.getvalue().encode("utf-8"), filename, "text/csv; charset=utf-8")
 
 
 def xlsx_download(rows: list[list], filename: str, sheet_title: str = "data") -> Response:
@@ -218,9 +233,10 @@ def xlsx_download(rows: list[list], filename: str, sheet_title: str = "data") ->
     sheet.title = sheet_title
     for row in rows:
         sheet.append(row)
+    for cells in sheet.iter_rows():
+        for cell in cells:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"  # text, never a formula, whatever it starts with
     buffer = io.BytesIO()
     workbook.save(buffer)
-    response = make_response(buffer.getvalue())
-    response.headers["Content-Type"] = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    response.headers["Content-Disposition"] = f"attachment; filename={filename}"
-    return response
+    return download(buffer.getvalue(), filename, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

@@ -223,8 +223,8 @@ class ServedKiosk(NamedTuple):
 
 @pytest.fixture
 def serve_process(tmp_path: Path, migrated_database: Path) -> Iterator[Callable[..., str]]:
-    """serve_process(setup=None, **config) runs `kiosk serve` as its own process, as on a kiosk
-    PC, and returns its base URL. Load tests use this one: clients in the test process would
+    """serve_process(setup=None, share=None, **config) runs `kiosk serve` as its own process, as on
+    a kiosk PC, and returns its base URL (``share=``: another process on that kiosk's database). Load tests use this one: clients in the test process would
     otherwise share the server's GIL and measure that instead of the kiosk. The answer has
     .url and .database (the SQLite file, to count what was written)."""
     import socket
@@ -235,17 +235,20 @@ def serve_process(tmp_path: Path, migrated_database: Path) -> Iterator[Callable[
 
     processes = []
 
-    def start(setup: Callable | None = None, **config) -> ServedKiosk:
-        instance = tmp_path / f"process{len(processes)}"
-        instance.mkdir()
-        copy_database(migrated_database, instance / "kiosk.sqlite3")
-        app = make_app(instance)
-        with app.app_context():
-            if setup is not None:
-                setup(db.session)
-            db.session.commit()
-            db.session.remove()
-            db.engine.dispose()
+    def start(setup: Callable | None = None, *, share: ServedKiosk | None = None, **config) -> ServedKiosk:
+        if share is not None:  # a second server process on the first one's database file
+            instance = share.database.parent
+        else:
+            instance = tmp_path / f"process{len(processes)}"
+            instance.mkdir()
+            copy_database(migrated_database, instance / "kiosk.sqlite3")
+            app = make_app(instance)
+            with app.app_context():
+                if setup is not None:
+                    setup(db.session)
+                db.session.commit()
+                db.session.remove()
+                db.engine.dispose()
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from kiosk.centres.models import CentreLevel
 from kiosk.centres.services import CentreSpec, upsert_centres
+from kiosk.db import write_transaction
 
 L = CentreLevel
 
@@ -35,5 +36,6 @@ XIHU_CENTRES = [
 
 
 def load(session: Session, zone: ZoneInfo) -> dict[str, int]:
-    upsert_centres(session, XIHU_CENTRES)
+    with write_transaction(session):
+        upsert_centres(session, XIHU_CENTRES)
     return {"centres": len(XIHU_CENTRES)}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -129,8 +129,12 @@ def _text(raw: str | None, limit: int, field: str, *, required: bool = False) ->
     return clean_text(raw, limit, field, error=CheckinError, required=required)
 
 
-def _int(raw, field: str, low: int, high: int, *, optional: bool = False) -> int | None:
-    return parse_whole_number(raw, field, error=CheckinError, low=low, high=high, signed=False, optional=optional)
+def _int(raw, field: str, low: int, high: int) -> int:
+    return parse_whole_number(raw, field, error=CheckinError, low=low, high=high, signed=False)
+
+
+def _optional_int(raw, field: str, low: int, high: int) -> int | None:
+    return parse_whole_number(raw, field, error=CheckinError, low=low, high=high, signed=False, optional=True)
 
 
 def _local_datetime(raw: str | None, zone: ZoneInfo, field: str) -> datetime:
@@ -143,9 +147,46 @@ def _local_datetime(raw: str | None, zone: ZoneInfo, field: str) -> datetime:
     return value.astimezone(ZoneInfo("UTC"))
 
 
-def save_activity(
-    session: Session,
-    activity: Activity | None,
+@dataclass(frozen=True)
+class ActivityFields:
+    """An activity form, parsed: every value checked and in its stored type."""
+
+    title: str
+    category: ActivityCategory
+    description: str
+    place: str
+    starts_at: datetime  # UTC
+    ends_at: datetime  # UTC
+    weekly: bool
+    repeat_until: date | None
+    capacity: int | None  # None: no limit
+    points: int
+    policy: CheckinPolicy
+    opens_minutes_before: int
+    closes_minutes_after: int
+
+
+def _choice(enum_type, raw: str | None, code: str, message, field: str):
+    try:
+        return enum_type(raw or "")
+    except ValueError:
+        raise CheckinError(code, message, field=field) from None
+
+
+def _repeat_until(raw: str | None, weekly: bool, starts_at: datetime, zone: ZoneInfo) -> date | None:
+    text = (raw or "").strip()
+    if not weekly or not text:
+        return None
+    try:
+        until = date.fromisoformat(text)
+    except ValueError:
+        raise CheckinError("bad_date", _l("Please enter a date."), field="repeat_until") from None
+    if until < starts_at.astimezone(zone).date():
+        raise CheckinError("repeat_before_start", _l("The last date must not be before the first session."), field="repeat_until")
+    return until
+
+
+def parse_activity(
     *,
     title: str | None,
     category: str | None,
@@ -161,60 +202,83 @@ def save_activity(
     opens_minutes_before=30,
     closes_minutes_after=30,
     zone: ZoneInfo,
-    actor: StaffUser | None,
-    remote_addr: str = "",
-) -> Activity:
-    if activity is not None and activity.read_only:
-        raise CheckinError("read_only", _l("District activities can only be changed by the district."), status=403)
+) -> ActivityFields:
+    """Check a whole activity form: every field's refusal is collected, so the form shows them
+    all at once (raises one error carrying ``all_errors``), else the parsed fields."""
     errors: list[KioskError] = []
 
     def check(parse, *args, **kwargs):
-        """Run one field's rule; keep its refusal and go on, so every error shows at once."""
         try:
             return parse(*args, **kwargs)
         except KioskError as error:
             errors.append(error)
             return None
 
-    def choice(kind, raw, code, message, field):
-        try:
-            return kind(raw or "")
-        except ValueError:
-            raise CheckinError(code, message, field=field) from None
-
-    fields = {
-        "title": check(_text, title, 60, "title", required=True),
-        "category": check(choice, ActivityCategory, category, "bad_category", _l("Please choose a category."), "category"),
-        "description": check(_text, description, 500, "description"),
-        "place": check(_text, place, 60, "place"),
-        "starts_at": check(_local_datetime, starts_at, zone, "starts_at"),
-        "ends_at": check(_local_datetime, ends_at, zone, "ends_at"),
-        "weekly": bool(weekly),
-        "capacity": check(_int, capacity, "capacity", 1, MAX_CAPACITY, optional=True),
-        "points": check(_int, points if points not in (None, "") else 0, "points", 0, MAX_POINTS),
-        "policy": check(choice, CheckinPolicy, policy, "bad_policy", _l("Please choose a check-in rule."), "policy"),
-        "opens_minutes_before": check(_int, opens_minutes_before, "opens_minutes_before", 0, MAX_WINDOW_MINUTES),
-        "closes_minutes_after": check(_int, closes_minutes_after, "closes_minutes_after", 0, MAX_WINDOW_MINUTES),
-        "repeat_until": None,
-    }
-    starts, ends = fields["starts_at"], fields["ends_at"]
-    if starts is not None and ends is not None:
-        if ends <= starts:
+    clean_title = check(_text, title, 60, "title", required=True)
+    category_value = check(_choice, ActivityCategory, category, "bad_category", _l("Please choose a category."), "category")
+    clean_description = check(_text, description, 500, "description")
+    clean_place = check(_text, place, 60, "place")
+    start = check(_local_datetime, starts_at, zone, "starts_at")
+    end = check(_local_datetime, ends_at, zone, "ends_at")
+    capacity_value = check(_optional_int, capacity, "capacity", 1, MAX_CAPACITY)
+    points_value = check(_int, points if points not in (None, "") else 0, "points", 0, MAX_POINTS)
+    policy_value = check(_choice, CheckinPolicy, policy, "bad_policy", _l("Please choose a check-in rule."), "policy")
+    opens = check(_int, opens_minutes_before, "opens_minutes_before", 0, MAX_WINDOW_MINUTES)
+    closes = check(_int, closes_minutes_after, "closes_minutes_after", 0, MAX_WINDOW_MINUTES)
+    until = None
+    if start is not None and end is not None:
+        if end <= start:
             errors.append(CheckinError("ends_before_start", _l("The end must be after the start."), field="ends_at"))
-        elif ends - starts > timedelta(hours=24):
+        elif end - start > timedelta(hours=24):
             errors.append(CheckinError("too_long", _l("One session can last at most 24 hours; use a weekly activity for a series."), field="ends_at"))
-    if fields["weekly"] and (repeat_until or "").strip():
-        until = check(choice, date.fromisoformat, repeat_until.strip(), "bad_date", _l("Please enter a date."), "repeat_until")
-        if until is not None and starts is not None and until < starts.astimezone(zone).date():
-            errors.append(CheckinError("repeat_before_start", _l("The last date must not be before the first session."), field="repeat_until"))
-        fields["repeat_until"] = until
+        until = check(_repeat_until, repeat_until, bool(weekly), start, zone)
     if errors:
         raise several(errors)
+    return ActivityFields(
+        title=clean_title,
+        category=category_value,
+        description=clean_description,
+        place=clean_place,
+        starts_at=start,
+        ends_at=end,
+        weekly=bool(weekly),
+        repeat_until=until,
+        capacity=capacity_value,
+        points=points_value,
+        policy=policy_value,
+        opens_minutes_before=opens,
+        closes_minutes_after=closes,
+    )
+
+
+def _refuse_read_only(activity: Activity | None) -> None:
+    if activity is not None and activity.read_only:
+        raise CheckinError("read_only", _l("District activities can only be changed by the district."), status=403)
+
+
+def save_activity(
+    session: Session,
+    activity: Activity | None,
+    *,
+    zone: ZoneInfo,
+    actor: StaffUser | None,
+    remote_addr: str = "",
+    **form,
+) -> Activity:
+    """Create (``activity`` None) or update an activity from its form fields (see
+    parse_activity), audited, as one unit of work."""
+    _refuse_read_only(activity)
+    fields = parse_activity(zone=zone, **form)
+    with write_transaction(session):
+        return _store_activity(session, activity, fields, actor=actor, remote_addr=remote_addr)
+
+
+def _store_activity(session: Session, activity: Activity | None, fields: ActivityFields, *, actor: StaffUser | None, remote_addr: str) -> Activity:
     created = activity is None
     if activity is None:
         activity = Activity(source="centre")
         session.add(activity)
-    for name, value in fields.items():
+    for name, value in asdict(fields).items():
         setattr(activity, name, value)
     session.flush()
     record_audit(session, actor, "activity.create" if created else "activity.update", target=f"activity:{activity.id}", remote_addr=remote_addr)
@@ -222,10 +286,10 @@ def save_activity(
 
 
 def set_activity_status(session: Session, activity: Activity, status: ActivityStatus, *, actor: StaffUser, remote_addr: str = "") -> None:
-    if activity.read_only:
-        raise CheckinError("read_only", _l("District activities can only be changed by the district."), status=403)
-    activity.status = status
-    record_audit(session, actor, f"activity.{status.value}", target=f"activity:{activity.id}", remote_addr=remote_addr)
+    with write_transaction(session):
+        _refuse_read_only(activity)
+        activity.status = status
+        record_audit(session, actor, f"activity.{status.value}", target=f"activity:{activity.id}", remote_addr=remote_addr)
 
 
 def get_activity(session: Session, activity_id) -> Activity:
@@ -358,79 +422,184 @@ def check_in(
     now: datetime | None = None,
     remote_addr: str = "",
 ) -> CheckinResult:
+    """The one door for every check-in: refuses with a reason code, or writes the check-in, its
+    points entry, its outbox event (and the audit entry of a staff check-in) as one unit."""
     now = now or utcnow()
-    if member is None:
-        try:
-            phone = parse_phone(phone)
-        except PhoneError as error:
-            raise CheckinError(error.code, error.message, field="phone") from None
-    if method == CheckinMethod.STAFF:
-        reason = " ".join(reason.split())[:200]
-        if not reason:
-            raise CheckinError("reason_required", _l("Please give the reason for a check-in by staff."), field="reason")
+    guest_phone = _guest_phone(phone) if member is None else None
+    reason = _staff_reason(method, reason)
     with write_transaction(session):
-        activity = get_activity(session, activity_id)
-        if activity.status != ActivityStatus.ACTIVE:
-            raise CheckinError("activity_cancelled", _l("This activity has been cancelled."), status=409)
-        occurrence = current_occurrence(activity, now, rules.zone)
-        member = session.scalar(select(Member).where(Member.phone == phone)) if member is None else session.get(Member, member.id)
-        if member is not None and not member.active:
-            raise CheckinError("member_revoked", _l("This membership is not active. Please ask the staff at the desk."), status=403)
-        person_key = f"m:{member.id}" if member else f"p:{phone}"
-        active = select(CheckIn).where(CheckIn.activity_id == activity.id, CheckIn.person_key == person_key, CheckIn.status == CheckinStatus.ACTIVE)
-        if activity.policy == CheckinPolicy.ONCE:
-            occurrence_key = "all"
-        elif activity.policy == CheckinPolicy.DAILY:
-            occurrence_key = occurrence.session_date.isoformat()
-        else:
-            occurrence_key = f"r:{uuid.uuid4().hex}"
-            recent = active.where(CheckIn.created_at > now - timedelta(minutes=rules.repeat_minutes))
-            if session.scalar(recent.limit(1)) is not None:
-                raise _already()
-        if session.scalar(active.where(CheckIn.occurrence_key == occurrence_key).limit(1)) is not None:
-            raise _already()
-        if activity.capacity is not None:
-            taken = session.scalar(
-                select(func.count())
-                .select_from(CheckIn)
-                .where(CheckIn.activity_id == activity.id, CheckIn.session_date == occurrence.session_date, CheckIn.status == CheckinStatus.ACTIVE)
-            )
-            if taken >= activity.capacity:
-                raise CheckinError("full", _l("Sorry, this activity is full."), status=409)
-        points = activity.points if member is not None else 0
-        checkin = CheckIn(
-            activity_id=activity.id,
-            member_id=member.id if member else None,
-            phone=None if member else phone,
-            person_key=person_key,
-            occurrence_key=occurrence_key,
-            session_date=occurrence.session_date,
-            method=method,
-            points=points,
-            device_id=rules.device_id,
-            staff_id=staff.id if staff else None,
-            reason=reason,
-            created_at=now,
-        )
-        session.add(checkin)
-        try:
-            with session.begin_nested():
-                session.flush()
-        except IntegrityError:
-            # Another writer got there first (the database is the last word on duplicates).
-            raise _already() from None
-        if points:
-            award_points(session, member.id, points, PointsReason.CHECKIN, reference=f"checkin:{checkin.id}")
-        record_event(session, "checkin.created", _event_payload(checkin, activity, member, phone, rules), occurred_at=now)
-        if staff is not None:
-            record_audit(
-                session, staff, "checkin.staff", target=f"activity:{activity.id}", detail=f"checkin={checkin.id} reason={reason}", remote_addr=remote_addr
-            )
-        result = CheckinResult(checkin.id, activity.id, activity.title, member.name if member else None, None if member else phone, points)
+        activity, occurrence = _open_activity(session, activity_id, now, rules.zone)
+        person = _attendee(session, member, guest_phone)
+        occurrence_key = _occurrence_key(session, activity, occurrence, person, now, rules.repeat_minutes)
+        _check_capacity(session, activity, occurrence)
+        checkin = _insert_checkin(session, activity, occurrence, person, occurrence_key, method, rules, staff, reason, now)
+        _record_checkin(session, checkin, activity, person, rules, staff, reason, now, remote_addr)
+        result = CheckinResult(checkin.id, activity.id, activity.title, person.member.name if person.member else None, person.guest_phone, checkin.points)
     return result
 
 
-def _event_payload(checkin: CheckIn, activity: Activity, member: Member | None, phone: str | None, rules: CheckinRules) -> dict:
+@dataclass(frozen=True)
+class _Attendee:
+    """Who checks in: a member (earns points) or a guest known by a phone number."""
+
+    member: Member | None
+    guest_phone: str | None  # the guest's number; None for a member
+
+    @property
+    def key(self) -> str:
+        return f"m:{self.member.id}" if self.member else f"p:{self.guest_phone}"
+
+    @property
+    def phone(self) -> str:
+        return self.member.phone if self.member else self.guest_phone or ""
+
+
+def _guest_phone(raw: str | None) -> str:
+    try:
+        return parse_phone(raw)
+    except PhoneError as error:
+        raise CheckinError(error.code, error.message, field="phone") from None
+
+
+def _staff_reason(method: CheckinMethod, reason: str) -> str:
+    if method != CheckinMethod.STAFF:
+        return reason
+    reason = " ".join(reason.split())[:200]
+    if not reason:
+        raise CheckinError("reason_required", _l("Please give the reason for a check-in by staff."), field="reason")
+    return reason
+
+
+def _open_activity(session: Session, activity_id: int, now: datetime, zone: ZoneInfo) -> tuple[Activity, Occurrence]:
+    activity = get_activity(session, activity_id)
+    if activity.status != ActivityStatus.ACTIVE:
+        raise CheckinError("activity_cancelled", _l("This activity has been cancelled."), status=409)
+    return activity, current_occurrence(activity, now, zone)
+
+
+def _attendee(session: Session, member: Member | None, guest_phone: str | None) -> _Attendee:
+    """A phone that belongs to a member checks that member in; any other phone is a guest."""
+    found = session.scalar(select(Member).where(Member.phone == guest_phone)) if member is None else session.get(Member, member.id)
+    if found is not None and not found.active:
+        raise CheckinError("member_revoked", _l("This membership is not active. Please ask the staff at the desk."), status=403)
+    return _Attendee(found, None if found else guest_phone)
+
+
+def _occurrence_key(session: Session, activity: Activity, occurrence: Occurrence, person: _Attendee, now: datetime, repeat_minutes: int) -> str:
+    """The key that makes a second check-in a duplicate (per the activity's policy), refusing
+    one that is already there."""
+    active = select(CheckIn).where(CheckIn.activity_id == activity.id, CheckIn.person_key == person.key, CheckIn.status == CheckinStatus.ACTIVE)
+    if activity.policy == CheckinPolicy.ONCE:
+        occurrence_key = "all"
+    elif activity.policy == CheckinPolicy.DAILY:
+        occurrence_key = occurrence.session_date.isoformat()
+    else:
+        occurrence_key = f"r:{uuid.uuid4().hex}"
+        recent = active.where(CheckIn.created_at > now - timedelta(minutes=repeat_minutes))
+        if session.scalar(recent.limit(1)) is not None:
+            raise _already()
+    if session.scalar(active.where(CheckIn.occurrence_key == occurrence_key).limit(1)) is not None:
+        raise _already()
+    return occurrence_key
+
+
+def _check_capacity(session: Session, activity: Activity, occurrence: Occurrence) -> None:
+    if activity.capacity is None:
+        return
+    taken = session.scalar(
+        select(func.count())
+        .select_from(CheckIn)
+        .where(CheckIn.activity_id == activity.id, CheckIn.session_date == occurrence.session_date, CheckIn.status == CheckinStatus.ACTIVE)
+    )
+    if (taken or 0) >= activity.capacity:
+        raise CheckinError("full", _l("Sorry, this activity is full."), status=409)
+
+
+def _insert_checkin(
+    session: Session,
+    activity: Activity,
+    occurrence: Occurrence,
+    person: _Attendee,
+    occurrence_key: str,
+    method: CheckinMethod,
+    rules: CheckinRules,
+    staff: StaffUser | None,
+    reason: str,
+    now: datetime,
+) -> CheckIn:
+    checkin = CheckIn(
+        activity_id=activity.id,
+        member_id=person.member.id if person.member else None,
+        phone=person.guest_phone,
+        person_key=person.key,
+        occurrence_key=occurrence_key,
+        session_date=occurrence.session_date,
+        method=method,
+        points=activity.points if person.member is not None else 0,
+        device_id=rules.device_id,
+        staff_id=staff.id if staff else None,
+        reason=reason,
+        created_at=now,
+    )
+    session.add(checkin)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        # Another writer got there first (the database is the last word on duplicates).
+        raise _already() from None
+    return checkin
+
+
+def _record_checkin(
+    session: Session,
+    checkin: CheckIn,
+    activity: Activity,
+    person: _Attendee,
+    rules: CheckinRules,
+    staff: StaffUser | None,
+    reason: str,
+    now: datetime,
+    remote_addr: str,
+) -> None:
+    """What a check-in brings with it: the points entry, the outbox event, the staff audit."""
+    if person.member is not None and checkin.points:
+        award_points(session, person.member.id, checkin.points, PointsReason.CHECKIN, reference=f"checkin:{checkin.id}")
+    record_event(session, "checkin.created", _event_payload(checkin, activity, person, rules), occurred_at=now)
+    if staff is not None:
+        record_audit(session, staff, "checkin.staff", target=f"activity:{activity.id}", detail=f"checkin={checkin.id} reason={reason}", remote_addr=remote_addr)
+
+
+def staff_check_in(
+    session: Session, activity_id: int, person: str | None, *, reason: str, rules: CheckinRules, staff: StaffUser, remote_addr: str = ""
+) -> CheckinResult:
+    """A check-in typed at the desk: staff enter a mobile number, or the member number (up to
+    six digits) printed on the card, in one field ("person")."""
+    text = (person or "").strip()
+    member = None
+    if text.isdigit() and len(text) <= 6:
+        member = session.get(Member, int(text))
+        if member is None:
+            raise CheckinError("unknown_member", _l("No member has this number."), field="person")
+    try:
+        return check_in(
+            session,
+            activity_id,
+            rules=rules,
+            method=CheckinMethod.STAFF,
+            member=member,
+            phone=None if member else text,
+            staff=staff,
+            reason=reason,
+            remote_addr=remote_addr,
+        )
+    except CheckinError as error:
+        if error.field == "phone":
+            error.field = "person"  # the form has one field for phone or member number
+        raise
+
+
+def _event_payload(checkin: CheckIn, activity: Activity, person: _Attendee, rules: CheckinRules) -> dict:
     """What the district learns: no name, no phone; a pseudonym and an age band."""
     return {
         "checkin_id": checkin.id,
@@ -439,9 +608,9 @@ def _event_payload(checkin: CheckIn, activity: Activity, member: Member | None, 
         "category": activity.category.value,
         "session_date": checkin.session_date.isoformat(),
         "method": checkin.method.value,
-        "person": pseudonym(rules.district_key, member.phone if member else phone),
-        "member": member is not None,
-        "age_band": member.age_band.value if member else None,
+        "person": pseudonym(rules.district_key, person.phone),
+        "member": person.member is not None,
+        "age_band": person.member.age_band.value if person.member else None,
         "points": checkin.points,
         "device": rules.device_id,
     }
@@ -470,6 +639,25 @@ def undo_checkin(session: Session, checkin_id, *, staff: StaffUser, reason: str 
 
 
 # ---- live figures, lists, statistics ----
+
+
+def checkin_activity_id(session: Session, checkin_id: int) -> int | None:
+    return session.scalar(select(CheckIn.activity_id).where(CheckIn.id == checkin_id))
+
+
+def export_attendance(session: Session, activity_id: int, *, kind: str, full_phones: bool, actor: StaffUser | None, remote_addr: str = "") -> list[CheckIn]:
+    """The activity's attendance list for a download; the export is audited first (who, which
+    format, whether phones were shown in full)."""
+    with write_transaction(session):
+        record_audit(
+            session,
+            actor,
+            "checkin.export",
+            target=f"activity:{activity_id}",
+            detail=f"{kind} phones={'full' if full_phones else 'masked'}",
+            remote_addr=remote_addr,
+        )
+    return attendance(session, activity_id)
 
 
 def checked_in_count(session: Session, activity_id: int, session_date: date | None = None) -> int:
@@ -522,17 +710,19 @@ def current_lock(session: Session, device_id: str) -> KioskLock | None:
 
 
 def lock_kiosk(session: Session, device_id: str, activity: Activity, *, staff: StaffUser, remote_addr: str = "") -> KioskLock:
-    lock = current_lock(session, device_id)
-    if lock is None:
-        lock = KioskLock(device_id=device_id, activity_id=activity.id)
-        session.add(lock)
-    lock.activity_id, lock.locked_by_id, lock.locked_at = activity.id, staff.id, utcnow()
-    record_audit(session, staff, "kiosk.lock", target=f"activity:{activity.id}", detail=device_id, remote_addr=remote_addr)
+    with write_transaction(session):
+        lock = current_lock(session, device_id)
+        if lock is None:
+            lock = KioskLock(device_id=device_id, activity_id=activity.id)
+            session.add(lock)
+        lock.activity_id, lock.locked_by_id, lock.locked_at = activity.id, staff.id, utcnow()
+        record_audit(session, staff, "kiosk.lock", target=f"activity:{activity.id}", detail=device_id, remote_addr=remote_addr)
     return lock
 
 
 def unlock_kiosk(session: Session, device_id: str, *, staff: StaffUser, remote_addr: str = "") -> None:
-    lock = current_lock(session, device_id)
-    if lock is not None:
-        session.delete(lock)
-        record_audit(session, staff, "kiosk.unlock", detail=device_id, remote_addr=remote_addr)
+    with write_transaction(session):
+        lock = current_lock(session, device_id)
+        if lock is not None:
+            session.delete(lock)
+            record_audit(session, staff, "kiosk.unlock", detail=device_id, remote_addr=remote_addr)

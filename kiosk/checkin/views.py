@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, current_app, flash, make_response, redirect, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -17,12 +17,11 @@ from kiosk.checkin.poster import poster_pdf
 from kiosk.checkin.scan import ACTIVITY_SESSION_KEY
 from kiosk.db import utcnow
 from kiosk.extensions import db, limiter
-from kiosk.members.models import Member
 from kiosk.privacy import mask_name, mask_phone
 from kiosk.qr import labelled_png, labelled_svg, qr_png, qr_svg
 from kiosk.staff.access import client_address, is_admin, staff_blueprint
 from kiosk.staff.forms import ConfirmForm
-from kiosk.web import csv_download, render, submit_form, xlsx_download
+from kiosk.web import csv_download, download, render, submit_form, xlsx_download
 
 bp = Blueprint("checkin", __name__)
 phone_bp = Blueprint("phone", __name__, url_prefix="/c")
@@ -103,7 +102,6 @@ def kiosk_phone(activity_id: int):
     try:
         result = services.check_in(db.session, activity.id, rules=_rules(), method=CheckinMethod.KIOSK_PHONE, phone=request.form.get("phone"))
     except services.CheckinError as error:
-        db.session.rollback()
         return render("checkin/_kiosk_result.html", "checkin/_kiosk_result.html", status=error.status, activity=activity, error=error)
     return render("checkin/_kiosk_result.html", "checkin/_kiosk_result.html", activity=activity, message=_success_text(result), result=result)
 
@@ -144,7 +142,6 @@ def phone_checkin():
         )
         result = services.check_in(db.session, activity_id, rules=_rules(), method=method, phone=request.form.get("phone"))
     except services.CheckinError as error:
-        db.session.rollback()
         activity = db.session.get(Activity, activity_id) if activity_id else None
         if error.field == "phone" and activity is not None:
             # A typo: let the visitor correct it on the same page (the pass is still good).
@@ -271,45 +268,19 @@ def set_status(activity_id: int):
         abort(400)
     except services.CheckinError as error:
         flash(str(error.message), "error")
-        return redirect(url_for("activities.detail", activity_id=activity_id))
-    db.session.commit()
     return redirect(url_for("activities.detail", activity_id=activity_id))
-
-
-def _person(raw: str | None) -> dict:
-    """Staff type a mobile number, or a member number (up to 6 digits) from the card."""
-    text = (raw or "").strip()
-    if text.isdigit() and len(text) <= 6:
-        member = db.session.get(Member, int(text))
-        if member is None:
-            raise services.CheckinError("unknown_member", _("No member has this number."), field="person")
-        return {"member": member}
-    return {"phone": text}
 
 
 @staff_bp.post("/<int:activity_id>/checkin")
 def manual_checkin(activity_id: int):
     activity = _activity_or_404(activity_id)
     form = ManualCheckinForm()
-
-    def save():
-        try:
-            return services.check_in(
-                db.session,
-                activity.id,
-                rules=_rules(),
-                method=CheckinMethod.STAFF,
-                staff=current_user,
-                reason=form.reason.data or "",
-                remote_addr=client_address(),
-                **_person(form.person.data),
-            )
-        except services.CheckinError as error:
-            if error.field == "phone":
-                error.field = "person"  # the form has one field for phone or member number
-            raise
-
-    result, status = submit_form(form, save)
+    result, status = submit_form(
+        form,
+        lambda: services.staff_check_in(
+            db.session, activity.id, form.person.data, reason=form.reason.data or "", rules=_rules(), staff=current_user, remote_addr=client_address()
+        ),
+    )
     if result is None:
         return _detail(_activity_or_404(activity_id), manual_form=form, status=status)
     flash(_success_text(result), "success")
@@ -324,9 +295,10 @@ def undo(checkin_id: int):
     try:
         checkin = services.undo_checkin(db.session, checkin_id, staff=current_user, reason=form.reason.data, rules=_rules(), remote_addr=client_address())
     except services.CheckinError as error:
-        db.session.rollback()
         flash(str(error.message), "error")
-        return redirect(request.referrer or url_for("activities.activities"))
+        # Back to the check-in's activity (never to the Referer header: an open redirect).
+        activity_id = services.checkin_activity_id(db.session, checkin_id)
+        return redirect(url_for("activities.detail", activity_id=activity_id) if activity_id else url_for("activities.activities"))
     flash(_("Check-in undone; its points were taken back."), "success")
     return redirect(url_for("activities.detail", activity_id=checkin.activity_id))
 
@@ -340,7 +312,6 @@ def lock(activity_id: int):
         services.lock_kiosk(db.session, current_app.config["DEVICE_ID"], activity, staff=current_user, remote_addr=client_address())
     else:
         services.unlock_kiosk(db.session, current_app.config["DEVICE_ID"], staff=current_user, remote_addr=client_address())
-    db.session.commit()
     return redirect(url_for("activities.detail", activity_id=activity_id))
 
 
@@ -353,13 +324,10 @@ def poster(activity_id: int):
     return render("checkin/poster.html", activity=activity, when=_when(activity), poster_url=_poster_url(activity))
 
 
-def _download(data: bytes, mimetype: str, name: str):
-    """Inline (shown in the page or a new tab) unless ?download=1."""
-    response = make_response(data)
-    response.headers["Content-Type"] = mimetype
-    if request.args.get("download"):
-        response.headers["Content-Disposition"] = f"attachment; filename={name}"
-    return response
+def _poster_download(activity: Activity, data: bytes, mimetype: str, extension: str):
+    """Inline (shown in the page or a new tab) unless ?download=1; named after the activity."""
+    name = f"{activity.title}-{_('Check-in QR code')}.{extension}"
+    return download(data, name, mimetype, as_attachment=bool(request.args.get("download")))
 
 
 def _poster_labels(activity: Activity) -> dict:
@@ -376,7 +344,7 @@ def poster_png(activity_id: int):
     activity = _activity_or_404(activity_id)
     url = _poster_url(activity)
     data = labelled_png(url, **_poster_labels(activity)) if request.args.get("download") else qr_png(url)
-    return _download(data, "image/png", f"activity-{activity_id}.png")
+    return _poster_download(activity, data, "image/png", "png")
 
 
 @staff_bp.get("/<int:activity_id>/poster.svg")
@@ -384,7 +352,7 @@ def poster_svg(activity_id: int):
     activity = _activity_or_404(activity_id)
     url = _poster_url(activity)
     data = labelled_svg(url, **_poster_labels(activity)) if request.args.get("download") else qr_svg(url)
-    return _download(data, "image/svg+xml", f"activity-{activity_id}.svg")
+    return _poster_download(activity, data, "image/svg+xml", "svg")
 
 
 @staff_bp.get("/<int:activity_id>/poster.pdf")
@@ -399,7 +367,7 @@ def poster_pdf_download(activity_id: int):
         call_to_action=_("Scan with your phone to check in"),
         footer=_("Check-in opens %(before)d minutes before the start.", before=activity.opens_minutes_before),
     )
-    return _download(pdf, "application/pdf", f"activity-{activity_id}.pdf")
+    return _poster_download(activity, pdf, "application/pdf", "pdf")
 
 
 def _rotating_qr(activity: Activity) -> dict:
@@ -425,17 +393,16 @@ def rotating_qr(activity_id: int):
 # ---- attendance and statistics ----
 
 
-def _attendance_rows(activity: Activity) -> list[list]:
-    admin = is_admin()
+def _attendance_rows(checkins: list, full_phones: bool) -> list[list]:
     rows = [[_("Time"), _("Session"), _("Name"), _("Mobile number"), _("How"), _("Points"), _("Status"), _("Reason")]]
-    for c in services.attendance(db.session, activity.id):
+    for c in checkins:
         phone = c.member.phone if c.member else c.phone or ""
         rows.append(
             [
                 format_datetime(c.created_at, "yyyy-MM-dd HH:mm"),
                 c.session_date.isoformat(),
                 c.member.name if c.member else _("Guest"),
-                phone if admin else mask_phone(phone),
+                phone if full_phones else mask_phone(phone),
                 str(METHOD_LABELS[c.method]),
                 c.points,
                 str(CHECKIN_STATUS_LABELS[c.status]),
@@ -445,14 +412,23 @@ def _attendance_rows(activity: Activity) -> list[list]:
     return rows
 
 
+def _attendance_export(activity_id: int, kind: str):
+    activity = _activity_or_404(activity_id)
+    full_phones = is_admin()
+    checkins = services.export_attendance(db.session, activity.id, kind=kind, full_phones=full_phones, actor=current_user, remote_addr=client_address())
+    rows = _attendance_rows(checkins, full_phones)
+    name = f"{_('Attendance')}-{activity.title}.{kind}"
+    return csv_download(rows, name) if kind == "csv" else xlsx_download(rows, name, "attendance")
+
+
 @staff_bp.get("/<int:activity_id>/attendance.csv")
 def attendance_csv(activity_id: int):
-    return csv_download(_attendance_rows(_activity_or_404(activity_id)), f"attendance-{activity_id}.csv")
+    return _attendance_export(activity_id, "csv")
 
 
 @staff_bp.get("/<int:activity_id>/attendance.xlsx")
 def attendance_xlsx(activity_id: int):
-    return xlsx_download(_attendance_rows(_activity_or_404(activity_id)), f"attendance-{activity_id}.xlsx", "attendance")
+    return _attendance_export(activity_id, "xlsx")
 
 
 @staff_bp.get("/stats")

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from kiosk.db import utcnow
+from kiosk.db import utcnow, write_transaction
 from kiosk.home.services import upsert_notice
 
 DEMO_NOTICES = [
@@ -20,6 +20,7 @@ DEMO_NOTICES = [
 
 def load(session: Session, zone: ZoneInfo) -> dict[str, int]:
     now = utcnow()
-    for index, (key, source, title, body) in enumerate(DEMO_NOTICES):
-        upsert_notice(session, key=key, source=source, title=title, body=body, published_at=now - timedelta(hours=index + 1), expires_at=None)
+    with write_transaction(session):
+        for index, (key, source, title, body) in enumerate(DEMO_NOTICES):
+            upsert_notice(session, key=key, source=source, title=title, body=body, published_at=now - timedelta(hours=index + 1), expires_at=None)
     return {"notices": len(DEMO_NOTICES)}

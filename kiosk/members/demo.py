@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kiosk.db import write_transaction
 from kiosk.members.models import Member
 from kiosk.members.services import register_member
 from kiosk.points.models import PointsReason
@@ -27,7 +28,8 @@ def load(session: Session, zone: ZoneInfo) -> dict[str, int]:
         if phone in existing:
             continue
         member = register_member(session, name=name, phone=phone, community=community, age_band=band, consent=True, consent_version="demo", actor=None)
-        for delta, reason, reference, note in grants:
-            award_points(session, member.id, delta, PointsReason(reason), reference=reference, note=note)
+        with write_transaction(session):
+            for delta, reason, reference, note in grants:
+                award_points(session, member.id, delta, PointsReason(reason), reference=reference, note=note)
         added += 1
     return {"members": added}

@@ -8,11 +8,12 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from kiosk.db import utcnow
+from kiosk.db import utcnow, write_transaction
 from kiosk.errors import KioskError
 from kiosk.i18n import _l
 from kiosk.identify.services import PhoneError, parse_phone
 from kiosk.members.models import AgeBand, Member
+from kiosk.points.models import PointsEntry
 from kiosk.signing import TokenSigner
 from kiosk.staff.models import StaffUser
 from kiosk.staff.services import record_audit
@@ -85,25 +86,30 @@ def register_member(
     fields = validate_member(name, phone, community, age_band)
     if not consent:
         raise MemberError("consent_required", _l("The member must agree to the privacy notice first."), field="consent")
-    if _phone_taken(session, fields.phone):
-        raise _duplicate_phone()
-    member = Member(
-        name=fields.name,
-        phone=fields.phone,
-        community=fields.community,
-        age_band=fields.age_band,
-        consent_at=utcnow(),
-        consent_version=consent_version,
-    )
-    session.add(member)
+    with write_transaction(session):
+        if _phone_taken(session, fields.phone):
+            raise _duplicate_phone()
+        member = Member(
+            name=fields.name,
+            phone=fields.phone,
+            community=fields.community,
+            age_band=fields.age_band,
+            consent_at=utcnow(),
+            consent_version=consent_version,
+        )
+        session.add(member)
+        _flush_or_duplicate(session)
+        record_audit(session, actor, "member.register", target=f"member:{member.id}", remote_addr=remote_addr)
+    return member
+
+
+def _flush_or_duplicate(session: Session) -> None:
     try:
         with session.begin_nested():
             session.flush()
     except IntegrityError:
-        # Two desks registering the same phone at once: the unique index decides.
+        # Two desks saving the same phone at once: the unique index decides.
         raise _duplicate_phone() from None
-    record_audit(session, actor, "member.register", target=f"member:{member.id}", remote_addr=remote_addr)
-    return member
 
 
 def update_member(
@@ -118,31 +124,44 @@ def update_member(
     remote_addr: str = "",
 ) -> Member:
     """A blank phone keeps the current one (staff who only see it masked can still edit)."""
-    fields = validate_member(name, phone if (phone or "").strip() else member.phone, community, age_band)
-    if fields.phone != member.phone and _phone_taken(session, fields.phone, except_id=member.id):
-        raise _duplicate_phone()
-    changed = [f for f in ("name", "phone", "community", "age_band") if getattr(member, f) != getattr(fields, f)]
-    member.name, member.phone, member.community, member.age_band = fields.name, fields.phone, fields.community, fields.age_band
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError:
-        raise _duplicate_phone() from None
-    # Which fields changed, never their values (the log must not hold personal data).
-    record_audit(session, actor, "member.update", target=f"member:{member.id}", detail=",".join(changed), remote_addr=remote_addr)
+    with write_transaction(session):
+        fields = validate_member(name, phone if (phone or "").strip() else member.phone, community, age_band)
+        if fields.phone != member.phone and _phone_taken(session, fields.phone, except_id=member.id):
+            raise _duplicate_phone()
+        changed = [f for f in ("name", "phone", "community", "age_band") if getattr(member, f) != getattr(fields, f)]
+        member.name, member.phone, member.community, member.age_band = fields.name, fields.phone, fields.community, fields.age_band
+        _flush_or_duplicate(session)
+        # Which fields changed, never their values (the log must not hold personal data).
+        record_audit(session, actor, "member.update", target=f"member:{member.id}", detail=",".join(changed), remote_addr=remote_addr)
     return member
 
 
 def set_member_active(session: Session, member: Member, active: bool, *, actor: StaffUser | None, remote_addr: str = "") -> None:
-    member.active = active
-    record_audit(session, actor, "member.activate" if active else "member.deactivate", target=f"member:{member.id}", remote_addr=remote_addr)
+    with write_transaction(session):
+        member.active = active
+        record_audit(session, actor, "member.activate" if active else "member.deactivate", target=f"member:{member.id}", remote_addr=remote_addr)
 
 
 def reissue_card(session: Session, member: Member, *, actor: StaffUser | None, remote_addr: str = "") -> int:
     """A new card revokes every older one (lost card, stolen card)."""
-    member.card_serial += 1
-    record_audit(session, actor, "member.card_reissue", target=f"member:{member.id}", detail=f"serial={member.card_serial}", remote_addr=remote_addr)
-    return member.card_serial
+    with write_transaction(session):
+        member.card_serial += 1
+        serial = member.card_serial
+        record_audit(session, actor, "member.card_reissue", target=f"member:{member.id}", detail=f"serial={serial}", remote_addr=remote_addr)
+    return serial
+
+
+def get_member(session: Session, member_id: int) -> Member | None:
+    return session.get(Member, member_id)
+
+
+def balances(session: Session, members: list[Member]) -> dict[int, int]:
+    """Every listed member's points balance in one query (not one per row)."""
+    ids = [m.id for m in members]
+    if not ids:
+        return {}
+    rows = session.execute(select(PointsEntry.member_id, func.sum(PointsEntry.delta)).where(PointsEntry.member_id.in_(ids)).group_by(PointsEntry.member_id))
+    return {member_id: int(total) for member_id, total in rows}
 
 
 def search_members(session: Session, query: str = "", *, page: int = 1, per_page: int = 50) -> tuple[list[Member], int]:
@@ -159,6 +178,22 @@ def search_members(session: Session, query: str = "", *, page: int = 1, per_page
     page = max(page, 1)
     rows = session.scalars(statement.order_by(Member.id.desc()).offset((page - 1) * per_page).limit(per_page))
     return list(rows), total
+
+
+@dataclass(frozen=True)
+class MemberExport:
+    members: list[Member]
+    balances: dict[int, int]
+    full_phones: bool
+
+
+def export_members(session: Session, query: str, *, kind: str, full_phones: bool, actor: StaffUser | None, remote_addr: str = "") -> MemberExport:
+    """Every member matching ``query`` with their balances; the export is audited (who, which
+    format, whether phones were shown in full) before anything is read."""
+    with write_transaction(session):
+        record_audit(session, actor, "member.export", detail=f"{kind} phones={'full' if full_phones else 'masked'}", remote_addr=remote_addr)
+    members, _total = search_members(session, query, per_page=1_000_000)
+    return MemberExport(members, balances(session, members), full_phones)
 
 
 # ---- member QR cards ----

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from flask import abort, current_app, flash, make_response, redirect, request, url_for
+from flask import abort, current_app, flash, redirect, request, url_for
 from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import func, select
 
 from kiosk.extensions import db
 from kiosk.members import services
@@ -17,20 +16,19 @@ from kiosk.members.models import Member
 from kiosk.members.scan import member_signer
 from kiosk.points import services as points
 from kiosk.points.forms import REASON_LABELS, REDEMPTION_STATUS_LABELS
-from kiosk.points.models import PointsEntry
 from kiosk.privacy import mask_name, mask_phone
 from kiosk.qr import labelled_png, labelled_svg, qr_png, qr_svg
 from kiosk.staff.access import client_address, is_admin, staff_blueprint
 from kiosk.staff.describe import describe_references
 from kiosk.staff.forms import ConfirmForm
-from kiosk.web import csv_download, render, submit_form, xlsx_download
+from kiosk.web import csv_download, download, render, submit_form, xlsx_download
 
 bp = staff_blueprint("members", __name__, "/staff/members")
 PER_PAGE = 50
 
 
 def _member_or_404(member_id: int) -> Member:
-    return db.session.get(Member, member_id) or abort(404)
+    return services.get_member(db.session, member_id) or abort(404)
 
 
 def _page_number() -> int:
@@ -43,50 +41,41 @@ def index():
     query = request.args.get("q", "")[:40]
     page = _page_number()
     members, total = services.search_members(db.session, query, page=page, per_page=PER_PAGE)
-    return render("members/list.html", members=members, total=total, query=query, page=page, pages=max(1, -(-total // PER_PAGE)), balances=_balances(members))
+    return render(
+        "members/list.html",
+        members=members,
+        total=total,
+        query=query,
+        page=page,
+        pages=max(1, -(-total // PER_PAGE)),
+        balances=services.balances(db.session, members),
+    )
 
 
-def _balances(members: list[Member]) -> dict[int, int]:
-    """All balances in one query (not one per row)."""
-    ids = [m.id for m in members]
-    if not ids:
-        return {}
-    rows = db.session.execute(select(PointsEntry.member_id, func.sum(PointsEntry.delta)).where(PointsEntry.member_id.in_(ids)).group_by(PointsEntry.member_id))
-    return {member_id: int(total) for member_id, total in rows}
-
-
-def _export_rows(members: list[Member]) -> list[list]:
-    balances = _balances(members)
-    admin = is_admin()
+def _export_rows(export: services.MemberExport) -> list[list]:
     header = [_("Member number"), _("Name"), _("Mobile number"), _("Community or village"), _("Age band"), _("Status"), _("Points"), _("Registered")]
     rows = [header]
-    for m in members:
+    for m in export.members:
         rows.append(
             [
                 m.member_number,
                 m.name,
-                m.phone if admin else mask_phone(m.phone),
+                m.phone if export.full_phones else mask_phone(m.phone),
                 m.community,
                 str(AGE_BAND_LABELS[m.age_band]),
                 _("Active") if m.active else _("Deactivated"),
-                balances.get(m.id, 0),
+                export.balances.get(m.id, 0),
                 format_datetime(m.created_at, "yyyy-MM-dd HH:mm"),
             ]
         )
     return rows
 
 
-def _all_matching(query: str) -> list[Member]:
-    members, total = services.search_members(db.session, query, per_page=1_000_000)
-    return members
-
-
 def _export(kind: str):
-    from kiosk.staff.services import record_audit
-
-    rows = _export_rows(_all_matching(request.args.get("q", "")[:40]))
-    record_audit(db.session, current_user, "member.export", detail=f"{kind} phones={'full' if is_admin() else 'masked'}", remote_addr=client_address())
-    db.session.commit()
+    export = services.export_members(
+        db.session, request.args.get("q", "")[:40], kind=kind, full_phones=is_admin(), actor=current_user, remote_addr=client_address()
+    )
+    rows = _export_rows(export)
     return csv_download(rows, "members.csv") if kind == "csv" else xlsx_download(rows, "members.xlsx", "members")
 
 
@@ -184,7 +173,6 @@ def set_active(member_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     services.set_member_active(db.session, member, request.form.get("active") == "1", actor=current_user, remote_addr=client_address())
-    db.session.commit()
     return redirect(url_for("members.detail", member_id=member_id))
 
 
@@ -194,7 +182,6 @@ def reissue(member_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     services.reissue_card(db.session, member, actor=current_user, remote_addr=client_address())
-    db.session.commit()
     flash(_("A new card was issued; the old card no longer works. Print the new one now."), "success")
     return redirect(url_for("members.detail", member_id=member_id))
 
@@ -257,24 +244,24 @@ def _card_labels(member: Member) -> dict:
     }
 
 
+def _card_download(member: Member, data: bytes, mimetype: str, extension: str):
+    """Inline (the card page shows it) unless ?download=1; the file is named after the member."""
+    name = f"{_('Member QR code')}-{member.member_number}-{member.name}.{extension}"
+    return download(data, name, mimetype, as_attachment=bool(request.args.get("download")))
+
+
 @bp.get("/<int:member_id>/card.png")
 def card_png(member_id: int):
     member = _member_or_404(member_id)
     token = _card_token(member)
     # The download carries who and where (a bare QR file is anonymous); the page's image is bare.
-    response = make_response(labelled_png(token, **_card_labels(member)) if request.args.get("download") else qr_png(token))
-    response.headers["Content-Type"] = "image/png"
-    if request.args.get("download"):
-        response.headers["Content-Disposition"] = f"attachment; filename=member-{member.member_number}.png"
-    return response
+    data = labelled_png(token, **_card_labels(member)) if request.args.get("download") else qr_png(token)
+    return _card_download(member, data, "image/png", "png")
 
 
 @bp.get("/<int:member_id>/card.svg")
 def card_svg(member_id: int):
     member = _member_or_404(member_id)
     token = _card_token(member)
-    response = make_response(labelled_svg(token, **_card_labels(member)) if request.args.get("download") else qr_svg(token))
-    response.headers["Content-Type"] = "image/svg+xml"
-    if request.args.get("download"):
-        response.headers["Content-Disposition"] = f"attachment; filename=member-{member.member_number}.svg"
-    return response
+    data = labelled_svg(token, **_card_labels(member)) if request.args.get("download") else qr_svg(token)
+    return _card_download(member, data, "image/svg+xml", "svg")

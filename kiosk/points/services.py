@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import io
 import secrets
+from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, Update, func, select, update
 from sqlalchemy.orm import Session
 
 from kiosk.db import utcnow, write_transaction
@@ -61,7 +62,7 @@ def award_points(
 
 
 def balance(session: Session, member_id: int) -> int:
-    return int(session.scalar(select(func.coalesce(func.sum(PointsEntry.delta), 0)).where(PointsEntry.member_id == member_id)))
+    return int(session.scalar(select(func.coalesce(func.sum(PointsEntry.delta), 0)).where(PointsEntry.member_id == member_id)) or 0)
 
 
 def recent_entries(session: Session, member_id: int, limit: int = 10) -> list[PointsEntry]:
@@ -74,44 +75,70 @@ def count_entries(session: Session, member_id: int, reason: PointsReason) -> int
     return int(session.scalar(query) or 0)
 
 
+@dataclass(frozen=True)
+class CorrectionFields:
+    delta: int
+    note: str
+
+
+def parse_correction(delta_raw: str | int | None, note: str | None) -> CorrectionFields:
+    delta = parse_integer(delta_raw, "delta")
+    clean_note = " ".join((note or "").split())
+    if not clean_note:
+        raise PointsError("note_required", _l("Please say why the points are corrected."), field="note")
+    return CorrectionFields(delta, clean_note)
+
+
 def correct_points(session: Session, member: Member, delta_raw: str | int | None, note: str | None, *, actor: StaffUser, remote_addr: str = "") -> PointsEntry:
     """A staff correction is a new entry with a reason, never an edit of an old one."""
-    delta = parse_integer(delta_raw, "delta")
-    note = " ".join((note or "").split())
-    if not note:
-        raise PointsError("note_required", _l("Please say why the points are corrected."), field="note")
-    if delta < 0 and balance(session, member.id) + delta < 0:
-        raise PointsError("balance_negative", _l("The balance cannot go below zero."), field="delta")
-    entry = award_points(session, member.id, delta, PointsReason.CORRECTION, note=note, actor=actor)
-    record_audit(session, actor, "points.correct", target=f"member:{member.id}", detail=f"delta={delta}", remote_addr=remote_addr)
+    correction = parse_correction(delta_raw, note)
+    with write_transaction(session):
+        if correction.delta < 0 and balance(session, member.id) + correction.delta < 0:
+            raise PointsError("balance_negative", _l("The balance cannot go below zero."), field="delta")
+        entry = award_points(session, member.id, correction.delta, PointsReason.CORRECTION, note=correction.note, actor=actor)
+        record_audit(session, actor, "points.correct", target=f"member:{member.id}", detail=f"delta={correction.delta}", remote_addr=remote_addr)
     return entry
 
 
 # ---- rewards ----
 
 
-def _reward_fields(name: str | None, description: str | None, cost_raw, stock_raw) -> tuple[str, str, int, int]:
-    name = clean_text(name, 40, "name", error=PointsError, required=True)
-    description = clean_text(description, 200, "description", error=PointsError)
-    cost = parse_whole_number(
+@dataclass(frozen=True)
+class RewardFields:
+    name: str
+    description: str
+    cost: int
+    stock: int
+    active: bool
+    picture: tuple[bytes, str] | None  # re-encoded picture and its type; None keeps the old one
+
+
+def parse_reward(
+    name: str | None, description: str | None, cost_raw: str | int | None, stock_raw: str | int | None, *, active: bool = True, picture: bytes | None = None
+) -> RewardFields:
+    clean_name = clean_text(name, 40, "name", error=PointsError, required=True)
+    clean_description = clean_text(description, 200, "description", error=PointsError)
+    cost = _whole(
         cost_raw,
         "cost",
-        error=PointsError,
         low=1,
         high=MAX_COST,
         range_code="bad_cost",
         range_message=_l("The cost must be between 1 and %(n)d points.", n=MAX_COST),
     )
-    stock = parse_whole_number(
+    stock = _whole(
         stock_raw,
         "stock",
-        error=PointsError,
         low=0,
         high=MAX_STOCK,
         range_code="bad_stock",
         range_message=_l("The stock must be between 0 and %(n)d.", n=MAX_STOCK),
     )
-    return name, description, cost, stock
+    return RewardFields(clean_name, clean_description, cost, stock, bool(active), normalise_picture(picture) if picture else None)
+
+
+def _whole(raw: str | int | None, field: str, *, low: int, high: int, range_code: str, range_message) -> int:
+    return parse_whole_number(raw, field, error=PointsError, low=low, high=high, range_code=range_code, range_message=range_message)
 
 
 def normalise_picture(data: bytes) -> tuple[bytes, str]:
@@ -125,10 +152,10 @@ def normalise_picture(data: bytes) -> tuple[bytes, str]:
             image.load()
             if image.format not in {"JPEG", "PNG", "WEBP"}:
                 raise PointsError("picture_format", _l("Please upload a JPEG or PNG picture."), field="picture")
-            image = image.convert("RGB")
-            image.thumbnail((PICTURE_SIZE, PICTURE_SIZE))
+            small = image.convert("RGB")
+            small.thumbnail((PICTURE_SIZE, PICTURE_SIZE))
             out = io.BytesIO()
-            image.save(out, format="JPEG", quality=85)
+            small.save(out, format="JPEG", quality=85)
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
         raise PointsError("picture_format", _l("Please upload a JPEG or PNG picture."), field="picture") from None
     return out.getvalue(), "image/jpeg"
@@ -154,26 +181,26 @@ def save_reward(
     actor: StaffUser | None,
     remote_addr: str = "",
 ) -> Reward:
-    name, description, cost_value, stock_value = _reward_fields(name, description, cost, stock)
-    if _name_taken(session, name, reward.id if reward else None):
-        raise PointsError("duplicate_reward", _l("A reward with this name exists already."), status=409, field="name")
-    picture_data = normalise_picture(picture) if picture else None
-    created = reward is None
-    if reward is None:
-        reward = Reward(name=name)
-        session.add(reward)
-    reward.name, reward.description, reward.cost, reward.stock, reward.active = name, description, cost_value, stock_value, active
-    if picture_data:
-        reward.picture, reward.picture_type = picture_data
-    session.flush()
-    record_audit(
-        session,
-        actor,
-        "reward.create" if created else "reward.update",
-        target=f"reward:{reward.id}",
-        detail=f"cost={cost_value} stock={stock_value}",
-        remote_addr=remote_addr,
-    )
+    fields = parse_reward(name, description, cost, stock, active=active, picture=picture)
+    with write_transaction(session):
+        if _name_taken(session, fields.name, reward.id if reward else None):
+            raise PointsError("duplicate_reward", _l("A reward with this name exists already."), status=409, field="name")
+        created = reward is None
+        if reward is None:
+            reward = Reward(name=fields.name)
+            session.add(reward)
+        reward.name, reward.description, reward.cost, reward.stock, reward.active = fields.name, fields.description, fields.cost, fields.stock, fields.active
+        if fields.picture:
+            reward.picture, reward.picture_type = fields.picture
+        session.flush()
+        record_audit(
+            session,
+            actor,
+            "reward.create" if created else "reward.update",
+            target=f"reward:{reward.id}",
+            detail=f"cost={fields.cost} stock={fields.stock}",
+            remote_addr=remote_addr,
+        )
     return reward
 
 
@@ -195,6 +222,13 @@ def get_reward(session: Session, reward_id) -> Reward:
 
 
 # ---- redemption ----
+
+
+def _updated(session: Session, statement: Update) -> int:
+    """Run a conditional UPDATE; how many rows it changed (0: the condition no longer held)."""
+    result = session.execute(statement)
+    assert isinstance(result, CursorResult)  # an UPDATE answers with a cursor result
+    return result.rowcount
 
 
 def _new_pickup_code(session: Session) -> str:
@@ -242,8 +276,7 @@ def redeem(
             raise PointsError("reward_unavailable", _l("This reward is no longer offered."), status=409)
         if balance(session, member.id) < reward.cost:
             raise PointsError("insufficient_points", _l("Not enough points for this reward."), status=409)
-        taken = session.execute(update(Reward).where(Reward.id == reward.id, Reward.stock > 0).values(stock=Reward.stock - 1))
-        if taken.rowcount != 1:
+        if _updated(session, update(Reward).where(Reward.id == reward.id, Reward.stock > 0).values(stock=Reward.stock - 1)) != 1:
             raise PointsError("out_of_stock", _l("Sorry, this reward has just run out."), status=409)
         redemption = Redemption(
             member_id=member.id, reward_id=reward.id, cost=reward.cost, pickup_code=_new_pickup_code(session), channel=channel, request_key=request_key
@@ -269,15 +302,16 @@ def _close(session: Session, redemption_id, new_status: RedemptionStatus, actor:
         redemption_id = int(redemption_id)
     except (TypeError, ValueError):
         raise PointsError("unknown_redemption", _l("This redemption does not exist."), status=404) from None
-    closed = session.execute(
+    closed = _updated(
+        session,
         update(Redemption)
         .where(Redemption.id == redemption_id, Redemption.status == RedemptionStatus.PENDING)
-        .values(status=new_status, closed_at=utcnow(), closed_by_id=actor.id, note=note)
+        .values(status=new_status, closed_at=utcnow(), closed_by_id=actor.id, note=note),
     )
     redemption = session.get(Redemption, redemption_id)
     if redemption is None:
         raise PointsError("unknown_redemption", _l("This redemption does not exist."), status=404)
-    if closed.rowcount != 1:
+    if closed != 1:
         raise PointsError("redemption_closed", _l("This redemption was already handed over or cancelled."), status=409)
     session.refresh(redemption)
     return redemption

@@ -98,7 +98,6 @@ def redeem():
             request_key=request.form.get("request_key", ""),
         )
     except services.PointsError as error:
-        db.session.rollback()
         return render("points/refused.html", status=error.status, error=error)
     return render("points/done.html", redemption=redemption, balance=services.balance(db.session, member.id))
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from kiosk.db import utcnow
+from kiosk.db import utcnow, write_transaction
 from kiosk.errors import KioskError
 from kiosk.i18n import _l
 from kiosk.staff.models import AuditEntry, StaffRole, StaffUser
@@ -51,16 +51,20 @@ def create_staff_user(
     except ValueError:
         raise StaffError("bad_role", _l("Unknown role."), field="role") from None
     display_name = display_name.strip()[:60]
-    if session.scalar(select(func.count()).select_from(StaffUser).where(StaffUser.username == username)):
-        raise StaffError("duplicate_username", _l("That username is already taken."), status=409, field="username")
-    user = StaffUser(username=username, display_name=display_name or username, password_hash=generate_password_hash(password), role=role)
-    session.add(user)
-    session.flush()
-    record_audit(session, actor, "staff.create", target=username, detail=f"role={role.value}", remote_addr=remote_addr)
+    password_hash = generate_password_hash(password)  # slow: hashed before taking the write lock
+    with write_transaction(session):
+        if session.scalar(select(func.count()).select_from(StaffUser).where(StaffUser.username == username)):
+            raise StaffError("duplicate_username", _l("That username is already taken."), status=409, field="username")
+        user = StaffUser(username=username, display_name=display_name or username, password_hash=password_hash, role=role)
+        session.add(user)
+        session.flush()
+        record_audit(session, actor, "staff.create", target=username, detail=f"role={role.value}", remote_addr=remote_addr)
     return user
 
 
 def authenticate(session: Session, username: str, password: str) -> StaffUser | None:
+    """The active user with this name and password (its last login time set), or None.
+    A step of log_in(), which writes the result inside its unit of work."""
     user = session.scalar(select(StaffUser).where(StaffUser.username == normalise_username(username)))
     if user is None:
         check_password_hash(_DUMMY_HASH, password)
@@ -71,11 +75,31 @@ def authenticate(session: Session, username: str, password: str) -> StaffUser | 
     return user
 
 
+def log_in(session: Session, username: str, password: str, *, remote_addr: str = "") -> StaffUser | None:
+    """Check a login and audit it, success or failure, in one unit of work."""
+    with write_transaction(session):
+        user = authenticate(session, username, password)
+        if user is None:
+            record_failed_login(session, username, remote_addr=remote_addr)
+        else:
+            record_audit(session, user, "staff.login", remote_addr=remote_addr)
+    return user
+
+
+def log_out(session: Session, user: StaffUser, *, remote_addr: str = "") -> None:
+    audit_now(session, user, "staff.logout", remote_addr=remote_addr)
+
+
 def set_active(session: Session, user: StaffUser, active: bool, *, actor: StaffUser | None, remote_addr: str = "") -> None:
     if actor is not None and actor.id == user.id and not active:
         raise StaffError("self_deactivate", _l("You cannot deactivate your own account."))
-    user.active = active
-    record_audit(session, actor, "staff.activate" if active else "staff.deactivate", target=user.username, remote_addr=remote_addr)
+    with write_transaction(session):
+        user.active = active
+        record_audit(session, actor, "staff.activate" if active else "staff.deactivate", target=user.username, remote_addr=remote_addr)
+
+
+def get_staff_user(session: Session, user_id: int) -> StaffUser | None:
+    return session.get(StaffUser, user_id)
 
 
 # Who acts when no staff user is logged in: the channel the action came through.
@@ -132,6 +156,12 @@ def record_failed_login(session: Session, typed_username: str, *, remote_addr: s
     exists = session.scalar(select(func.count()).select_from(StaffUser).where(StaffUser.username == username))
     target = username if exists else "unknown:" + hashlib.sha256(username.encode("utf-8")).hexdigest()[:10]
     return record_audit(session, None, "staff.login_failed", target=target, remote_addr=remote_addr, channel=CHANNEL_WEB_LOGIN)
+
+
+def audit_now(session: Session, actor: StaffUser | None, action: str, *, target: str = "", detail: str = "", remote_addr: str = "") -> None:
+    """Write one audit row as a unit of work of its own (a logout, an export)."""
+    with write_transaction(session):
+        record_audit(session, actor, action, target=target, detail=detail, remote_addr=remote_addr)
 
 
 def recent_audit(session: Session, limit: int = 200, *, action: str | None = None) -> list[AuditEntry]:

@@ -28,7 +28,7 @@ login_manager.login_message_category = "info"
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> StaffUser | None:
-    return db.session.get(StaffUser, int(user_id)) if user_id.isdigit() else None
+    return services.get_staff_user(db.session, int(user_id)) if user_id.isdigit() else None
 
 
 def _safe_next(target: str | None) -> str:
@@ -47,15 +47,11 @@ def _login_limit() -> str:
 def login():
     form = LoginForm()
     if form.validate_on_submit():
-        user = services.authenticate(db.session, form.username.data, form.password.data)
+        user = services.log_in(db.session, form.username.data, form.password.data, remote_addr=request.remote_addr or "")
         if user is None:
-            services.record_failed_login(db.session, form.username.data, remote_addr=request.remote_addr or "")
-            db.session.commit()
             form.password.errors.append(_("Wrong username or password."))
             return render("staff/login.html", form=form, status=401)
         login_user(user)
-        services.record_audit(db.session, user, "staff.login", remote_addr=request.remote_addr or "")
-        db.session.commit()
         return redirect(_safe_next(request.args.get("next")))
     status = 400 if request.method == "POST" else 200
     return render("staff/login.html", form=form, status=status)
@@ -63,8 +59,7 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    services.record_audit(db.session, current_user, "staff.logout", remote_addr=request.remote_addr or "")
-    db.session.commit()
+    services.log_out(db.session, current_user, remote_addr=request.remote_addr or "")
     logout_user()
     flash(_("You have logged out."), "info")
     return redirect(url_for("staff.login"))
@@ -94,11 +89,9 @@ def users():
                 remote_addr=request.remote_addr or "",
             )
         except services.StaffError as error:
-            db.session.rollback()
             show_error(form, error)
             status = error.status
         else:
-            db.session.commit()
             flash(_("Staff account %(name)s created.", name=services.normalise_username(form.username.data)), "success")
             return redirect(url_for("staff.users"))
     elif request.method == "POST":
@@ -112,14 +105,11 @@ def set_active(user_id: int):
     form = ConfirmForm()
     if not form.validate_on_submit():
         abort(400)
-    user = db.session.get(StaffUser, user_id) or abort(404)
+    user = services.get_staff_user(db.session, user_id) or abort(404)
     try:
         services.set_active(db.session, user, request.form.get("active") == "1", actor=current_user, remote_addr=request.remote_addr or "")
     except services.StaffError as error:
-        db.session.rollback()
         flash(str(error.message), "error")
-    else:
-        db.session.commit()
     return redirect(url_for("staff.users"))
 
 

@@ -2,7 +2,7 @@ import threading
 from datetime import datetime
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, select, text
 
 from kiosk.db import write_transaction
 from kiosk.extensions import db
@@ -68,3 +68,74 @@ def test_write_transaction_rolls_back_on_error(session):
         upsert_notice(s, key="gone", source="centre", title="t", body="", published_at=datetime.now().astimezone())
         raise RuntimeError("boom")
     assert session.execute(text("SELECT count(*) FROM notice WHERE key = 'gone'")).scalar() == 0
+
+
+def _notice(key: str):
+    from kiosk.home.models import Notice
+
+    return Notice(key=key, source="centre", title="t", body="", published_at=datetime.now().astimezone())
+
+
+def _notices(session) -> int:
+    return session.execute(text("SELECT count(*) FROM notice")).scalar()
+
+
+@pytest.mark.parametrize("how", ["new", "dirty", "deleted", "flushed", "orm_update"])
+def test_write_transaction_refuses_to_commit_changes_made_outside_it(session, how):
+    """A change made outside any unit of work must not ride along with the next one. Shown to
+    fail without the check: the old write_transaction committed whatever was pending."""
+    from sqlalchemy import update
+
+    from kiosk.home.models import Notice
+
+    with write_transaction(session):
+        session.add(_notice("kept"))
+    kept = session.scalar(select(Notice))
+    if how == "new":
+        session.add(_notice("stray"))
+    elif how == "dirty":
+        kept.title = "changed outside"
+    elif how == "deleted":
+        session.delete(kept)
+    elif how == "flushed":
+        session.add(_notice("stray"))
+        session.flush()
+    else:
+        session.execute(update(Notice).values(title="changed outside"))
+    with pytest.raises(RuntimeError, match="uncommitted changes"), write_transaction(session):
+        session.add(_notice("never"))
+    session.rollback()
+    assert _notices(session) == 1
+    assert session.execute(text("SELECT title FROM notice")).scalar() == "t"
+
+
+def test_write_transaction_ends_a_read_and_starts_as_the_writer(session):
+    """A request reads first (the logged-in user); the unit of work that follows must begin
+    with BEGIN IMMEDIATE, not upgrade that read (SQLITE_BUSY in WAL once another connection
+    has committed). An unchanged loaded object does not count as pending."""
+    from kiosk.home.models import Notice
+
+    with write_transaction(session):
+        session.add(_notice("first"))
+    loaded = session.scalar(select(Notice))  # opens a read transaction
+    loaded.title = loaded.title  # set to the same value: not a change
+    assert session().in_transaction()
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with write_transaction(session):
+            session.add(_notice("second"))
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert statements[0] == "BEGIN IMMEDIATE"
+    assert _notices(session) == 2
+
+
+def test_a_write_transaction_inside_another_is_refused(session):
+    with pytest.raises(RuntimeError, match="inside"), write_transaction(session), write_transaction(session):
+        pass

@@ -11,6 +11,7 @@ from openpyxl import load_workbook
 from PIL import Image
 from sqlalchemy import func, select
 
+from kiosk.db import write_transaction
 from kiosk.members.models import Member
 from kiosk.members.services import card_token
 from kiosk.points.models import PointsEntry, PointsReason, Redemption, Reward
@@ -177,8 +178,8 @@ def test_redeem_at_the_kiosk_changes_balance_and_stock_by_exactly_the_cost_once(
     register(staff_client)
     member_id = session.scalar(select(Member.id))
     award_points(session, member_id, 30, PointsReason.CHECKIN, reference="checkin:1")
+    session.commit()  # award_points joins its caller's unit of work: commit it before the next one
     reward = save_reward(session, None, name="环保袋", description="", cost=12, stock=3, actor=None)
-    session.commit()
     visitor = app.test_client()
     scan(visitor, token_for(session, member_id))
     assert "环保袋" in visitor.get("/points").get_data(as_text=True)
@@ -314,9 +315,9 @@ def test_reward_picture_upload_is_checked_and_served_small(staff_client, session
 def test_the_ledger_and_the_audit_log_say_in_words_what_a_kiosk_redemption_was(staff_client, admin_client, session, app):
     register(staff_client)
     member_id = session.scalar(select(Member.id))
-    award_points(session, member_id, 30, PointsReason.CORRECTION)
+    with write_transaction(session):
+        award_points(session, member_id, 30, PointsReason.CORRECTION)
     reward = save_reward(session, None, name="环保袋", description="", cost=12, stock=3, actor=None)
-    session.commit()
     visitor = app.test_client()
     scan(visitor, token_for(session, member_id))
     kiosk_post(visitor, "/points/redeem", {"reward_id": reward.id, "request_key": "k" * 32})

@@ -8,6 +8,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from kiosk.db import write_transaction
 from kiosk.members.services import card_token, register_member
 from kiosk.points.models import PointsReason
 from kiosk.points.services import award_points, save_reward
@@ -77,7 +78,8 @@ def test_fifty_kiosks_racing_for_one_last_reward_over_http(serve_process):
             member = register_member(
                 session, name=f"会员{chr(0x4E00 + i)}", phone=f"139000{i:05d}", community="", age_band="60-69", consent=True, consent_version="t", actor=None
             )
-            award_points(session, member.id, 100, PointsReason.CHECKIN, reference=f"checkin:{i}")
+            with write_transaction(session):  # award_points joins its caller's unit of work
+                award_points(session, member.id, 100, PointsReason.CHECKIN, reference=f"checkin:{i}")
             seeded["cards"].append(card_token(member, SIGNER, "XH-CY-CY1"))
 
     kiosk = serve_process(setup=setup)
@@ -100,7 +102,8 @@ def test_ten_points_and_two_taps_on_two_rewards_over_http(serve_process):
 
     def setup(session):
         member = register_member(session, name="王芳", phone="13700001111", community="", age_band="35-59", consent=True, consent_version="t", actor=None)
-        award_points(session, member.id, 10, PointsReason.CHECKIN, reference="checkin:1")
+        with write_transaction(session):  # award_points joins its caller's unit of work
+            award_points(session, member.id, 10, PointsReason.CHECKIN, reference="checkin:1")
         seeded["card"] = card_token(member, SIGNER, "XH-CY-CY1")
         seeded["rewards"] = [save_reward(session, None, name=n, description="", cost=10, stock=5, actor=None).id for n in ("环保袋", "雨伞")]
 
