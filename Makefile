@@ -11,7 +11,8 @@ COMPILED := $(CATALOGUES:.po=.mo)
 run: install translations
 	$(BIN)/kiosk init
 	$(BIN)/kiosk demo
-	@echo "Centre Kiosk: http://127.0.0.1:8000/  (staff pages: http://127.0.0.1:8000/staff/)"
+	@echo "Centre Kiosk: staff pages at http://127.0.0.1:8000/staff/; the kiosk screens answer only a registered browser:"
+	@$(BIN)/kiosk device enrol-url --name "演示终端" --base http://127.0.0.1:8000
 	$(BIN)/kiosk serve --host 127.0.0.1 --port 8000
 
 test: install-test translations system-deps

@@ -46,6 +46,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from kiosk.checkin.views import bp as checkin_bp
     from kiosk.checkin.views import phone_bp
     from kiosk.checkin.views import staff_bp as activities_bp
+    from kiosk.devices.views import enrol_bp as device_enrol_bp
+    from kiosk.devices.views import staff_bp as devices_bp
     from kiosk.home.views import bp as home_bp
     from kiosk.members.views import bp as members_bp
     from kiosk.ops.views import bp as ops_bp
@@ -56,6 +58,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     for blueprint in (home_bp, scan_bp, ops_bp, points_bp, checkin_bp, phone_bp, staff_bp, members_bp, rewards_bp, activities_bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(devices_bp)
+    app.register_blueprint(device_enrol_bp)
 
     # Scan recognisers register themselves on import.
     import kiosk.checkin.scan

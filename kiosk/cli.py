@@ -122,5 +122,10 @@ def staff_add_command(username: str, role: str, display_name: str, password: str
     click.echo(_("Staff account %(name)s created.", name=user.username))
 
 
+from kiosk.devices.cli import device_group  # noqa: E402
+
+main.add_command(device_group)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

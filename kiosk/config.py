@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,13 @@ DEFAULTS: dict[str, Any] = {
     # The kiosk is served over plain HTTP on the centre's LAN; set true behind TLS.
     "SESSION_COOKIE_SECURE": False,
     "LOGIN_RATE_LIMIT": "5 per minute",
+    # A staff session ends after this many minutes without a request (the kiosk PC may be
+    # left logged in); a signed session cookie is never accepted after SESSION_HOURS.
+    "STAFF_IDLE_MINUTES": 15,
+    "SESSION_HOURS": 12,
+    # Kiosk keypad check-ins: per enrolled device, and per number whichever device typed it.
+    "KIOSK_CHECKIN_RATE_LIMIT": "60 per minute",
+    "NUMBER_CHECKIN_RATE_LIMIT": "6 per minute",
     # Per phone (address) on the centre's Wi-Fi: enough for a family, not for a script.
     "PHONE_CHECKIN_RATE_LIMIT": "30 per minute",
     "RATELIMIT_STORAGE_URI": "memory://",
@@ -101,6 +109,7 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
     config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"hide_parameters": True})
     config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=float(config["SESSION_HOURS"])))
     # A kiosk page stays open for hours: the CSRF token lives as long as the visitor session,
     # which the idle timer ends anyway.
     config.setdefault("WTF_CSRF_TIME_LIMIT", None)

@@ -2,6 +2,7 @@
 
 from kiosk.centres.models import Centre  # noqa: F401
 from kiosk.checkin.models import Activity, CheckIn, KioskLock  # noqa: F401
+from kiosk.devices.models import KioskDevice  # noqa: F401
 from kiosk.home.models import Notice  # noqa: F401
 from kiosk.members.models import Member  # noqa: F401
 from kiosk.points.models import PointsEntry, Redemption, Reward  # noqa: F401

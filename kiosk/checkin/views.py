@@ -16,6 +16,7 @@ from kiosk.checkin.models import Activity, ActivityStatus, CheckinMethod
 from kiosk.checkin.poster import poster_pdf
 from kiosk.checkin.scan import ACTIVITY_SESSION_KEY
 from kiosk.db import utcnow
+from kiosk.devices.access import device_key, kiosk_blueprint, phone_key
 from kiosk.extensions import db, limiter
 from kiosk.members.models import Member
 from kiosk.privacy import mask_name, mask_phone
@@ -24,7 +25,7 @@ from kiosk.staff.access import client_address, is_admin, staff_blueprint
 from kiosk.staff.forms import ConfirmForm
 from kiosk.web import csv_download, render, submit_form, xlsx_download
 
-bp = Blueprint("checkin", __name__)
+bp = kiosk_blueprint("checkin", __name__)
 phone_bp = Blueprint("phone", __name__, url_prefix="/c")
 staff_bp = staff_blueprint("activities", __name__, "/staff/activities")
 
@@ -97,7 +98,17 @@ def keypad(activity_id: int):
     return render("checkin/_keypad.html", "checkin/_keypad.html", activity=activity)
 
 
+def _device_limit() -> str:
+    return current_app.config["KIOSK_CHECKIN_RATE_LIMIT"]
+
+
+def _number_limit() -> str:
+    return current_app.config["NUMBER_CHECKIN_RATE_LIMIT"]
+
+
 @bp.post("/checkin/<int:activity_id>/phone")
+@limiter.limit(_device_limit, key_func=device_key)
+@limiter.limit(_number_limit, key_func=phone_key)
 def kiosk_phone(activity_id: int):
     activity = db.session.get(Activity, activity_id) or abort(404)
     try:

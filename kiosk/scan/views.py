@@ -1,13 +1,14 @@
 from __future__ import annotations
 
-from flask import Blueprint, current_app, request, session
+from flask import current_app, request, session
 
+from kiosk.devices.access import kiosk_blueprint
 from kiosk.errors import KioskError
 from kiosk.extensions import db
 from kiosk.scan.services import ScanContext, recognise
 from kiosk.web import render
 
-bp = Blueprint("scan", __name__)
+bp = kiosk_blueprint("scan", __name__)
 
 
 @bp.post("/scan")
