@@ -71,6 +71,10 @@ def set_active(session: Session, user: StaffUser, active: bool, *, actor: StaffU
     if actor is not None and actor.id == user.id and not active:
         raise StaffError("self_deactivate", _l("You cannot deactivate your own account."))
     user.active = active
+    if not active:
+        from kiosk.staff.sessions import end_sessions
+
+        end_sessions(user)
     record_audit(session, actor, "staff.activate" if active else "staff.deactivate", target=user.username, remote_addr=remote_addr)
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, flash, redirect, request, url_for
+from flask import abort, current_app, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from kiosk.extensions import db, limiter, login_manager
 from kiosk.i18n import _l
-from kiosk.staff import services
-from kiosk.staff.access import role_required, staff_blueprint
+from kiosk.staff import services, sessions
+from kiosk.staff.access import mark_active, role_required, staff_blueprint
 from kiosk.staff.forms import ConfirmForm, LoginForm, NewStaffForm
 from kiosk.staff.models import StaffRole, StaffUser
 from kiosk.web import render
@@ -25,7 +25,7 @@ login_manager.login_message_category = "info"
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> StaffUser | None:
-    return db.session.get(StaffUser, int(user_id)) if user_id.isdigit() else None
+    return sessions.load_user(db.session, user_id)
 
 
 def _safe_next(target: str | None) -> str:
@@ -50,7 +50,12 @@ def login():
             db.session.commit()
             form.password.errors.append(_("Wrong username or password."))
             return render("staff/login.html", form=form, status=401)
+        # A fresh CSRF token for the logged-in session; the cookie lives
+        # PERMANENT_SESSION_LIFETIME at most, and ends sooner when idle (staff.access).
+        session.pop("csrf_token", None)
+        session.permanent = True
         login_user(user)
+        mark_active()
         services.record_audit(db.session, user, "staff.login", remote_addr=request.remote_addr or "")
         db.session.commit()
         return redirect(_safe_next(request.args.get("next")))
@@ -61,8 +66,10 @@ def login():
 @bp.post("/logout")
 def logout():
     services.record_audit(db.session, current_user, "staff.logout", remote_addr=request.remote_addr or "")
+    sessions.end_sessions(current_user)
     db.session.commit()
     logout_user()
+    session.pop("csrf_token", None)
     flash(_("You have logged out."), "info")
     return redirect(url_for("staff.login"))
 
