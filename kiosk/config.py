@@ -64,6 +64,8 @@ DEFAULTS: dict[str, Any] = {
     # A staff session ends after this many minutes without a request (the kiosk PC may be
     # left logged in); a signed session cookie is never accepted after SESSION_HOURS.
     "STAFF_IDLE_MINUTES": 15,
+    # Member searches per staff account (each is audited; phones are masked to staff).
+    "MEMBER_SEARCH_RATE_LIMIT": "30 per minute",
     "SESSION_HOURS": 12,
     # Kiosk keypad check-ins: per enrolled device, and per number whichever device typed it.
     "KIOSK_CHECKIN_RATE_LIMIT": "60 per minute",

@@ -145,15 +145,25 @@ def reissue_card(session: Session, member: Member, *, actor: StaffUser | None, r
     return member.card_serial
 
 
-def search_members(session: Session, query: str = "", *, page: int = 1, per_page: int = 50) -> tuple[list[Member], int]:
+def search_members(session: Session, query: str = "", *, page: int = 1, per_page: int = 50, any_digits: bool = False) -> tuple[list[Member], int]:
+    """Members whose name or community contains ``query``, or whose phone matches it.
+
+    Staff see phones masked (139****0002): their search matches a whole number or its last
+    four digits only, never a run from the middle, which would let them grow the hidden
+    digits one search at a time. ``any_digits`` (admins, who see whole numbers) matches any run.
+    """
     statement = select(Member)
     text = " ".join(query.split())[:40]
     if text:
         like = f"%{text.replace('%', '').replace('_', '')}%"
         conditions = [Member.name.like(like), Member.community.like(like)]
         digits = "".join(ch for ch in text if ch.isdigit())
-        if len(digits) >= 4:  # a phone fragment: last four digits is what people remember
+        if any_digits and len(digits) >= 4:
             conditions.append(Member.phone.like(f"%{digits}%"))
+        elif len(digits) == 11:
+            conditions.append(Member.phone == digits)
+        elif len(digits) == 4:  # the last four digits: what people remember, and what staff see
+            conditions.append(Member.phone.like(f"%{digits}"))
         statement = statement.where(or_(*conditions))
     total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
     page = max(page, 1)

@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from kiosk.extensions import db
+from kiosk.extensions import db, limiter
 from kiosk.members import services
 from kiosk.members.forms import AGE_BAND_LABELS, DeskRedeemForm, MemberEditForm, MemberForm, PointsCorrectionForm
 from kiosk.members.models import Member
@@ -37,11 +37,26 @@ def _page_number() -> int:
     return int(raw) if raw.isdigit() and 0 < int(raw) < 100_000 else 1
 
 
+def _search_limit() -> str:
+    return current_app.config["MEMBER_SEARCH_RATE_LIMIT"]
+
+
+def _staff_key() -> str:
+    return f"staff:{current_user.get_id()}"
+
+
 @bp.get("/")
+@limiter.limit(_search_limit, key_func=_staff_key, exempt_when=lambda: not request.args.get("q"))
 def index():
     query = request.args.get("q", "")[:40]
     page = _page_number()
-    members, total = services.search_members(db.session, query, page=page, per_page=PER_PAGE)
+    members, total = services.search_members(db.session, query, page=page, per_page=PER_PAGE, any_digits=is_admin())
+    if query.strip() and page == 1:
+        from kiosk.privacy import mask_phones_in_text
+        from kiosk.staff.services import record_audit
+
+        record_audit(db.session, current_user, "member.search", detail=f"q={mask_phones_in_text(query)} found={total}", remote_addr=client_address())
+        db.session.commit()
     return render("members/list.html", members=members, total=total, query=query, page=page, pages=max(1, -(-total // PER_PAGE)), balances=_balances(members))
 
 
@@ -76,7 +91,7 @@ def _export_rows(members: list[Member]) -> list[list]:
 
 
 def _all_matching(query: str) -> list[Member]:
-    members, total = services.search_members(db.session, query, per_page=1_000_000)
+    members, total = services.search_members(db.session, query, per_page=1_000_000, any_digits=is_admin())
     return members
 
 
