@@ -21,6 +21,7 @@ from kiosk.extensions import db, limiter
 from kiosk.members.models import Member
 from kiosk.privacy import mask_name, mask_phone
 from kiosk.qr import qr_png, qr_svg
+from kiosk.security import pass_key, public_base_url
 from kiosk.staff.access import client_address, is_admin, staff_blueprint
 from kiosk.staff.forms import ConfirmForm
 from kiosk.web import csv_download, render, submit_form, xlsx_download
@@ -142,8 +143,13 @@ def _phone_limit() -> str:
     return current_app.config["PHONE_CHECKIN_RATE_LIMIT"]
 
 
+def _pass_limit() -> str:
+    return current_app.config["PASS_CHECKIN_LIMIT"]
+
+
 @phone_bp.post("/checkin")
 @limiter.limit(_phone_limit)
+@limiter.limit(_pass_limit, key_func=pass_key, deduct_when=lambda response: response.status_code == 200)
 def phone_checkin():
     config = current_app.config
     raw_id = request.form.get("activity", "")
@@ -170,8 +176,7 @@ def phone_checkin():
 
 
 def _public_url(path: str) -> str:
-    base = current_app.config["PUBLIC_BASE_URL"] or request.host_url
-    return base.rstrip("/") + path
+    return public_base_url() + path
 
 
 def _poster_url(activity: Activity) -> str:

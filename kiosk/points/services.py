@@ -25,6 +25,7 @@ MAX_DELTA = 10_000
 MAX_COST = 100_000
 MAX_STOCK = 100_000
 MAX_PICTURE_BYTES = 2 * 1024 * 1024
+MAX_PICTURE_PIXELS = 4096 * 4096
 PICTURE_SIZE = 480
 
 
@@ -78,6 +79,8 @@ def correct_points(session: Session, member: Member, delta_raw: str | int | None
     """A staff correction is a new entry with a reason, never an edit of an old one."""
     delta = parse_integer(delta_raw, "delta")
     note = " ".join((note or "").split())
+    if not note.isprintable():
+        raise PointsError("note_invalid", _l("This contains characters that cannot be used."), field="note")
     if not note:
         raise PointsError("note_required", _l("Please say why the points are corrected."), field="note")
     if delta < 0 and balance(session, member.id) + delta < 0:
@@ -118,10 +121,17 @@ def normalise_picture(data: bytes) -> tuple[bytes, str]:
     """Accept a JPEG/PNG/WebP photo, re-encode it small (a kiosk tile, not a poster)."""
     from PIL import Image, UnidentifiedImageError
 
+    if not data:
+        raise PointsError("picture_empty", _l("The picture file is empty."), field="picture")
     if len(data) > MAX_PICTURE_BYTES:
         raise PointsError("picture_too_large", _l("The picture must be smaller than 2 MB."), field="picture")
     try:
         with Image.open(io.BytesIO(data)) as image:
+            # The header gives the size: refuse a huge canvas before decoding it (a 420 KB
+            # PNG of 12000×12000 took 1.2 GB to decode).
+            width, height = image.size
+            if width * height > MAX_PICTURE_PIXELS:
+                raise PointsError("picture_too_big", _l("The picture is too big (at most 4096 × 4096 pixels)."), field="picture")
             image.load()
             if image.format not in {"JPEG", "PNG", "WEBP"}:
                 raise PointsError("picture_format", _l("Please upload a JPEG or PNG picture."), field="picture")
@@ -157,7 +167,7 @@ def save_reward(
     name, description, cost_value, stock_value = _reward_fields(name, description, cost, stock)
     if _name_taken(session, name, reward.id if reward else None):
         raise PointsError("duplicate_reward", _l("A reward with this name exists already."), status=409, field="name")
-    picture_data = normalise_picture(picture) if picture else None
+    picture_data = normalise_picture(picture) if picture is not None else None
     created = reward is None
     if reward is None:
         reward = Reward(name=name)
@@ -292,6 +302,8 @@ def hand_over(session: Session, redemption_id, *, actor: StaffUser, remote_addr:
 def cancel_redemption(session: Session, redemption_id, *, actor: StaffUser, note: str | None = "", remote_addr: str = "") -> Redemption:
     """Stock goes back on the shelf and the points go back to the member, as new entries."""
     note = " ".join((note or "").split())[:200]
+    if not note.isprintable():
+        raise PointsError("note_invalid", _l("This contains characters that cannot be used."), field="note")
     with write_transaction(session):
         redemption = _close(session, redemption_id, RedemptionStatus.CANCELLED, actor, note)
         session.execute(update(Reward).where(Reward.id == redemption.reward_id).values(stock=Reward.stock + 1))

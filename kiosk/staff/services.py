@@ -47,6 +47,8 @@ def create_staff_user(
     except ValueError:
         raise StaffError("bad_role", _l("Unknown role.")) from None
     display_name = display_name.strip()[:60]
+    if not display_name.isprintable():
+        raise StaffError("bad_display_name", _l("This contains characters that cannot be used."))
     if session.scalar(select(func.count()).select_from(StaffUser).where(StaffUser.username == username)):
         raise StaffError("duplicate_username", _l("That username is already taken."), status=409)
     user = StaffUser(username=username, display_name=display_name or username, password_hash=generate_password_hash(password), role=role)

@@ -20,6 +20,9 @@ bp = staff_blueprint("staff", __name__, "/staff")
 
 login_manager.login_view = "staff.login"
 login_manager.login_message = _l("Please log in first.")
+# Flashed into the session as text (kiosk.i18n lazy strings are not markup, so the session
+# serializer would not take one).
+login_manager.localize_callback = str
 login_manager.login_message_category = "info"
 
 
@@ -30,7 +33,7 @@ def _load_user(user_id: str) -> StaffUser | None:
 
 def _safe_next(target: str | None) -> str:
     """Only local paths: a login link must not bounce a user to another site."""
-    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+    if target and target.isprintable() and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
         return target
     return url_for("staff.dashboard")
 
