@@ -24,7 +24,9 @@ class Visitor:
         self.base = base_url
         jar = http.cookiejar.CookieJar()
         host = urllib.parse.urlsplit(base_url).hostname
-        jar.set_cookie(http.cookiejar.Cookie(0, "kiosk_device", TEST_DEVICE_SECRET, None, False, host, False, False, "/", True, False, None, False, None, None, {}))
+        jar.set_cookie(
+            http.cookiejar.Cookie(0, "kiosk_device", TEST_DEVICE_SECRET, None, False, host, False, False, "/", True, False, None, False, None, None, {})
+        )
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
         self.token = ""
 
