@@ -14,6 +14,8 @@ run: install translations
 	$(BIN)/kiosk init
 	$(BIN)/kiosk demo
 	@echo "Centre Kiosk: http://$(HOST):$(PORT)/  (staff pages: http://$(HOST):$(PORT)/staff/)"
+	@echo "The kiosk screens answer only a registered browser; open this link once in the kiosk's browser:"
+	@$(BIN)/kiosk device enrol-url --name "演示终端" --base http://$(HOST):$(PORT)
 	$(BIN)/kiosk serve --host $(HOST) --port $(PORT)
 
 test: install-test translations system-deps lint

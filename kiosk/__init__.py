@@ -38,7 +38,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     babel.init_app(app, locale_selector=select_locale)
     login_manager.init_app(app)
 
-    from kiosk import privacy, web
+    from kiosk import privacy, security, web
+
+    security.init_app(app)
 
     privacy.install_log_masking(app)
     web.init_app(app)

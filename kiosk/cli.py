@@ -17,7 +17,13 @@ from kiosk.config import CONFIG_FILE_NAME, DEFAULTS
 
 
 def _create_app(*_args, **_kwargs):
-    return create_app()
+    from kiosk.config import ConfigError
+
+    try:
+        return create_app()
+    except ConfigError as error:
+        click.echo(f"kiosk: {error}", err=True)
+        sys.exit(2)
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=True, add_version_option=False)
@@ -53,13 +59,41 @@ def write_instance_config(instance_path: Path) -> bool:
     return bool(missing)
 
 
+def _database_has_data() -> bool:
+    """Members or activities exist: their printed cards and posters carry the old signing key."""
+    from sqlalchemy import inspect, text
+
+    from kiosk.extensions import db
+
+    tables = set(inspect(db.engine).get_table_names())
+    return any(table in tables and db.session.execute(text(f"SELECT 1 FROM {table} LIMIT 1")).first() for table in ("member", "activity"))
+
+
 @main.command("init")
+@click.option("--force", is_flag=True, help="Write new secrets even though the database has members or activities.")
 @with_appcontext
-def init_command() -> None:
+def init_command(force: bool) -> None:
     """Create instance/ config with random secrets and bring the database to the latest migration."""
+    import tomllib
+
     from flask_migrate import upgrade
 
     instance_path = Path(current_app.instance_path)
+    config_file = instance_path / CONFIG_FILE_NAME
+    present = tomllib.loads(config_file.read_text(encoding="utf-8")) if config_file.exists() else {}
+    new_secrets = [key for key in GENERATED_SECRETS if key not in present and not current_app.config.get(key)]
+    if new_secrets and _database_has_data():
+        if not force:
+            click.echo(
+                _(
+                    "Refusing to create new secrets (%(keys)s): the database already has members or activities, and every printed "
+                    "card and poster was signed with the old key. Restore instance/kiosk.toml from its backup, or run `kiosk init --force`.",
+                    keys=", ".join(new_secrets),
+                ),
+                err=True,
+            )
+            sys.exit(2)
+        click.echo(_("Warning: new secrets written; every member card and poster must be printed again."), err=True)
     written = write_instance_config(instance_path)
     upgrade()
     click.echo(_("Instance ready at %(path)s (config %(state)s).", path=instance_path, state=_("written") if written else _("kept")))
@@ -97,13 +131,33 @@ def serve_command(host: str | None, port: int | None, threads: int | None) -> No
     import waitress
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    if app.config["SECRET_KEY"] == DEFAULTS["SECRET_KEY"]:
-        click.echo(_("No secret key configured: run `kiosk init` first."), err=True)
+    from kiosk.security import configuration_problems
+
+    missing = configuration_problems(app.config)
+    if missing:
+        click.echo(
+            _("Missing configuration: %(keys)s. Run `kiosk init` first (or restore instance/kiosk.toml from its backup).", keys=", ".join(missing)), err=True
+        )
         sys.exit(2)
     host = host or app.config["SERVE_HOST"]
     port = port or app.config["SERVE_PORT"]
     click.echo(_("Centre Kiosk is running at http://%(host)s:%(port)d/ (staff: /staff/)", host=host, port=port))
-    waitress.serve(app, host=host, port=port, threads=threads or app.config["SERVE_THREADS"], ident="centre-kiosk")
+    waitress.serve(app, host=host, port=port, threads=threads or app.config["SERVE_THREADS"], ident="centre-kiosk", **waitress_options(app.config))
+
+
+def waitress_options(config) -> dict:
+    """Connection handling set deliberately (docs/deploy.md, docs/security.md): waitress's
+    default of 100 connections let 100 idle sockets from one laptop starve the kiosk. Idle
+    connections cost a file descriptor each, not a thread, so allow many and close idle ones
+    soon; requests still queue on SERVE_THREADS workers."""
+    return {
+        "connection_limit": int(config["SERVE_CONNECTION_LIMIT"]),
+        "channel_timeout": int(config["SERVE_CHANNEL_TIMEOUT"]),
+        "cleanup_interval": max(1, int(config["SERVE_CHANNEL_TIMEOUT"]) // 2),
+        "backlog": 1024,
+        "max_request_body_size": int(config["MAX_CONTENT_LENGTH"]) + 64 * 1024,
+        "max_request_header_size": 64 * 1024,
+    }
 
 
 @main.group("staff")
@@ -127,6 +181,11 @@ def staff_add_command(username: str, role: str, display_name: str, password: str
     except StaffError as error:
         raise click.ClickException(str(error.message)) from None
     click.echo(_("Staff account %(name)s created.", name=user.username))
+
+
+from kiosk.devices.cli import device_group  # noqa: E402
+
+main.add_command(device_group)
 
 
 if __name__ == "__main__":  # pragma: no cover

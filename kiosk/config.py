@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,11 @@ DEFAULTS: dict[str, Any] = {
     # The address visitors' phones reach on the centre's Wi-Fi (printed into poster QR codes),
     # e.g. "http://192.168.1.20:8000". Empty: the address the staff page was opened with.
     "PUBLIC_BASE_URL": "",
+    # Without PUBLIC_BASE_URL, only these host names (as the staff page was opened) go into
+    # printed codes; any other Host header gives the loopback address instead.
+    "PUBLIC_HOSTS": ["127.0.0.1", "localhost"],
+    # Largest request body (uploads included); a reward picture is at most 2 MB.
+    "MAX_CONTENT_LENGTH": 4 * 1024 * 1024,
     # Which kiosk of the centre wrote a record (a centre may have a second kiosk or a tablet).
     "DEVICE_ID": "kiosk-1",
     # The district's key for pseudonymising phones in what is sent to the hub; all centres of
@@ -60,15 +66,34 @@ DEFAULTS: dict[str, Any] = {
     # The kiosk is served over plain HTTP on the centre's LAN; set true behind TLS.
     "SESSION_COOKIE_SECURE": False,
     "LOGIN_RATE_LIMIT": "5 per minute",
+    # A staff session ends after this many minutes without a request (the kiosk PC may be
+    # left logged in); a signed session cookie is never accepted after SESSION_HOURS.
+    "STAFF_IDLE_MINUTES": 15,
+    # Member searches per staff account (each is audited; phones are masked to staff).
+    "MEMBER_SEARCH_RATE_LIMIT": "30 per minute",
+    "SESSION_HOURS": 12,
+    # Kiosk keypad check-ins: per enrolled device, and per number whichever device typed it.
+    "KIOSK_CHECKIN_RATE_LIMIT": "60 per minute",
+    "NUMBER_CHECKIN_RATE_LIMIT": "6 per minute",
     # Per phone (address) on the centre's Wi-Fi: enough for a family, not for a script.
     "PHONE_CHECKIN_RATE_LIMIT": "30 per minute",
+    # Successful check-ins with one phone's pass (a family shares a phone; a script does not).
+    "PASS_CHECKIN_LIMIT": "3 per 10 minutes",
     "RATELIMIT_STORAGE_URI": "memory://",
     "SERVE_HOST": "127.0.0.1",
     "SERVE_PORT": 8000,
     "SERVE_THREADS": 8,
+    # Open connections waitress accepts (idle ones included) and seconds before it closes an
+    # idle one (see docs/deploy.md).
+    "SERVE_CONNECTION_LIMIT": 1000,
+    "SERVE_CHANNEL_TIMEOUT": 30,
 }
 
 SUPPORTED_LOCALES = ("zh", "en")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says what to do (no traceback)."""
 
 
 def _coerce(raw: str, like: Any) -> Any:
@@ -86,8 +111,11 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
     config: dict[str, Any] = dict(DEFAULTS)
     config_file = instance_path / CONFIG_FILE_NAME
     if config_file.exists():
-        with config_file.open("rb") as fh:
-            config.update({k.upper(): v for k, v in tomllib.load(fh).items()})
+        try:
+            with config_file.open("rb") as fh:
+                config.update({k.upper(): v for k, v in tomllib.load(fh).items()})
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise ConfigError(f"{config_file} is not valid TOML ({error}). Fix it, or restore it from the backup kept with the database.") from None
     for name, value in os.environ.items():
         if name.startswith("KIOSK_") and name not in {"KIOSK_INSTANCE_PATH"}:
             key = name.removeprefix("KIOSK_")
@@ -101,6 +129,7 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
     config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"hide_parameters": True})
     config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=float(config["SESSION_HOURS"])))
     # A kiosk page stays open for hours: the CSRF token lives as long as the visitor session,
     # which the idle timer ends anyway.
     config.setdefault("WTF_CSRF_TIME_LIMIT", None)

@@ -33,6 +33,7 @@ FEATURES: tuple[str, ...] = (
     "kiosk.catalogue",
     "kiosk.members",
     "kiosk.points",
+    "kiosk.devices",
     "kiosk.staff",
     "kiosk.centres",
     "kiosk.sync",

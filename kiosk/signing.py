@@ -35,7 +35,8 @@ class TokenSigner:
     def verify(self, token: str) -> str | None:
         """The payload if some accepted key signed it, else None."""
         payload, dot, signature = token.rpartition(".")
-        if not dot or not payload:
+        if not dot or not payload or not token.isascii():
+            # Tokens are ASCII; compare_digest raises on anything else (a 500, issue 8).
             return None
         for key in self._keys:
             if hmac.compare_digest(self._mac(key, payload), signature):

@@ -21,6 +21,9 @@ from kiosk.extensions import db
 
 TEST_SECRET = "test-secret-key-not-for-production"
 TEST_SIGNING_KEY = "test-signing-key-not-for-production"
+# The kiosk device every test database has enrolled (kiosk.devices): test clients carry its
+# cookie unless made with enrolled=False, as a phone or a stranger's laptop would be.
+TEST_DEVICE_SECRET = "test-kiosk-device-secret-not-for-production"
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 
@@ -40,6 +43,13 @@ class IsolatedClient(FlaskClient):
     Flask reuses an active app context for a test request, so ``g`` (Flask-Babel's locale,
     Flask-Login's user) and the scoped DB session would leak between requests and the test.
     """
+
+    def __init__(self, *args, enrolled: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if enrolled:
+            from kiosk.devices.access import DEVICE_COOKIE
+
+            self.set_cookie(DEVICE_COOKIE, TEST_DEVICE_SECRET)
 
     def open(self, *args, **kwargs):
         return contextvars.Context().run(super().open, *args, **kwargs)
@@ -62,8 +72,17 @@ def migrated_database(tmp_path_factory) -> Path:
     app = make_app(path)
     with app.app_context():
         upgrade()
+        enrol_test_device(db.session)
+        db.session.commit()
         db.engine.dispose()
     return path / "kiosk.sqlite3"
+
+
+def enrol_test_device(session) -> None:
+    from kiosk.devices.models import KioskDevice
+    from kiosk.devices.services import hash_secret
+
+    session.add(KioskDevice(name="test kiosk", secret_hash=hash_secret(TEST_DEVICE_SECRET), created_by="tests"))
 
 
 def copy_database(source: Path, target: Path) -> None:

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-from flask import Blueprint
-
+from kiosk.devices.access import kiosk_blueprint
 from kiosk.features import registry
 from kiosk.web import render
 
-bp = Blueprint("booking", __name__)
+bp = kiosk_blueprint("booking", __name__)
 
 
 @bp.get("/booking")

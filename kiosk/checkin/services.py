@@ -7,6 +7,7 @@ reason code or writes the check-in, its points entry and its outbox event togeth
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections import defaultdict
 from dataclasses import asdict, dataclass
@@ -142,6 +143,8 @@ def _local_datetime(raw: str | None, zone: ZoneInfo, field: str) -> datetime:
         value = datetime.fromisoformat((raw or "").strip())
     except ValueError:
         raise CheckinError("bad_datetime", _l("Please enter a date and time."), field=field) from None
+    if not 2000 <= value.year <= 2100:  # year 1 would overflow converting to UTC (a 500)
+        raise CheckinError("bad_datetime", _l("Please enter a date and time."), field=field)
     if value.tzinfo is None:
         value = value.replace(tzinfo=zone)
     return value.astimezone(ZoneInfo("UTC"))
@@ -181,6 +184,8 @@ def _repeat_until(raw: str | None, weekly: bool, starts_at: datetime, zone: Zone
         until = date.fromisoformat(text)
     except ValueError:
         raise CheckinError("bad_date", _l("Please enter a date."), field="repeat_until") from None
+    if not 2000 <= until.year <= 2100:
+        raise CheckinError("bad_date", _l("Please enter a date."), field="repeat_until")
     if until < starts_at.astimezone(zone).date():
         raise CheckinError("repeat_before_start", _l("The last date must not be before the first session."), field="repeat_until")
     return until
@@ -359,18 +364,27 @@ def read_checkin_token(token: str, signer: TokenSigner, centre_code: str, now: d
     return ScannedCode(int(parts[2]), CheckinMethod.ROTATING)
 
 
+PASS_CLOCK_SKEW_SECONDS = 60
+
+
 def issue_pass(scanned: ScannedCode, signer: TokenSigner, centre_code: str, now: datetime) -> str:
     """After a phone opens a valid code, it gets this pass to type its number at leisure."""
-    return signer.sign(f"{PASS_PREFIX}.{centre_code}.{scanned.activity_id}.{int(now.timestamp())}.{scanned.method.value}")
+    # The nonce makes each phone's pass its own: the check-ins one pass may make are counted
+    # (PASS_CHECKIN_LIMIT), and phones opening the poster in the same second must not share.
+    nonce = secrets.token_hex(6)
+    return signer.sign(f"{PASS_PREFIX}.{centre_code}.{scanned.activity_id}.{int(now.timestamp())}.{scanned.method.value}.{nonce}")
 
 
 def read_pass(token: str | None, signer: TokenSigner, centre_code: str, activity_id: int, now: datetime, minutes: int) -> CheckinMethod:
     payload = signer.verify(token or "")
     parts = (payload or "").split(".")
-    if payload is None or len(parts) != 5 or parts[0] != PASS_PREFIX or parts[1] != centre_code or not parts[3].isdigit():
+    if payload is None or len(parts) != 6 or parts[0] != PASS_PREFIX or parts[1] != centre_code or not parts[3].isdigit():
         raise CheckinError("token_tampered", _l("This check-in page is not genuine. Please scan the code again."), status=403)
     if parts[2] != str(activity_id):
         raise CheckinError("wrong_activity", _l("This check-in page belongs to another activity. Please scan the code again."), status=403)
+    if int(parts[3]) > now.timestamp() + PASS_CLOCK_SKEW_SECONDS:
+        # Only this server signs passes: one from the future means its clock was wrong.
+        raise CheckinError("token_expired", _l("This check-in page has expired. Please scan the code again."), status=410)
     if now.timestamp() - int(parts[3]) > minutes * 60:
         raise CheckinError("token_expired", _l("This check-in page has expired. Please scan the code again."), status=410)
     try:

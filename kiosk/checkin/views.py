@@ -16,14 +16,16 @@ from kiosk.checkin.models import Activity, ActivityStatus, CheckinMethod
 from kiosk.checkin.poster import poster_pdf
 from kiosk.checkin.scan import ACTIVITY_SESSION_KEY
 from kiosk.db import utcnow
+from kiosk.devices.access import device_key, kiosk_blueprint, phone_key
 from kiosk.extensions import db, limiter
 from kiosk.privacy import mask_name, mask_phone
 from kiosk.qr import labelled_png, labelled_svg, qr_png, qr_svg
+from kiosk.security import pass_key, public_base_url
 from kiosk.staff.access import client_address, is_admin, staff_blueprint
 from kiosk.staff.forms import ConfirmForm
 from kiosk.web import csv_download, download, render, submit_form, xlsx_download
 
-bp = Blueprint("checkin", __name__)
+bp = kiosk_blueprint("checkin", __name__)
 phone_bp = Blueprint("phone", __name__, url_prefix="/c")
 staff_bp = staff_blueprint("activities", __name__, "/staff/activities")
 
@@ -96,7 +98,17 @@ def keypad(activity_id: int):
     return render("checkin/_keypad.html", "checkin/_keypad.html", activity=activity)
 
 
+def _device_limit() -> str:
+    return current_app.config["KIOSK_CHECKIN_RATE_LIMIT"]
+
+
+def _number_limit() -> str:
+    return current_app.config["NUMBER_CHECKIN_RATE_LIMIT"]
+
+
 @bp.post("/checkin/<int:activity_id>/phone")
+@limiter.limit(_device_limit, key_func=device_key)
+@limiter.limit(_number_limit, key_func=phone_key)
 def kiosk_phone(activity_id: int):
     activity = db.session.get(Activity, activity_id) or abort(404)
     try:
@@ -129,8 +141,13 @@ def _phone_limit() -> str:
     return current_app.config["PHONE_CHECKIN_RATE_LIMIT"]
 
 
+def _pass_limit() -> str:
+    return current_app.config["PASS_CHECKIN_LIMIT"]
+
+
 @phone_bp.post("/checkin")
 @limiter.limit(_phone_limit)
+@limiter.limit(_pass_limit, key_func=pass_key, deduct_when=lambda response: response.status_code == 200)
 def phone_checkin():
     config = current_app.config
     raw_id = request.form.get("activity", "")
@@ -156,8 +173,7 @@ def phone_checkin():
 
 
 def _public_url(path: str) -> str:
-    base = current_app.config["PUBLIC_BASE_URL"] or request.host_url
-    return base.rstrip("/") + path
+    return public_base_url() + path
 
 
 def _poster_url(activity: Activity) -> str:

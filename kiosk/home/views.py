@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, redirect, request, session, url_for
+from flask import abort, redirect, request, session, url_for
 
 from kiosk.config import SUPPORTED_LOCALES
+from kiosk.devices.access import kiosk_blueprint
 from kiosk.extensions import db
 from kiosk.features import registry
 from kiosk.home.services import current_notices
 from kiosk.web import elder_mode, render
 
-bp = Blueprint("home", __name__)
+bp = kiosk_blueprint("home", __name__)
 
 
 @bp.get("/")

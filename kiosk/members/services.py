@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -14,6 +14,7 @@ from kiosk.i18n import _l
 from kiosk.identify.services import PhoneError, parse_phone
 from kiosk.members.models import AgeBand, Member
 from kiosk.points.models import PointsEntry
+from kiosk.privacy import mask_phones_in_text
 from kiosk.signing import TokenSigner
 from kiosk.staff.models import StaffUser
 from kiosk.staff.services import record_audit
@@ -164,15 +165,25 @@ def balances(session: Session, members: list[Member]) -> dict[int, int]:
     return {member_id: int(total) for member_id, total in rows}
 
 
-def search_members(session: Session, query: str = "", *, page: int = 1, per_page: int = 50) -> tuple[list[Member], int]:
+def search_members(session: Session, query: str = "", *, page: int = 1, per_page: int = 50, any_digits: bool = False) -> tuple[list[Member], int]:
+    """Members whose name or community contains ``query``, or whose phone matches it.
+
+    Staff see phones masked (139****0002): their search matches a whole number or its last
+    four digits only, never a run from the middle, which would let them grow the hidden
+    digits one search at a time. ``any_digits`` (admins, who see whole numbers) matches any run.
+    """
     statement = select(Member)
     text = " ".join(query.split())[:40]
     if text:
         like = f"%{text.replace('%', '').replace('_', '')}%"
-        conditions = [Member.name.like(like), Member.community.like(like)]
+        conditions: list[ColumnElement[bool]] = [Member.name.like(like), Member.community.like(like)]
         digits = "".join(ch for ch in text if ch.isdigit())
-        if len(digits) >= 4:  # a phone fragment: last four digits is what people remember
+        if any_digits and len(digits) >= 4:
             conditions.append(Member.phone.like(f"%{digits}%"))
+        elif len(digits) == 11:
+            conditions.append(Member.phone == digits)
+        elif len(digits) == 4:  # the last four digits: what people remember, and what staff see
+            conditions.append(Member.phone.like(f"%{digits}"))
         statement = statement.where(or_(*conditions))
     total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
     page = max(page, 1)
@@ -192,8 +203,20 @@ def export_members(session: Session, query: str, *, kind: str, full_phones: bool
     format, whether phones were shown in full) before anything is read."""
     with write_transaction(session):
         record_audit(session, actor, "member.export", detail=f"{kind} phones={'full' if full_phones else 'masked'}", remote_addr=remote_addr)
-    members, _total = search_members(session, query, per_page=1_000_000)
+    members, _total = search_members(session, query, per_page=1_000_000, any_digits=full_phones)
     return MemberExport(members, balances(session, members), full_phones)
+
+
+def staff_search(
+    session: Session, query: str, *, page: int, per_page: int, any_digits: bool, actor: StaffUser | None, remote_addr: str = ""
+) -> tuple[list[Member], int]:
+    """A staff search of the members list; a search that names something is audited (with any
+    phone number in it masked), so a hunt for hidden digits leaves a trail."""
+    members, total = search_members(session, query, page=page, per_page=per_page, any_digits=any_digits)
+    if query.strip() and page == 1:
+        with write_transaction(session):
+            record_audit(session, actor, "member.search", detail=f"q={mask_phones_in_text(query)} found={total}", remote_addr=remote_addr)
+    return members, total
 
 
 # ---- member QR cards ----

@@ -9,7 +9,7 @@ from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from kiosk.extensions import db
+from kiosk.extensions import db, limiter
 from kiosk.members import services
 from kiosk.members.forms import AGE_BAND_LABELS, DeskRedeemForm, MemberEditForm, MemberForm, PointsCorrectionForm
 from kiosk.members.models import Member
@@ -36,11 +36,22 @@ def _page_number() -> int:
     return int(raw) if raw.isdigit() and 0 < int(raw) < 100_000 else 1
 
 
+def _search_limit() -> str:
+    return current_app.config["MEMBER_SEARCH_RATE_LIMIT"]
+
+
+def _staff_key() -> str:
+    return f"staff:{current_user.get_id()}"
+
+
 @bp.get("/")
+@limiter.limit(_search_limit, key_func=_staff_key, exempt_when=lambda: not request.args.get("q"))
 def index():
     query = request.args.get("q", "")[:40]
     page = _page_number()
-    members, total = services.search_members(db.session, query, page=page, per_page=PER_PAGE)
+    members, total = services.staff_search(
+        db.session, query, page=page, per_page=PER_PAGE, any_digits=is_admin(), actor=current_user, remote_addr=client_address()
+    )
     return render(
         "members/list.html",
         members=members,

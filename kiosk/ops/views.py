@@ -20,7 +20,10 @@ def healthz():
     except Exception:  # report, don't crash: this is what a monitor polls when things are bad
         log.exception("health check: database unreachable")
         database = "unreachable"
-    healthy = database == "ok"
+    from kiosk.security import configuration_problems
+
+    missing = configuration_problems(current_app.config)
+    healthy = database == "ok" and not missing
     body = {
         "status": "ok" if healthy else "degraded",
         "database": database,
@@ -28,4 +31,6 @@ def healthz():
         "centre": current_app.config["CENTRE_CODE"],
         "role": current_app.config["ROLE"],
     }
+    if missing:  # e.g. instance/kiosk.toml lost: every scan would fail
+        body["configuration"] = "incomplete: " + ", ".join(missing)
     return jsonify(body), 200 if healthy else 503

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import secrets
+import warnings
 from dataclasses import dataclass
 
 from sqlalchemy import CursorResult, Update, func, select, update
@@ -26,6 +27,7 @@ MAX_DELTA = 10_000
 MAX_COST = 100_000
 MAX_STOCK = 100_000
 MAX_PICTURE_BYTES = 2 * 1024 * 1024
+MAX_PICTURE_PIXELS = 4096 * 4096
 PICTURE_SIZE = 480
 
 
@@ -84,6 +86,8 @@ class CorrectionFields:
 def parse_correction(delta_raw: str | int | None, note: str | None) -> CorrectionFields:
     delta = parse_integer(delta_raw, "delta")
     clean_note = " ".join((note or "").split())
+    if not clean_note.isprintable():
+        raise PointsError("note_invalid", _l("This contains characters that cannot be used."), field="note")
     if not clean_note:
         raise PointsError("note_required", _l("Please say why the points are corrected."), field="note")
     return CorrectionFields(delta, clean_note)
@@ -134,7 +138,7 @@ def parse_reward(
         range_code="bad_stock",
         range_message=_l("The stock must be between 0 and %(n)d.", n=MAX_STOCK),
     )
-    return RewardFields(clean_name, clean_description, cost, stock, bool(active), normalise_picture(picture) if picture else None)
+    return RewardFields(clean_name, clean_description, cost, stock, bool(active), normalise_picture(picture) if picture is not None else None)
 
 
 def _whole(raw: str | int | None, field: str, *, low: int, high: int, range_code: str, range_message) -> int:
@@ -145,10 +149,21 @@ def normalise_picture(data: bytes) -> tuple[bytes, str]:
     """Accept a JPEG/PNG/WebP photo, re-encode it small (a kiosk tile, not a poster)."""
     from PIL import Image, UnidentifiedImageError
 
+    if not data:
+        raise PointsError("picture_empty", _l("The picture file is empty."), field="picture")
     if len(data) > MAX_PICTURE_BYTES:
         raise PointsError("picture_too_large", _l("The picture must be smaller than 2 MB."), field="picture")
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with warnings.catch_warnings():
+            # Pillow warns at open about a huge canvas; the size check below refuses it.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+        with image:
+            # The header gives the size: refuse a huge canvas before decoding it (a 420 KB
+            # PNG of 12000×12000 took 1.2 GB to decode).
+            width, height = image.size
+            if width * height > MAX_PICTURE_PIXELS:
+                raise PointsError("picture_too_big", _l("The picture is too big (at most 4096 × 4096 pixels)."), field="picture")
             image.load()
             if image.format not in {"JPEG", "PNG", "WEBP"}:
                 raise PointsError("picture_format", _l("Please upload a JPEG or PNG picture."), field="picture")
@@ -327,6 +342,8 @@ def hand_over(session: Session, redemption_id, *, actor: StaffUser, remote_addr:
 def cancel_redemption(session: Session, redemption_id, *, actor: StaffUser, note: str | None = "", remote_addr: str = "") -> Redemption:
     """Stock goes back on the shelf and the points go back to the member, as new entries."""
     note = " ".join((note or "").split())[:200]
+    if not note.isprintable():
+        raise PointsError("note_invalid", _l("This contains characters that cannot be used."), field="note")
     with write_transaction(session):
         redemption = _close(session, redemption_id, RedemptionStatus.CANCELLED, actor, note)
         session.execute(update(Reward).where(Reward.id == redemption.reward_id).values(stock=Reward.stock + 1))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, abort, flash, make_response, redirect, request, session, url_for
+from flask import abort, flash, make_response, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from kiosk.devices.access import kiosk_blueprint
 from kiosk.errors import KioskError
 from kiosk.extensions import db
 from kiosk.i18n import _l
@@ -21,7 +22,7 @@ from kiosk.staff.access import client_address, staff_blueprint
 from kiosk.staff.forms import ConfirmForm
 from kiosk.web import render, submit_form
 
-bp = Blueprint("points", __name__)
+bp = kiosk_blueprint("points", __name__)
 staff_bp = staff_blueprint("rewards", __name__, "/staff/rewards")
 
 

@@ -1,14 +1,15 @@
 from __future__ import annotations
 
-from flask import Blueprint, current_app, request, session, url_for
+from flask import current_app, request, session, url_for
 
+from kiosk.devices.access import kiosk_blueprint
 from kiosk.errors import KioskError
 from kiosk.extensions import db
 from kiosk.features import registry
 from kiosk.scan.services import ScanContext, recognise
 from kiosk.web import render
 
-bp = Blueprint("scan", __name__)
+bp = kiosk_blueprint("scan", __name__)
 
 
 @bp.post("/scan")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from functools import wraps
 
-from flask import Blueprint, abort, request
-from flask_login import current_user, login_required
+from flask import Blueprint, abort, current_app, request, session
+from flask_login import current_user, login_required, logout_user
 
 from kiosk.extensions import login_manager
 from kiosk.staff.models import StaffRole
@@ -13,12 +14,28 @@ from kiosk.staff.models import StaffRole
 PUBLIC_ENDPOINTS = {"staff.login"}
 
 
+def mark_active() -> None:
+    session["staff_seen"] = int(time.time())
+
+
+def _idle_too_long() -> bool:
+    seen = session.get("staff_seen")
+    limit = float(current_app.config["STAFF_IDLE_MINUTES"]) * 60
+    return not isinstance(seen, int) or time.time() - seen > limit
+
+
 def _require_login():
-    """Every staff route needs a login, including ones added later and forgotten."""
+    """Every staff route needs a login, including ones added later and forgotten; a staff
+    session unused for STAFF_IDLE_MINUTES ends (the kiosk PC may be left logged in)."""
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
+    if _idle_too_long():
+        logout_user()
+        session.pop("staff_seen", None)
+        return login_manager.unauthorized()
+    mark_active()
     return None
 
 

@@ -30,10 +30,16 @@ class StaffUser(UserMixin, Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Part of the id in the session cookie: bumping it ends every session of this user
+    # (logout, password change, deactivation; kiosk.staff.sessions).
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
         return self.active
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
 
     def has_role(self, role: StaffRole) -> bool:
         return ROLE_RANK[self.role] >= ROLE_RANK[role]

@@ -51,6 +51,8 @@ def create_staff_user(
     except ValueError:
         raise StaffError("bad_role", _l("Unknown role."), field="role") from None
     display_name = display_name.strip()[:60]
+    if not display_name.isprintable():
+        raise StaffError("bad_display_name", _l("This contains characters that cannot be used."), field="display_name")
     password_hash = generate_password_hash(password)  # slow: hashed before taking the write lock
     with write_transaction(session):
         if session.scalar(select(func.count()).select_from(StaffUser).where(StaffUser.username == username)):
@@ -87,7 +89,12 @@ def log_in(session: Session, username: str, password: str, *, remote_addr: str =
 
 
 def log_out(session: Session, user: StaffUser, *, remote_addr: str = "") -> None:
-    audit_now(session, user, "staff.logout", remote_addr=remote_addr)
+    """Audit the logout and end every session of this user on the server (a copied cookie too)."""
+    from kiosk.staff.sessions import end_sessions
+
+    with write_transaction(session):
+        end_sessions(user)
+        record_audit(session, user, "staff.logout", remote_addr=remote_addr)
 
 
 def set_active(session: Session, user: StaffUser, active: bool, *, actor: StaffUser | None, remote_addr: str = "") -> None:
@@ -95,6 +102,10 @@ def set_active(session: Session, user: StaffUser, active: bool, *, actor: StaffU
         raise StaffError("self_deactivate", _l("You cannot deactivate your own account."))
     with write_transaction(session):
         user.active = active
+        if not active:
+            from kiosk.staff.sessions import end_sessions
+
+            end_sessions(user)
         record_audit(session, actor, "staff.activate" if active else "staff.deactivate", target=user.username, remote_addr=remote_addr)
 
 

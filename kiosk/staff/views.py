@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from flask import abort, current_app, flash, redirect, request, url_for
+from flask import abort, current_app, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
@@ -13,8 +13,8 @@ from kiosk.db import utcnow
 from kiosk.extensions import db, limiter, login_manager
 from kiosk.features import FigureContext, registry
 from kiosk.i18n import _l
-from kiosk.staff import describe, services
-from kiosk.staff.access import role_required, staff_blueprint
+from kiosk.staff import describe, services, sessions
+from kiosk.staff.access import mark_active, role_required, staff_blueprint
 from kiosk.staff.forms import ConfirmForm, LoginForm, NewStaffForm
 from kiosk.staff.models import StaffRole, StaffUser
 from kiosk.web import render, show_error
@@ -23,17 +23,20 @@ bp = staff_blueprint("staff", __name__, "/staff")
 
 login_manager.login_view = "staff.login"
 login_manager.login_message = _l("Please log in first.")
+# Flashed into the session as text (kiosk.i18n lazy strings are not markup, so the session
+# serializer would not take one).
+login_manager.localize_callback = str
 login_manager.login_message_category = "info"
 
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> StaffUser | None:
-    return services.get_staff_user(db.session, int(user_id)) if user_id.isdigit() else None
+    return sessions.load_user(db.session, user_id)
 
 
 def _safe_next(target: str | None) -> str:
     """Only local paths: a login link must not bounce a user to another site."""
-    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+    if target and target.isprintable() and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
         return target
     return url_for("staff.dashboard")
 
@@ -51,7 +54,12 @@ def login():
         if user is None:
             form.password.errors.append(_("Wrong username or password."))
             return render("staff/login.html", form=form, status=401)
+        # A fresh CSRF token for the logged-in session; the cookie lives
+        # PERMANENT_SESSION_LIFETIME at most, and ends sooner when idle (staff.access).
+        session.pop("csrf_token", None)
+        session.permanent = True
         login_user(user)
+        mark_active()
         return redirect(_safe_next(request.args.get("next")))
     status = 400 if request.method == "POST" else 200
     return render("staff/login.html", form=form, status=status)
@@ -61,6 +69,7 @@ def login():
 def logout():
     services.log_out(db.session, current_user, remote_addr=request.remote_addr or "")
     logout_user()
+    session.pop("csrf_token", None)
     flash(_("You have logged out."), "info")
     return redirect(url_for("staff.login"))
 

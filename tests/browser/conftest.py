@@ -48,9 +48,18 @@ def base_url(serve) -> str:
     return serve()
 
 
+def enrol(context) -> None:
+    """Make this browser context the test database's enrolled kiosk device (kiosk.devices)."""
+    from kiosk.devices.access import DEVICE_COOKIE
+    from tests.conftest import TEST_DEVICE_SECRET
+
+    context.add_cookies([{"name": DEVICE_COOKIE, "value": TEST_DEVICE_SECRET, "domain": "127.0.0.1", "path": "/", "httpOnly": True, "sameSite": "Strict"}])
+
+
 @pytest.fixture
 def context(browser):
     context = browser.new_context(viewport=KIOSK_VIEWPORT, locale="zh-CN", has_touch=True)
+    enrol(context)
     yield context
     context.close()
 

@@ -5,6 +5,7 @@ import re
 from playwright.sync_api import expect
 
 from tests.browser.checks import assert_accessible, assert_touch_targets
+from tests.browser.conftest import enrol
 
 VISITOR_PAGES = ["/", "/points", "/checkin", "/booking", "/catalogue", "/attract", "/no-such-page"]
 
@@ -39,6 +40,7 @@ def test_clock_shows_the_centres_time_even_when_the_pc_is_on_utc(browser, base_u
     from zoneinfo import ZoneInfo
 
     context = browser.new_context(timezone_id="UTC", locale="zh-CN")
+    enrol(context)
     page = context.new_page()
     page.goto(base_url + "/attract")
     page.wait_for_timeout(1200)  # let the clock tick at least once

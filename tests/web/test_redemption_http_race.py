@@ -13,17 +13,22 @@ from kiosk.members.services import card_token, register_member
 from kiosk.points.models import PointsReason
 from kiosk.points.services import award_points, save_reward
 from kiosk.signing import TokenSigner
-from tests.conftest import CSRF_META, TEST_SIGNING_KEY
+from tests.conftest import CSRF_META, TEST_DEVICE_SECRET, TEST_SIGNING_KEY
 
 SIGNER = TokenSigner(TEST_SIGNING_KEY, purpose="member-card")
 
 
 class Visitor:
-    """One browser: its own cookies, CSRF token and card."""
+    """One browser: its own cookies, CSRF token and card (an enrolled kiosk device)."""
 
     def __init__(self, base_url: str):
         self.base = base_url
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        jar = http.cookiejar.CookieJar()
+        host = urllib.parse.urlsplit(base_url).hostname
+        jar.set_cookie(
+            http.cookiejar.Cookie(0, "kiosk_device", TEST_DEVICE_SECRET, None, False, host, False, False, "/", True, False, None, False, None, None, {})
+        )
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
         self.token = ""
 
     def get(self, path: str) -> str:

@@ -35,6 +35,10 @@ ZONE = ZoneInfo("Asia/Shanghai")
 STAFF = [(f"load.staff{i}", f"load-password-{i}") for i in range(4)]
 
 
+# These tests measure the write path, not the per-device rate limit (tested on its own).
+NO_LIMIT = "100000 per minute"
+
+
 def seed_activity(session) -> int:
     now = datetime.now(ZONE).replace(second=0, microsecond=0)
     return save_activity(
@@ -151,7 +155,7 @@ def test_staff_saves_during_a_kiosk_rush_are_stored_or_refused_never_a_500(serve
         for username, password in STAFF:
             create_staff_user(session, username, password, "staff")
 
-    served = serve_process(setup=setup)
+    served = serve_process(setup=setup, KIOSK_CHECKIN_RATE_LIMIT=NO_LIMIT)
     staff = [StaffClient(served.url, username, password) for username, password in STAFF]
     until = time.monotonic() + 10
     kiosk_results: list[list[int]] = [[] for _ in range(8)]
@@ -212,8 +216,8 @@ def test_two_server_processes_on_one_database_lose_no_checkin(serve_process):
     def setup(session):
         seeded["activity"] = seed_activity(session)
 
-    first = serve_process(setup=setup)
-    second = serve_process(share=first)
+    first = serve_process(setup=setup, KIOSK_CHECKIN_RATE_LIMIT=NO_LIMIT)
+    second = serve_process(share=first, KIOSK_CHECKIN_RATE_LIMIT=NO_LIMIT)
     results: list[list[int]] = [[] for _ in range(16)]
 
     def kiosk(k: int) -> None:
@@ -245,7 +249,7 @@ def test_the_writer_lock_keeps_a_burst_out_of_sqlites_busy_handler(serve, monkey
     def setup(session):
         seeded["activity"] = seed_activity(session)
 
-    base = serve(setup=setup, demo=False)
+    base = serve(setup=setup, KIOSK_CHECKIN_RATE_LIMIT=NO_LIMIT, demo=False)
     kiosks = [Visitor(base) for _ in range(60)]
     for kiosk in kiosks:
         kiosk.get(f"/checkin/{seeded['activity']}")

@@ -1,0 +1,79 @@
+"""Kiosk-only routes answer only a browser staff enrolled as a kiosk (docs/security.md).
+
+The kiosk's keypad, card scan, 我的积分 and redemption trust whoever stands at the screen; on
+the centre's LAN (where phones reach the poster pages) any other browser could reach them
+too. The source address proves nothing behind a local TLS proxy, so an enrolled kiosk
+carries a secret in its own long-lived cookie: separate from the Flask session, which the
+idle reset clears, and HttpOnly + SameSite=Strict.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from flask import Blueprint, Response, current_app, g, request
+
+from kiosk.extensions import db
+
+DEVICE_COOKIE = "kiosk_device"
+DEVICE_COOKIE_MAX_AGE = 5 * 365 * 24 * 3600
+# Kiosk routes that staff screens also use and that show nothing about anyone: the live
+# count polled by the rotating-QR screen, and a reward's picture on the reward edit page.
+OPEN_ENDPOINTS = frozenset({"checkin.count", "points.picture"})
+
+
+def current_device():
+    """The enrolled device making this request (None outside a kiosk route or if unknown)."""
+    if "kiosk_device" not in g:
+        from kiosk.devices.services import device_for_secret
+
+        g.kiosk_device = device_for_secret(db.session, request.cookies.get(DEVICE_COOKIE))
+    return g.kiosk_device
+
+
+def _refuse_unenrolled() -> Response | None:
+    if request.endpoint in OPEN_ENDPOINTS or current_device() is not None:
+        return None
+    from flask_babel import gettext as _
+
+    from kiosk.web import error_response
+
+    return error_response(
+        403,
+        _("This device is not registered as a kiosk"),
+        _("Please use the kiosk in the centre, or ask the staff at the desk to register this device."),
+    )
+
+
+def kiosk_blueprint(name: str, import_name: str, **kwargs) -> Blueprint:
+    """A blueprint whose every route answers only an enrolled kiosk device (403 otherwise)."""
+    blueprint = Blueprint(name, import_name, **kwargs)
+    blueprint.before_request(_refuse_unenrolled)
+    return blueprint
+
+
+def set_device_cookie(response: Response, secret: str) -> Response:
+    response.set_cookie(
+        DEVICE_COOKIE,
+        secret,
+        max_age=DEVICE_COOKIE_MAX_AGE,
+        httponly=True,
+        samesite="Strict",
+        secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")),
+        path="/",
+    )
+    return response
+
+
+# ---- rate-limit keys (flask-limiter key_func) ----
+
+
+def device_key() -> str:
+    device = current_device()
+    return f"device:{device.id if device else request.remote_addr}"
+
+
+def phone_key() -> str:
+    """Per number typed, whichever device typed it (digits only: "139 0000" is "1390000")."""
+    raw = unicodedata.normalize("NFKC", (request.form.get("phone") or "")[:40])
+    return "phone:" + "".join(ch for ch in raw if ch.isdigit())
