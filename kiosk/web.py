@@ -10,6 +10,7 @@ It always sets ``Vary: HX-Request`` so a cache never serves one for the other.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import logging
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from flask_babel import format_date, get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+from werkzeug.security import safe_join
 
 from kiosk import __version__
 from kiosk.errors import KioskError
@@ -91,12 +93,64 @@ def _template_context() -> dict[str, Any]:
     }
 
 
+# ---- static files: fingerprinted URLs, cached for good ----
+
+STATIC_VERSION_ARG = "v"
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+class StaticFingerprints:
+    """A short content hash per file under static/, computed once per process on first use.
+
+    ``url_for('static', filename=...)`` (templates and code alike) gets ``?v=<hash>`` through a
+    URL default, so any file under static/ is fingerprinted, including files added later. A
+    request carrying the file's current hash is answered with IMMUTABLE: a kiosk never asks
+    for htmx or the CSS again. A URL without it, or with an old hash, keeps Flask's
+    revalidating ``no-cache``; after an upgrade the pages name the new hashes (the process
+    restarted, so the hashes are computed afresh).
+    """
+
+    def __init__(self, folder: str | None) -> None:
+        self.folder = folder
+        self._hashes: dict[str, str | None] = {}
+
+    def get(self, filename: str) -> str | None:
+        try:
+            return self._hashes[filename]
+        except KeyError:
+            pass
+        digest: str | None = None  # no such file: the URL stays plain and the request a 404
+        path = safe_join(self.folder, filename) if self.folder else None
+        if path is not None:
+            try:
+                with open(path, "rb") as fh:
+                    digest = hashlib.sha256(fh.read()).hexdigest()[:12]
+            except OSError:
+                pass
+        self._hashes[filename] = digest
+        return digest
+
+    def url_defaults(self, endpoint: str, values: dict[str, Any]) -> None:
+        if endpoint == "static" and STATIC_VERSION_ARG not in values and "filename" in values:
+            digest = self.get(values["filename"])
+            if digest is not None:
+                values[STATIC_VERSION_ARG] = digest
+
+    def cache_headers(self, response: Response) -> None:
+        filename = (request.view_args or {}).get("filename")
+        version = request.args.get(STATIC_VERSION_ARG)
+        if response.status_code in (200, 304) and version and filename and version == self.get(filename):
+            response.headers["Cache-Control"] = IMMUTABLE
+
+
 def _security_headers(response: Response) -> Response:
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
-    if request.endpoint != "static":
+    if request.endpoint == "static":
+        current_app.extensions["kiosk_static"].cache_headers(response)
+    else:
         # Visitor pages may show masked personal data: never keep them in a cache.
         response.headers.setdefault("Cache-Control", "no-store")
     return response
@@ -136,6 +190,9 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["mask_phone"] = mask_phone
     app.jinja_env.filters["mask_name"] = mask_name
     app.context_processor(_template_context)
+    fingerprints = StaticFingerprints(app.static_folder)
+    app.extensions["kiosk_static"] = fingerprints
+    app.url_defaults(fingerprints.url_defaults)
     app.after_request(_security_headers)
     app.register_error_handler(CSRFError, _handle_csrf_error)
     app.register_error_handler(HTTPException, _handle_http_error)
