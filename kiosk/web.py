@@ -27,7 +27,7 @@ from werkzeug.security import safe_join
 
 from kiosk import __version__
 from kiosk.errors import KioskError
-from kiosk.extensions import db
+from kiosk.extensions import db, trim_request_hooks
 
 log = logging.getLogger("kiosk.web")
 
@@ -194,6 +194,7 @@ def init_app(app: Flask) -> None:
     app.extensions["kiosk_static"] = fingerprints
     app.url_defaults(fingerprints.url_defaults)
     app.after_request(_security_headers)
+    trim_request_hooks(app)
     app.register_error_handler(CSRFError, _handle_csrf_error)
     app.register_error_handler(HTTPException, _handle_http_error)
     app.register_error_handler(Exception, _handle_unexpected)

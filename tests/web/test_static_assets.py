@@ -77,3 +77,19 @@ def test_templates_link_static_files_only_through_url_for():
     for template in (PROJECT_ROOT / "templates").rglob("*.html"):
         text = template.read_text()
         assert not re.search(r'(src|href)="/static/', text), template
+
+
+def test_static_files_do_not_vary_on_the_cookie(client):
+    """Every visit changes the session cookie; ``Vary: Cookie`` would make the browser fetch the
+    assets again for each visitor (Flask-Login's after-request hook reads the session). Fails
+    without the static skip in trim_request_hooks (tried)."""
+    client.get("/")  # a visitor session exists
+    response = client.get(url_for_static(client, "css/kiosk.css"))
+    assert response.headers["Cache-Control"] == IMMUTABLE
+    assert "Cookie" not in response.headers.get("Vary", "")
+    assert "Set-Cookie" not in response.headers
+
+
+def url_for_static(client, filename: str) -> str:
+    with client.application.test_request_context():
+        return url_for("static", filename=filename)
