@@ -18,10 +18,11 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Flask, Response, current_app, make_response, render_template, request, session
-from flask_babel import format_date, get_locale
+from flask import Flask, Response, current_app, has_request_context, make_response, render_template, request, session, url_for
+from flask_babel import format_date, get_locale, get_translations
 from flask_babel import gettext as _
-from flask_wtf.csrf import CSRFError
+from flask_wtf.csrf import CSRFError, generate_csrf
+from jinja2.ext import _make_new_gettext, _make_new_ngettext
 from werkzeug.exceptions import HTTPException
 from werkzeug.security import safe_join
 
@@ -74,23 +75,74 @@ def local_now() -> datetime:
     return datetime.now(ZoneInfo(current_app.config["TIMEZONE"]))
 
 
+_DATES: dict[tuple[str, object], str] = {}
+
+
+def _today_text(locale: str, day) -> str:
+    """The long date in the top bar ("2026年11月28日星期六"): Babel formats it once a day."""
+    key = (locale, day)
+    text = _DATES.get(key)
+    if text is None:
+        if len(_DATES) > 16:
+            _DATES.clear()
+        text = _DATES[key] = format_date(day, format="full")
+    return text
+
+
 def _template_context() -> dict[str, Any]:
-    locale = str(get_locale() or current_app.config["DEFAULT_LOCALE"])
+    config = current_app.config
+    locale = str(get_locale() or config["DEFAULT_LOCALE"])
     now = local_now()
+    # The request's catalogue, looked up once: templates' _() would otherwise ask Flask-Babel
+    # for the request's locale and translations on every string (imported macros still do).
+    translations = get_translations()
     return {
         "layout": FULL_LAYOUT,
-        "centre_name": current_app.config["CENTRE_NAME"],
-        "centre_code": current_app.config["CENTRE_CODE"],
+        "centre_name": config["CENTRE_NAME"],
+        "centre_code": config["CENTRE_CODE"],
         "app_version": __version__,
         "locale": locale,
         "html_lang": "zh-CN" if locale == "zh" else locale,
         "elder_mode": elder_mode(),
-        "idle_seconds": current_app.config["IDLE_SECONDS"],
-        "idle_grace_seconds": current_app.config["IDLE_GRACE_SECONDS"],
-        "today_text": format_date(now.date(), format="full"),
+        "idle_seconds": config["IDLE_SECONDS"],
+        "idle_grace_seconds": config["IDLE_GRACE_SECONDS"],
+        "today_text": _today_text(locale, now.date()),
         "clock_text": now.strftime("%H:%M"),
-        "timezone": current_app.config["TIMEZONE"],
+        "timezone": config["TIMEZONE"],
+        "csrf_token": _csrf_once(),
+        "gettext": _make_new_gettext(translations.ugettext),
+        "ngettext": _make_new_ngettext(translations.ungettext),
     }
+
+
+def _csrf_once() -> Callable[[], str]:
+    """csrf_token() for one render: a page asks up to three times; the token is made (and the
+    session touched) only if the page asks at all."""
+    token: list[str] = []
+
+    def csrf_token() -> str:
+        if not token:
+            token.append(generate_csrf())
+        return token[0]
+
+    return csrf_token
+
+
+def _cached_url_for(app: Flask) -> Callable[..., str]:
+    """url_for for templates: a URL without arguments (and every static file's, hash included)
+    is built once per process; anything else goes to Flask's url_for."""
+    urls: dict[tuple[str, str, str | None], str] = {}
+
+    def cached(endpoint: str, **values: Any) -> str:
+        if (values and (endpoint != "static" or len(values) != 1)) or endpoint.startswith(".") or not has_request_context():
+            return url_for(endpoint, **values)
+        key = (request.script_root, endpoint, values.get("filename"))
+        url = urls.get(key)
+        if url is None:
+            url = urls[key] = url_for(endpoint, **values)
+        return url
+
+    return cached
 
 
 # ---- static files: fingerprinted URLs, cached for good ----
@@ -190,6 +242,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["mask_phone"] = mask_phone
     app.jinja_env.filters["mask_name"] = mask_name
     app.context_processor(_template_context)
+    app.jinja_env.globals["url_for"] = _cached_url_for(app)
     fingerprints = StaticFingerprints(app.static_folder)
     app.extensions["kiosk_static"] = fingerprints
     app.url_defaults(fingerprints.url_defaults)
