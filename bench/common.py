@@ -78,9 +78,13 @@ def machine() -> str:
 
 
 def kept_cookie(url: str) -> str:
-    """The Cookie header a kiosk browser sends after its first visit to ``url``."""
+    """The Cookie header a kiosk browser sends once its session cookie has settled (the first
+    visit creates the session, the second may add Flask-Login's marker; a browser keeps the
+    latest)."""
     jar = http.cookiejar.CookieJar()
-    urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar)).open(url).read()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    for _ in range(3):
+        opener.open(url).read()
     return "; ".join(f"{c.name}={c.value}" for c in jar)
 
 
@@ -101,7 +105,7 @@ def summarise(samples: list[dict], baselines: list[dict]) -> dict:
 
 
 HEADER = (
-    f"{'server':11} {'what':22} {'conns':>5} {'req/s (range)':>18} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'ratio (range)':>17} {'errors':>6} {'RSS MiB':>7}"
+    f"{'server':11} {'what':36} {'conns':>5} {'req/s (range)':>18} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'ratio (range)':>17} {'errors':>6} {'RSS MiB':>7}"
 )
 
 
@@ -109,6 +113,6 @@ def format_row(server: str, what: str, connections: int, row: dict, rss: float) 
     rps = f"{row['rps']:.0f} ({row['rps_min']:.0f}-{row['rps_max']:.0f})"
     ratio = f"{row['ratio']:.2f} ({row['ratio_min']:.2f}-{row['ratio_max']:.2f})"
     return (
-        f"{server:11} {what:22} {connections:5d} {rps:>18} {row['p50_us'] / 1000:7.1f} {row['p95_us'] / 1000:7.1f} "
+        f"{server:11} {what:36} {connections:5d} {rps:>18} {row['p50_us'] / 1000:7.1f} {row['p95_us'] / 1000:7.1f} "
         f"{row['p99_us'] / 1000:7.1f} {ratio:>17} {row['errors']:6d} {rss:7.1f}"
     )

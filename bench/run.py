@@ -17,7 +17,9 @@ Home page rows:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -32,6 +34,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 20])
+    parser.add_argument(
+        "--compare", type=Path, help="another checkout (e.g. `git worktree add /tmp/before main`): its kiosk is measured in the same repetitions"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -39,14 +44,29 @@ def main() -> None:
         hello_port, kiosk_port = free_port(), free_port()
         hello_cmd = [sys.executable, str(ROOT / "bench" / "hello.py"), str(hello_port), str(THREADS)]
         kiosk_cmd = [str(BIN / "kiosk"), "serve", "--port", str(kiosk_port), "--threads", str(THREADS)]
-        with server(hello_cmd, hello_port) as hello, server(kiosk_cmd, kiosk_port, env={"KIOSK_INSTANCE_PATH": tmp}, probe="/healthz") as kiosk:
-            hello_url, kiosk_url = f"http://127.0.0.1:{hello_port}", f"http://127.0.0.1:{kiosk_port}"
-            cookie = kept_cookie(kiosk_url + "/")
-            targets = {
-                "/ (cookie kept)": (kiosk_url + "/", {"Cookie": cookie}),
-                "/ (no cookie)": (kiosk_url + "/", {}),
-                "/healthz": (kiosk_url + "/healthz", {}),
-            }
+        with contextlib.ExitStack() as stack:
+            hello = stack.enter_context(server(hello_cmd, hello_port))
+            kiosk = stack.enter_context(server(kiosk_cmd, kiosk_port, env={"KIOSK_INSTANCE_PATH": tmp}, probe="/healthz"))
+            hello_url = f"http://127.0.0.1:{hello_port}"
+            kiosks = {"": f"http://127.0.0.1:{kiosk_port}"}
+            if args.compare:
+                # The same instance (a copy of its database), the other checkout's code.
+                other = Path(tmp) / "compare"
+                other.mkdir()
+                for name in ("kiosk.toml", "kiosk.sqlite3", "kiosk.sqlite3-wal"):
+                    if (Path(tmp) / name).exists():
+                        shutil.copy(Path(tmp) / name, other / name)
+                port = free_port()
+                env = {"KIOSK_INSTANCE_PATH": str(other), "PYTHONPATH": str(args.compare.resolve())}
+                compared = stack.enter_context(server([*kiosk_cmd[:3], str(port), *kiosk_cmd[4:]], port, env=env, probe="/healthz"))
+                kiosks[f" [{args.compare.name}]"] = f"http://127.0.0.1:{port}"
+            targets = {}
+            for tag, url in kiosks.items():
+                targets |= {
+                    f"/ (cookie kept){tag}": (url + "/", {"Cookie": kept_cookie(url + "/")}),
+                    f"/ (no cookie){tag}": (url + "/", {}),
+                    f"/healthz{tag}": (url + "/healthz", {}),
+                }
             wrk(hello_url + "/", 20, 2)  # warm-up
             for url, headers in targets.values():
                 wrk(url, 20, 2, headers=headers)
@@ -57,6 +77,8 @@ def main() -> None:
                     for what, (url, headers) in targets.items():
                         samples.setdefault((what, connections), []).append(wrk(url, connections, args.seconds, headers=headers))
             rss = {"hello": peak_rss_mib(hello.pid), "kiosk": peak_rss_mib(kiosk.pid)}
+            if args.compare:
+                rss["compare"] = peak_rss_mib(compared.pid)
 
     rows = []
     print(f"machine: {machine()}")
@@ -69,7 +91,8 @@ def main() -> None:
         for what in ("hello", *targets):
             row = summarise(samples[(what, connections)], samples[("hello", connections)])
             name, label = ("hello-world", "/") if what == "hello" else ("kiosk", what)
-            rows.append({"server": name, "what": label, "connections": connections, **row, "rss_mib": rss["hello" if what == "hello" else "kiosk"]})
+            process = "hello" if what == "hello" else ("compare" if what.endswith("]") else "kiosk")
+            rows.append({"server": name, "what": label, "connections": connections, **row, "rss_mib": rss[process]})
             print(format_row(name, label, connections, row, rows[-1]["rss_mib"]))
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
