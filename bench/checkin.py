@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import BIN, ROOT, THREADS, free_port, machine, peak_rss_mib, prepare_instance, server, wrk
+from common import BIN, HEADER, ROOT, THREADS, format_row, free_port, machine, peak_rss_mib, prepare_instance, server, summarise, wrk
 
 MEMBERS_PER_THREAD = 20_000
 
@@ -78,46 +78,57 @@ def open_phone_page(base: str, token: str) -> dict[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     loads = (20, 100)
-    rows: list[dict] = []
-    baseline: dict[int, dict] = {}
+    samples: dict[tuple[str, int], list[dict]] = {}
+    written: dict[int, list[tuple]] = {}
+    rss = {"hello": 0.0, "kiosk": 0.0}
 
-    port = free_port()
-    with server([sys.executable, str(ROOT / "bench" / "hello.py"), str(port), str(THREADS)], port) as process:
-        wrk(f"http://127.0.0.1:{port}/", 20, 2)
-        for connections in loads:
-            baseline[connections] = wrk(f"http://127.0.0.1:{port}/", connections, args.seconds)
-            rows.append({"server": "hello-world", "what": "GET /", "connections": connections, **baseline[connections], "rss_mib": peak_rss_mib(process.pid)})
-
-    for connections in loads:
-        # A fresh instance per load level: every row starts from the same database size.
-        with tempfile.TemporaryDirectory() as tmp:
-            token = prepare(Path(tmp))
-            port = free_port()
-            env = {"KIOSK_INSTANCE_PATH": tmp, "KIOSK_PHONE_CHECKIN_RATE_LIMIT": "10000000 per minute"}
-            command = [str(BIN / "kiosk"), "serve", "--port", str(port), "--threads", str(THREADS)]
-            with server(command, port, env=env, probe="/healthz") as process:
-                session = open_phone_page(f"http://127.0.0.1:{port}", token)
-                os.environ.update(session)
-                figures = wrk(f"http://127.0.0.1:{port}/c/checkin", connections, args.seconds, script=ROOT / "bench" / "checkin.lua")
-                rows.append({"server": "kiosk", "what": "POST /c/checkin", "connections": connections, **figures, "rss_mib": peak_rss_mib(process.pid)})
-            with sqlite3.connect(Path(tmp) / "kiosk.sqlite3") as db:
-                written = db.execute(
-                    "SELECT (SELECT count(*) FROM check_in), (SELECT count(*) FROM points_entry), (SELECT count(*) FROM outbox_event)"
-                ).fetchone()
-            rows[-1]["written"] = written
+    hello_port = free_port()
+    with server([sys.executable, str(ROOT / "bench" / "hello.py"), str(hello_port), str(THREADS)], hello_port) as hello:
+        wrk(f"http://127.0.0.1:{hello_port}/", 20, 2)
+        for _ in range(args.repeat):
+            for connections in loads:
+                # A fresh instance per row (prepared before hello-world's row, so the setup's
+                # disk writes do not overlap it): every row starts from the same database size.
+                with tempfile.TemporaryDirectory() as tmp:
+                    token = prepare(Path(tmp))
+                    samples.setdefault(("hello", connections), []).append(wrk(f"http://127.0.0.1:{hello_port}/", connections, args.seconds))
+                    port = free_port()
+                    env = {"KIOSK_INSTANCE_PATH": tmp, "KIOSK_PHONE_CHECKIN_RATE_LIMIT": "10000000 per minute"}
+                    command = [str(BIN / "kiosk"), "serve", "--port", str(port), "--threads", str(THREADS)]
+                    with server(command, port, env=env, probe="/healthz") as process:
+                        os.environ.update(open_phone_page(f"http://127.0.0.1:{port}", token))
+                        figures = wrk(f"http://127.0.0.1:{port}/c/checkin", connections, args.seconds, script=ROOT / "bench" / "checkin.lua")
+                        samples.setdefault(("kiosk", connections), []).append(figures)
+                        rss["kiosk"] = max(rss["kiosk"], peak_rss_mib(process.pid))
+                    with sqlite3.connect(Path(tmp) / "kiosk.sqlite3") as db:
+                        counts = db.execute(
+                            "SELECT (SELECT count(*) FROM check_in), (SELECT count(*) FROM points_entry), (SELECT count(*) FROM outbox_event)"
+                        ).fetchone()
+                    # Each 2xx response must have written exactly one of each (the demo's own
+                    # points entries are subtracted by comparing with the request count).
+                    written.setdefault(connections, []).append((figures["requests"], *counts))
+        rss["hello"] = peak_rss_mib(hello.pid)
 
     print(f"machine: {machine()}")
-    print(f"load: wrk (2 threads), {args.seconds} s per row; servers: waitress, {THREADS} threads; SQLite WAL, synchronous=FULL")
-    print("ratio = req/s / hello-world's at the same connections; written = check-ins, points entries, outbox events\n")
-    print(f"{'server':12} {'what':16} {'conns':>5} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7} {'ratio':>6} {'errors':>6} {'RSS MiB':>8}  written")
-    for row in rows:
-        row["ratio"] = row["rps"] / baseline[row["connections"]]["rps"]
-        print(
-            f"{row['server']:12} {row['what']:16} {row['connections']:5d} {row['rps']:8.0f} {row['p50_us'] / 1000:7.1f} {row['p95_us'] / 1000:7.1f} "
-            f"{row['ratio']:6.2f} {row['errors']:6d} {row['rss_mib']:8.1f}  {row.get('written', '')}"
-        )
+    print(
+        f"load: wrk (2 threads), {args.seconds} s per row, {args.repeat} repetitions alternating hello-world and the kiosk; "
+        f"servers: waitress, {THREADS} threads; SQLite WAL, synchronous=FULL\n"
+        "figures: median (range); ratio = req/s / hello-world's in the same repetition; "
+        "written = (requests, check-ins, points entries, outbox events) per repetition\n"
+    )
+    print(HEADER + "  written")
+    rows = []
+    for connections in loads:
+        for what in ("hello", "kiosk"):
+            row = summarise(samples[(what, connections)], samples[("hello", connections)])
+            name, label = ("hello-world", "GET /") if what == "hello" else ("kiosk", "POST /c/checkin")
+            rows.append({"server": name, "what": label, "connections": connections, **row, "rss_mib": rss[what]})
+            extra = written[connections] if what == "kiosk" else ""
+            rows[-1]["written"] = extra
+            print(format_row(name, label, connections, row, rss[what]) + f"  {extra}")
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "checkin.json").write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2, default=str))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
 import platform
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -60,8 +62,11 @@ def prepare_instance(path: Path) -> None:
         subprocess.run([str(BIN / "kiosk"), *args], env=env, check=True, capture_output=True)
 
 
-def wrk(url: str, connections: int, seconds: int, script: Path | None = None) -> dict:
-    command = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "-s", str(script or ROOT / "bench" / "report.lua"), url]
+def wrk(url: str, connections: int, seconds: int, script: Path | None = None, headers: dict[str, str] | None = None) -> dict:
+    command = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "-s", str(script or ROOT / "bench" / "report.lua")]
+    for name, value in (headers or {}).items():
+        command += ["-H", f"{name}: {value}"]
+    command.append(url)
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     line = next(line for line in output.splitlines() if line.startswith("{"))
     return json.loads(line)
@@ -70,3 +75,44 @@ def wrk(url: str, connections: int, seconds: int, script: Path | None = None) ->
 def machine() -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "?")
     return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {platform.system()} {platform.release()}"
+
+
+def kept_cookie(url: str) -> str:
+    """The Cookie header a kiosk browser sends once its session cookie has settled (the first
+    visit creates the session, the second may add Flask-Login's marker; a browser keeps the
+    latest)."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    for _ in range(3):
+        opener.open(url).read()
+    return "; ".join(f"{c.name}={c.value}" for c in jar)
+
+
+FIGURES = ("rps", "p50_us", "p95_us", "p99_us")
+
+
+def summarise(samples: list[dict], baselines: list[dict]) -> dict:
+    """Median and range over the repetitions; the ratio is taken per repetition (against the
+    hello-world run measured next to it) before the median, so machine noise between
+    repetitions cancels out."""
+    ratios = [s["rps"] / b["rps"] for s, b in zip(samples, baselines, strict=True)]
+    out: dict = {"n": len(samples), "errors": sum(s["errors"] for s in samples)}
+    for key in FIGURES:
+        values = [s[key] for s in samples]
+        out[key], out[key + "_min"], out[key + "_max"] = statistics.median(values), min(values), max(values)
+    out["ratio"], out["ratio_min"], out["ratio_max"] = statistics.median(ratios), min(ratios), max(ratios)
+    return out
+
+
+HEADER = (
+    f"{'server':11} {'what':36} {'conns':>5} {'req/s (range)':>18} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'ratio (range)':>17} {'errors':>6} {'RSS MiB':>7}"
+)
+
+
+def format_row(server: str, what: str, connections: int, row: dict, rss: float) -> str:
+    rps = f"{row['rps']:.0f} ({row['rps_min']:.0f}-{row['rps_max']:.0f})"
+    ratio = f"{row['ratio']:.2f} ({row['ratio_min']:.2f}-{row['ratio_max']:.2f})"
+    return (
+        f"{server:11} {what:36} {connections:5d} {rps:>18} {row['p50_us'] / 1000:7.1f} {row['p95_us'] / 1000:7.1f} "
+        f"{row['p99_us'] / 1000:7.1f} {ratio:>17} {row['errors']:6d} {rss:7.1f}"
+    )

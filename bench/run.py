@@ -1,64 +1,107 @@
-"""Foundation benchmark: the kiosk's `/` and `/healthz` against a bare Flask hello-world, both
-under waitress with the same threads, driven by the same wrk load in the same run.
+"""Foundation benchmark: the kiosk's home page and `/healthz` against a bare Flask hello-world,
+both under waitress with the same threads, driven by the same wrk load in the same run.
 
-    make bench            (or: .venv/bin/python bench/run.py [--seconds 10] [--connections 16])
+    make bench            (or: .venv/bin/python bench/run.py [--seconds 5] [--repeat 3])
 
-Prints requests/s, p95 latency and the ratio to hello-world, plus each server's peak RSS.
+Both servers run side by side (the idle one costs nothing); within each repetition and each
+load the hello-world row is measured right before the kiosk rows, so the ratio compares runs a
+few seconds apart. Printed: medians over the repetitions with the range, p50/p95/p99, the ratio
+to hello-world (median of the per-repetition ratios) and each server's peak RSS.
+
+Home page rows:
+- "/ (cookie kept)": what a kiosk browser does: it keeps the session cookie of its first visit
+  (wrk sends the Cookie header taken from a first request).
+- "/ (no cookie)": every request a new visitor without a cookie (worst case: a new session).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import BIN, ROOT, THREADS, free_port, machine, peak_rss_mib, prepare_instance, server, wrk
+from common import BIN, HEADER, ROOT, THREADS, format_row, free_port, kept_cookie, machine, peak_rss_mib, prepare_instance, server, summarise, wrk
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--connections", type=int, nargs="+", default=[1, 20])
+    parser.add_argument(
+        "--compare", type=Path, help="another checkout (e.g. `git worktree add /tmp/before main`): its kiosk is measured in the same repetitions"
+    )
     args = parser.parse_args()
-    results: list[dict] = []
-    # One connection is what a visitor at the screen feels; many is a burst (or the hub later).
-    loads = sorted({1, args.connections})
-    baseline: dict[int, dict] = {}
-
-    port = free_port()
-    with server([sys.executable, str(ROOT / "bench" / "hello.py"), str(port), str(THREADS)], port) as process:
-        wrk(f"http://127.0.0.1:{port}/", args.connections, 2)  # warm-up
-        for connections in loads:
-            baseline[connections] = wrk(f"http://127.0.0.1:{port}/", connections, args.seconds)
-            results.append({"server": "hello-world", "path": "/", "connections": connections, **baseline[connections], "rss_mib": peak_rss_mib(process.pid)})
 
     with tempfile.TemporaryDirectory() as tmp:
         prepare_instance(Path(tmp))
-        port = free_port()
-        command = [str(BIN / "kiosk"), "serve", "--port", str(port), "--threads", str(THREADS)]
-        with server(command, port, env={"KIOSK_INSTANCE_PATH": tmp}, probe="/healthz") as process:
-            for path in ("/", "/healthz"):
-                wrk(f"http://127.0.0.1:{port}{path}", args.connections, 2)
-                for connections in loads:
-                    figures = wrk(f"http://127.0.0.1:{port}{path}", connections, args.seconds)
-                    results.append({"server": "kiosk", "path": path, "connections": connections, **figures, "rss_mib": peak_rss_mib(process.pid)})
+        hello_port, kiosk_port = free_port(), free_port()
+        hello_cmd = [sys.executable, str(ROOT / "bench" / "hello.py"), str(hello_port), str(THREADS)]
+        kiosk_cmd = [str(BIN / "kiosk"), "serve", "--port", str(kiosk_port), "--threads", str(THREADS)]
+        with contextlib.ExitStack() as stack:
+            hello = stack.enter_context(server(hello_cmd, hello_port))
+            kiosk = stack.enter_context(server(kiosk_cmd, kiosk_port, env={"KIOSK_INSTANCE_PATH": tmp}, probe="/healthz"))
+            hello_url = f"http://127.0.0.1:{hello_port}"
+            kiosks = {"": f"http://127.0.0.1:{kiosk_port}"}
+            if args.compare:
+                # The same instance (a copy of its database), the other checkout's code.
+                other = Path(tmp) / "compare"
+                other.mkdir()
+                for name in ("kiosk.toml", "kiosk.sqlite3", "kiosk.sqlite3-wal"):
+                    if (Path(tmp) / name).exists():
+                        shutil.copy(Path(tmp) / name, other / name)
+                port = free_port()
+                env = {"KIOSK_INSTANCE_PATH": str(other), "PYTHONPATH": str(args.compare.resolve())}
+                compared = stack.enter_context(server([*kiosk_cmd[:3], str(port), *kiosk_cmd[4:]], port, env=env, probe="/healthz"))
+                kiosks[f" [{args.compare.name}]"] = f"http://127.0.0.1:{port}"
+            targets = {}
+            for tag, url in kiosks.items():
+                targets |= {
+                    f"/ (cookie kept){tag}": (url + "/", {"Cookie": kept_cookie(url + "/")}),
+                    f"/ (no cookie){tag}": (url + "/", {}),
+                    f"/healthz{tag}": (url + "/healthz", {}),
+                }
+            wrk(hello_url + "/", 20, 2)  # warm-up
+            for url, headers in targets.values():
+                wrk(url, 20, 2, headers=headers)
+            samples: dict[tuple[str, int], list[dict]] = {}
+            for _ in range(args.repeat):
+                for connections in args.connections:
+                    samples.setdefault(("hello", connections), []).append(wrk(hello_url + "/", connections, args.seconds))
+                    for what, (url, headers) in targets.items():
+                        samples.setdefault((what, connections), []).append(wrk(url, connections, args.seconds, headers=headers))
+            rss = {"hello": peak_rss_mib(hello.pid), "kiosk": peak_rss_mib(kiosk.pid)}
+            if args.compare:
+                rss["compare"] = peak_rss_mib(compared.pid)
 
+    rows = []
     print(f"machine: {machine()}")
-    print(f"load: wrk (2 threads), {args.seconds} s per row; servers: waitress, {THREADS} threads; ratio = req/s / hello-world's at the same connections\n")
-    print(f"{'server':12} {'path':9} {'conns':>5} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7} {'ratio':>6} {'errors':>6} {'peak RSS MiB':>12}")
-    for row in results:
-        row["ratio"] = row["rps"] / baseline[row["connections"]]["rps"]
-        print(
-            f"{row['server']:12} {row['path']:9} {row['connections']:5d} {row['rps']:8.0f} {row['p50_us'] / 1000:7.1f} "
-            f"{row['p95_us'] / 1000:7.1f} {row['ratio']:6.2f} {row['errors']:6d} {row['rss_mib']:12.1f}"
-        )
+    print(
+        f"load: wrk (≤2 threads), {args.seconds} s per row, {args.repeat} repetitions alternating hello-world and the kiosk; "
+        f"servers: waitress, {THREADS} threads\nfigures: median (range) over the repetitions; ratio = req/s / hello-world's in the same repetition\n"
+    )
+    print(HEADER)
+    for connections in args.connections:
+        for what in ("hello", *targets):
+            row = summarise(samples[(what, connections)], samples[("hello", connections)])
+            name, label = ("hello-world", "/") if what == "hello" else ("kiosk", what)
+            process = "hello" if what == "hello" else ("compare" if what.endswith("]") else "kiosk")
+            rows.append({"server": name, "what": label, "connections": connections, **row, "rss_mib": rss[process]})
+            print(format_row(name, label, connections, row, rows[-1]["rss_mib"]))
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
-    (out / "foundation.json").write_text(json.dumps({"machine": machine(), "rows": results}, indent=2))
+    (out / "foundation.json").write_text(
+        json.dumps(
+            {"machine": machine(), "seconds": args.seconds, "repeat": args.repeat, "rows": rows, "samples": {f"{k[0]}@{k[1]}": v for k, v in samples.items()}},
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

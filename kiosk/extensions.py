@@ -34,3 +34,36 @@ def select_locale() -> str:
 
 
 babel = Babel()
+
+
+def trim_request_hooks(app) -> None:
+    """Take per-request work off the requests that do not need it (issue 9).
+
+    - Flask-Limiter checks every request in a before_request hook for application, default or
+      blueprint limits. The kiosk has none: its limits are decorators on two views, which check
+      themselves. The hook stays but returns at once unless such limits appear.
+    - Flask-Login looks into the session after every request (for its remember cookie), which
+      marks the response ``Vary: Cookie``; on a static file that makes the browser's cache miss
+      whenever the visitor session changes. Static files skip it (no one logs in through one).
+    """
+    from flask import request
+
+    hooks = app.before_request_funcs.get(None, [])
+    for index, hook in enumerate(hooks):
+        if getattr(hook, "__func__", None) is Limiter._check_request_limit and hook.__self__ is limiter:
+            manager = limiter.limit_manager
+
+            def check_app_wide_limits(check=hook, manager=manager):
+                if manager._application_limits or manager._default_limits or manager._blueprint_limits or limiter._meta_limits:
+                    return check()
+                return None
+
+            hooks[index] = check_app_wide_limits
+    after = app.after_request_funcs.get(None, [])
+    for index, hook in enumerate(after):
+        if getattr(hook, "__func__", None) is LoginManager._update_remember_cookie:
+
+            def update_remember_cookie(response, update=hook):
+                return response if request.endpoint == "static" else update(response)
+
+            after[index] = update_remember_cookie

@@ -10,6 +10,7 @@ It always sets ``Vary: HX-Request`` so a cache never serves one for the other.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import logging
 from collections.abc import Callable
@@ -17,14 +18,17 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Flask, Response, current_app, make_response, render_template, request, send_file, session
-from flask_babel import format_date, get_locale
+from flask import Flask, Response, current_app, has_request_context, make_response, render_template, request, send_file, session, url_for
+from flask_babel import format_date, get_locale, get_translations
 from flask_babel import gettext as _
-from flask_wtf.csrf import CSRFError
+from flask_wtf.csrf import CSRFError, generate_csrf
+from jinja2.ext import _make_new_gettext, _make_new_ngettext
 from werkzeug.exceptions import HTTPException
+from werkzeug.security import safe_join
 
 from kiosk import __version__
 from kiosk.errors import KioskError
+from kiosk.extensions import trim_request_hooks
 
 log = logging.getLogger("kiosk.web")
 
@@ -71,23 +75,124 @@ def local_now() -> datetime:
     return datetime.now(ZoneInfo(current_app.config["TIMEZONE"]))
 
 
+_DATES: dict[tuple[str, object], str] = {}
+
+
+def _today_text(locale: str, day) -> str:
+    """The long date in the top bar ("2026年11月28日星期六"): Babel formats it once a day."""
+    key = (locale, day)
+    text = _DATES.get(key)
+    if text is None:
+        if len(_DATES) > 16:
+            _DATES.clear()
+        text = _DATES[key] = format_date(day, format="full")
+    return text
+
+
 def _template_context() -> dict[str, Any]:
-    locale = str(get_locale() or current_app.config["DEFAULT_LOCALE"])
+    config = current_app.config
+    locale = str(get_locale() or config["DEFAULT_LOCALE"])
     now = local_now()
+    # The request's catalogue, looked up once: templates' _() would otherwise ask Flask-Babel
+    # for the request's locale and translations on every string (imported macros still do).
+    translations = get_translations()
     return {
         "layout": FULL_LAYOUT,
-        "centre_name": current_app.config["CENTRE_NAME"],
-        "centre_code": current_app.config["CENTRE_CODE"],
+        "centre_name": config["CENTRE_NAME"],
+        "centre_code": config["CENTRE_CODE"],
         "app_version": __version__,
         "locale": locale,
         "html_lang": "zh-CN" if locale == "zh" else locale,
         "elder_mode": elder_mode(),
-        "idle_seconds": current_app.config["IDLE_SECONDS"],
-        "idle_grace_seconds": current_app.config["IDLE_GRACE_SECONDS"],
-        "today_text": format_date(now.date(), format="full"),
+        "idle_seconds": config["IDLE_SECONDS"],
+        "idle_grace_seconds": config["IDLE_GRACE_SECONDS"],
+        "today_text": _today_text(locale, now.date()),
         "clock_text": now.strftime("%H:%M"),
-        "timezone": current_app.config["TIMEZONE"],
+        "timezone": config["TIMEZONE"],
+        "csrf_token": _csrf_once(),
+        "gettext": _make_new_gettext(translations.ugettext),
+        "ngettext": _make_new_ngettext(translations.ungettext),
     }
+
+
+def _csrf_once() -> Callable[[], str]:
+    """csrf_token() for one render: a page asks up to three times; the token is made (and the
+    session touched) only if the page asks at all."""
+    token: list[str] = []
+
+    def csrf_token() -> str:
+        if not token:
+            token.append(generate_csrf())
+        return token[0]
+
+    return csrf_token
+
+
+def _cached_url_for(app: Flask) -> Callable[..., str]:
+    """url_for for templates: a URL without arguments (and every static file's, hash included)
+    is built once per process; anything else goes to Flask's url_for."""
+    urls: dict[tuple[str, str, str | None], str] = {}
+
+    def cached(endpoint: str, **values: Any) -> str:
+        if (values and (endpoint != "static" or len(values) != 1)) or endpoint.startswith(".") or not has_request_context():
+            return url_for(endpoint, **values)
+        key = (request.script_root, endpoint, values.get("filename"))
+        url = urls.get(key)
+        if url is None:
+            url = urls[key] = url_for(endpoint, **values)
+        return url
+
+    return cached
+
+
+# ---- static files: fingerprinted URLs, cached for good ----
+
+STATIC_VERSION_ARG = "v"
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+class StaticFingerprints:
+    """A short content hash per file under static/, computed once per process on first use.
+
+    ``url_for('static', filename=...)`` (templates and code alike) gets ``?v=<hash>`` through a
+    URL default, so any file under static/ is fingerprinted, including files added later. A
+    request carrying the file's current hash is answered with IMMUTABLE: a kiosk never asks
+    for htmx or the CSS again. A URL without it, or with an old hash, keeps Flask's
+    revalidating ``no-cache``; after an upgrade the pages name the new hashes (the process
+    restarted, so the hashes are computed afresh).
+    """
+
+    def __init__(self, folder: str | None) -> None:
+        self.folder = folder
+        self._hashes: dict[str, str | None] = {}
+
+    def get(self, filename: str) -> str | None:
+        try:
+            return self._hashes[filename]
+        except KeyError:
+            pass
+        digest: str | None = None  # no such file: the URL stays plain and the request a 404
+        path = safe_join(self.folder, filename) if self.folder else None
+        if path is not None:
+            try:
+                with open(path, "rb") as fh:
+                    digest = hashlib.sha256(fh.read()).hexdigest()[:12]
+            except OSError:
+                pass
+        self._hashes[filename] = digest
+        return digest
+
+    def url_defaults(self, endpoint: str, values: dict[str, Any]) -> None:
+        if endpoint == "static" and STATIC_VERSION_ARG not in values and "filename" in values:
+            digest = self.get(values["filename"])
+            if digest is not None:
+                values[STATIC_VERSION_ARG] = digest
+
+    def cache_headers(self, response: Response) -> None:
+        filename = (request.view_args or {}).get("filename")
+        version = request.args.get(STATIC_VERSION_ARG)
+        if response.status_code in (200, 304) and version and filename and version == self.get(filename):
+            response.headers["Cache-Control"] = IMMUTABLE
 
 
 def _security_headers(response: Response) -> Response:
@@ -95,7 +200,9 @@ def _security_headers(response: Response) -> Response:
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
-    if request.endpoint != "static":
+    if request.endpoint == "static":
+        current_app.extensions["kiosk_static"].cache_headers(response)
+    else:
         # Visitor pages may show masked personal data: never keep them in a cache.
         response.headers.setdefault("Cache-Control", "no-store")
     return response
@@ -158,7 +265,12 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["mask_phone"] = mask_phone
     app.jinja_env.filters["mask_name"] = mask_name
     app.context_processor(_template_context)
+    app.jinja_env.globals["url_for"] = _cached_url_for(app)
+    fingerprints = StaticFingerprints(app.static_folder)
+    app.extensions["kiosk_static"] = fingerprints
+    app.url_defaults(fingerprints.url_defaults)
     app.after_request(_security_headers)
+    trim_request_hooks(app)
     app.register_error_handler(CSRFError, _handle_csrf_error)
     app.register_error_handler(HTTPException, _handle_http_error)
     app.register_error_handler(Exception, _handle_unexpected)
