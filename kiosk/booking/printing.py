@@ -77,6 +77,6 @@ def try_print(spec: str, render: Callable[[Any], None]) -> bool:
         if close is not None:
             close()
         return True
-    except Exception:  # noqa: BLE001 - a jammed or missing printer must not fail the booking
+    except Exception:
         log.exception("ticket printing failed")
         return False

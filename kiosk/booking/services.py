@@ -137,8 +137,7 @@ class _Schedule:
 def _load_schedule(session: Session, service: Service, first: date, last: date) -> _Schedule:
     templates = list(session.scalars(select(ScheduleTemplate).where(ScheduleTemplate.service_id == service.id)))
     overrides = {
-        o.day: o
-        for o in session.scalars(select(ScheduleOverride).where(ScheduleOverride.service_id == service.id, ScheduleOverride.day.between(first, last)))
+        o.day: o for o in session.scalars(select(ScheduleOverride).where(ScheduleOverride.service_id == service.id, ScheduleOverride.day.between(first, last)))
     }
     closures = set(session.scalars(select(ClosureDay.day).where(ClosureDay.day.between(first, last))))
     rows = {s.starts_at: s for s in session.scalars(select(Slot).where(Slot.service_id == service.id, Slot.day.between(first, last)))}
@@ -378,9 +377,7 @@ def save_service(
     return service
 
 
-def save_provider(
-    session: Session, service: Service, *, name: str | None, kind: str | None, actor: StaffUser | None, remote_addr: str = ""
-) -> Provider:
+def save_provider(session: Session, service: Service, *, name: str | None, kind: str | None, actor: StaffUser | None, remote_addr: str = "") -> Provider:
     try:
         provider_kind = ProviderKind(kind or "volunteer")
     except ValueError:
@@ -420,16 +417,17 @@ def save_template(
 ) -> ScheduleTemplate:
     """A weekly template. Existing bookings stay where they are: a slot that was booked keeps
     its row, its time and its people whatever the templates say afterwards."""
-    fields = {
+    start, end = _time(starts, "starts"), _time(ends, "ends")
+    fields: dict[str, Any] = {
         "weekday": _int(weekday, "weekday", 0, 6),
-        "starts": _time(starts, "starts"),
-        "ends": _time(ends, "ends"),
+        "starts": start,
+        "ends": end,
         "slot_minutes": _int(slot_minutes, "slot_minutes", 5, 480),
         "capacity": _int(capacity, "capacity", 1, 100),
         "valid_from": _date(valid_from, "valid_from", optional=True),
         "valid_until": _date(valid_until, "valid_until", optional=True),
     }
-    if fields["ends"] <= fields["starts"]:
+    if end <= start:
         raise BookingError("ends_before_start", _l("The end must be after the start."), field="ends")
     with write_transaction(session):
         fields["provider_id"] = _provider_id(session, service, provider_id)
@@ -445,7 +443,9 @@ def delete_template(session: Session, template_id: Any, *, actor: StaffUser | No
         template = session.get(ScheduleTemplate, int(template_id)) if str(template_id).isdigit() else None
         if template is None:
             raise BookingError("unknown_template", _l("This schedule does not exist."), status=404)
-        record_audit(session, actor, "service.template_delete", target=f"service:{template.service_id}", detail=f"template={template.id}", remote_addr=remote_addr)
+        record_audit(
+            session, actor, "service.template_delete", target=f"service:{template.service_id}", detail=f"template={template.id}", remote_addr=remote_addr
+        )
         session.delete(template)
 
 
@@ -516,7 +516,9 @@ def delete_closure(session: Session, closure_id: Any, *, actor: StaffUser | None
 
 
 def list_overrides(session: Session, service: Service, since: date) -> list[ScheduleOverride]:
-    return list(session.scalars(select(ScheduleOverride).where(ScheduleOverride.service_id == service.id, ScheduleOverride.day >= since).order_by(ScheduleOverride.day)))
+    return list(
+        session.scalars(select(ScheduleOverride).where(ScheduleOverride.service_id == service.id, ScheduleOverride.day >= since).order_by(ScheduleOverride.day))
+    )
 
 
 def list_closures(session: Session, since: date) -> list[ClosureDay]:
@@ -574,7 +576,9 @@ def blocked_until(session: Session, person_key: str, service: Service, now: date
     )
     if len(noshows) < service.noshow_limit:
         return None
-    until = noshows[0] + timedelta(days=service.block_days)
+    last = noshows[0]
+    assert last is not None  # closed_at > since excludes NULL
+    until = last + timedelta(days=service.block_days)
     return until if until > now else None
 
 
@@ -783,7 +787,10 @@ def _check_rules(session: Session, service: Service, slot: SlotView, person: Per
         if until is not None:
             raise BookingError(
                 "blocked",
-                _l("Booking at the kiosk is paused until %(day)s after missed appointments. Please ask the staff at the desk.", day=until.astimezone(zone).strftime("%m-%d")),
+                _l(
+                    "Booking at the kiosk is paused until %(day)s after missed appointments. Please ask the staff at the desk.",
+                    day=until.astimezone(zone).strftime("%m-%d"),
+                ),
                 status=403,
             )
     same_slot = session.scalar(
@@ -820,7 +827,7 @@ def _ensure_slot_row(session: Session, service: Service, slot: SlotView) -> int:
 
 def _take_place(session: Session, slot_id: int) -> bool:
     taken = session.execute(update(Slot).where(Slot.id == slot_id, Slot.booked < Slot.capacity).values(booked=Slot.booked + 1))
-    return bool(taken.rowcount == 1)
+    return bool(taken.rowcount == 1)  # type: ignore[attr-defined]  # a CursorResult
 
 
 def _add_booking(
@@ -901,7 +908,17 @@ def book(
         try:
             with session.begin_nested():
                 booking = _add_booking(
-                    session, service, slot_id=slot_id, day=slot.day, queue_at=slot.starts_at, person=person, channel=channel, request_key=key, rules=rules, now=now, staff=staff
+                    session,
+                    service,
+                    slot_id=slot_id,
+                    day=slot.day,
+                    queue_at=slot.starts_at,
+                    person=person,
+                    channel=channel,
+                    request_key=key,
+                    rules=rules,
+                    now=now,
+                    staff=staff,
                 )
         except IntegrityError:
             raise BookingError("bad_request_key", _l("Please go back and try again."), status=409) from None
@@ -939,7 +956,9 @@ def join_waitlist(
         _check_rules(session, service, slot, person, now, rules.zone, BookingChannel.KIOSK)
         if slot.free:
             raise BookingError("slot_has_places", _l("This time still has places. Please book it directly."), status=409)
-        entry = WaitlistEntry(service_id=service.id, starts_at=slot.starts_at, member_id=person.member.id if person.member else None, phone=person.phone, person_key=person.key)
+        entry = WaitlistEntry(
+            service_id=service.id, starts_at=slot.starts_at, member_id=person.member.id if person.member else None, phone=person.phone, person_key=person.key
+        )
         session.add(entry)
         try:
             with session.begin_nested():
@@ -949,14 +968,20 @@ def join_waitlist(
         record_event(
             session,
             "booking.waitlisted",
-            {"service_id": service.id, "category": service.category.value, "starts_at": slot.starts_at.isoformat(), "person": pseudonym(rules.district_key, _person_phone(person) or ""), "device": rules.device_id},
+            {
+                "service_id": service.id,
+                "category": service.category.value,
+                "starts_at": slot.starts_at.isoformat(),
+                "person": pseudonym(rules.district_key, _person_phone(person) or ""),
+                "device": rules.device_id,
+            },
             occurred_at=now,
         )
         position = int(
             session.scalar(
-                select(func.count()).select_from(WaitlistEntry).where(
-                    WaitlistEntry.service_id == service.id, WaitlistEntry.starts_at == slot.starts_at, WaitlistEntry.status == WaitlistStatus.WAITING
-                )
+                select(func.count())
+                .select_from(WaitlistEntry)
+                .where(WaitlistEntry.service_id == service.id, WaitlistEntry.starts_at == slot.starts_at, WaitlistEntry.status == WaitlistStatus.WAITING)
             )
             or 0
         )
@@ -981,7 +1006,16 @@ def _promote(session: Session, service: Service, slot: Slot, rules: BookingRules
         member = session.get(Member, entry.member_id) if entry.member_id else None
         person = Person(entry.person_key, member, entry.phone)
         booking = _add_booking(
-            session, service, slot_id=slot.id, day=slot.day, queue_at=slot.starts_at, person=person, channel=BookingChannel.WAITLIST, request_key=None, rules=rules, now=now
+            session,
+            service,
+            slot_id=slot.id,
+            day=slot.day,
+            queue_at=slot.starts_at,
+            person=person,
+            channel=BookingChannel.WAITLIST,
+            request_key=None,
+            rules=rules,
+            now=now,
         )
         entry.status, entry.booking_id = WaitlistStatus.PROMOTED, booking.id
         return booking
@@ -1025,9 +1059,11 @@ def cancel(
                     status=409,
                 )
         changed = session.execute(
-            update(Booking).where(Booking.id == booking.id, Booking.status.in_(OPEN_STATUSES)).values(status=BookingStatus.CANCELLED, closed_at=now, note=reason[:200])
+            update(Booking)
+            .where(Booking.id == booking.id, Booking.status.in_(OPEN_STATUSES))
+            .values(status=BookingStatus.CANCELLED, closed_at=now, note=reason[:200])
         )
-        if changed.rowcount != 1:
+        if changed.rowcount != 1:  # type: ignore[attr-defined]
             raise BookingError("already_cancelled", _l("This booking has already been cancelled."), status=409)
         session.refresh(booking)
         promoted_ticket = None
@@ -1074,7 +1110,14 @@ def lookup(session: Session, *, phone: str | None, ticket: str | None, now: date
 
 
 def issue_walk_in(
-    session: Session, service_id: Any, *, rules: BookingRules, staff: StaffUser | None, phone: str | None = "", now: datetime | None = None, remote_addr: str = ""
+    session: Session,
+    service_id: Any,
+    *,
+    rules: BookingRules,
+    staff: StaffUser | None,
+    phone: str | None = "",
+    now: datetime | None = None,
+    remote_addr: str = "",
 ) -> TicketView:
     """A ticket for today from the same numbering, queued by arrival time."""
     now = now or utcnow()
@@ -1155,10 +1198,8 @@ def recall(session: Session, booking_id: Any, *, staff: StaffUser, desk: Any = N
 
 
 def _close(session: Session, booking: Booking, status: BookingStatus, now: datetime) -> None:
-    changed = session.execute(
-        update(Booking).where(Booking.id == booking.id, Booking.status.in_(OPEN_STATUSES)).values(status=status, closed_at=now)
-    )
-    if changed.rowcount != 1:
+    changed = session.execute(update(Booking).where(Booking.id == booking.id, Booking.status.in_(OPEN_STATUSES)).values(status=status, closed_at=now))
+    if changed.rowcount != 1:  # type: ignore[attr-defined]
         raise BookingError("not_waiting", _l("This ticket is no longer waiting."), status=409)
     session.refresh(booking)
 
@@ -1188,7 +1229,10 @@ def mark_served(
         if booking.member_id is not None and service.points_on_serve:
             award_points(session, booking.member_id, service.points_on_serve, PointsReason.BOOKING_SERVED, reference=f"booking:{booking.id}", actor=staff)
         phone = booking.member.phone if booking.member is not None else booking.phone
-        payload = _event_payload(booking, service, phone, booking.member, rules) | {"minutes": booking.served_minutes, "points": service.points_on_serve if booking.member_id else 0}
+        payload = _event_payload(booking, service, phone, booking.member, rules) | {
+            "minutes": booking.served_minutes,
+            "points": service.points_on_serve if booking.member_id else 0,
+        }
         record_event(session, "booking.served", payload, occurred_at=now)
         record_audit(session, staff, "booking.served", target=f"booking:{booking.id}", remote_addr=remote_addr)
     return booking
@@ -1223,14 +1267,16 @@ def now_calling(session: Session, day: date, limit: int = 6) -> list[Calling]:
         .order_by(Booking.called_at.desc())
         .limit(limit)
     )
-    return [Calling(f"{name} {ticket}", desk, called_at, count) for name, ticket, desk, called_at, count in rows]
+    return [Calling(f"{name} {ticket}", desk, called_at, count) for name, ticket, desk, called_at, count in rows if called_at is not None]
 
 
 def waitlist_for_day(session: Session, day: date, zone: ZoneInfo) -> list[WaitlistEntry]:
     start = datetime.combine(day, time(0), zone).astimezone(UTC)
     return list(
         session.scalars(
-            select(WaitlistEntry).where(WaitlistEntry.starts_at >= start, WaitlistEntry.starts_at < start + timedelta(days=1)).order_by(WaitlistEntry.starts_at, WaitlistEntry.id)
+            select(WaitlistEntry)
+            .where(WaitlistEntry.starts_at >= start, WaitlistEntry.starts_at < start + timedelta(days=1))
+            .order_by(WaitlistEntry.starts_at, WaitlistEntry.id)
         )
     )
 
@@ -1280,7 +1326,7 @@ def volunteer_hours(session: Session, month: str) -> list[ProviderHours]:
         .group_by(Provider.name, Service.name)
         .order_by(Service.name, Provider.name)
     )
-    return [ProviderHours(provider or "", service, int(people), int(minutes)) for provider, service, people, minutes in rows]
+    return [ProviderHours(provider or "", service, int(people or 0), int(minutes or 0)) for provider, service, people, minutes in rows]
 
 
 def month_view(session: Session, month: str) -> tuple[list[date], list[tuple[Service, dict[date, int]]]]:
@@ -1298,7 +1344,11 @@ def month_view(session: Session, month: str) -> tuple[list[date], list[tuple[Ser
 
 
 def bookings_between(session: Session, first: date, following: date) -> list[Booking]:
-    return list(session.scalars(select(Booking).where(Booking.day >= first, Booking.day < following).order_by(Booking.day, Booking.service_id, Booking.queue_at, Booking.ticket_seq)))
+    return list(
+        session.scalars(
+            select(Booking).where(Booking.day >= first, Booking.day < following).order_by(Booking.day, Booking.service_id, Booking.queue_at, Booking.ticket_seq)
+        )
+    )
 
 
 def month_bookings(session: Session, month: str) -> list[Booking]:
@@ -1309,7 +1359,9 @@ def month_bookings(session: Session, month: str) -> list[Booking]:
 def open_bookings_for(session: Session, person_keys: Iterable[str], today: date) -> list[Booking]:
     return list(
         session.scalars(
-            select(Booking).where(Booking.person_key.in_(list(person_keys)), Booking.status.in_(OPEN_STATUSES), Booking.day >= today).order_by(Booking.day, Booking.queue_at)
+            select(Booking)
+            .where(Booking.person_key.in_(list(person_keys)), Booking.status.in_(OPEN_STATUSES), Booking.day >= today)
+            .order_by(Booking.day, Booking.queue_at)
         )
     )
 

@@ -66,14 +66,11 @@ def _today() -> date:
 
 def day_text(day: date) -> str:
     today = _today()
-    if str(get_locale()) == "zh":
-        text = f"{day.month}月{day.day}日 {format_date(day, 'EEE')}"
-    else:
-        text = format_date(day, "EEE d MMM")
+    text = f"{day.month}月{day.day}日 {format_date(day, 'EEE')}" if str(get_locale()) == "zh" else format_date(day, "EEE d MMM")
     if day == today:
-        return f"{_('Today')} · {text}"
+        return _("Today") + " · " + text
     if day == today + timedelta(days=1):
-        return f"{_('Tomorrow')} · {text}"
+        return _("Tomorrow") + " · " + text
     return text
 
 
@@ -222,7 +219,12 @@ def waitlist():
     member = identified_member() if form.get("as_member") == "1" else None
     try:
         entry = services.join_waitlist(
-            db.session, form.get("service"), form.get("slot"), rules=_rules(), phone=None if member else form.get("phone"), member_id=member.id if member else None
+            db.session,
+            form.get("service"),
+            form.get("slot"),
+            rules=_rules(),
+            phone=None if member else form.get("phone"),
+            member_id=member.id if member else None,
         )
     except services.BookingError as error:
         return _refusal(error)
@@ -416,7 +418,12 @@ def no_show(booking_id: int):
 def staff_cancel(booking_id: int):
     def act():
         result = services.cancel(
-            db.session, booking_id, rules=_rules(), staff=current_user, reason=request.form.get("reason", "") or _("Cancelled at the desk"), remote_addr=client_address()
+            db.session,
+            booking_id,
+            rules=_rules(),
+            staff=current_user,
+            reason=request.form.get("reason", "") or _("Cancelled at the desk"),
+            remote_addr=client_address(),
         )
         flash(_("%(ticket)s cancelled.", ticket=result.ticket.ticket), "success")
         if result.promoted_ticket:
@@ -532,7 +539,17 @@ def _service_detail(service: Service, *, template_form=None, override_form=None,
     template_form = template_form or TemplateForm(formdata=None)
     template_form.provider_id.choices = [("", "—")] + [(str(p.id), p.name) for p in service.providers]
     form = ServiceForm(formdata=None, obj=service, category=service.category.value)
-    for name in ("duration_minutes", "lead_minutes", "horizon_days", "per_person_limit", "cancel_minutes", "noshow_limit", "noshow_days", "block_days", "points_on_serve"):
+    for name in (
+        "duration_minutes",
+        "lead_minutes",
+        "horizon_days",
+        "per_person_limit",
+        "cancel_minutes",
+        "noshow_limit",
+        "noshow_days",
+        "block_days",
+        "points_on_serve",
+    ):
         getattr(form, name).data = str(getattr(service, name))
     return render(
         "booking/staff_service.html",
@@ -658,7 +675,9 @@ def provider_new(service_id: int):
 @staff_bp.post("/closures")
 def closure_new():
     form = ClosureForm()
-    saved, status = submit_form(form, lambda: services.save_closure(db.session, day=form.day.data, reason=form.reason.data, actor=current_user, remote_addr=client_address()))
+    saved, status = submit_form(
+        form, lambda: services.save_closure(db.session, day=form.day.data, reason=form.reason.data, actor=current_user, remote_addr=client_address())
+    )
     if saved is None:
         return render(
             "booking/staff_services.html",
@@ -711,7 +730,9 @@ def month():
 @staff_bp.get("/hours")
 def hours():
     chosen = _month()
-    return render("booking/staff_hours.html", month=chosen, rows=services.volunteer_hours(db.session, chosen), previous=_shift(chosen, -1), following=_shift(chosen, 1))
+    return render(
+        "booking/staff_hours.html", month=chosen, rows=services.volunteer_hours(db.session, chosen), previous=_shift(chosen, -1), following=_shift(chosen, 1)
+    )
 
 
 def _export_rows(month: str) -> list[list]:
