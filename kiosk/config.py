@@ -63,6 +63,9 @@ DEFAULTS: dict[str, Any] = {
     # Per phone (address) on the centre's Wi-Fi: enough for a family, not for a script.
     "PHONE_CHECKIN_RATE_LIMIT": "30 per minute",
     "RATELIMIT_STORAGE_URI": "memory://",
+    # A thermal receipt printer for booking tickets (ESC/POS through python-escpos):
+    # "" (none: tickets only on screen), "usb:0x0416:0x5011", "network:192.168.1.50", "file:/dev/usb/lp0".
+    "RECEIPT_PRINTER": "",
     "SERVE_HOST": "127.0.0.1",
     "SERVE_PORT": 8000,
     "SERVE_THREADS": 8,

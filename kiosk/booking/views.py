@@ -85,7 +85,16 @@ def when_text(moment: datetime | None, day: date | None = None) -> str:
     return f"{day_text(local.date())} {local.strftime('%H:%M')}"
 
 
+def _forget_pending_slot() -> None:
+    """A member card books only on the keypad screen it was scanned at: any other page the
+    visitor opens (home, a check-in screen, 我的积分) forgets the chosen slot, so a card
+    scanned there never books the previous screen's slot (nor the previous visitor's)."""
+    if request.method == "GET" and request.endpoint not in {"booking.slot_page", "static"} and PENDING_SESSION_KEY in session:
+        session.pop(PENDING_SESSION_KEY, None)
+
+
 def setup(app: Flask) -> None:
+    app.before_request(_forget_pending_slot)
     app.jinja_env.filters["booking_day"] = day_text
     app.jinja_env.filters["booking_time"] = time_text
     app.jinja_env.filters["booking_when"] = when_text

@@ -320,3 +320,14 @@ def test_a_configured_printer_prints_and_a_broken_one_does_not_stop_the_booking(
     assert "理发 A001".encode("gb18030") in printed[0].output
     monkeypatch.setattr(printing, "open_printer", lambda spec: (_ for _ in ()).throw(OSError("no paper")))
     assert book(client, haircut, tomorrow_at(9, 20), "13800000002").status_code == 200
+
+
+def test_a_card_scanned_after_leaving_the_keypad_screen_does_not_book(client, session, haircut):
+    """Safeguard: booking.views._forget_pending_slot (without it this books the slot the last
+    visitor left on screen — checked by removing the hook)."""
+    member = register_member(session, name="李国强", phone="13900000003", community="", age_band="60-69", consent=True, consent_version="t", actor=None)
+    session.commit()
+    client.get(f"/booking/{haircut.id}/slot/{tomorrow_at(9)}")
+    scanned = post(client, "/scan", {"code": card_token(member, CARDS, "XH-CY-CY1")}, htmx=True, token_from="/")
+    assert scanned.headers["HX-Location"] == "/points"
+    assert counts(session)[0] == 0
