@@ -131,7 +131,9 @@ def service_page(service_id: int):
     if chosen is None:
         chosen = next((d for d in days if d.free), days[0] if days else None)
     context = {"service": service, "days": days, "chosen": chosen, "now": now, "lead": timedelta(minutes=service.lead_minutes)}
-    return render("booking/service.html", "booking/_day.html", **context)
+    # A day tap swaps only the strip and its slots; a tile tap (aimed at #main) gets the page.
+    fragment = "booking/_day.html" if request.headers.get("HX-Target") == "booking-day" else None
+    return render("booking/service.html", fragment, **context)
 
 
 @bp.get("/booking/<int:service_id>/slot/<slot_key>")
