@@ -80,6 +80,9 @@ DEFAULTS: dict[str, Any] = {
     # Successful check-ins with one phone's pass (a family shares a phone; a script does not).
     "PASS_CHECKIN_LIMIT": "3 per 10 minutes",
     "RATELIMIT_STORAGE_URI": "memory://",
+    # A thermal receipt printer for booking tickets (ESC/POS through python-escpos):
+    # "" (none: tickets only on screen), "usb:0x0416:0x5011", "network:192.168.1.50", "file:/dev/usb/lp0".
+    "RECEIPT_PRINTER": "",
     "SERVE_HOST": "127.0.0.1",
     "SERVE_PORT": 8000,
     "SERVE_THREADS": 8,

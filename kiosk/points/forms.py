@@ -15,6 +15,7 @@ REASON_LABELS = {
     PointsReason.REDEMPTION_CANCELLED: _l("Redemption cancelled"),
     PointsReason.CHECKIN_UNDONE: _l("Check-in undone"),
     PointsReason.CORRECTION: _l("Correction by staff"),
+    PointsReason.BOOKING_SERVED: _l("Service received"),
 }
 REDEMPTION_STATUS_LABELS = {
     RedemptionStatus.PENDING: _l("Waiting at the desk"),

@@ -17,6 +17,7 @@ class PointsReason(enum.StrEnum):
     REDEMPTION_CANCELLED = "redemption_cancelled"
     CHECKIN_UNDONE = "checkin_undone"
     CORRECTION = "correction"
+    BOOKING_SERVED = "booking_served"  # a member was served at a booked service (per-service points)
 
 
 class PointsEntry(Base):

@@ -1,0 +1,69 @@
+"""Scanner recognisers for booking at the kiosk.
+
+- A ticket QR (``B1.<centre>.<booking>.<sig>``) held to the scanner opens that ticket (look up,
+  cancel). A ticket of another centre is refused with its own message.
+- A member card scanned on the booking keypad screen books the chosen slot for the member
+  (priority 11: above check-in's card recogniser, which only claims cards on a check-in screen,
+  and 我的积分).
+"""
+
+from __future__ import annotations
+
+import time
+
+from kiosk.booking import services
+from kiosk.booking.models import BookingChannel
+from kiosk.i18n import _l
+from kiosk.members.scan import member_signer
+from kiosk.members.services import looks_like_card, resolve_card
+from kiosk.scan.services import Recogniser, ScanOutcome
+
+# The slot on the keypad screen: {"service": id, "slot": key, "key": request key, "at": unix time}.
+PENDING_SESSION_KEY = "booking_pending"
+PENDING_SECONDS = 300
+
+
+def pending_slot(visitor) -> dict | None:
+    pending = visitor.get(PENDING_SESSION_KEY)
+    if not isinstance(pending, dict) or time.time() - float(pending.get("at", 0)) > PENDING_SECONDS:
+        return None
+    return pending
+
+
+def recognise_ticket(session, code, context):
+    if not services.looks_like_ticket(code):
+        return None
+    config = context.config
+    booking_id = services.read_ticket_token(code, services.ticket_signer(config), config["CENTRE_CODE"])
+    services.get_booking(session, booking_id)  # unknown_ticket (404) for a ticket of a reset database
+    return ScanOutcome(kind="booking-ticket", url_values={"token": code}, message=_l("Opening your ticket…"))
+
+
+def recognise_card_for_booking(session, code, context):
+    if not looks_like_card(code):
+        return None
+    pending = pending_slot(context.visitor)
+    if pending is None:
+        return None
+    config = context.config
+    member = resolve_card(session, code, member_signer(config), config["CENTRE_CODE"])
+    ticket = services.book(
+        session,
+        pending.get("service"),
+        pending.get("slot"),
+        rules=services.rules_from_config(config),
+        request_key=pending.get("key"),
+        member_id=member.id,
+        channel=BookingChannel.KIOSK,
+    )
+    token = services.ticket_token(ticket.booking_id, services.ticket_signer(config), config["CENTRE_CODE"])
+    return ScanOutcome(
+        kind="booking-card",
+        url_values={"token": token},
+        message=_l("Booked: %(ticket)s", ticket=ticket.label),
+        visitor={PENDING_SESSION_KEY: None},
+    )
+
+
+CARD_FOR_BOOKING = Recogniser("booking-card", recognise_card_for_booking, priority=11, endpoint="booking.ticket")
+TICKET = Recogniser("booking-ticket", recognise_ticket, priority=5, endpoint="booking.ticket")

@@ -1,0 +1,1372 @@
+"""Booking free services: schedules and slots, booking, the waitlist, tickets and the day's queue.
+
+One entry point per action (book, join_waitlist, cancel, issue_walk_in, call_next, recall,
+mark_served, mark_no_show, lift_block), each one serialised write (``write_transaction``:
+BEGIN IMMEDIATE … COMMIT) that refuses with a BookingError or writes its rows, its outbox
+event and its audit entry together. The database has the last word: ``booked = booked + 1
+WHERE booked < capacity`` on the slot, UNIQUE ticket numbers per service and day, a UNIQUE
+request key per confirmation screen.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from kiosk.booking.models import (
+    OPEN_STATUSES,
+    BlockLift,
+    Booking,
+    BookingChannel,
+    BookingStatus,
+    ClosureDay,
+    Provider,
+    ProviderKind,
+    ScheduleOverride,
+    ScheduleTemplate,
+    Service,
+    ServiceCategory,
+    Slot,
+    TicketCounter,
+    WaitlistEntry,
+    WaitlistStatus,
+)
+from kiosk.db import utcnow, write_transaction
+from kiosk.errors import KioskError
+from kiosk.i18n import _l
+from kiosk.identify.services import PhoneError, parse_phone
+from kiosk.members.models import Member
+from kiosk.points.models import PointsReason
+from kiosk.points.services import award_points
+from kiosk.signing import TokenSigner, signer_from_config
+from kiosk.staff.models import StaffUser
+from kiosk.staff.services import record_audit
+from kiosk.sync.outbox import pseudonym, record_event
+from kiosk.validation import clean_text, parse_whole_number
+
+UTC = ZoneInfo("UTC")
+TICKET_PREFIX = "B1"
+TICKET_PURPOSE = "booking-ticket"
+SLOT_KEY = re.compile(r"^\d{12}$")  # local YYYYMMDDHHMM
+TICKET_TEXT = re.compile(r"^([A-Z])(\d{1,4})$")
+MAX_SLOTS_PER_WINDOW = 96
+ALTERNATIVES = 3
+MAX_SERVED_MINUTES = 480
+
+
+class BookingError(KioskError):
+    pass
+
+
+class SlotFullError(BookingError):
+    """该时段已约满, with the next free slots to offer instead."""
+
+    def __init__(self, alternatives: Sequence[SlotView], service_id: int, slot_key: str):
+        super().__init__("slot_full", _l("This time is fully booked."), status=409)
+        self.alternatives = list(alternatives)
+        self.service_id = service_id
+        self.slot_key = slot_key
+
+
+@dataclass(frozen=True)
+class BookingRules:
+    """The configuration the services need (plain values: no Flask here)."""
+
+    zone: ZoneInfo
+    device_id: str
+    district_key: str
+    centre_code: str
+
+
+def rules_from_config(config: Mapping[str, Any]) -> BookingRules:
+    return BookingRules(
+        zone=ZoneInfo(config["TIMEZONE"]),
+        device_id=config["DEVICE_ID"],
+        district_key=config["DISTRICT_KEY"] or config["SECRET_KEY"],
+        centre_code=config["CENTRE_CODE"],
+    )
+
+
+def ticket_signer(config: Mapping[str, Any]) -> TokenSigner:
+    return signer_from_config(config, TICKET_PURPOSE)
+
+
+# ---- slots ----
+
+
+@dataclass(frozen=True)
+class SlotView:
+    service_id: int
+    day: date
+    starts_at: datetime  # UTC
+    ends_at: datetime
+    capacity: int
+    booked: int
+    provider_id: int | None = None
+
+    @property
+    def free(self) -> int:
+        return max(0, self.capacity - self.booked)
+
+    def key(self, zone: ZoneInfo) -> str:
+        return self.starts_at.astimezone(zone).strftime("%Y%m%d%H%M")
+
+
+@dataclass
+class _Schedule:
+    """A service's templates, overrides, closures and slot rows over a range of days."""
+
+    templates: list[ScheduleTemplate]
+    overrides: dict[date, ScheduleOverride]
+    closures: set[date]
+    rows: dict[datetime, Slot]
+
+
+def _load_schedule(session: Session, service: Service, first: date, last: date) -> _Schedule:
+    templates = list(session.scalars(select(ScheduleTemplate).where(ScheduleTemplate.service_id == service.id)))
+    overrides = {
+        o.day: o for o in session.scalars(select(ScheduleOverride).where(ScheduleOverride.service_id == service.id, ScheduleOverride.day.between(first, last)))
+    }
+    closures = set(session.scalars(select(ClosureDay.day).where(ClosureDay.day.between(first, last))))
+    rows = {s.starts_at: s for s in session.scalars(select(Slot).where(Slot.service_id == service.id, Slot.day.between(first, last)))}
+    return _Schedule(templates, overrides, closures, rows)
+
+
+def _windows(service: Service, schedule: _Schedule, day: date) -> list[tuple[time, time, int, int, int | None]]:
+    """(starts, ends, slot minutes, capacity, provider) for one day, after overrides and closures."""
+    if day in schedule.closures:
+        return []
+    weekly = [
+        t
+        for t in schedule.templates
+        if t.weekday == day.weekday() and (t.valid_from is None or t.valid_from <= day) and (t.valid_until is None or day <= t.valid_until)
+    ]
+    override = schedule.overrides.get(day)
+    if override is not None:
+        if override.closed or override.starts is None or override.ends is None:
+            return []
+        base = weekly[0] if weekly else None
+        return [
+            (
+                override.starts,
+                override.ends,
+                override.slot_minutes or (base.slot_minutes if base else service.duration_minutes),
+                override.capacity or (base.capacity if base else 1),
+                override.provider_id or (base.provider_id if base else None),
+            )
+        ]
+    return [(t.starts, t.ends, t.slot_minutes, t.capacity, t.provider_id) for t in weekly]
+
+
+def _day_slots(service: Service, schedule: _Schedule, day: date, zone: ZoneInfo) -> list[SlotView]:
+    slots: dict[datetime, SlotView] = {}
+    for starts, ends, minutes, capacity, provider_id in _windows(service, schedule, day):
+        start = datetime.combine(day, starts, zone)
+        end_of_window = datetime.combine(day, ends, zone)
+        for _ in range(MAX_SLOTS_PER_WINDOW):
+            end = start + timedelta(minutes=minutes)
+            if end > end_of_window:
+                break
+            at = start.astimezone(UTC)
+            row = schedule.rows.get(at)
+            booked = row.booked if row is not None else 0
+            slots[at] = SlotView(service.id, day, at, end.astimezone(UTC), max(capacity, booked), booked, provider_id)
+            start = end
+    return [slots[k] for k in sorted(slots)]
+
+
+def local_today(now: datetime, zone: ZoneInfo) -> date:
+    return now.astimezone(zone).date()
+
+
+def last_bookable_day(service: Service, now: datetime, zone: ZoneInfo) -> date:
+    return local_today(now, zone) + timedelta(days=service.horizon_days)
+
+
+def _bookable(service: Service, slot: SlotView, now: datetime) -> bool:
+    return slot.starts_at - now >= timedelta(minutes=service.lead_minutes)
+
+
+@dataclass(frozen=True)
+class DayAvailability:
+    day: date
+    slots: list[SlotView]
+    free: int  # free places in slots that can still be booked
+    closed: bool  # a closure day or an override that closes the service
+
+
+def availability(session: Session, service: Service, now: datetime, zone: ZoneInfo, days: int | None = None) -> list[DayAvailability]:
+    """The next days (today to the horizon) with their slots and free places."""
+    today = local_today(now, zone)
+    last = min(last_bookable_day(service, now, zone), today + timedelta(days=(days or service.horizon_days + 1) - 1))
+    schedule = _load_schedule(session, service, today, last)
+    result = []
+    day = today
+    while day <= last:
+        slots = _day_slots(service, schedule, day, zone)
+        free = sum(s.free for s in slots if _bookable(service, s, now))
+        override = schedule.overrides.get(day)
+        closed = day in schedule.closures or bool(override is not None and override.closed)
+        result.append(DayAvailability(day, slots, free, closed))
+        day += timedelta(days=1)
+    return result
+
+
+def day_slots(session: Session, service: Service, day: date, zone: ZoneInfo) -> list[SlotView]:
+    return _day_slots(service, _load_schedule(session, service, day, day), day, zone)
+
+
+def next_free_slots(session: Session, service: Service, after: datetime, now: datetime, zone: ZoneInfo, limit: int = ALTERNATIVES) -> list[SlotView]:
+    found: list[SlotView] = []
+    for day in availability(session, service, now, zone):
+        for slot in day.slots:
+            if slot.starts_at > after - timedelta(seconds=1) and slot.free and _bookable(service, slot, now) and slot.starts_at != after:
+                found.append(slot)
+                if len(found) == limit:
+                    return found
+    return found
+
+
+def parse_slot_key(raw: str | None, zone: ZoneInfo) -> datetime:
+    text_ = (raw or "").strip()
+    if not SLOT_KEY.match(text_):
+        raise BookingError("bad_slot", _l("This time slot does not exist. Please choose again."), status=400)
+    try:
+        local = datetime.strptime(text_, "%Y%m%d%H%M").replace(tzinfo=zone)
+    except ValueError:
+        raise BookingError("bad_slot", _l("This time slot does not exist. Please choose again."), status=400) from None
+    return local.astimezone(UTC)
+
+
+def find_slot(session: Session, service: Service, slot_key: str | None, zone: ZoneInfo) -> SlotView:
+    """The slot of *this* service at that time, or bad_slot (another service's slot, a time the
+    schedule does not have, a closed day)."""
+    at = parse_slot_key(slot_key, zone)
+    day = at.astimezone(zone).date()
+    for slot in day_slots(session, service, day, zone):
+        if slot.starts_at == at:
+            return slot
+    raise BookingError("not_a_slot", _l("This service has no slot at that time. Please choose again."), status=404)
+
+
+# ---- services and schedules (staff) ----
+
+
+def get_service(session: Session, service_id: Any, *, active_only: bool = False) -> Service:
+    try:
+        service = session.get(Service, int(service_id))
+    except (TypeError, ValueError, OverflowError):
+        service = None
+    if service is None or (active_only and not service.active):
+        raise BookingError("unknown_service", _l("This service does not exist."), status=404)
+    return service
+
+
+def list_services(session: Session, *, active_only: bool = False) -> list[Service]:
+    query = select(Service).order_by(Service.id)
+    if active_only:
+        query = query.where(Service.active.is_(True))
+    return list(session.scalars(query))
+
+
+def _text(raw: str | None, limit: int, field: str, *, required: bool = False) -> str:
+    return clean_text(raw, limit, field, error=BookingError, required=required)
+
+
+def _int(raw: Any, field: str, low: int, high: int, *, optional: bool = False) -> int | None:
+    return parse_whole_number(raw, field, error=BookingError, low=low, high=high, signed=False, optional=optional)
+
+
+def _need(value: int | None) -> int:
+    assert value is not None
+    return value
+
+
+def _time(raw: str | None, field: str) -> time:
+    try:
+        return time.fromisoformat((raw or "").strip()[:5])
+    except ValueError:
+        raise BookingError("bad_time", _l("Please enter a time such as 09:00."), field=field) from None
+
+
+def _date(raw: str | None, field: str, *, optional: bool = False) -> date | None:
+    text_ = (raw or "").strip()
+    if optional and not text_:
+        return None
+    try:
+        return date.fromisoformat(text_)
+    except ValueError:
+        raise BookingError("bad_date", _l("Please enter a date."), field=field) from None
+
+
+def save_service(
+    session: Session,
+    service: Service | None,
+    *,
+    name: str | None,
+    prefix: str | None,
+    category: str | None,
+    description: str | None = "",
+    place: str | None = "",
+    icon: str | None = "",
+    duration_minutes: Any = 20,
+    lead_minutes: Any = 30,
+    horizon_days: Any = 14,
+    per_person_limit: Any = 1,
+    cancel_minutes: Any = 60,
+    noshow_limit: Any = 3,
+    noshow_days: Any = 90,
+    block_days: Any = 30,
+    points_on_serve: Any = 0,
+    active: bool = True,
+    actor: StaffUser | None,
+    remote_addr: str = "",
+    demo_key: str | None = None,
+) -> Service:
+    letter = unicodedata.normalize("NFKC", prefix or "").strip().upper()
+    if not (len(letter) == 1 and "A" <= letter <= "Z"):
+        raise BookingError("bad_prefix", _l("Please give one letter (A–Z) for the ticket numbers."), field="prefix")
+    try:
+        kind = ServiceCategory(category or "")
+    except ValueError:
+        raise BookingError("bad_category", _l("Please choose a category."), field="category") from None
+    fields = {
+        "name": _text(name, 30, "name", required=True),
+        "prefix": letter,
+        "category": kind,
+        "description": _text(description, 500, "description"),
+        "place": _text(place, 60, "place"),
+        "icon": _text(icon, 8, "icon"),
+        "duration_minutes": _int(duration_minutes, "duration_minutes", 5, 480),
+        "lead_minutes": _int(lead_minutes, "lead_minutes", 0, 7 * 24 * 60),
+        "horizon_days": _int(horizon_days, "horizon_days", 1, 90),
+        "per_person_limit": _int(per_person_limit, "per_person_limit", 1, 10),
+        "cancel_minutes": _int(cancel_minutes, "cancel_minutes", 0, 7 * 24 * 60),
+        "noshow_limit": _int(noshow_limit, "noshow_limit", 1, 20),
+        "noshow_days": _int(noshow_days, "noshow_days", 1, 365),
+        "block_days": _int(block_days, "block_days", 0, 365),
+        "points_on_serve": _int(points_on_serve or 0, "points_on_serve", 0, 1000),
+        "active": bool(active),
+    }
+    with write_transaction(session):
+        taken = session.scalar(select(Service.id).where(Service.prefix == letter, Service.id != (service.id if service else 0)))
+        if taken is not None:
+            raise BookingError("prefix_taken", _l("Another service already uses this letter."), field="prefix")
+        created = service is None
+        if service is None:
+            service = Service(demo_key=demo_key)
+            session.add(service)
+        else:
+            service = session.merge(service)
+        for name_, value in fields.items():
+            setattr(service, name_, value)
+        session.flush()
+        record_audit(session, actor, "service.create" if created else "service.update", target=f"service:{service.id}", remote_addr=remote_addr)
+    return service
+
+
+def save_provider(session: Session, service: Service, *, name: str | None, kind: str | None, actor: StaffUser | None, remote_addr: str = "") -> Provider:
+    try:
+        provider_kind = ProviderKind(kind or "volunteer")
+    except ValueError:
+        raise BookingError("bad_kind", _l("Please choose a category."), field="kind") from None
+    clean = _text(name, 40, "name", required=True)
+    with write_transaction(session):
+        provider = Provider(service_id=service.id, name=clean, kind=provider_kind)
+        session.add(provider)
+        session.flush()
+        record_audit(session, actor, "service.provider", target=f"service:{service.id}", detail=clean, remote_addr=remote_addr)
+    return provider
+
+
+def _provider_id(session: Session, service: Service, raw: Any) -> int | None:
+    if raw in (None, "", "0"):
+        return None
+    provider = session.get(Provider, int(raw)) if str(raw).isdigit() else None
+    if provider is None or provider.service_id != service.id:
+        raise BookingError("bad_provider", _l("Please choose who gives the service."), field="provider_id")
+    return provider.id
+
+
+def save_template(
+    session: Session,
+    service: Service,
+    *,
+    weekday: Any,
+    starts: str | None,
+    ends: str | None,
+    slot_minutes: Any,
+    capacity: Any,
+    provider_id: Any = None,
+    valid_from: str | None = "",
+    valid_until: str | None = "",
+    actor: StaffUser | None,
+    remote_addr: str = "",
+) -> ScheduleTemplate:
+    """A weekly template. Existing bookings stay where they are: a slot that was booked keeps
+    its row, its time and its people whatever the templates say afterwards."""
+    start, end = _time(starts, "starts"), _time(ends, "ends")
+    fields: dict[str, Any] = {
+        "weekday": _int(weekday, "weekday", 0, 6),
+        "starts": start,
+        "ends": end,
+        "slot_minutes": _int(slot_minutes, "slot_minutes", 5, 480),
+        "capacity": _int(capacity, "capacity", 1, 100),
+        "valid_from": _date(valid_from, "valid_from", optional=True),
+        "valid_until": _date(valid_until, "valid_until", optional=True),
+    }
+    if end <= start:
+        raise BookingError("ends_before_start", _l("The end must be after the start."), field="ends")
+    with write_transaction(session):
+        fields["provider_id"] = _provider_id(session, service, provider_id)
+        template = ScheduleTemplate(service_id=service.id, **fields)
+        session.add(template)
+        session.flush()
+        record_audit(session, actor, "service.template", target=f"service:{service.id}", detail=f"template={template.id}", remote_addr=remote_addr)
+    return template
+
+
+def delete_template(session: Session, template_id: Any, *, actor: StaffUser | None, remote_addr: str = "") -> None:
+    with write_transaction(session):
+        template = session.get(ScheduleTemplate, int(template_id)) if str(template_id).isdigit() else None
+        if template is None:
+            raise BookingError("unknown_template", _l("This schedule does not exist."), status=404)
+        record_audit(
+            session, actor, "service.template_delete", target=f"service:{template.service_id}", detail=f"template={template.id}", remote_addr=remote_addr
+        )
+        session.delete(template)
+
+
+def save_override(
+    session: Session,
+    service: Service,
+    *,
+    day: str | None,
+    closed: bool,
+    starts: str | None = "",
+    ends: str | None = "",
+    slot_minutes: Any = "",
+    capacity: Any = "",
+    note: str | None = "",
+    actor: StaffUser | None,
+    remote_addr: str = "",
+) -> ScheduleOverride:
+    the_day = _date(day, "day")
+    fields: dict[str, Any] = {"closed": bool(closed), "note": _text(note, 60, "note"), "starts": None, "ends": None, "slot_minutes": None, "capacity": None}
+    if not closed:
+        fields["starts"], fields["ends"] = _time(starts, "starts"), _time(ends, "ends")
+        if fields["ends"] <= fields["starts"]:
+            raise BookingError("ends_before_start", _l("The end must be after the start."), field="ends")
+        fields["slot_minutes"] = _int(slot_minutes, "slot_minutes", 5, 480, optional=True)
+        fields["capacity"] = _int(capacity, "capacity", 1, 100, optional=True)
+    with write_transaction(session):
+        override = session.scalar(select(ScheduleOverride).where(ScheduleOverride.service_id == service.id, ScheduleOverride.day == the_day))
+        if override is None:
+            override = ScheduleOverride(service_id=service.id, day=the_day)
+            session.add(override)
+        for name, value in fields.items():
+            setattr(override, name, value)
+        session.flush()
+        record_audit(session, actor, "service.override", target=f"service:{service.id}", detail=f"{the_day} closed={closed}", remote_addr=remote_addr)
+    return override
+
+
+def delete_override(session: Session, override_id: Any, *, actor: StaffUser | None, remote_addr: str = "") -> None:
+    with write_transaction(session):
+        override = session.get(ScheduleOverride, int(override_id)) if str(override_id).isdigit() else None
+        if override is None:
+            raise BookingError("unknown_override", _l("This date does not exist."), status=404)
+        record_audit(session, actor, "service.override_delete", target=f"service:{override.service_id}", detail=str(override.day), remote_addr=remote_addr)
+        session.delete(override)
+
+
+def save_closure(session: Session, *, day: str | None, reason: str | None, actor: StaffUser | None, remote_addr: str = "") -> ClosureDay:
+    the_day = _date(day, "day")
+    clean = _text(reason, 40, "reason")
+    with write_transaction(session):
+        closure = session.scalar(select(ClosureDay).where(ClosureDay.day == the_day))
+        if closure is None:
+            closure = ClosureDay(day=the_day)
+            session.add(closure)
+        closure.reason = clean
+        session.flush()
+        record_audit(session, actor, "closure.save", target=f"closure:{the_day}", detail=clean, remote_addr=remote_addr)
+    return closure
+
+
+def delete_closure(session: Session, closure_id: Any, *, actor: StaffUser | None, remote_addr: str = "") -> None:
+    with write_transaction(session):
+        closure = session.get(ClosureDay, int(closure_id)) if str(closure_id).isdigit() else None
+        if closure is None:
+            raise BookingError("unknown_closure", _l("This date does not exist."), status=404)
+        record_audit(session, actor, "closure.delete", target=f"closure:{closure.day}", remote_addr=remote_addr)
+        session.delete(closure)
+
+
+def list_overrides(session: Session, service: Service, since: date) -> list[ScheduleOverride]:
+    return list(
+        session.scalars(select(ScheduleOverride).where(ScheduleOverride.service_id == service.id, ScheduleOverride.day >= since).order_by(ScheduleOverride.day))
+    )
+
+
+def list_closures(session: Session, since: date) -> list[ClosureDay]:
+    return list(session.scalars(select(ClosureDay).where(ClosureDay.day >= since).order_by(ClosureDay.day)))
+
+
+# ---- who is booking ----
+
+
+@dataclass(frozen=True)
+class Person:
+    key: str  # m:<member id> or p:<phone>
+    member: Member | None
+    phone: str | None  # a guest's number; a member's number is on the member
+
+
+def identify(session: Session, *, phone: str | None = None, member_id: int | None = None) -> Person:
+    """A member (card, or a phone that belongs to a member) or a guest with a phone number."""
+    if member_id is not None:
+        member = session.get(Member, member_id)
+        if member is None or not member.active:
+            raise BookingError("member_revoked", _l("This membership is not active. Please ask the staff at the desk."), status=403)
+        return Person(f"m:{member.id}", member, None)
+    try:
+        number = parse_phone(phone)
+    except PhoneError as error:
+        raise BookingError(error.code, error.message, field="phone") from None
+    member = session.scalar(select(Member).where(Member.phone == number))
+    if member is not None:
+        if not member.active:
+            raise BookingError("member_revoked", _l("This membership is not active. Please ask the staff at the desk."), status=403)
+        return Person(f"m:{member.id}", member, None)
+    return Person(f"p:{number}", None, number)
+
+
+def _person_phone(person: Person) -> str | None:
+    return person.member.phone if person.member is not None else person.phone
+
+
+def blocked_until(session: Session, person_key: str, service: Service, now: datetime) -> datetime | None:
+    """When the no-show block ends, or None: noshow_limit no-shows within noshow_days (not
+    counting those before a staff member lifted the block) block for block_days after the last."""
+    if service.block_days == 0:
+        return None
+    lifted = session.scalar(select(func.max(BlockLift.lifted_at)).where(BlockLift.person_key == person_key))
+    since = now - timedelta(days=service.noshow_days)
+    if lifted is not None and lifted > since:
+        since = lifted
+    noshows = list(
+        session.scalars(
+            select(Booking.closed_at)
+            .where(Booking.person_key == person_key, Booking.status == BookingStatus.NO_SHOW, Booking.closed_at > since)
+            .order_by(Booking.closed_at.desc())
+        )
+    )
+    if len(noshows) < service.noshow_limit:
+        return None
+    last = noshows[0]
+    assert last is not None  # closed_at > since excludes NULL
+    until = last + timedelta(days=service.block_days)
+    return until if until > now else None
+
+
+def lift_block(session: Session, *, phone: str | None, reason: str | None, staff: StaffUser, now: datetime | None = None, remote_addr: str = "") -> BlockLift:
+    """Staff lift a person's no-show block; logged with the reason."""
+    clean = " ".join((reason or "").split())[:200]
+    if not clean:
+        raise BookingError("reason_required", _l("Please give the reason."), field="reason")
+    with write_transaction(session):
+        person = identify(session, phone=phone)
+        lift = BlockLift(person_key=person.key, lifted_at=now or utcnow(), staff_id=staff.id, reason=clean)
+        session.add(lift)
+        session.flush()
+        record_audit(session, staff, "booking.block_lift", target=f"person:{lift.id}", detail=clean, remote_addr=remote_addr)
+    return lift
+
+
+# ---- tickets ----
+
+
+def ticket_text(service: Service, seq: int) -> str:
+    return f"{service.prefix}{seq:03d}"
+
+
+def _next_ticket(session: Session, service_id: int, day: date) -> int:
+    """The next number of the service's day, inside the caller's write (gap-free: a rolled-back
+    booking rolls its number back)."""
+    statement = (
+        sqlite_insert(TicketCounter)
+        .values(service_id=service_id, day=day, last=1)
+        .on_conflict_do_update(index_elements=["service_id", "day"], set_={"last": TicketCounter.last + 1})
+        .returning(TicketCounter.last)
+    )
+    return int(session.execute(statement).scalar_one())
+
+
+def ticket_token(booking_id: int, signer: TokenSigner, centre_code: str) -> str:
+    return signer.sign(f"{TICKET_PREFIX}.{centre_code}.{booking_id}")
+
+
+def looks_like_ticket(code: str) -> bool:
+    return code.startswith(TICKET_PREFIX + ".")
+
+
+def read_ticket_token(token: str, signer: TokenSigner, centre_code: str) -> int:
+    parts = (token or "").split(".")
+    if len(parts) != 4 or parts[0] != TICKET_PREFIX or not parts[2].isdigit() or len(parts[2]) > 12:
+        raise BookingError("ticket_invalid", _l("This is not a booking ticket of ours."), status=400)
+    if parts[1] != centre_code:
+        raise BookingError("wrong_centre", _l("This booking ticket belongs to another centre."), status=403)
+    if signer.verify(token) is None:
+        raise BookingError("ticket_tampered", _l("This booking ticket is not genuine."), status=403)
+    return int(parts[2])
+
+
+@dataclass(frozen=True)
+class TicketView:
+    """What a ticket screen, a printout and the queue show (read inside the transaction)."""
+
+    booking_id: int
+    service_id: int
+    service_name: str
+    service_place: str
+    ticket: str  # A012
+    day: date
+    starts_at: datetime | None  # None: a walk-in
+    status: BookingStatus
+    channel: BookingChannel
+    people_ahead: int
+    masked_who: str  # 138****5678 or 张*华: the ticket never shows more
+    cancellable_until: datetime | None
+    desk: str = ""
+    promoted: tuple[str, ...] = field(default_factory=tuple)  # waitlist places this person got
+
+    @property
+    def label(self) -> str:
+        return f"{self.service_name} {self.ticket}"
+
+
+def people_ahead(session: Session, booking: Booking) -> int:
+    if not booking.is_open:
+        return 0
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Booking)
+            .where(
+                Booking.service_id == booking.service_id,
+                Booking.day == booking.day,
+                Booking.status.in_(OPEN_STATUSES),
+                or_(Booking.queue_at < booking.queue_at, and_(Booking.queue_at == booking.queue_at, Booking.ticket_seq < booking.ticket_seq)),
+            )
+        )
+        or 0
+    )
+
+
+def _mask(booking: Booking) -> str:
+    from kiosk.privacy import mask_name, mask_phone
+
+    if booking.member is not None:
+        return mask_name(booking.member.name)
+    return mask_phone(booking.phone) if booking.phone else ""
+
+
+def ticket_view(session: Session, booking: Booking, *, promoted: Sequence[str] = ()) -> TicketView:
+    service = booking.service
+    starts_at = booking.slot.starts_at if booking.slot is not None else None
+    until = starts_at - timedelta(minutes=service.cancel_minutes) if starts_at is not None else None
+    return TicketView(
+        booking.id,
+        service.id,
+        service.name,
+        service.place,
+        booking.ticket,
+        booking.day,
+        starts_at,
+        booking.status,
+        booking.channel,
+        people_ahead(session, booking),
+        _mask(booking),
+        until,
+        booking.desk,
+        tuple(promoted),
+    )
+
+
+def get_booking(session: Session, booking_id: Any) -> Booking:
+    try:
+        booking = session.get(Booking, int(booking_id))
+    except (TypeError, ValueError, OverflowError):
+        booking = None
+    if booking is None:
+        raise BookingError("unknown_ticket", _l("We could not find this ticket."), status=404)
+    return booking
+
+
+def _event_payload(booking: Booking, service: Service, person_phone: str | None, member: Member | None, rules: BookingRules) -> dict:
+    """What the district learns: no name, no phone; a pseudonym and an age band."""
+    return {
+        "booking_id": booking.id,
+        "service_id": service.id,
+        "service_key": service.demo_key,
+        "category": service.category.value,
+        "day": booking.day.isoformat(),
+        "starts_at": booking.slot.starts_at.isoformat() if booking.slot is not None else None,
+        "channel": booking.channel.value,
+        "person": pseudonym(rules.district_key, person_phone) if person_phone else None,
+        "member": member is not None,
+        "age_band": member.age_band.value if member is not None else None,
+        "device": rules.device_id,
+    }
+
+
+def _take_promotions(session: Session, person: Person, now: datetime) -> list[str]:
+    """Waitlist places this person got since they were last here; shown once, then marked seen."""
+    entries = list(
+        session.scalars(
+            select(WaitlistEntry).where(
+                WaitlistEntry.person_key == person.key, WaitlistEntry.status == WaitlistStatus.PROMOTED, WaitlistEntry.notified_at.is_(None)
+            )
+        )
+    )
+    labels = []
+    for entry in entries:
+        entry.notified_at = now
+        if entry.booking is not None and entry.booking.is_open:
+            labels.append(f"{entry.service.name} {entry.booking.ticket}")
+    return labels
+
+
+# ---- booking ----
+
+
+def _check_request_key(request_key: str | None) -> str:
+    key = (request_key or "").strip()
+    if not 8 <= len(key) <= 64 or not key.isascii() or not key.replace("-", "").isalnum():
+        raise BookingError("bad_request_key", _l("Please go back and try again."), status=400)
+    return key
+
+
+def new_request_key() -> str:
+    return uuid.uuid4().hex
+
+
+def _open_count(session: Session, service_id: int, person_key: str, today: date) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Booking)
+            .where(Booking.service_id == service_id, Booking.person_key == person_key, Booking.status.in_(OPEN_STATUSES), Booking.day >= today)
+        )
+        or 0
+    )
+
+
+def _check_rules(session: Session, service: Service, slot: SlotView, person: Person, now: datetime, zone: ZoneInfo, channel: BookingChannel) -> None:
+    if slot.starts_at <= now:
+        raise BookingError("slot_past", _l("This time has already passed. Please choose a later time."), status=409)
+    if not _bookable(service, slot, now):
+        raise BookingError("too_soon", _l("Please book at least %(n)d minutes ahead.", n=service.lead_minutes), status=409)
+    if slot.day > last_bookable_day(service, now, zone):
+        raise BookingError("too_far", _l("Bookings open %(n)d days ahead. Please choose an earlier day.", n=service.horizon_days), status=409)
+    if channel == BookingChannel.KIOSK:
+        until = blocked_until(session, person.key, service, now)
+        if until is not None:
+            raise BookingError(
+                "blocked",
+                _l(
+                    "Booking at the kiosk is paused until %(day)s after missed appointments. Please ask the staff at the desk.",
+                    day=until.astimezone(zone).strftime("%m-%d"),
+                ),
+                status=403,
+            )
+    same_slot = session.scalar(
+        select(Booking.id)
+        .join(Slot, Slot.id == Booking.slot_id)
+        .where(Booking.person_key == person.key, Booking.status.in_(OPEN_STATUSES), Slot.service_id == service.id, Slot.starts_at == slot.starts_at)
+        .limit(1)
+    )
+    if same_slot is not None:
+        raise BookingError("already_booked", _l("You have already booked this time."), status=409)
+    if _open_count(session, service.id, person.key, local_today(now, zone)) >= service.per_person_limit:
+        raise BookingError(
+            "limit_reached",
+            _l("You already have %(n)d open booking(s) for %(service)s. Cancel one first or ask the desk.", n=service.per_person_limit, service=service.name),
+            status=409,
+        )
+
+
+def _ensure_slot_row(session: Session, service: Service, slot: SlotView) -> int:
+    """The slot's row (created on first booking); its capacity follows today's schedule but
+    never drops below what is already booked."""
+    session.execute(
+        sqlite_insert(Slot)
+        .values(
+            service_id=service.id, day=slot.day, starts_at=slot.starts_at, ends_at=slot.ends_at, capacity=slot.capacity, booked=0, provider_id=slot.provider_id
+        )
+        .on_conflict_do_nothing(index_elements=["service_id", "starts_at"])
+    )
+    slot_id = session.scalar(select(Slot.id).where(Slot.service_id == service.id, Slot.starts_at == slot.starts_at))
+    assert slot_id is not None
+    session.execute(update(Slot).where(Slot.id == slot_id, Slot.capacity != slot.capacity).values(capacity=func.max(slot.capacity, Slot.booked)))
+    return int(slot_id)
+
+
+def _take_place(session: Session, slot_id: int) -> bool:
+    taken = session.execute(update(Slot).where(Slot.id == slot_id, Slot.booked < Slot.capacity).values(booked=Slot.booked + 1))
+    return bool(taken.rowcount == 1)  # type: ignore[attr-defined]  # a CursorResult
+
+
+def _add_booking(
+    session: Session,
+    service: Service,
+    *,
+    slot_id: int | None,
+    day: date,
+    queue_at: datetime,
+    person: Person,
+    channel: BookingChannel,
+    request_key: str | None,
+    rules: BookingRules,
+    now: datetime,
+    staff: StaffUser | None = None,
+    person_key: str | None = None,
+) -> Booking:
+    seq = _next_ticket(session, service.id, day)
+    booking = Booking(
+        service_id=service.id,
+        slot_id=slot_id,
+        day=day,
+        ticket_seq=seq,
+        ticket=ticket_text(service, seq),
+        queue_at=queue_at,
+        channel=channel,
+        member_id=person.member.id if person.member is not None else None,
+        phone=person.phone,
+        person_key=person_key or person.key,
+        request_key=request_key,
+        device_id=rules.device_id,
+        staff_id=staff.id if staff is not None else None,
+        created_at=now,
+    )
+    session.add(booking)
+    session.flush()
+    record_event(session, "booking.created", _event_payload(booking, service, _person_phone(person), person.member, rules), occurred_at=now)
+    return booking
+
+
+def book(
+    session: Session,
+    service_id: Any,
+    slot_key: str | None,
+    *,
+    rules: BookingRules,
+    request_key: str | None,
+    phone: str | None = None,
+    member_id: int | None = None,
+    channel: BookingChannel = BookingChannel.KIOSK,
+    staff: StaffUser | None = None,
+    now: datetime | None = None,
+    remote_addr: str = "",
+) -> TicketView:
+    """Book one place in a slot. The same request_key (a double tap, a retry) returns the
+    first ticket; a full slot raises SlotFullError with the next free slots."""
+    now = now or utcnow()
+    key = _check_request_key(request_key)
+    if member_id is None:
+        try:
+            parse_phone(phone)
+        except PhoneError as error:
+            raise BookingError(error.code, error.message, field="phone") from None
+    with write_transaction(session):
+        existing = session.scalar(select(Booking).where(Booking.request_key == key))
+        person = identify(session, phone=phone, member_id=member_id)
+        if existing is not None:
+            if existing.person_key != person.key:
+                raise BookingError("bad_request_key", _l("Please go back and try again."), status=409)
+            result = ticket_view(session, existing)
+            return result
+        service = get_service(session, service_id, active_only=True)
+        slot = find_slot(session, service, slot_key, rules.zone)
+        _check_rules(session, service, slot, person, now, rules.zone, channel)
+        slot_id = _ensure_slot_row(session, service, slot)
+        if not _take_place(session, slot_id):
+            raise SlotFullError(next_free_slots(session, service, slot.starts_at, now, rules.zone), service.id, slot.key(rules.zone))
+        try:
+            with session.begin_nested():
+                booking = _add_booking(
+                    session,
+                    service,
+                    slot_id=slot_id,
+                    day=slot.day,
+                    queue_at=slot.starts_at,
+                    person=person,
+                    channel=channel,
+                    request_key=key,
+                    rules=rules,
+                    now=now,
+                    staff=staff,
+                )
+        except IntegrityError:
+            raise BookingError("bad_request_key", _l("Please go back and try again."), status=409) from None
+        if staff is not None:
+            record_audit(session, staff, "booking.staff", target=f"booking:{booking.id}", detail=f"service={service.id}", remote_addr=remote_addr)
+        promoted = _take_promotions(session, person, now)
+        result = ticket_view(session, booking, promoted=promoted)
+    return result
+
+
+@dataclass(frozen=True)
+class WaitlistResult:
+    entry_id: int
+    service_name: str
+    starts_at: datetime
+    position: int  # 1: first in line
+
+
+def join_waitlist(
+    session: Session,
+    service_id: Any,
+    slot_key: str | None,
+    *,
+    rules: BookingRules,
+    phone: str | None = None,
+    member_id: int | None = None,
+    now: datetime | None = None,
+) -> WaitlistResult:
+    """Wait for a place in a full slot; a cancellation gives it to the first in line."""
+    now = now or utcnow()
+    with write_transaction(session):
+        person = identify(session, phone=phone, member_id=member_id)
+        service = get_service(session, service_id, active_only=True)
+        slot = find_slot(session, service, slot_key, rules.zone)
+        _check_rules(session, service, slot, person, now, rules.zone, BookingChannel.KIOSK)
+        if slot.free:
+            raise BookingError("slot_has_places", _l("This time still has places. Please book it directly."), status=409)
+        entry = WaitlistEntry(
+            service_id=service.id, starts_at=slot.starts_at, member_id=person.member.id if person.member else None, phone=person.phone, person_key=person.key
+        )
+        session.add(entry)
+        try:
+            with session.begin_nested():
+                session.flush()
+        except IntegrityError:
+            raise BookingError("already_waiting", _l("You are already on the waiting list for this time."), status=409) from None
+        record_event(
+            session,
+            "booking.waitlisted",
+            {
+                "service_id": service.id,
+                "category": service.category.value,
+                "starts_at": slot.starts_at.isoformat(),
+                "person": pseudonym(rules.district_key, _person_phone(person) or ""),
+                "device": rules.device_id,
+            },
+            occurred_at=now,
+        )
+        position = int(
+            session.scalar(
+                select(func.count())
+                .select_from(WaitlistEntry)
+                .where(WaitlistEntry.service_id == service.id, WaitlistEntry.starts_at == slot.starts_at, WaitlistEntry.status == WaitlistStatus.WAITING)
+            )
+            or 0
+        )
+        result = WaitlistResult(entry.id, f"{service.name}", slot.starts_at, position)
+    return result
+
+
+def _promote(session: Session, service: Service, slot: Slot, rules: BookingRules, now: datetime) -> Booking | None:
+    """Give a freed place to the first person on the waitlist who may still book it."""
+    entries = session.scalars(
+        select(WaitlistEntry)
+        .where(WaitlistEntry.service_id == service.id, WaitlistEntry.starts_at == slot.starts_at, WaitlistEntry.status == WaitlistStatus.WAITING)
+        .order_by(WaitlistEntry.id)
+    ).all()
+    today = local_today(now, rules.zone)
+    for entry in entries:
+        if _open_count(session, service.id, entry.person_key, today) >= service.per_person_limit:
+            entry.status = WaitlistStatus.EXPIRED
+            continue
+        if not _take_place(session, slot.id):
+            return None
+        member = session.get(Member, entry.member_id) if entry.member_id else None
+        person = Person(entry.person_key, member, entry.phone)
+        booking = _add_booking(
+            session,
+            service,
+            slot_id=slot.id,
+            day=slot.day,
+            queue_at=slot.starts_at,
+            person=person,
+            channel=BookingChannel.WAITLIST,
+            request_key=None,
+            rules=rules,
+            now=now,
+        )
+        entry.status, entry.booking_id = WaitlistStatus.PROMOTED, booking.id
+        return booking
+    return None
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    ticket: TicketView
+    promoted_ticket: str | None  # the waitlist's first person got the place (staff see it)
+
+
+def cancel(
+    session: Session,
+    booking_id: Any,
+    *,
+    rules: BookingRules,
+    staff: StaffUser | None = None,
+    reason: str = "",
+    now: datetime | None = None,
+    remote_addr: str = "",
+) -> CancelResult:
+    """Cancel a booking: visitors within the cancellation window, staff at any time before it
+    is served. The place goes to the first on the waitlist."""
+    now = now or utcnow()
+    with write_transaction(session):
+        booking = get_booking(session, booking_id)
+        service = booking.service
+        if booking.status == BookingStatus.CANCELLED:
+            raise BookingError("already_cancelled", _l("This booking has already been cancelled."), status=409)
+        if booking.status != BookingStatus.BOOKED and not (staff is not None and booking.status == BookingStatus.CALLED):
+            raise BookingError("not_cancellable", _l("This ticket has already been used and cannot be cancelled."), status=409)
+        slot = booking.slot
+        if staff is None:
+            if slot is None:
+                raise BookingError("not_cancellable", _l("This ticket has already been used and cannot be cancelled."), status=409)
+            if now > slot.starts_at - timedelta(minutes=service.cancel_minutes):
+                raise BookingError(
+                    "cancel_too_late",
+                    _l("Bookings can be cancelled up to %(n)d minutes before the start. Please ask the staff at the desk.", n=service.cancel_minutes),
+                    status=409,
+                )
+        changed = session.execute(
+            update(Booking)
+            .where(Booking.id == booking.id, Booking.status.in_(OPEN_STATUSES))
+            .values(status=BookingStatus.CANCELLED, closed_at=now, note=reason[:200])
+        )
+        if changed.rowcount != 1:  # type: ignore[attr-defined]
+            raise BookingError("already_cancelled", _l("This booking has already been cancelled."), status=409)
+        session.refresh(booking)
+        promoted_ticket = None
+        if slot is not None:
+            session.execute(update(Slot).where(Slot.id == slot.id, Slot.booked > 0).values(booked=Slot.booked - 1))
+            session.refresh(slot)
+            if slot.starts_at > now:
+                promoted = _promote(session, service, slot, rules, now)
+                promoted_ticket = promoted.ticket if promoted is not None else None
+        phone = booking.member.phone if booking.member is not None else booking.phone
+        payload = _event_payload(booking, service, phone, booking.member, rules) | {"by": "staff" if staff else "visitor"}
+        record_event(session, "booking.cancelled", payload, occurred_at=now)
+        if staff is not None:
+            record_audit(session, staff, "booking.cancel", target=f"booking:{booking.id}", detail=reason[:200], remote_addr=remote_addr)
+        result = CancelResult(ticket_view(session, booking), promoted_ticket)
+    return result
+
+
+def lookup(session: Session, *, phone: str | None, ticket: str | None, now: datetime, zone: ZoneInfo) -> Booking:
+    """Find a ticket by its number (A012) and the phone it was booked with."""
+    try:
+        number = parse_phone(phone)
+    except PhoneError as error:
+        raise BookingError(error.code, error.message, field="phone") from None
+    code = unicodedata.normalize("NFKC", ticket or "").strip().upper().replace(" ", "")
+    match = TICKET_TEXT.match(code)
+    if match is None:
+        raise BookingError("bad_ticket", _l("A ticket number is a letter and digits, such as A012."), field="ticket")
+    code = f"{match.group(1)}{int(match.group(2)):03d}"
+    member = session.scalar(select(Member).where(Member.phone == number))
+    keys = [f"p:{number}"] + ([f"m:{member.id}"] if member is not None else [])
+    booking = session.scalar(
+        select(Booking)
+        .where(Booking.ticket == code, Booking.person_key.in_(keys), Booking.day >= local_today(now, zone))
+        .order_by(Booking.day, Booking.id.desc())
+        .limit(1)
+    )
+    if booking is None:
+        raise BookingError("unknown_ticket", _l("We could not find this ticket. Please check the number and the mobile number."), status=404)
+    return booking
+
+
+# ---- the desk: walk-ins and the queue ----
+
+
+def issue_walk_in(
+    session: Session,
+    service_id: Any,
+    *,
+    rules: BookingRules,
+    staff: StaffUser | None,
+    phone: str | None = "",
+    now: datetime | None = None,
+    remote_addr: str = "",
+) -> TicketView:
+    """A ticket for today from the same numbering, queued by arrival time."""
+    now = now or utcnow()
+    with write_transaction(session):
+        service = get_service(session, service_id, active_only=True)
+        person = identify(session, phone=phone) if (phone or "").strip() else None
+        seq_key = None
+        if person is None:
+            seq_key = f"w:{uuid.uuid4().hex[:20]}"
+            person = Person(seq_key, None, None)
+        booking = _add_booking(
+            session,
+            service,
+            slot_id=None,
+            day=local_today(now, rules.zone),
+            queue_at=now,
+            person=person,
+            channel=BookingChannel.WALK_IN,
+            request_key=None,
+            rules=rules,
+            now=now,
+            staff=staff,
+            person_key=seq_key,
+        )
+        record_audit(session, staff, "booking.walk_in", target=f"booking:{booking.id}", detail=f"service={service.id}", remote_addr=remote_addr)
+        result = ticket_view(session, booking)
+    return result
+
+
+def queue(session: Session, day: date, service_id: int | None = None) -> list[Booking]:
+    query = select(Booking).where(Booking.day == day).order_by(Booking.service_id, Booking.queue_at, Booking.ticket_seq)
+    if service_id is not None:
+        query = query.where(Booking.service_id == service_id)
+    return list(session.scalars(query))
+
+
+def _desk(raw: Any) -> str:
+    desk = unicodedata.normalize("NFKC", str(raw or "")).strip()
+    if not (desk.isdigit() and 1 <= int(desk) <= 99):
+        raise BookingError("bad_desk", _l("Please give the desk number (1–99)."), field="desk")
+    return str(int(desk))
+
+
+def call_next(session: Session, service_id: Any, *, desk: Any, staff: StaffUser, rules: BookingRules, now: datetime | None = None) -> Booking:
+    now = now or utcnow()
+    desk_no = _desk(desk)
+    with write_transaction(session):
+        service = get_service(session, service_id)
+        today = local_today(now, rules.zone)
+        booking = session.scalar(
+            select(Booking)
+            .where(Booking.service_id == service.id, Booking.day == today, Booking.status == BookingStatus.BOOKED)
+            .order_by(Booking.queue_at, Booking.ticket_seq)
+            .limit(1)
+        )
+        if booking is None:
+            raise BookingError("queue_empty", _l("Nobody is waiting for this service."), status=409)
+        booking.status, booking.desk, booking.called_at, booking.call_count = BookingStatus.CALLED, desk_no, now, booking.call_count + 1
+        record_audit(session, staff, "booking.call", target=f"booking:{booking.id}", detail=f"desk={desk_no}")
+    return booking
+
+
+def recall(session: Session, booking_id: Any, *, staff: StaffUser, desk: Any = None, now: datetime | None = None) -> Booking:
+    """Call the same ticket again (the display shows it again and chimes); or call a waiting
+    ticket out of turn."""
+    now = now or utcnow()
+    with write_transaction(session):
+        booking = get_booking(session, booking_id)
+        if booking.status not in OPEN_STATUSES:
+            raise BookingError("not_waiting", _l("This ticket is no longer waiting."), status=409)
+        if desk not in (None, ""):
+            booking.desk = _desk(desk)
+        elif not booking.desk:
+            raise BookingError("bad_desk", _l("Please give the desk number (1–99)."), field="desk")
+        booking.status, booking.called_at, booking.call_count = BookingStatus.CALLED, now, booking.call_count + 1
+        record_audit(session, staff, "booking.recall", target=f"booking:{booking.id}", detail=f"desk={booking.desk}")
+    return booking
+
+
+def _close(session: Session, booking: Booking, status: BookingStatus, now: datetime) -> None:
+    changed = session.execute(update(Booking).where(Booking.id == booking.id, Booking.status.in_(OPEN_STATUSES)).values(status=status, closed_at=now))
+    if changed.rowcount != 1:  # type: ignore[attr-defined]
+        raise BookingError("not_waiting", _l("This ticket is no longer waiting."), status=409)
+    session.refresh(booking)
+
+
+def mark_served(
+    session: Session,
+    booking_id: Any,
+    *,
+    staff: StaffUser,
+    rules: BookingRules,
+    provider_id: Any = None,
+    minutes: Any = None,
+    now: datetime | None = None,
+    remote_addr: str = "",
+) -> Booking:
+    """Served: records the volunteer's time (given, or the service's duration) and awards the
+    service's points to a member."""
+    now = now or utcnow()
+    with write_transaction(session):
+        booking = get_booking(session, booking_id)
+        service = booking.service
+        given = _int(minutes, "minutes", 1, MAX_SERVED_MINUTES, optional=True) if minutes not in (None, "") else None
+        provider = _provider_id(session, service, provider_id) if provider_id not in (None, "") else (booking.slot.provider_id if booking.slot else None)
+        _close(session, booking, BookingStatus.SERVED, now)
+        booking.provider_id = provider
+        booking.served_minutes = given or service.duration_minutes
+        if booking.member_id is not None and service.points_on_serve:
+            award_points(session, booking.member_id, service.points_on_serve, PointsReason.BOOKING_SERVED, reference=f"booking:{booking.id}", actor=staff)
+        phone = booking.member.phone if booking.member is not None else booking.phone
+        payload = _event_payload(booking, service, phone, booking.member, rules) | {
+            "minutes": booking.served_minutes,
+            "points": service.points_on_serve if booking.member_id else 0,
+        }
+        record_event(session, "booking.served", payload, occurred_at=now)
+        record_audit(session, staff, "booking.served", target=f"booking:{booking.id}", remote_addr=remote_addr)
+    return booking
+
+
+def mark_no_show(session: Session, booking_id: Any, *, staff: StaffUser, rules: BookingRules, now: datetime | None = None, remote_addr: str = "") -> Booking:
+    now = now or utcnow()
+    with write_transaction(session):
+        booking = get_booking(session, booking_id)
+        _close(session, booking, BookingStatus.NO_SHOW, now)
+        phone = booking.member.phone if booking.member is not None else booking.phone
+        record_event(session, "booking.no_show", _event_payload(booking, booking.service, phone, booking.member, rules), occurred_at=now)
+        record_audit(session, staff, "booking.no_show", target=f"booking:{booking.id}", remote_addr=remote_addr)
+    return booking
+
+
+@dataclass(frozen=True)
+class Calling:
+    """One line of the call display: never a name or a phone."""
+
+    label: str  # 理发 A012
+    desk: str
+    called_at: datetime
+    call_count: int
+
+
+def now_calling(session: Session, day: date, limit: int = 6) -> list[Calling]:
+    rows = session.execute(
+        select(Service.name, Booking.ticket, Booking.desk, Booking.called_at, Booking.call_count)
+        .join(Service, Service.id == Booking.service_id)
+        .where(Booking.day == day, Booking.status == BookingStatus.CALLED)
+        .order_by(Booking.called_at.desc())
+        .limit(limit)
+    )
+    return [Calling(f"{name} {ticket}", desk, called_at, count) for name, ticket, desk, called_at, count in rows if called_at is not None]
+
+
+def waitlist_for_day(session: Session, day: date, zone: ZoneInfo) -> list[WaitlistEntry]:
+    start = datetime.combine(day, time(0), zone).astimezone(UTC)
+    return list(
+        session.scalars(
+            select(WaitlistEntry)
+            .where(WaitlistEntry.starts_at >= start, WaitlistEntry.starts_at < start + timedelta(days=1))
+            .order_by(WaitlistEntry.starts_at, WaitlistEntry.id)
+        )
+    )
+
+
+# ---- figures, reports ----
+
+
+def today_figures(session: Session, day: date) -> dict[str, int]:
+    rows = session.execute(select(Booking.status, func.count()).where(Booking.day == day).group_by(Booking.status)).all()
+    counts = {status: int(n) for status, n in rows}
+    return {
+        "booked": sum(n for s, n in counts.items() if s != BookingStatus.CANCELLED),
+        "waiting": counts.get(BookingStatus.BOOKED, 0) + counts.get(BookingStatus.CALLED, 0),
+        "served": counts.get(BookingStatus.SERVED, 0),
+        "no_show": counts.get(BookingStatus.NO_SHOW, 0),
+    }
+
+
+def _month_range(month: str) -> tuple[date, date]:
+    try:
+        first = datetime.strptime(month, "%Y-%m").date()
+    except ValueError:
+        raise BookingError("bad_month", _l("Please choose a month."), status=400) from None
+    following = (first + timedelta(days=32)).replace(day=1)
+    return first, following
+
+
+@dataclass(frozen=True)
+class ProviderHours:
+    provider: str
+    service: str
+    people: int
+    minutes: int
+
+    @property
+    def hours(self) -> float:
+        return round(self.minutes / 60, 1)
+
+
+def volunteer_hours(session: Session, month: str) -> list[ProviderHours]:
+    first, following = _month_range(month)
+    rows = session.execute(
+        select(Provider.name, Service.name, func.count(), func.coalesce(func.sum(Booking.served_minutes), 0))
+        .join(Service, Service.id == Booking.service_id)
+        .outerjoin(Provider, Provider.id == Booking.provider_id)
+        .where(Booking.status == BookingStatus.SERVED, Booking.day >= first, Booking.day < following)
+        .group_by(Provider.name, Service.name)
+        .order_by(Service.name, Provider.name)
+    )
+    return [ProviderHours(provider or "", service, int(people or 0), int(minutes or 0)) for provider, service, people, minutes in rows]
+
+
+def month_view(session: Session, month: str) -> tuple[list[date], list[tuple[Service, dict[date, int]]]]:
+    """Bookings (not cancelled) per service and day of a month."""
+    first, following = _month_range(month)
+    counts: dict[int, dict[date, int]] = defaultdict(dict)
+    for service_id, day, n in session.execute(
+        select(Booking.service_id, Booking.day, func.count())
+        .where(Booking.day >= first, Booking.day < following, Booking.status != BookingStatus.CANCELLED)
+        .group_by(Booking.service_id, Booking.day)
+    ):
+        counts[service_id][day] = int(n)
+    days = [first + timedelta(days=i) for i in range((following - first).days)]
+    return days, [(s, counts.get(s.id, {})) for s in list_services(session)]
+
+
+def bookings_between(session: Session, first: date, following: date) -> list[Booking]:
+    return list(
+        session.scalars(
+            select(Booking).where(Booking.day >= first, Booking.day < following).order_by(Booking.day, Booking.service_id, Booking.queue_at, Booking.ticket_seq)
+        )
+    )
+
+
+def month_bookings(session: Session, month: str) -> list[Booking]:
+    first, following = _month_range(month)
+    return bookings_between(session, first, following)
+
+
+def open_bookings_for(session: Session, person_keys: Iterable[str], today: date) -> list[Booking]:
+    return list(
+        session.scalars(
+            select(Booking)
+            .where(Booking.person_key.in_(list(person_keys)), Booking.status.in_(OPEN_STATUSES), Booking.day >= today)
+            .order_by(Booking.day, Booking.queue_at)
+        )
+    )
+
+
+def audit_export(session: Session, actor: StaffUser, action: str, detail: str, remote_addr: str = "") -> None:
+    """Every export of bookings is in the audit log (who took which month, phones full or masked)."""
+    with write_transaction(session):
+        record_audit(session, actor, action, detail=detail, remote_addr=remote_addr)

@@ -1,0 +1,467 @@
+"""Booking free services: schedules, every booking rule, the waitlist, tickets, the queue, races."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+from kiosk.booking import services
+from kiosk.booking.models import Booking, BookingChannel, BookingStatus, ClosureDay, Slot, WaitlistEntry
+from kiosk.booking.services import BookingError, SlotFullError
+from kiosk.extensions import db
+from kiosk.members.services import register_member
+from kiosk.points.services import balance
+from kiosk.signing import TokenSigner
+from kiosk.staff.models import AuditEntry
+from kiosk.sync.models import OutboxEvent
+
+ZONE = ZoneInfo("Asia/Shanghai")
+RULES = services.BookingRules(zone=ZONE, device_id="kiosk-1", district_key="district", centre_code="XH-CY-CY1")
+# Monday 30 November 2026, 08:00 in Hangzhou; the haircut is on Wednesdays.
+MONDAY = datetime(2026, 11, 30, 8, 0, tzinfo=ZONE)
+WEDNESDAY = date(2026, 12, 2)
+NINE = "202612020900"
+SIGNER = TokenSigner("test-signing-key-not-for-production", purpose=services.TICKET_PURPOSE)
+
+
+def local(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=ZONE)
+
+
+@pytest.fixture
+def staff(make_staff):
+    return make_staff()
+
+
+@pytest.fixture
+def haircut(session, staff):
+    service = services.save_service(session, None, name="理发", prefix="A", category="haircut", place="嘉荷社区 一楼", actor=staff, points_on_serve=2)
+    provider = services.save_provider(session, service, name="嘉荷社区理发志愿队", kind="volunteer", actor=staff)
+    services.save_template(session, service, weekday=2, starts="09:00", ends="11:30", slot_minutes=20, capacity=2, provider_id=str(provider.id), actor=staff)
+    return service
+
+
+@pytest.fixture
+def legal(session, staff):
+    service = services.save_service(session, None, name="法律咨询", prefix="C", category="legal", actor=staff)
+    services.save_template(session, service, weekday=1, starts="14:00", ends="17:00", slot_minutes=30, capacity=1, actor=staff)
+    return service
+
+
+def book(session, service, slot_key=NINE, phone="13800000001", *, now=MONDAY, key=None, **kwargs):
+    return services.book(session, service.id, slot_key, rules=RULES, request_key=key or services.new_request_key(), phone=phone, now=now, **kwargs)
+
+
+def counts(session) -> tuple[int, int, int, int]:
+    session.rollback()  # a fresh read transaction sees what the other threads committed
+    return tuple(session.scalar(select(func.count()).select_from(t)) for t in (Booking, Slot, OutboxEvent, WaitlistEntry))  # type: ignore[return-value]
+
+
+# ---- slots ----
+
+
+def test_the_weekly_template_makes_twenty_minute_slots_with_two_chairs(session, haircut):
+    slots = services.day_slots(session, haircut, WEDNESDAY, ZONE)
+    assert [s.starts_at.astimezone(ZONE).strftime("%H:%M") for s in slots] == ["09:00", "09:20", "09:40", "10:00", "10:20", "10:40", "11:00"]
+    assert {s.capacity for s in slots} == {2} and {s.free for s in slots} == {2}
+    assert services.day_slots(session, haircut, WEDNESDAY + timedelta(days=1), ZONE) == []
+
+
+def test_availability_shows_free_places_per_day_up_to_the_horizon(session, haircut):
+    days = services.availability(session, haircut, MONDAY, ZONE)
+    assert days[0].day == MONDAY.date() and len(days) == haircut.horizon_days + 1
+    wednesday = next(d for d in days if d.day == WEDNESDAY)
+    assert wednesday.free == 14 and not wednesday.closed
+    book(session, haircut)
+    wednesday = next(d for d in services.availability(session, haircut, MONDAY, ZONE) if d.day == WEDNESDAY)
+    assert wednesday.free == 13
+
+
+def test_a_closure_day_and_a_closed_date_have_no_slots(session, haircut, staff):
+    services.save_closure(session, day=WEDNESDAY.isoformat(), reason="元旦", actor=staff)
+    day = next(d for d in services.availability(session, haircut, MONDAY, ZONE) if d.day == WEDNESDAY)
+    assert day.closed and day.slots == [] and day.free == 0
+    with pytest.raises(BookingError) as refused:
+        book(session, haircut)
+    assert refused.value.code == "not_a_slot" and refused.value.status == 404
+    next_week = WEDNESDAY + timedelta(days=7)
+    services.save_override(session, haircut, day=next_week.isoformat(), closed=True, note="志愿者外出", actor=staff)
+    assert services.day_slots(session, haircut, next_week, ZONE) == []
+
+
+def test_an_override_changes_the_hours_of_one_date(session, haircut, staff):
+    services.save_override(session, haircut, day=WEDNESDAY.isoformat(), closed=False, starts="14:00", ends="15:00", capacity="3", actor=staff)
+    slots = services.day_slots(session, haircut, WEDNESDAY, ZONE)
+    assert [(s.starts_at.astimezone(ZONE).strftime("%H:%M"), s.capacity) for s in slots] == [("14:00", 3), ("14:20", 3), ("14:40", 3)]
+    assert len(services.day_slots(session, haircut, WEDNESDAY + timedelta(days=7), ZONE)) == 7
+
+
+# ---- booking and its rules ----
+
+
+def test_a_booking_gets_a_ticket_number_per_service_and_day_and_people_ahead(session, haircut, legal):
+    first = book(session, haircut, "202612020920", "13800000001")
+    second = book(session, haircut, NINE, "13800000002")
+    other = book(session, legal, "202612011400", "13800000001")
+    assert (first.ticket, second.ticket, other.ticket) == ("A001", "A002", "C001")
+    assert first.label == "理发 A001"
+    # The queue follows the slots: the 9:00 booking is ahead of the 9:20 one.
+    assert second.people_ahead == 0
+    assert services.ticket_view(session, session.get(Booking, first.booking_id)).people_ahead == 1
+    assert first.masked_who == "138****0001"
+    event = session.scalars(select(OutboxEvent).where(OutboxEvent.type == "booking.created")).first()
+    assert "13800000001" not in str(event.payload) and len(event.payload["person"]) == 64
+    assert event.payload["category"] == "haircut" and event.payload["channel"] == "kiosk"
+
+
+def test_a_phone_that_belongs_to_a_member_books_as_the_member(session, haircut):
+    member = register_member(session, name="张建华", phone="13900000001", community="", age_band="60-69", consent=True, consent_version="t", actor=None)
+    session.commit()
+    ticket = book(session, haircut, phone="139 0000 0001")
+    assert ticket.masked_who == "张*华"
+    booking = session.get(Booking, ticket.booking_id)
+    assert booking.member_id == member.id and booking.phone is None and booking.person_key == f"m:{member.id}"
+
+
+def test_lead_time(session, haircut):
+    at_845 = local(WEDNESDAY, 8, 45)
+    with pytest.raises(BookingError) as refused:
+        book(session, haircut, NINE, now=at_845)
+    assert refused.value.code == "too_soon"
+    assert book(session, haircut, "202612020920", now=at_845).ticket == "A001"
+
+
+def test_a_slot_in_the_past_is_refused_and_nothing_is_written(session, haircut):
+    before = counts(session)
+    with pytest.raises(BookingError) as refused:
+        book(session, haircut, NINE, now=local(WEDNESDAY, 9, 5))
+    assert refused.value.code == "slot_past" and refused.value.status == 409
+    assert counts(session) == before
+
+
+def test_horizon(session, haircut):
+    three_weeks = (WEDNESDAY + timedelta(days=21)).strftime("%Y%m%d") + "0900"
+    with pytest.raises(BookingError) as refused:
+        book(session, haircut, three_weeks)
+    assert refused.value.code == "too_far"
+    two_weeks = (WEDNESDAY + timedelta(days=7)).strftime("%Y%m%d") + "0900"
+    assert book(session, haircut, two_weeks).ticket == "A001"
+
+
+def test_per_person_limit(session, haircut, legal):
+    book(session, haircut, NINE, "13800000001")
+    with pytest.raises(BookingError) as refused:
+        book(session, haircut, "202612021000", "13800000001")
+    assert refused.value.code == "limit_reached"
+    assert "理发" in str(refused.value.message)
+    # Another service is another limit; another person is another person.
+    book(session, legal, "202612011400", "13800000001")
+    book(session, haircut, "202612021000", "13800000002")
+
+
+def test_the_same_person_cannot_take_both_chairs_of_a_slot(session, haircut, staff):
+    services.save_service(session, haircut, name="理发", prefix="A", category="haircut", per_person_limit="3", actor=staff)
+    book(session, haircut, NINE, "13800000001")
+    with pytest.raises(BookingError) as refused:
+        book(session, haircut, NINE, "13800000001")
+    assert refused.value.code == "already_booked"
+
+
+def test_a_double_tap_or_a_retry_books_once(session, haircut):
+    first = book(session, haircut, key="same-key-123456")
+    again = book(session, haircut, key="same-key-123456")
+    assert again.booking_id == first.booking_id and again.ticket == "A001"
+    assert counts(session)[0] == 1
+    with pytest.raises(BookingError) as refused:
+        book(session, haircut, phone="13800000009", key="same-key-123456")
+    assert refused.value.code == "bad_request_key"
+
+
+def test_a_template_change_does_not_move_existing_bookings(session, haircut, staff):
+    ticket = book(session, haircut, "202612021000")
+    for template in list(haircut.templates):
+        services.delete_template(session, template.id, actor=staff)
+    services.save_template(session, haircut, weekday=3, starts="14:00", ends="16:00", slot_minutes=30, capacity=1, actor=staff)
+    booking = session.get(Booking, ticket.booking_id)
+    session.refresh(booking)
+    assert booking.slot.starts_at == local(WEDNESDAY, 10) and booking.status == BookingStatus.BOOKED
+    assert [b.ticket for b in services.queue(session, WEDNESDAY)] == ["A001"]
+    # New bookings follow the new schedule; the old Wednesday times are no longer offered.
+    assert services.day_slots(session, haircut, WEDNESDAY, ZONE) == []
+    with pytest.raises(BookingError):
+        book(session, haircut, "202612021020", "13800000002")
+    assert book(session, haircut, "202612031400", "13800000002").ticket == "A001"
+
+
+# ---- cancelling, the waitlist ----
+
+
+def test_cancellation_window(session, haircut):
+    ticket = book(session, haircut, NINE)
+    with pytest.raises(BookingError) as refused:
+        services.cancel(session, ticket.booking_id, rules=RULES, now=local(WEDNESDAY, 8, 1))
+    assert refused.value.code == "cancel_too_late"
+    result = services.cancel(session, ticket.booking_id, rules=RULES, now=local(WEDNESDAY, 7, 59))
+    assert result.ticket.status == BookingStatus.CANCELLED
+    assert session.scalar(select(Slot.booked).where(Slot.id == session.get(Booking, ticket.booking_id).slot_id)) == 0
+    before = counts(session)
+    with pytest.raises(BookingError) as again:
+        services.cancel(session, ticket.booking_id, rules=RULES, now=local(WEDNESDAY, 7, 59))
+    assert again.value.code == "already_cancelled" and again.value.status == 409
+    assert counts(session) == before
+
+
+def test_a_cancelled_place_goes_to_the_first_on_the_waitlist(session, haircut):
+    a = book(session, haircut, NINE, "13800000001")
+    book(session, haircut, NINE, "13800000002")
+    with pytest.raises(SlotFullError) as full:
+        book(session, haircut, NINE, "13800000003")
+    assert full.value.code == "slot_full" and full.value.alternatives[0].starts_at == local(WEDNESDAY, 9, 20)
+    first = services.join_waitlist(session, haircut.id, NINE, rules=RULES, phone="13800000003", now=MONDAY)
+    second = services.join_waitlist(session, haircut.id, NINE, rules=RULES, phone="13800000004", now=MONDAY)
+    assert (first.position, second.position) == (1, 2)
+    with pytest.raises(BookingError) as twice:
+        services.join_waitlist(session, haircut.id, NINE, rules=RULES, phone="13800000003", now=MONDAY)
+    assert twice.value.code == "already_waiting"
+    result = services.cancel(session, a.booking_id, rules=RULES, now=MONDAY)
+    assert result.promoted_ticket == "A003"
+    promoted = session.scalar(select(Booking).where(Booking.phone == "13800000003"))
+    assert promoted.channel == BookingChannel.WAITLIST and promoted.slot.booked == 2
+    entry = session.scalar(select(WaitlistEntry).where(WaitlistEntry.phone == "13800000003"))
+    assert entry.status.value == "promoted" and entry.notified_at is None
+
+
+def test_the_promotion_is_shown_at_the_next_booking(session, haircut, legal):
+    a = book(session, haircut, NINE, "13800000001")
+    book(session, haircut, NINE, "13800000002")
+    services.join_waitlist(session, haircut.id, NINE, rules=RULES, phone="13800000003", now=MONDAY)
+    services.cancel(session, a.booking_id, rules=RULES, now=MONDAY)
+    next_time = book(session, legal, "202612011400", "13800000003")
+    assert next_time.promoted == ("理发 A003",)
+    assert book(session, legal, "202612011430", "13800000005").promoted == ()
+
+
+def test_waitlist_only_for_a_full_slot(session, haircut):
+    with pytest.raises(BookingError) as refused:
+        services.join_waitlist(session, haircut.id, NINE, rules=RULES, phone="13800000003", now=MONDAY)
+    assert refused.value.code == "slot_has_places"
+
+
+# ---- no-shows ----
+
+
+def _no_show_three_times(session, haircut, staff, phone="13800000001"):
+    for week in range(3):
+        day = WEDNESDAY + timedelta(days=7 * week)
+        ticket = book(session, haircut, day.strftime("%Y%m%d") + "0900", phone, now=local(day, 7))
+        services.mark_no_show(session, ticket.booking_id, staff=staff, rules=RULES, now=local(day, 9, 30))
+    return WEDNESDAY + timedelta(days=14)
+
+
+def test_three_no_shows_block_kiosk_booking_and_staff_can_lift_it(session, haircut, staff):
+    last = _no_show_three_times(session, haircut, staff)
+    later = local(last, 12)
+    slot = (last + timedelta(days=7)).strftime("%Y%m%d") + "0900"
+    with pytest.raises(BookingError) as refused:
+        book(session, haircut, slot, now=later)
+    assert refused.value.code == "blocked" and refused.value.status == 403
+    # The desk may still book for the person.
+    assert book(session, haircut, slot, now=later, channel=BookingChannel.STAFF, staff=staff).ticket == "A001"
+    assert services.blocked_until(session, "p:13800000001", haircut, later) is not None
+    with pytest.raises(BookingError):
+        services.lift_block(session, phone="13800000001", reason="  ", staff=staff, now=later)
+    services.lift_block(session, phone="13800000001", reason="家中有事，已说明", staff=staff, now=later)
+    assert services.blocked_until(session, "p:13800000001", haircut, later + timedelta(minutes=1)) is None
+    audit = session.scalar(select(AuditEntry).where(AuditEntry.action == "booking.block_lift"))
+    assert audit.detail == "家中有事，已说明" and audit.actor_id == staff.id
+
+
+def test_the_block_ends_after_block_days(session, haircut, staff):
+    last = _no_show_three_times(session, haircut, staff)
+    assert services.blocked_until(session, "p:13800000001", haircut, local(last, 12)) is not None
+    assert services.blocked_until(session, "p:13800000001", haircut, local(last + timedelta(days=31), 12)) is None
+
+
+# ---- bad input writes nothing ----
+
+
+@pytest.mark.parametrize(
+    ("slot_key", "phone", "code", "status"),
+    [
+        ("202612011400", "13800000001", "not_a_slot", 404),  # the legal service's Tuesday slot
+        ("2026-12-02 09:00", "13800000001", "bad_slot", 400),
+        ("202613020900", "13800000001", "bad_slot", 400),
+        (NINE, "1380000", "phone_wrong_length", 422),
+        (NINE, "12345678901", "phone_bad_format", 422),
+        (NINE, "", "phone_empty", 422),
+    ],
+)
+def test_bad_input_is_refused_and_writes_nothing(session, haircut, legal, slot_key, phone, code, status):
+    before = counts(session)
+    with pytest.raises(BookingError) as refused:
+        book(session, haircut, slot_key, phone)
+    assert (refused.value.code, refused.value.status) == (code, status)
+    assert counts(session) == before
+
+
+def test_tickets_are_looked_up_by_number_and_phone(session, haircut):
+    ticket = book(session, haircut, NINE, "13800000001")
+    assert services.lookup(session, phone="13800000001", ticket="a1", now=MONDAY, zone=ZONE).id == ticket.booking_id
+    assert services.lookup(session, phone="13800000001", ticket="Ａ００１", now=MONDAY, zone=ZONE).id == ticket.booking_id
+    for phone, number, code in (("13800000002", "A001", "unknown_ticket"), ("13800000001", "A002", "unknown_ticket"), ("13800000001", "12", "bad_ticket")):
+        with pytest.raises(BookingError) as refused:
+            services.lookup(session, phone=phone, ticket=number, now=MONDAY, zone=ZONE)
+        assert refused.value.code == code
+
+
+def test_ticket_tokens(session, haircut):
+    ticket = book(session, haircut)
+    token = services.ticket_token(ticket.booking_id, SIGNER, "XH-CY-CY1")
+    assert services.read_ticket_token(token, SIGNER, "XH-CY-CY1") == ticket.booking_id
+    foreign = services.ticket_token(ticket.booking_id, SIGNER, "XH-LY-HL")
+    for bad, code in ((foreign, "wrong_centre"), (token[:-2] + "xx", "ticket_tampered"), ("B1.nonsense", "ticket_invalid")):
+        with pytest.raises(BookingError) as refused:
+            services.read_ticket_token(bad, SIGNER, "XH-CY-CY1")
+        assert refused.value.code == code
+
+
+# ---- the desk ----
+
+
+def test_the_queue_calls_in_slot_order_with_walk_ins_from_the_same_numbering(session, haircut, staff):
+    member = register_member(session, name="王秀英", phone="13900000002", community="", age_band="60-69", consent=True, consent_version="t", actor=None)
+    session.commit()
+    late = book(session, haircut, "202612021000", "13800000001")
+    early = book(session, haircut, NINE, "13900000002")
+    walk_in = services.issue_walk_in(session, haircut.id, rules=RULES, staff=staff, now=local(WEDNESDAY, 9, 30))
+    assert (late.ticket, early.ticket, walk_in.ticket) == ("A001", "A002", "A003")
+    assert walk_in.day == WEDNESDAY and walk_in.starts_at is None
+    at = local(WEDNESDAY, 9, 31)
+    called = services.call_next(session, haircut.id, desk="2", staff=staff, rules=RULES, now=at)
+    assert called.ticket == early.ticket and called.desk == "2"
+    assert [c.label for c in services.now_calling(session, WEDNESDAY)] == [f"理发 {early.ticket}"]
+    recalled = services.recall(session, called.id, staff=staff, now=at + timedelta(minutes=1))
+    assert recalled.call_count == 2
+    served = services.mark_served(session, called.id, staff=staff, rules=RULES, now=at + timedelta(minutes=20))
+    assert served.status == BookingStatus.SERVED and served.served_minutes == haircut.duration_minutes and served.provider_id is not None
+    assert balance(session, member.id) == 2  # the service's points for a member
+    following = services.call_next(session, haircut.id, desk="2", staff=staff, rules=RULES, now=at + timedelta(minutes=21))
+    assert following.id == walk_in.booking_id  # arrived 9:30, before the 10:00 booking
+    services.mark_no_show(session, following.id, staff=staff, rules=RULES, now=at + timedelta(minutes=25))
+    with pytest.raises(BookingError) as closed:
+        services.mark_served(session, following.id, staff=staff, rules=RULES)
+    assert closed.value.code == "not_waiting"
+    assert services.today_figures(session, WEDNESDAY) == {"booked": 3, "waiting": 1, "served": 1, "no_show": 1}
+    types = list(session.scalars(select(OutboxEvent.type).order_by(OutboxEvent.id)))
+    assert types.count("booking.served") == 1 and types.count("booking.no_show") == 1 and types.count("booking.created") == 3
+
+
+def test_walk_in_numbers_continue_the_days_numbering(session, haircut, staff):
+    wednesday_morning = local(WEDNESDAY, 8)
+    book(session, haircut, NINE, "13800000001", now=local(WEDNESDAY, 7))
+    book(session, haircut, "202612020920", "13800000002", now=local(WEDNESDAY, 7))
+    walk_in = services.issue_walk_in(session, haircut.id, rules=RULES, staff=staff, now=wednesday_morning)
+    assert walk_in.ticket == "A003"
+
+
+def test_call_next_on_an_empty_queue(session, haircut, staff):
+    with pytest.raises(BookingError) as refused:
+        services.call_next(session, haircut.id, desk="1", staff=staff, rules=RULES, now=local(WEDNESDAY, 9))
+    assert refused.value.code == "queue_empty"
+    with pytest.raises(BookingError) as bad:
+        services.call_next(session, haircut.id, desk="x", staff=staff, rules=RULES, now=local(WEDNESDAY, 9))
+    assert bad.value.code == "bad_desk"
+
+
+def test_volunteer_hours_and_month_view(session, haircut, staff):
+    for i, minute in enumerate(("0900", "0920", "0940")):
+        ticket = book(session, haircut, f"20261202{minute}", f"1380000000{i}")
+        services.mark_served(session, ticket.booking_id, staff=staff, rules=RULES, minutes=str(15 + i * 15), now=local(WEDNESDAY, 12))
+    hours = services.volunteer_hours(session, "2026-12")
+    assert [(h.provider, h.service, h.people, h.minutes, h.hours) for h in hours] == [("嘉荷社区理发志愿队", "理发", 3, 90, 1.5)]
+    days, rows = services.month_view(session, "2026-12")
+    assert len(days) == 31 and rows[0][1] == {WEDNESDAY: 3}
+    assert services.volunteer_hours(session, "2026-11") == []
+
+
+# ---- races ----
+
+
+def race(app, calls):
+    """Run each call in its own thread and app context, all released at once."""
+    barrier = threading.Barrier(len(calls))
+    outcomes: list = [None] * len(calls)
+
+    def run(i, call):
+        with app.app_context():
+            barrier.wait()
+            try:
+                outcomes[i] = call(db.session)
+            except BookingError as error:
+                outcomes[i] = error
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes
+
+
+def _racer(service_id, slot_key, phone, now=MONDAY):
+    return lambda s: services.book(s, service_id, slot_key, rules=RULES, request_key=services.new_request_key(), phone=phone, now=now)
+
+
+def test_fifty_racing_for_the_last_place_one_wins_and_49_are_offered_the_next_free_slots(app, session, haircut):
+    book(session, haircut, NINE, "13700000000")  # one of the two chairs is taken
+    outcomes = race(app, [_racer(haircut.id, NINE, f"135{i:08d}") for i in range(50)])
+    wins = [o for o in outcomes if isinstance(o, services.TicketView)]
+    full = [o for o in outcomes if isinstance(o, SlotFullError)]
+    assert len(wins) == 1 and len(full) == 49, [getattr(o, "code", o) for o in outcomes]
+    assert all(f.status == 409 and [s.starts_at for s in f.alternatives][:1] == [local(WEDNESDAY, 9, 20)] for f in full)
+    session.rollback()  # a fresh read transaction sees what the other threads committed
+    assert session.scalar(select(Slot.booked).where(Slot.starts_at == local(WEDNESDAY, 9))) == 2
+    assert session.scalar(select(func.count()).select_from(Booking)) == 2
+    assert session.scalar(select(func.count()).select_from(OutboxEvent).where(OutboxEvent.type == "booking.created")) == 2
+
+
+def test_capacity_holds_in_twenty_repeated_rounds(app, session, haircut, staff):
+    """20 rounds of 8 people racing for a 2-chair slot (a fresh slot each round): never more
+    than the capacity, and the ticket numbers of each day stay gap-free."""
+    rounds = 0
+    for week in range(3):
+        day = WEDNESDAY + timedelta(days=7 * week)
+        for slot in services.day_slots(session, haircut, day, ZONE):
+            if rounds == 20:
+                break
+            key = slot.key(ZONE)
+            outcomes = race(app, [_racer(haircut.id, key, f"13{rounds:02d}{i:07d}", local(day, 7)) for i in range(8)])
+            assert sum(isinstance(o, services.TicketView) for o in outcomes) == 2, [getattr(o, "code", o) for o in outcomes]
+            assert sum(isinstance(o, SlotFullError) for o in outcomes) == 6
+            rounds += 1
+    assert rounds == 20
+    session.rollback()  # a fresh read transaction sees what the other threads committed
+    assert session.scalar(select(func.max(Slot.booked))) == 2
+    for day in (WEDNESDAY + timedelta(days=7 * w) for w in range(3)):
+        seqs = sorted(session.scalars(select(Booking.ticket_seq).where(Booking.day == day)))
+        assert seqs == list(range(1, len(seqs) + 1))
+
+
+def test_fifty_taps_with_one_request_key_book_once(app, session, haircut):
+    key, service_id = services.new_request_key(), haircut.id
+    outcomes = race(app, [lambda s: services.book(s, service_id, NINE, rules=RULES, request_key=key, phone="13800000001", now=MONDAY)] * 50)
+    assert {o.booking_id for o in outcomes if isinstance(o, services.TicketView)} and len({o.booking_id for o in outcomes}) == 1
+    session.rollback()  # a fresh read transaction sees what the other threads committed
+    assert session.scalar(select(func.count()).select_from(Booking)) == 1
+
+
+def test_closure_model_is_unique_per_day(session, staff):
+    services.save_closure(session, day="2027-01-01", reason="元旦", actor=staff)
+    services.save_closure(session, day="2027-01-01", reason="元旦假期", actor=staff)
+    assert session.scalar(select(func.count()).select_from(ClosureDay)) == 1
