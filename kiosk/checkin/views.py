@@ -22,7 +22,7 @@ from kiosk.privacy import mask_name, mask_phone
 from kiosk.qr import qr_png, qr_svg
 from kiosk.staff.access import client_address, is_admin, staff_blueprint
 from kiosk.staff.forms import ConfirmForm
-from kiosk.web import csv_download, render, submit_form, xlsx_download
+from kiosk.web import csv_download, natural_span, render, submit_form, xlsx_download
 
 bp = Blueprint("checkin", __name__)
 phone_bp = Blueprint("phone", __name__, url_prefix="/c")
@@ -51,6 +51,13 @@ def _when(activity: Activity) -> str:
     return f"{format_datetime(start, 'yyyy-MM-dd HH:mm')}–{format_datetime(end, 'HH:mm')}"
 
 
+def _visitor_when(activity: Activity) -> str:
+    """The same session as _when, in natural words for visitors (今天 14:00–16:00, 全天, 跨夜)."""
+    occurrence = services.next_occurrence(activity, utcnow(), _zone())
+    start, end = (occurrence.starts_at, occurrence.ends_at) if occurrence else (activity.starts_at, activity.ends_at)
+    return natural_span(start, end)
+
+
 def _success_text(result: services.CheckinResult) -> str:
     who = mask_name(result.member_name) if result.member_name else mask_phone(result.phone or "")
     if result.points:
@@ -67,7 +74,7 @@ def index():
     if lock is not None:
         return redirect(url_for("checkin.screen", activity_id=lock.activity_id))
     running = services.running_activities(db.session, utcnow(), _zone())
-    return render("checkin/index.html", running=[(a, _live(a)) for a, _ in running], when=_when)
+    return render("checkin/index.html", running=[(a, _live(a)) for a, _ in running], when=_visitor_when)
 
 
 @bp.get("/checkin/<int:activity_id>")
@@ -82,7 +89,7 @@ def screen(activity_id: int):
         refusal = services.CheckinError("activity_cancelled", _("This activity has been cancelled."))
     # Remember the activity on screen: a member card scanned now checks in to it.
     session[ACTIVITY_SESSION_KEY] = activity.id
-    return render("checkin/screen.html", activity=activity, when=_when(activity), refusal=refusal, **_live(activity))
+    return render("checkin/screen.html", activity=activity, when=_visitor_when(activity), refusal=refusal, **_live(activity))
 
 
 @bp.get("/checkin/<int:activity_id>/count")
@@ -124,7 +131,7 @@ def phone_page(token: str):
     except services.CheckinError as error:
         return render("checkin/phone_refused.html", status=error.status, error=error)
     issued = services.issue_pass(scanned, settings.pass_signer(config), config["CENTRE_CODE"], now)
-    return render("checkin/phone.html", activity=activity, when=_when(activity), pass_token=issued)
+    return render("checkin/phone.html", activity=activity, when=_visitor_when(activity), pass_token=issued)
 
 
 def _phone_limit() -> str:
@@ -149,7 +156,7 @@ def phone_checkin():
         if error.field == "phone" and activity is not None:
             # A typo: let the visitor correct it on the same page (the pass is still good).
             return render(
-                "checkin/phone.html", status=error.status, activity=activity, when=_when(activity), pass_token=request.form.get("pass", ""), error=error
+                "checkin/phone.html", status=error.status, activity=activity, when=_visitor_when(activity), pass_token=request.form.get("pass", ""), error=error
             )
         return render("checkin/phone_refused.html", status=error.status, error=error)
     return render("checkin/phone_done.html", message=_success_text(result), result=result)
