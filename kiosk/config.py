@@ -35,6 +35,9 @@ DEFAULTS: dict[str, Any] = {
     # Visitor session: ask "还在使用吗？" after IDLE_SECONDS, reset IDLE_GRACE_SECONDS later.
     "IDLE_SECONDS": 60,
     "IDLE_GRACE_SECONDS": 20,
+    # A finished task (check-in done, pickup code, later a booking) stays this long with a
+    # countdown and a 完成 button, then the visit ends (DESIGN.md §8).
+    "FINISHED_TASK_SECONDS": 15,
     # Centres with many elderly visitors (e.g. 翠苑一区) can start every visit in elder mode.
     "ELDER_MODE_DEFAULT": False,
     "DEFAULT_LOCALE": "zh",

@@ -317,6 +317,7 @@ class CheckinResult:
     member_name: str | None  # None: a guest
     phone: str | None  # the guest's number (for the masked confirmation)
     points: int
+    member_id: int | None = None  # to show the member's new balance
 
 
 @dataclass(frozen=True)
@@ -414,7 +415,9 @@ def check_in(
             record_audit(
                 session, staff, "checkin.staff", target=f"activity:{activity.id}", detail=f"checkin={checkin.id} reason={reason}", remote_addr=remote_addr
             )
-        result = CheckinResult(checkin.id, activity.id, activity.title, member.name if member else None, None if member else phone, points)
+        result = CheckinResult(
+            checkin.id, activity.id, activity.title, member.name if member else None, None if member else phone, points, member_id=member.id if member else None
+        )
     return result
 
 
@@ -464,6 +467,12 @@ def checked_in_count(session: Session, activity_id: int, session_date: date | No
     query = select(func.count()).select_from(CheckIn).where(CheckIn.activity_id == activity_id, CheckIn.status == CheckinStatus.ACTIVE)
     if session_date is not None:
         query = query.where(CheckIn.session_date == session_date)
+    return int(session.scalar(query) or 0)
+
+
+def attended_count(session: Session, member_id: int) -> int:
+    """How many check-ins a member has that still stand (those staff undid do not count)."""
+    query = select(func.count()).select_from(CheckIn).where(CheckIn.member_id == member_id, CheckIn.status == CheckinStatus.ACTIVE)
     return int(session.scalar(query) or 0)
 
 

@@ -17,7 +17,9 @@ from kiosk.checkin.poster import poster_pdf
 from kiosk.checkin.scan import ACTIVITY_SESSION_KEY
 from kiosk.db import utcnow
 from kiosk.extensions import db, limiter
+from kiosk.home.views import after_visit_url
 from kiosk.members.models import Member
+from kiosk.points.services import balance as points_balance
 from kiosk.privacy import mask_name, mask_phone
 from kiosk.qr import qr_png, qr_svg
 from kiosk.staff.access import client_address, is_admin, staff_blueprint
@@ -95,7 +97,7 @@ def screen(activity_id: int):
 @bp.get("/checkin/<int:activity_id>/count")
 def count(activity_id: int):
     activity = db.session.get(Activity, activity_id) or abort(404)
-    return render("checkin/_count.html", "checkin/_count.html", activity=activity, **_live(activity))
+    return render("checkin/_count.html", "checkin/_count_value.html", activity=activity, **_live(activity))
 
 
 @bp.get("/checkin/<int:activity_id>/keypad")
@@ -107,12 +109,22 @@ def keypad(activity_id: int):
 @bp.post("/checkin/<int:activity_id>/phone")
 def kiosk_phone(activity_id: int):
     activity = db.session.get(Activity, activity_id) or abort(404)
+    typed = request.form.get("phone")
     try:
-        result = services.check_in(db.session, activity.id, rules=_rules(), method=CheckinMethod.KIOSK_PHONE, phone=request.form.get("phone"))
+        result = services.check_in(db.session, activity.id, rules=_rules(), method=CheckinMethod.KIOSK_PHONE, phone=typed)
     except services.CheckinError as error:
         db.session.rollback()
-        return render("checkin/_kiosk_result.html", "checkin/_kiosk_result.html", status=error.status, activity=activity, error=error)
-    return render("checkin/_kiosk_result.html", "checkin/_kiosk_result.html", activity=activity, message=_success_text(result), result=result)
+        # The digits stay on the keypad so the visitor can correct one of them.
+        return render("checkin/_kiosk_result.html", "checkin/_kiosk_result.html", status=error.status, activity=activity, error=error, typed=typed)
+    return render(
+        "checkin/_kiosk_result.html",
+        "checkin/_kiosk_result.html",
+        activity=activity,
+        message=_success_text(result),
+        result=result,
+        next_url=after_visit_url(),
+        **_live(activity),
+    )
 
 
 # ---- the phone page a QR code opens ----
@@ -156,10 +168,17 @@ def phone_checkin():
         if error.field == "phone" and activity is not None:
             # A typo: let the visitor correct it on the same page (the pass is still good).
             return render(
-                "checkin/phone.html", status=error.status, activity=activity, when=_visitor_when(activity), pass_token=request.form.get("pass", ""), error=error
+                "checkin/phone.html",
+                status=error.status,
+                activity=activity,
+                when=_visitor_when(activity),
+                pass_token=request.form.get("pass", ""),
+                error=error,
+                typed=(request.form.get("phone") or "")[:20],
             )
         return render("checkin/phone_refused.html", status=error.status, error=error)
-    return render("checkin/phone_done.html", message=_success_text(result), result=result)
+    new_balance = points_balance(db.session, result.member_id) if result.member_id else None
+    return render("checkin/phone_done.html", message=_success_text(result), result=result, balance=new_balance)
 
 
 # ---- staff ----

@@ -8,14 +8,16 @@ from flask import Blueprint, abort, flash, make_response, redirect, request, ses
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from kiosk.checkin.services import attended_count
 from kiosk.errors import KioskError
 from kiosk.extensions import db
+from kiosk.home.views import after_visit_url
 from kiosk.i18n import _l
 from kiosk.members.models import Member
 from kiosk.members.scan import MEMBER_SESSION_KEY
 from kiosk.points import services
 from kiosk.points.forms import REASON_LABELS, CancelRedemptionForm, RewardForm
-from kiosk.points.models import PointsReason, Reward
+from kiosk.points.models import Reward
 from kiosk.privacy import mask_name
 from kiosk.staff.access import client_address, staff_blueprint
 from kiosk.staff.forms import ConfirmForm
@@ -31,7 +33,7 @@ staff_bp = staff_blueprint("rewards", __name__, "/staff/rewards")
 def identified_member() -> Member | None:
     """The member whose card was scanned in this visit, if the card is still valid."""
     card = session.get(MEMBER_SESSION_KEY)
-    if not isinstance(card, dict):
+    if not isinstance(card, dict) or card.get("done"):
         return None
     member = db.session.get(Member, card.get("id", 0))
     if member is None or not member.active or member.card_serial != card.get("serial"):
@@ -52,7 +54,7 @@ def index():
         masked_name=mask_name(member.name),
         balance=balance,
         entries=services.recent_entries(db.session, member.id, limit=8),
-        attended=services.count_entries(db.session, member.id, PointsReason.CHECKIN),
+        attended=attended_count(db.session, member.id),
         rewards=services.list_rewards(db.session, available_only=True),
         reason_labels=REASON_LABELS,
     )
@@ -88,19 +90,31 @@ def confirm(reward_id: int):
 
 @bp.post("/points/redeem")
 def redeem():
-    member = _require_member()
+    request_key = request.form.get("request_key", "")
+    member = identified_member() or _replayed_redemption(request_key) or _require_member()
     try:
         redemption = services.redeem(
             db.session,
             member_id=member.id,
             reward_id=request.form.get("reward_id"),
             channel="kiosk",
-            request_key=request.form.get("request_key", ""),
+            request_key=request_key,
         )
     except services.PointsError as error:
         db.session.rollback()
         return render("points/refused.html", status=error.status, error=error)
-    return render("points/done.html", redemption=redemption, balance=services.balance(db.session, member.id))
+    # The task is done: from now on nobody can see or spend this member's points on this kiosk
+    # (not with the back button either). Only a retry of this very redemption (a double tap,
+    # same request key) is still answered, with the same pickup code.
+    session[MEMBER_SESSION_KEY] = {**session[MEMBER_SESSION_KEY], "done": True, "key": request_key}
+    return render("points/done.html", redemption=redemption, balance=services.balance(db.session, member.id), next_url=after_visit_url())
+
+
+def _replayed_redemption(request_key: str) -> Member | None:
+    card = session.get(MEMBER_SESSION_KEY)
+    if isinstance(card, dict) and card.get("done") and request_key and card.get("key") == request_key:
+        return db.session.get(Member, card.get("id", 0))
+    return None
 
 
 @bp.get("/rewards/<int:reward_id>/picture")

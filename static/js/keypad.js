@@ -1,19 +1,18 @@
 /* On-screen keypad for mobile numbers (templates/_macros/keypad.html). The number lives in
-   a hidden field; the display shows it masked the way the server does (138****5678). */
+   a hidden field; the display shows the digits as typed, grouped 138 1234 5678, so an elderly
+   visitor can check them (only result screens mask a number). */
 (function () {
   "use strict";
   var MAX_DIGITS = 11;
 
-  function mask(digits) {
-    if (digits.length <= 3) { return digits; }
-    var hidden = Math.min(4, digits.length - 3);
-    return digits.slice(0, 3) + "*".repeat(hidden) + digits.slice(7);
+  function group(digits) {
+    return [digits.slice(0, 3), digits.slice(3, 7), digits.slice(7)].filter(Boolean).join(" ");
   }
 
   function render(pad) {
     var value = pad.querySelector("[data-keypad-value]").value;
     var display = pad.querySelector("[data-keypad-display]");
-    display.textContent = value ? mask(value) : display.dataset.placeholder;
+    display.textContent = value ? group(value) : display.dataset.placeholder;
     display.classList.toggle("is-empty", !value);
   }
 
