@@ -6,9 +6,10 @@ every problem of a screen at once. The measurements:
 - horizontal scroll: the document is wider than the viewport;
 - primary action: the element named by the screen lies inside the viewport at scroll 0;
 - overlap: two visible text runs (text nodes, measured line by line) overlap by more than
-  2 px both ways;
-- squeezed text: a text run that wraps has a line narrower than four characters (its font
-  size × 4), or, in Chinese, a last line of a single character (参加活动得积/分);
+  2 px across and 30 % of a line's height;
+- squeezed text: a Chinese text run that wraps has a full line narrower than four characters
+  (4 em) or a last line of one character (参加活动得积/分); a Latin one wraps in a box whose
+  widest line holds under four characters (2 em);
 - small text: visible text under 24 CSS px (30 in elder mode);
 - small targets: a visible link, button or input under 60×60 CSS px.
 """
@@ -64,9 +65,16 @@ _SCRIPT = r"""
     if (size < minText - 0.01) problems.push(`small text ${size}px < ${minText}px: «${label}»`);
     if (lines.length > 1) {
       lines.sort((a, b) => a.top - b.top);
-      lines.slice(0, -1).forEach((l) => {
-        if (l.right - l.left < size * 4 - 1) problems.push(`squeezed line ${Math.round(l.right - l.left)}px (< 4 characters) in «${label}»`);
-      });
+      // Chinese breaks anywhere, so every full line must hold four characters (4 em); Latin
+      // breaks at words, so a short line is natural, but a box whose widest line is under
+      // four characters (about 2 em) is squeezed.
+      if (cjk.test(text)) {
+        lines.slice(0, -1).forEach((l) => {
+          if (l.right - l.left < size * 4 - 1) problems.push(`squeezed line ${Math.round(l.right - l.left)}px (< 4 characters) in «${label}»`);
+        });
+      } else if (Math.max(...lines.map((l) => l.right - l.left)) < size * 2 - 1) {
+        problems.push(`squeezed text (< 4 characters a line) in «${label}»`);
+      }
       const last = lines[lines.length - 1];
       if (cjk.test(text) && last.right - last.left < size * 1.5) problems.push(`orphan character on the last line of «${label}»`);
     }
@@ -78,7 +86,8 @@ _SCRIPT = r"""
       if (a.node === b.node) continue;
       const x = Math.min(a.right, b.right) - Math.max(a.left, b.left);
       const y = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
-      if (x > 2 && y > 2) problems.push(`text overlaps: «${a.label}» and «${b.label}»`);
+      // Glyph boxes of adjacent lines may touch by design (a line height under the font's own).
+      if (x > 2 && y > 0.3 * Math.min(a.bottom - a.top, b.bottom - b.top)) problems.push(`text overlaps: «${a.label}» and «${b.label}»`);
     }
   }
   for (const el of document.querySelectorAll('a, button, input:not([type=hidden]), select, [role=button]')) {
