@@ -29,7 +29,7 @@ def test_a_redemption_ends_what_the_card_allows(app, session):
     key = re.search(r'name="request_key" value="(\w+)"', confirm).group(1)
     done = kiosk_post(visitor, "/points/redeem", {"reward_id": reward.id, "request_key": key})
     body = done.get_data(as_text=True)
-    assert done.status_code == 200 and "data-finish-seconds=\"15\"" in body and 'data-finish-url="/"' in body
+    assert done.status_code == 200 and 'data-finish-seconds="15"' in body and 'data-finish-url="/"' in body
     assert "秒后关闭" in body and ">完成<" in body
     # The next visitor (or the back button) sees nobody's points and cannot spend them.
     page = visitor.get("/points").get_data(as_text=True)
@@ -45,7 +45,9 @@ def test_attended_counts_only_check_ins_that_stand(app, session, open_activity, 
     member = register(session)
     session.commit()
     staff = make_staff()
-    result = checkin_services.check_in(session, open_activity.id, rules=rules(app.config), method=CheckinMethod.STAFF, staff=staff, member=member, reason="补签")
+    result = checkin_services.check_in(
+        session, open_activity.id, rules=rules(app.config), method=CheckinMethod.STAFF, staff=staff, member=member, reason="补签"
+    )
     session.commit()
     visitor = app.test_client()
     scan(visitor, token_for(session, member.id))
