@@ -8,7 +8,7 @@
    it acts only on visitor pages (body.visitor) and waits for htmx if a scan beats it. */
 (function () {
   "use strict";
-  var FAST_MS = 75;         // scanners: 2–60 ms a key (with jitter); people: 100 ms or more
+  var FAST_MS = 90;         // scanners: 2–60 ms a key (plus jitter); people: 100 ms or more
   var PAUSE_MS = 400;       // a pause this long starts over: what came before was a person
   var MIN_LENGTH = 4;
   var keys = [];            // {key, at}
