@@ -189,6 +189,12 @@ def _public_url(path: str) -> str:
     return base.rstrip("/") + path
 
 
+def _qr_warning() -> dict:
+    """For the staff pages that show or print a check-in QR (templates/checkin/_qr_warning.html)."""
+    base = current_app.config["PUBLIC_BASE_URL"] or request.host_url
+    return {"qr_warning": settings.qr_address_warning(current_app.config["PUBLIC_BASE_URL"], request.host_url), "qr_base": base.rstrip("/")}
+
+
 def _poster_url(activity: Activity) -> str:
     token = services.poster_token(activity, settings.code_signer(current_app.config), current_app.config["CENTRE_CODE"])
     return _public_url(url_for("phone.phone_page", token=token))
@@ -277,6 +283,7 @@ def _detail(activity: Activity, *, manual_form=None, status: int = 200):
         show_phone=is_admin(),
         method_labels=METHOD_LABELS,
         **_live(activity),
+        **_qr_warning(),
     )
 
 
@@ -376,7 +383,7 @@ def lock(activity_id: int):
 @staff_bp.get("/<int:activity_id>/poster")
 def poster(activity_id: int):
     activity = _activity_or_404(activity_id)
-    return render("checkin/poster.html", activity=activity, when=_when(activity), poster_url=_poster_url(activity))
+    return render("checkin/poster.html", activity=activity, when=_when(activity), poster_url=_poster_url(activity), **_qr_warning())
 
 
 def _download(data: bytes, mimetype: str, name: str):
@@ -424,7 +431,7 @@ def _rotating_qr(activity: Activity) -> dict:
 @staff_bp.get("/<int:activity_id>/rotating")
 def rotating(activity_id: int):
     activity = _activity_or_404(activity_id)
-    return render("checkin/rotating.html", activity=activity, when=_when(activity), **_rotating_qr(activity), **_live(activity))
+    return render("checkin/rotating.html", activity=activity, when=_when(activity), **_rotating_qr(activity), **_live(activity), **_qr_warning())
 
 
 @staff_bp.get("/<int:activity_id>/rotating/qr")

@@ -105,3 +105,39 @@ def test_visitor_dates_are_natural_words(app, open_activity):
     screen = app.test_client().get(f"/checkin/{open_activity.id}").get_data(as_text=True)
     assert f"今天 {start:%H:%M}" in screen or f"昨天 {start:%H:%M}" in screen
     assert not re.search(r"\d{4}-\d{2}-\d{2}", screen.split("</header>")[1])
+
+
+def staff_at(app, base_url: str):
+    """A logged-in staff client that opens the pages at base_url (e.g. the PC's loopback)."""
+    from tests.conftest import CSRF_META
+
+    client = app.test_client()
+    token = CSRF_META.search(client.get("/staff/login", base_url=base_url).get_data(as_text=True)).group(1)
+    client.post("/staff/login", data={"username": "li.staff", "password": "correct-horse-1", "csrf_token": token}, base_url=base_url)
+    return client
+
+
+def test_staff_activity_pages_warn_when_qr_codes_point_at_loopback(app, make_staff, open_activity):
+    from tests.conftest import make_app
+
+    make_staff("li.staff", "correct-horse-1", "staff")
+    pages = (f"/staff/activities/{open_activity.id}", f"/staff/activities/{open_activity.id}/poster", f"/staff/activities/{open_activity.id}/rotating")
+    on_pc, on_lan = staff_at(app, "http://127.0.0.1:8000"), staff_at(app, "http://192.168.1.20:8000")
+    for path in pages:
+        loopback = on_pc.get(path, base_url="http://127.0.0.1:8000").get_data(as_text=True)
+        assert 'data-qr-warning="loopback"' in loopback and "手机无法打开这些二维码" in loopback and "http://127.0.0.1:8000" in loopback, path
+        assert 'data-qr-warning="unset"' in on_lan.get(path, base_url="http://192.168.1.20:8000").get_data(as_text=True), path
+    configured = staff_at(make_app(app.instance_path, PUBLIC_BASE_URL="http://192.168.1.20:8000"), "http://127.0.0.1:8000")
+    assert "data-qr-warning" not in configured.get(pages[0], base_url="http://127.0.0.1:8000").get_data(as_text=True)
+
+
+def test_the_qr_address_rule():
+    from kiosk.checkin.settings import qr_address_warning
+
+    assert qr_address_warning("", "http://127.0.0.1:8000/") == "loopback"
+    assert qr_address_warning("http://localhost:8000", "http://192.168.1.20/") == "loopback"
+    assert qr_address_warning("http://[::1]:8000", "http://x/") == "loopback"
+    assert qr_address_warning("", "http://0.0.0.0:8000/") == "loopback"
+    assert qr_address_warning("", "http://192.168.1.20:8000/") == "unset"
+    assert qr_address_warning("http://192.168.1.20:8000", "http://127.0.0.1:8000/") is None
+    assert qr_address_warning("http://kiosk.cuiyuan.lan", "http://127.0.0.1/") is None
