@@ -65,6 +65,8 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_RATE_LIMIT": "5 per minute",
     # Per phone (address) on the centre's Wi-Fi: enough for a family, not for a script.
     "PHONE_CHECKIN_RATE_LIMIT": "30 per minute",
+    # Card numbers typed on the kiosk (members.services.card_number): slows down guessing.
+    "CARD_NUMBER_RATE_LIMIT": "10 per minute",
     "RATELIMIT_STORAGE_URI": "memory://",
     "SERVE_HOST": "127.0.0.1",
     "SERVE_PORT": 8000,

@@ -16,9 +16,12 @@ from kiosk.checkin.models import Activity, ActivityStatus, CheckinMethod
 from kiosk.checkin.poster import poster_pdf
 from kiosk.checkin.scan import ACTIVITY_SESSION_KEY
 from kiosk.db import utcnow
+from kiosk.errors import KioskError
 from kiosk.extensions import db, limiter
 from kiosk.home.views import after_visit_url
 from kiosk.members.models import Member
+from kiosk.members.scan import member_signer
+from kiosk.members.services import looks_like_card_number, resolve_card_number
 from kiosk.points.services import balance as points_balance
 from kiosk.privacy import mask_name, mask_phone
 from kiosk.qr import qr_png, qr_svg
@@ -111,8 +114,10 @@ def kiosk_phone(activity_id: int):
     activity = db.session.get(Activity, activity_id) or abort(404)
     typed = request.form.get("phone")
     try:
-        result = services.check_in(db.session, activity.id, rules=_rules(), method=CheckinMethod.KIOSK_PHONE, phone=typed)
-    except services.CheckinError as error:
+        # A mobile number (11 digits), or the card number printed under a member card's QR.
+        who = {"member": resolve_card_number(db.session, typed, member_signer(current_app.config))} if looks_like_card_number(typed) else {"phone": typed}
+        result = services.check_in(db.session, activity.id, rules=_rules(), method=CheckinMethod.KIOSK_PHONE, **who)
+    except KioskError as error:
         db.session.rollback()
         # The digits stay on the keypad so the visitor can correct one of them.
         return render("checkin/_kiosk_result.html", "checkin/_kiosk_result.html", status=error.status, activity=activity, error=error, typed=typed)

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, abort, flash, make_response, redirect, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, make_response, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from kiosk.checkin.services import attended_count
 from kiosk.errors import KioskError
-from kiosk.extensions import db
+from kiosk.extensions import db, limiter
 from kiosk.home.views import after_visit_url
 from kiosk.i18n import _l
 from kiosk.members.models import Member
-from kiosk.members.scan import MEMBER_SESSION_KEY
+from kiosk.members.scan import MEMBER_SESSION_KEY, member_signer
+from kiosk.members.services import resolve_card_number
 from kiosk.points import services
 from kiosk.points.forms import REASON_LABELS, CancelRedemptionForm, RewardForm
 from kiosk.points.models import Reward
@@ -46,7 +47,8 @@ def identified_member() -> Member | None:
 def index():
     member = identified_member()
     if member is None:
-        # Only the card shows points: a phone number typed here could be anyone's.
+        # Only the card shows points (its QR, or the card number printed under it): a phone
+        # number typed here could be anyone's.
         return render("points/page.html")
     balance = services.balance(db.session, member.id)
     return render(
@@ -58,6 +60,25 @@ def index():
         rewards=services.list_rewards(db.session, available_only=True),
         reason_labels=REASON_LABELS,
     )
+
+
+def _card_number_limit() -> str:
+    return current_app.config["CARD_NUMBER_RATE_LIMIT"]
+
+
+@bp.post("/points/card")
+@limiter.limit(_card_number_limit)
+def card_number():
+    """The card number typed on the keypad when the scanner fails: as good as scanning the card."""
+    typed = request.form.get("card_number")
+    try:
+        member = resolve_card_number(db.session, typed, member_signer(current_app.config))
+    except KioskError as error:
+        return render("points/page.html", status=error.status, error=error, typed=typed)
+    session[MEMBER_SESSION_KEY] = {"id": member.id, "serial": member.card_serial}
+    response = index()
+    response.headers["HX-Push-Url"] = url_for("points.index")
+    return response
 
 
 class NoCardError(KioskError):

@@ -3,16 +3,24 @@
    visitor can check them (only result screens mask a number). */
 (function () {
   "use strict";
-  var MAX_DIGITS = 11;
+  function groups(pad) {
+    return (pad.dataset.keypadGroups || "3,4,4").split(",").map(function (n) { return parseInt(n, 10); });
+  }
 
-  function group(digits) {
-    return [digits.slice(0, 3), digits.slice(3, 7), digits.slice(7)].filter(Boolean).join(" ");
+  function group(pad, digits) {
+    var parts = [];
+    var at = 0;
+    groups(pad).forEach(function (size) {
+      if (digits.slice(at, at + size)) { parts.push(digits.slice(at, at + size)); }
+      at += size;
+    });
+    return parts.join(" ");
   }
 
   function render(pad) {
     var value = pad.querySelector("[data-keypad-value]").value;
     var display = pad.querySelector("[data-keypad-display]");
-    display.textContent = value ? group(value) : display.dataset.placeholder;
+    display.textContent = value ? group(pad, value) : display.dataset.placeholder;
     display.classList.toggle("is-empty", !value);
   }
 
@@ -26,7 +34,7 @@
       input.value = "";
     } else if (key.hasAttribute("data-key-back")) {
       input.value = input.value.slice(0, -1);
-    } else if (input.value.length < MAX_DIGITS) {
+    } else if (input.value.length < groups(pad).reduce(function (a, b) { return a + b; }, 0)) {
       input.value += key.dataset.key;
     }
     render(pad);

@@ -141,3 +141,77 @@ def test_the_qr_address_rule():
     assert qr_address_warning("", "http://192.168.1.20:8000/") == "unset"
     assert qr_address_warning("http://192.168.1.20:8000", "http://127.0.0.1:8000/") is None
     assert qr_address_warning("http://kiosk.cuiyuan.lan", "http://127.0.0.1/") is None
+
+
+# ---- the card number a person keys in when the scanner fails ----
+
+
+def signer():
+    from kiosk.signing import TokenSigner
+    from tests.conftest import TEST_SIGNING_KEY
+
+    return TokenSigner(TEST_SIGNING_KEY, purpose="member-card")
+
+
+def test_a_card_number_is_the_member_number_and_check_digits_of_this_card(session):
+    import pytest
+
+    from kiosk.members.services import CardError, card_number, reissue_card, resolve_card_number
+
+    member = register(session)
+    other = register(session, name="李秀英", phone="13900000002")
+    session.commit()
+    number = card_number(member, signer())
+    assert len(number) == 10 and number.startswith(member.member_number)
+    assert resolve_card_number(session, f"{number[:6]} {number[6:]}", signer()) == member
+    wrong = [member.member_number, number[:6] + f"{(int(number[6:]) + 1) % 10000:04d}", other.member_number + number[6:], "9" * 10, "", "abcdefghij"]
+    for text in wrong:
+        with pytest.raises(CardError) as refused:
+            resolve_card_number(session, text, signer())
+        assert refused.value.code == "card_number_wrong"  # one answer: no hint which members exist
+    reissue_card(session, member, actor=None)
+    session.commit()
+    with pytest.raises(CardError):
+        resolve_card_number(session, number, signer())  # the lost card's number died with it
+    assert resolve_card_number(session, card_number(member, signer()), signer()) == member
+
+
+def test_my_points_by_card_number_and_guessing_is_limited(app, session):
+    from kiosk.members.services import card_number
+
+    member = register(session)
+    award_points(session, member.id, 42, PointsReason.CORRECTION, note="t")
+    session.commit()
+    number = card_number(member, signer())
+    visitor = app.test_client()
+    shown = kiosk_post(visitor, "/points/card", {"card_number": number})
+    assert shown.status_code == 200 and "data-balance>42<" in shown.get_data(as_text=True).replace('data-balance">', "data-balance>")
+    assert "data-balance" in visitor.get("/points").get_data(as_text=True)
+    refused = kiosk_post(app.test_client(), "/points/card", {"card_number": "0000011234"}).get_data(as_text=True)
+    assert "卡号不对" in refused and 'value="0000011234"' in refused  # the digits stay for a correction
+    # CARD_NUMBER_RATE_LIMIT (10 a minute from the kiosk): guessing 10 000 check digits takes days.
+    guesser = app.test_client()
+    answers = [kiosk_post(guesser, "/points/card", {"card_number": member.member_number + f"{n:04d}"}).status_code for n in range(10)]
+    assert answers[:8].count(422) >= 7 and answers[-1] == 429, answers
+
+
+def test_the_check_in_keypad_takes_a_card_number(app, session, open_activity):
+    from kiosk.members.services import card_number
+
+    member = register(session)
+    session.commit()
+    done = keypad_post(app.test_client(), open_activity.id, card_number(member, signer()))
+    assert done.status_code == 200 and "签到成功：张*华，书法课。积分 +5" in done.get_data(as_text=True)
+
+
+def test_the_printed_card_carries_its_number(app, session, make_staff):
+    from kiosk.members.services import card_number
+    from tests.conftest import login
+
+    member = register(session)
+    session.commit()
+    make_staff("li.staff", "correct-horse-1", "staff")
+    staff = app.test_client()
+    login(staff, "li.staff", "correct-horse-1")
+    number = card_number(member, signer())
+    assert f"data-card-number>{number[:6]} {number[6:]}<" in staff.get(f"/staff/members/{member.id}/card").get_data(as_text=True)
