@@ -9,11 +9,12 @@ wrapping, text ≥ 24 px (≥ 30 px elder), targets ≥ 60×60 (tests/browser/la
 (nothing serious or critical) once per screen per language and mode, at portrait size.
 A screenshot of each goes to tests/artifacts/screens/ and tests/artifacts/screens.html lists them.
 
-Shown to catch its bugs before they were fixed (commit "guard module" ran against the old
-templates and CSS): the portrait collapse of the check-in result (squeezed lines 已/签/到 at
-1080×1920), the 签到 button below the fold (primary action outside the viewport, elder
-1920×1080 and 1280×800) and the 即将开放 badge on the tile titles (text overlaps, English elder
-portrait) were each reported, with the small phone text and the orphan 分.
+Shown to catch its bugs before they were fixed: this module and layout_checks.py, copied into
+a checkout of main before the fixes, reported the portrait collapse (portrait-zh-normal, check-in
+result: "squeezed line 29px (< 4 characters) in «已签到»", the date one piece a line), the hidden
+签到 (landscape-zh-elder: ".keypad-submit outside the viewport: 1344,987–1824,1106 in 1920×1080")
+and the badge on the titles (portrait-en-elder: "text overlaps: «Reading hall» and «Coming
+soon»"), with the 21.6 px badges and the orphan 分 of 参加活动得积/分.
 """
 
 from __future__ import annotations
