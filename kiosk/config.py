@@ -36,6 +36,9 @@ DEFAULTS: dict[str, Any] = {
     # Visitor session: ask "还在使用吗？" after IDLE_SECONDS, reset IDLE_GRACE_SECONDS later.
     "IDLE_SECONDS": 60,
     "IDLE_GRACE_SECONDS": 20,
+    # A finished task (check-in done, pickup code, later a booking) stays this long with a
+    # countdown and a 完成 button, then the visit ends (DESIGN.md §8).
+    "FINISHED_TASK_SECONDS": 15,
     # Centres with many elderly visitors (e.g. 翠苑一区) can start every visit in elder mode.
     "ELDER_MODE_DEFAULT": False,
     "DEFAULT_LOCALE": "zh",
@@ -79,6 +82,8 @@ DEFAULTS: dict[str, Any] = {
     "PHONE_CHECKIN_RATE_LIMIT": "30 per minute",
     # Successful check-ins with one phone's pass (a family shares a phone; a script does not).
     "PASS_CHECKIN_LIMIT": "3 per 10 minutes",
+    # Card numbers typed on the kiosk (members.services.card_number): slows down guessing.
+    "CARD_NUMBER_RATE_LIMIT": "10 per minute",
     "RATELIMIT_STORAGE_URI": "memory://",
     # A thermal receipt printer for booking tickets (ESC/POS through python-escpos):
     # "" (none: tickets only on screen), "usb:0x0416:0x5011", "network:192.168.1.50", "file:/dev/usb/lp0".

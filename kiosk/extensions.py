@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import has_request_context, session
+from flask import has_request_context, request, session
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -30,6 +30,9 @@ def select_locale() -> str:
     chosen = session.get("lang") if has_request_context() else None
     if chosen in SUPPORTED_LOCALES:
         return chosen
+    if has_request_context() and request.blueprint == "phone":
+        # A visitor's own phone says which language it reads (the kiosk itself starts in Chinese).
+        return request.accept_languages.best_match(SUPPORTED_LOCALES) or current_app.config["DEFAULT_LOCALE"]
     return current_app.config["DEFAULT_LOCALE"]
 
 

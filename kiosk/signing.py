@@ -32,6 +32,15 @@ class TokenSigner:
     def sign(self, payload: str) -> str:
         return f"{payload}.{self._mac(self._keys[0], payload)}"
 
+    def check_digits(self, payload: str, digits: int) -> list[str]:
+        """Decimal check digits of payload under each accepted key (the current key first): a
+        short code a person can type, for things printed beside a QR (the card number)."""
+        codes = []
+        for key in self._keys:
+            mac = hmac.new(key.encode(), self._purpose + b"\x01" + payload.encode(), hashlib.sha256).digest()
+            codes.append(f"{int.from_bytes(mac[:8], 'big') % 10**digits:0{digits}d}")
+        return codes
+
     def verify(self, token: str) -> str | None:
         """The payload if some accepted key signed it, else None."""
         payload, dot, signature = token.rpartition(".")

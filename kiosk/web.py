@@ -89,6 +89,21 @@ def _today_text(locale: str, day) -> str:
     return text
 
 
+def natural_span(start: datetime, end: datetime) -> str:
+    """今天 14:00–16:00, 11月28日 周六 全天 … in the visitor's language (kiosk.timefmt)."""
+    from kiosk import timefmt
+
+    return timefmt.span_text(start, end, ZoneInfo(current_app.config["TIMEZONE"]), local_now().date(), str(get_locale() or "zh"))
+
+
+def natural_day(moment: datetime) -> str:
+    """今天, 昨天, 11月28日 周六 for a stored (UTC) moment."""
+    from kiosk import timefmt
+
+    zone = ZoneInfo(current_app.config["TIMEZONE"])
+    return timefmt.day_text(moment.astimezone(zone).date(), local_now().date(), str(get_locale() or "zh"))
+
+
 def _template_context() -> dict[str, Any]:
     config = current_app.config
     locale = str(get_locale() or config["DEFAULT_LOCALE"])
@@ -264,6 +279,7 @@ def init_app(app: Flask) -> None:
 
     app.jinja_env.filters["mask_phone"] = mask_phone
     app.jinja_env.filters["mask_name"] = mask_name
+    app.jinja_env.filters["natural_day"] = natural_day
     app.context_processor(_template_context)
     app.jinja_env.globals["url_for"] = _cached_url_for(app)
     fingerprints = StaticFingerprints(app.static_folder)

@@ -407,6 +407,7 @@ class CheckinResult:
     member_name: str | None  # None: a guest
     phone: str | None  # the guest's number (for the masked confirmation)
     points: int
+    member_id: int | None = None  # to show the member's new balance
 
 
 @dataclass(frozen=True)
@@ -448,7 +449,15 @@ def check_in(
         _check_capacity(session, activity, occurrence)
         checkin = _insert_checkin(session, activity, occurrence, person, occurrence_key, method, rules, staff, reason, now)
         _record_checkin(session, checkin, activity, person, rules, staff, reason, now, remote_addr)
-        result = CheckinResult(checkin.id, activity.id, activity.title, person.member.name if person.member else None, person.guest_phone, checkin.points)
+        result = CheckinResult(
+            checkin.id,
+            activity.id,
+            activity.title,
+            person.member.name if person.member else None,
+            person.guest_phone,
+            checkin.points,
+            member_id=person.member.id if person.member else None,
+        )
     return result
 
 
@@ -678,6 +687,12 @@ def checked_in_count(session: Session, activity_id: int, session_date: date | No
     query = select(func.count()).select_from(CheckIn).where(CheckIn.activity_id == activity_id, CheckIn.status == CheckinStatus.ACTIVE)
     if session_date is not None:
         query = query.where(CheckIn.session_date == session_date)
+    return int(session.scalar(query) or 0)
+
+
+def attended_count(session: Session, member_id: int) -> int:
+    """How many check-ins a member has that still stand (those staff undid do not count)."""
+    query = select(func.count()).select_from(CheckIn).where(CheckIn.member_id == member_id, CheckIn.status == CheckinStatus.ACTIVE)
     return int(session.scalar(query) or 0)
 
 

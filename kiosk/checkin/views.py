@@ -17,13 +17,18 @@ from kiosk.checkin.poster import poster_pdf
 from kiosk.checkin.scan import ACTIVITY_SESSION_KEY
 from kiosk.db import utcnow
 from kiosk.devices.access import device_key, kiosk_blueprint, phone_key
+from kiosk.errors import KioskError
 from kiosk.extensions import db, limiter
+from kiosk.home.views import after_visit_url
+from kiosk.members.scan import member_signer
+from kiosk.members.services import looks_like_card_number, resolve_card_number
+from kiosk.points.services import balance as points_balance
 from kiosk.privacy import mask_name, mask_phone
 from kiosk.qr import labelled_png, labelled_svg, qr_png, qr_svg
 from kiosk.security import pass_key, public_base_url
 from kiosk.staff.access import client_address, is_admin, staff_blueprint
 from kiosk.staff.forms import ConfirmForm
-from kiosk.web import csv_download, download, render, submit_form, xlsx_download
+from kiosk.web import csv_download, download, natural_span, render, submit_form, xlsx_download
 
 bp = kiosk_blueprint("checkin", __name__)
 phone_bp = Blueprint("phone", __name__, url_prefix="/c")
@@ -52,6 +57,13 @@ def _when(activity: Activity) -> str:
     return f"{format_datetime(start, 'yyyy-MM-dd HH:mm')}–{format_datetime(end, 'HH:mm')}"
 
 
+def _visitor_when(activity: Activity) -> str:
+    """The same session as _when, in natural words for visitors (今天 14:00–16:00, 全天, 跨夜)."""
+    occurrence = services.next_occurrence(activity, utcnow(), _zone())
+    start, end = (occurrence.starts_at, occurrence.ends_at) if occurrence else (activity.starts_at, activity.ends_at)
+    return natural_span(start, end)
+
+
 def _success_text(result: services.CheckinResult) -> str:
     who = mask_name(result.member_name) if result.member_name else mask_phone(result.phone or "")
     if result.points:
@@ -68,7 +80,7 @@ def index():
     if lock is not None:
         return redirect(url_for("checkin.screen", activity_id=lock.activity_id))
     running = services.running_activities(db.session, utcnow(), _zone())
-    return render("checkin/index.html", running=[(a, _live(a)) for a, _ in running], when=_when)
+    return render("checkin/index.html", running=[(a, _live(a)) for a, _ in running], when=_visitor_when)
 
 
 @bp.get("/checkin/<int:activity_id>")
@@ -83,13 +95,13 @@ def screen(activity_id: int):
         refusal = services.CheckinError("activity_cancelled", _("This activity has been cancelled."))
     # Remember the activity on screen: a member card scanned now checks in to it.
     session[ACTIVITY_SESSION_KEY] = activity.id
-    return render("checkin/screen.html", activity=activity, when=_when(activity), refusal=refusal, **_live(activity))
+    return render("checkin/screen.html", activity=activity, when=_visitor_when(activity), refusal=refusal, **_live(activity))
 
 
 @bp.get("/checkin/<int:activity_id>/count")
 def count(activity_id: int):
     activity = db.session.get(Activity, activity_id) or abort(404)
-    return render("checkin/_count.html", "checkin/_count.html", activity=activity, **_live(activity))
+    return render("checkin/_count.html", "checkin/_count_value.html", activity=activity, **_live(activity))
 
 
 @bp.get("/checkin/<int:activity_id>/keypad")
@@ -111,11 +123,23 @@ def _number_limit() -> str:
 @limiter.limit(_number_limit, key_func=phone_key)
 def kiosk_phone(activity_id: int):
     activity = db.session.get(Activity, activity_id) or abort(404)
+    typed = request.form.get("phone")
     try:
-        result = services.check_in(db.session, activity.id, rules=_rules(), method=CheckinMethod.KIOSK_PHONE, phone=request.form.get("phone"))
-    except services.CheckinError as error:
-        return render("checkin/_kiosk_result.html", "checkin/_kiosk_result.html", status=error.status, activity=activity, error=error)
-    return render("checkin/_kiosk_result.html", "checkin/_kiosk_result.html", activity=activity, message=_success_text(result), result=result)
+        # A mobile number (11 digits), or the card number printed under a member card's QR.
+        who = {"member": resolve_card_number(db.session, typed, member_signer(current_app.config))} if looks_like_card_number(typed) else {"phone": typed}
+        result = services.check_in(db.session, activity.id, rules=_rules(), method=CheckinMethod.KIOSK_PHONE, **who)
+    except KioskError as error:
+        # The digits stay on the keypad so the visitor can correct one of them.
+        return render("checkin/_kiosk_result.html", "checkin/_kiosk_result.html", status=error.status, activity=activity, error=error, typed=typed)
+    return render(
+        "checkin/_kiosk_result.html",
+        "checkin/_kiosk_result.html",
+        activity=activity,
+        message=_success_text(result),
+        result=result,
+        next_url=after_visit_url(),
+        **_live(activity),
+    )
 
 
 # ---- the phone page a QR code opens ----
@@ -134,7 +158,7 @@ def phone_page(token: str):
     except services.CheckinError as error:
         return render("checkin/phone_refused.html", status=error.status, error=error)
     issued = services.issue_pass(scanned, settings.pass_signer(config), config["CENTRE_CODE"], now)
-    return render("checkin/phone.html", activity=activity, when=_when(activity), pass_token=issued)
+    return render("checkin/phone.html", activity=activity, when=_visitor_when(activity), pass_token=issued)
 
 
 def _phone_limit() -> str:
@@ -163,10 +187,17 @@ def phone_checkin():
         if error.field == "phone" and activity is not None:
             # A typo: let the visitor correct it on the same page (the pass is still good).
             return render(
-                "checkin/phone.html", status=error.status, activity=activity, when=_when(activity), pass_token=request.form.get("pass", ""), error=error
+                "checkin/phone.html",
+                status=error.status,
+                activity=activity,
+                when=_visitor_when(activity),
+                pass_token=request.form.get("pass", ""),
+                error=error,
+                typed=(request.form.get("phone") or "")[:20],
             )
         return render("checkin/phone_refused.html", status=error.status, error=error)
-    return render("checkin/phone_done.html", message=_success_text(result), result=result)
+    new_balance = points_balance(db.session, result.member_id) if result.member_id else None
+    return render("checkin/phone_done.html", message=_success_text(result), result=result, balance=new_balance)
 
 
 # ---- staff ----
@@ -174,6 +205,12 @@ def phone_checkin():
 
 def _public_url(path: str) -> str:
     return public_base_url() + path
+
+
+def _qr_warning() -> dict:
+    """For the staff pages that show or print a check-in QR (templates/checkin/_qr_warning.html)."""
+    base = current_app.config["PUBLIC_BASE_URL"] or request.host_url
+    return {"qr_warning": settings.qr_address_warning(current_app.config["PUBLIC_BASE_URL"], request.host_url), "qr_base": base.rstrip("/")}
 
 
 def _poster_url(activity: Activity) -> str:
@@ -264,6 +301,7 @@ def _detail(activity: Activity, *, manual_form=None, status: int = 200):
         show_phone=is_admin(),
         method_labels=METHOD_LABELS,
         **_live(activity),
+        **_qr_warning(),
     )
 
 
@@ -337,7 +375,7 @@ def lock(activity_id: int):
 @staff_bp.get("/<int:activity_id>/poster")
 def poster(activity_id: int):
     activity = _activity_or_404(activity_id)
-    return render("checkin/poster.html", activity=activity, when=_when(activity), poster_url=_poster_url(activity))
+    return render("checkin/poster.html", activity=activity, when=_when(activity), poster_url=_poster_url(activity), **_qr_warning())
 
 
 def _poster_download(activity: Activity, data: bytes, mimetype: str, extension: str):
@@ -397,7 +435,7 @@ def _rotating_qr(activity: Activity) -> dict:
 @staff_bp.get("/<int:activity_id>/rotating")
 def rotating(activity_id: int):
     activity = _activity_or_404(activity_id)
-    return render("checkin/rotating.html", activity=activity, when=_when(activity), **_rotating_qr(activity), **_live(activity))
+    return render("checkin/rotating.html", activity=activity, when=_when(activity), **_rotating_qr(activity), **_live(activity), **_qr_warning())
 
 
 @staff_bp.get("/<int:activity_id>/rotating/qr")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import abort, redirect, request, session, url_for
+from flask import abort, current_app, redirect, request, session, url_for
 
 from kiosk.config import SUPPORTED_LOCALES
 from kiosk.devices.access import kiosk_blueprint
@@ -52,6 +52,15 @@ def set_language():
 def toggle_elder_mode():
     session["elder"] = not elder_mode()
     return _back_to_referrer()
+
+
+def after_visit_url() -> str:
+    """Where a finished task sends the kiosk (DESIGN.md §8): home, or on a kiosk locked to one
+    activity that activity's check-in screen, ready for the next person."""
+    from kiosk.checkin.services import current_lock
+
+    lock = current_lock(db.session, current_app.config["DEVICE_ID"])
+    return url_for("checkin.screen", activity_id=lock.activity_id) if lock is not None else url_for("home.index")
 
 
 @bp.post("/session/end")

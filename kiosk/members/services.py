@@ -248,3 +248,43 @@ def resolve_card(session: Session, token: str, signer: TokenSigner, centre_code:
     if not member.active:
         raise CardError("member_inactive", _l("This membership is not active. Please ask the staff at the desk."))
     return member
+
+
+# ---- the card number: what a person keys in when the scanner fails ----
+#
+# Printed under the QR: the 6-digit member number and 4 check digits signed with the card's key
+# and serial ("000123 4567"). The member number alone would not do: numbers are
+# sequential, and typing a neighbour's would show and spend their points. The check digits make
+# the card number as good as holding the card; a reissued card (new serial) gets a new number and
+# the old one stops working, as its QR does. Ten digits, so never mistaken for a mobile number.
+# Guessing is slowed by a rate limit on the kiosk (CARD_NUMBER_RATE_LIMIT).
+
+CARD_CHECK_DIGITS = 4
+CARD_NUMBER_LENGTH = 6 + CARD_CHECK_DIGITS
+
+
+def card_number(member: Member, signer: TokenSigner) -> str:
+    return member.member_number + signer.check_digits(f"{CARD_PREFIX}.{member.id}.{member.card_serial}", CARD_CHECK_DIGITS)[0]
+
+
+def looks_like_card_number(text: str | None) -> bool:
+    """Ten digits starting with 0 (member numbers are zero-padded to six digits; a centre has
+    fewer than 100 000 members). A mobile number starts with 1, so ten digits starting with 1
+    are a mobile number with a digit missing and get that message."""
+    digits = "".join((text or "").split())
+    return digits.isdigit() and len(digits) == CARD_NUMBER_LENGTH and digits.startswith("0")
+
+
+def resolve_card_number(session: Session, text: str | None, signer: TokenSigner) -> Member:
+    """The member a typed card number belongs to, or CardError (one message for every wrong
+    number: it must not tell a guesser which member numbers exist)."""
+    digits = "".join((text or "").split())
+    wrong = CardError("card_number_wrong", _l("This card number is not right. Please check the number under the QR code on your card."), field="card_number")
+    if not looks_like_card_number(digits):
+        raise wrong
+    member = session.get(Member, int(digits[:6]))
+    if member is None or digits[6:] not in signer.check_digits(f"{CARD_PREFIX}.{member.id}.{member.card_serial}", CARD_CHECK_DIGITS):
+        raise wrong
+    if not member.active:
+        raise CardError("member_inactive", _l("This membership is not active. Please ask the staff at the desk."))
+    return member

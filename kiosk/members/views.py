@@ -243,7 +243,8 @@ def _card_token(member: Member) -> str:
 @bp.get("/<int:member_id>/card")
 def card(member_id: int):
     member = _member_or_404(member_id)
-    return render("members/card.html", member=member, masked_name=mask_name(member.name))
+    number = services.card_number(member, member_signer(current_app.config))
+    return render("members/card.html", member=member, masked_name=mask_name(member.name), card_number=f"{number[:6]} {number[6:]}")
 
 
 def _card_labels(member: Member) -> dict:

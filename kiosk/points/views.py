@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import uuid
 
-from flask import abort, flash, make_response, redirect, request, session, url_for
+from flask import abort, current_app, flash, make_response, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from kiosk.checkin.services import attended_count
 from kiosk.devices.access import kiosk_blueprint
 from kiosk.errors import KioskError
-from kiosk.extensions import db
+from kiosk.extensions import db, limiter
+from kiosk.home.views import after_visit_url
 from kiosk.i18n import _l
 from kiosk.members.models import Member
-from kiosk.members.scan import MEMBER_SESSION_KEY
+from kiosk.members.scan import MEMBER_SESSION_KEY, member_signer
+from kiosk.members.services import resolve_card_number
 from kiosk.points import services
 from kiosk.points.forms import REASON_LABELS, CancelRedemptionForm, RewardForm
-from kiosk.points.models import PointsReason, Reward
+from kiosk.points.models import Reward
 from kiosk.privacy import mask_name
 from kiosk.staff.access import client_address, staff_blueprint
 from kiosk.staff.forms import ConfirmForm
@@ -32,7 +35,7 @@ staff_bp = staff_blueprint("rewards", __name__, "/staff/rewards")
 def identified_member() -> Member | None:
     """The member whose card was scanned in this visit, if the card is still valid."""
     card = session.get(MEMBER_SESSION_KEY)
-    if not isinstance(card, dict):
+    if not isinstance(card, dict) or card.get("done"):
         return None
     member = db.session.get(Member, card.get("id", 0))
     if member is None or not member.active or member.card_serial != card.get("serial"):
@@ -45,7 +48,8 @@ def identified_member() -> Member | None:
 def index():
     member = identified_member()
     if member is None:
-        # Only the card shows points: a phone number typed here could be anyone's.
+        # Only the card shows points (its QR, or the card number printed under it): a phone
+        # number typed here could be anyone's.
         return render("points/page.html")
     balance = services.balance(db.session, member.id)
     return render(
@@ -53,10 +57,29 @@ def index():
         masked_name=mask_name(member.name),
         balance=balance,
         entries=services.recent_entries(db.session, member.id, limit=8),
-        attended=services.count_entries(db.session, member.id, PointsReason.CHECKIN),
+        attended=attended_count(db.session, member.id),
         rewards=services.list_rewards(db.session, available_only=True),
         reason_labels=REASON_LABELS,
     )
+
+
+def _card_number_limit() -> str:
+    return current_app.config["CARD_NUMBER_RATE_LIMIT"]
+
+
+@bp.post("/points/card")
+@limiter.limit(_card_number_limit)
+def card_number():
+    """The card number typed on the keypad when the scanner fails: as good as scanning the card."""
+    typed = request.form.get("card_number")
+    try:
+        member = resolve_card_number(db.session, typed, member_signer(current_app.config))
+    except KioskError as error:
+        return render("points/page.html", status=error.status, error=error, typed=typed)
+    session[MEMBER_SESSION_KEY] = {"id": member.id, "serial": member.card_serial}
+    response = index()
+    response.headers["HX-Push-Url"] = url_for("points.index")
+    return response
 
 
 class NoCardError(KioskError):
@@ -89,18 +112,30 @@ def confirm(reward_id: int):
 
 @bp.post("/points/redeem")
 def redeem():
-    member = _require_member()
+    request_key = request.form.get("request_key", "")
+    member = identified_member() or _replayed_redemption(request_key) or _require_member()
     try:
         redemption = services.redeem(
             db.session,
             member_id=member.id,
             reward_id=request.form.get("reward_id"),
             channel="kiosk",
-            request_key=request.form.get("request_key", ""),
+            request_key=request_key,
         )
     except services.PointsError as error:
         return render("points/refused.html", status=error.status, error=error)
-    return render("points/done.html", redemption=redemption, balance=services.balance(db.session, member.id))
+    # The task is done: from now on nobody can see or spend this member's points on this kiosk
+    # (not with the back button either). Only a retry of this very redemption (a double tap,
+    # same request key) is still answered, with the same pickup code.
+    session[MEMBER_SESSION_KEY] = {**session[MEMBER_SESSION_KEY], "done": True, "key": request_key}
+    return render("points/done.html", redemption=redemption, balance=services.balance(db.session, member.id), next_url=after_visit_url())
+
+
+def _replayed_redemption(request_key: str) -> Member | None:
+    card = session.get(MEMBER_SESSION_KEY)
+    if isinstance(card, dict) and card.get("done") and request_key and card.get("key") == request_key:
+        return db.session.get(Member, card.get("id", 0))
+    return None
 
 
 @bp.get("/rewards/<int:reward_id>/picture")

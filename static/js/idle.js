@@ -1,7 +1,7 @@
 /* Idle timer (DESIGN.md §8): after data-idle-seconds without a touch, ask "还在使用吗？" for
    data-idle-grace-seconds; if nobody answers, end the visit on the server (the session is
    cleared) and on the client (forms reset, storage cleared), then show the attract screen.
-   data-idle-seconds="0" turns it off (attract screen, staff pages). */
+   data-idle-seconds="0" turns it off (attract screen, staff pages). kioskEndVisit is in kiosk.js. */
 (function () {
   "use strict";
   var body = document.body;
@@ -15,21 +15,9 @@
   var graceTimer = null;
   var remaining = 0;
 
-  function clearVisitorInput() {
-    document.querySelectorAll("form").forEach(function (form) { form.reset(); });
-    document.querySelectorAll("[data-keypad-value]").forEach(function (input) { input.value = ""; });
-    try { sessionStorage.clear(); localStorage.clear(); } catch (e) { /* storage may be disabled */ }
-  }
-
   function endVisit() {
     clearInterval(graceTimer);
-    clearVisitorInput();
-    var done = function () { window.location.replace(body.dataset.attractUrl); };
-    fetch(body.dataset.endVisitUrl, {
-      method: "POST",
-      headers: { "X-CSRFToken": window.kioskCsrfToken() },
-      credentials: "same-origin",
-    }).then(done, done);
+    window.kioskEndVisit(body.dataset.attractUrl);
   }
 
   function askStillThere() {
@@ -50,8 +38,10 @@
     idleTimer = setTimeout(askStillThere, idleSeconds * 1000);
   }
 
+  // Any touch counts as "still here", also a tap beside the dialog while it asks (elderly
+  // visitors tap anywhere); restart() keeps whatever was typed.
   ["pointerdown", "keydown", "touchstart", "wheel"].forEach(function (name) {
-    document.addEventListener(name, function () { if (!dialog.open) { restart(); } }, { capture: true, passive: true });
+    document.addEventListener(name, restart, { capture: true, passive: true });
   });
   dialog.querySelector("[data-idle-continue]").addEventListener("click", restart);
   // Escape would close the modal without restarting the timer: treat it as "keep using".

@@ -1,19 +1,26 @@
 /* On-screen keypad for mobile numbers (templates/_macros/keypad.html). The number lives in
-   a hidden field; the display shows it masked the way the server does (138****5678). */
+   a hidden field; the display shows the digits as typed, grouped 138 1234 5678, so an elderly
+   visitor can check them (only result screens mask a number). */
 (function () {
   "use strict";
-  var MAX_DIGITS = 11;
+  function groups(pad) {
+    return (pad.dataset.keypadGroups || "3,4,4").split(",").map(function (n) { return parseInt(n, 10); });
+  }
 
-  function mask(digits) {
-    if (digits.length <= 3) { return digits; }
-    var hidden = Math.min(4, digits.length - 3);
-    return digits.slice(0, 3) + "*".repeat(hidden) + digits.slice(7);
+  function group(pad, digits) {
+    var parts = [];
+    var at = 0;
+    groups(pad).forEach(function (size) {
+      if (digits.slice(at, at + size)) { parts.push(digits.slice(at, at + size)); }
+      at += size;
+    });
+    return parts.join(" ");
   }
 
   function render(pad) {
     var value = pad.querySelector("[data-keypad-value]").value;
     var display = pad.querySelector("[data-keypad-display]");
-    display.textContent = value ? mask(value) : display.dataset.placeholder;
+    display.textContent = value ? group(pad, value) : display.dataset.placeholder;
     display.classList.toggle("is-empty", !value);
   }
 
@@ -27,7 +34,7 @@
       input.value = "";
     } else if (key.hasAttribute("data-key-back")) {
       input.value = input.value.slice(0, -1);
-    } else if (input.value.length < MAX_DIGITS) {
+    } else if (input.value.length < groups(pad).reduce(function (a, b) { return a + b; }, 0)) {
       input.value += key.dataset.key;
     }
     render(pad);

@@ -1,7 +1,9 @@
 /* Centre Kiosk: glue shared by every page (no inline script: the CSP forbids it).
    - every htmx request carries the CSRF token from <meta name="csrf-token">;
    - the clock ticks;
-   - [data-dismiss] buttons close the message they sit in. */
+   - [data-dismiss] buttons close the message they sit in;
+   - kioskEndVisit(url): forget the visitor (client and server) and go to url;
+   - a live count's poll does not touch its aria-live element when the figure is unchanged. */
 (function () {
   "use strict";
 
@@ -10,6 +12,29 @@
     return meta ? meta.getAttribute("content") : "";
   }
   window.kioskCsrfToken = csrfToken;
+
+  // The end of a visit (idle timeout, a finished task): forms and storage cleared here, the
+  // session cleared on the server (POST /session/end), then the next screen.
+  window.kioskEndVisit = function (url) {
+    document.querySelectorAll("form").forEach(function (form) { form.reset(); });
+    document.querySelectorAll("[data-keypad-value]").forEach(function (input) { input.value = ""; });
+    try { sessionStorage.clear(); localStorage.clear(); } catch (e) { /* storage may be disabled */ }
+    var go = function () { window.location.replace(url); };
+    fetch(document.body.dataset.endVisitUrl, {
+      method: "POST",
+      headers: { "X-CSRFToken": csrfToken() },
+      credentials: "same-origin",
+    }).then(go, go);
+  };
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    if (target && target.hasAttribute("data-live-value")) {
+      var probe = document.createElement("div");
+      probe.innerHTML = event.detail.serverResponse;
+      if (probe.textContent.trim() === target.textContent.trim()) { event.detail.shouldSwap = false; }
+    }
+  });
 
   document.addEventListener("htmx:configRequest", function (event) {
     event.detail.headers["X-CSRFToken"] = csrfToken();

@@ -92,7 +92,12 @@ def test_ending_a_visit_clears_the_server_side_session(client, open_activity):
 def test_my_points_without_a_card_shows_nothing_personal_and_points_to_the_desk(client):
     html = client.get("/points").get_data(as_text=True)
     assert "请扫描会员卡" in html and "服务台" in html
-    assert "data-keypad" not in html and "data-balance" not in html
+    assert "data-balance" not in html
+    # The keypad here takes only the card number printed under the card's QR (issue 10), never a
+    # mobile number: a phone number typed here could be anyone's.
+    assert 'name="phone"' not in html and 'name="card_number"' in html and 'data-keypad-groups="6,4"' in html
+    refused = post(client, "/points/card", {"card_number": "13900000001"}, htmx=True, token_from="/points")
+    assert refused.status_code == 422 and "data-balance" not in refused.get_data(as_text=True)
 
 
 def test_attract_screen_has_no_idle_timer(client):

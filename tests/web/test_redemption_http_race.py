@@ -119,4 +119,7 @@ def test_ten_points_and_two_taps_on_two_rewards_over_http(serve_process):
     results = at_once([lambda r=r, k=k: visitor.post("/points/redeem", {"reward_id": r, "request_key": k}) for r, k in zip(seeded["rewards"], keys)])
     assert sorted(status for status, _ in results) == [200, 409]
     assert any("积分不足" in body for _, body in results)
+    # A redemption ends what the card allows in this visit (issue 10): scan again to look.
+    assert "data-balance" not in visitor.get("/points")
+    visitor.scan_card(seeded["card"])
     assert re.search(r"data-balance>0<", visitor.get("/points"))

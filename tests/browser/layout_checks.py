@@ -1,0 +1,105 @@
+"""Layout checks for visitor screens (DESIGN.md §8, issue 10), run in the page in one call.
+
+Each check returns a list of problems (strings) rather than asserting, so a guard can report
+every problem of a screen at once. The measurements:
+
+- horizontal scroll: the document is wider than the viewport;
+- primary action: the element named by the screen lies inside the viewport at scroll 0;
+- overlap: two visible text runs (text nodes, measured line by line) overlap by more than
+  2 px across and 30 % of a line's height;
+- squeezed text: a Chinese text run that wraps has a full line narrower than four characters
+  (4 em) or a last line of one character (参加活动得积/分); a Latin one wraps in a box whose
+  widest line holds under four characters (2 em);
+- small text: visible text under 24 CSS px (30 in elder mode);
+- small targets: a visible link, button or input under 60×60 CSS px.
+"""
+
+from __future__ import annotations
+
+_SCRIPT = r"""
+({primary, minText}) => {
+  const problems = [];
+  const vw = document.documentElement.clientWidth, vh = window.innerHeight;
+  window.scrollTo(0, 0);
+  if (document.documentElement.scrollWidth > vw + 1) {
+    problems.push(`horizontal scroll: ${document.documentElement.scrollWidth} > ${vw}`);
+  }
+  const visible = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const s = getComputedStyle(e);
+      if (s.display === 'none' || s.visibility === 'hidden' || parseFloat(s.opacity) === 0) return false;
+      if (e.tagName === 'DIALOG' && !e.open) return false;
+    }
+    return true;
+  };
+  for (const selector of primary) {
+    const el = document.querySelector(selector);
+    if (!el || !visible(el)) { problems.push(`primary action ${selector} missing`); continue; }
+    const r = el.getBoundingClientRect();
+    if (r.top < 0 || r.left < 0 || r.bottom > vh + 0.5 || r.right > vw + 0.5 || r.width === 0) {
+      problems.push(`primary action ${selector} outside the viewport: ${Math.round(r.left)},${Math.round(r.top)}–${Math.round(r.right)},${Math.round(r.bottom)} in ${vw}×${vh}`);
+    }
+  }
+  // Text runs: one entry per line box of every visible, non-blank text node.
+  const runs = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const cjk = /[\u3400-\u9fff]/;
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const text = node.textContent.trim();
+    if (!text) continue;
+    const parent = node.parentElement;
+    if (!parent || !visible(parent) || parent.closest('script,style,title,.visually-hidden')) continue;
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    // Merge the rects of one line (a line may come back in pieces).
+    const lines = [];
+    for (const r of range.getClientRects()) {
+      if (r.width < 1 || r.height < 1) continue;
+      const line = lines.find((l) => Math.abs(l.top - r.top) < r.height / 2);
+      if (line) { line.left = Math.min(line.left, r.left); line.right = Math.max(line.right, r.right); line.bottom = Math.max(line.bottom, r.bottom); }
+      else lines.push({left: r.left, right: r.right, top: r.top, bottom: r.bottom});
+    }
+    if (!lines.length) continue;
+    const size = parseFloat(getComputedStyle(parent).fontSize);
+    const label = text.slice(0, 16);
+    if (size < minText - 0.01) problems.push(`small text ${size}px < ${minText}px: «${label}»`);
+    if (lines.length > 1) {
+      lines.sort((a, b) => a.top - b.top);
+      // Chinese breaks anywhere, so every full line must hold four characters (4 em); Latin
+      // breaks at words, so a short line is natural, but a box whose widest line is under
+      // four characters (about 2 em) is squeezed.
+      if (cjk.test(text)) {
+        lines.slice(0, -1).forEach((l) => {
+          if (l.right - l.left < size * 4 - 1) problems.push(`squeezed line ${Math.round(l.right - l.left)}px (< 4 characters) in «${label}»`);
+        });
+      } else if (Math.max(...lines.map((l) => l.right - l.left)) < size * 2 - 1) {
+        problems.push(`squeezed text (< 4 characters a line) in «${label}»`);
+      }
+      const last = lines[lines.length - 1];
+      if (cjk.test(text) && last.right - last.left < size * 1.5) problems.push(`orphan character on the last line of «${label}»`);
+    }
+    lines.forEach((l) => runs.push({...l, node, label}));
+  }
+  for (let i = 0; i < runs.length; i++) {
+    for (let j = i + 1; j < runs.length; j++) {
+      const a = runs[i], b = runs[j];
+      if (a.node === b.node) continue;
+      const x = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+      const y = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+      // Glyph boxes of adjacent lines may touch by design (a line height under the font's own).
+      if (x > 2 && y > 0.3 * Math.min(a.bottom - a.top, b.bottom - b.top)) problems.push(`text overlaps: «${a.label}» and «${b.label}»`);
+    }
+  }
+  for (const el of document.querySelectorAll('a, button, input:not([type=hidden]), select, [role=button]')) {
+    if (!visible(el)) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 && r.height === 0) continue;
+    if (r.width < 59.5 || r.height < 59.5) problems.push(`small target ${Math.round(r.width)}×${Math.round(r.height)}: «${(el.innerText || el.name || '').trim().slice(0, 16)}»`);
+  }
+  return [...new Set(problems)];
+}
+"""
+
+
+def layout_problems(page, primary: list[str] | tuple[str, ...], *, elder: bool) -> list[str]:
+    return page.evaluate(_SCRIPT, {"primary": list(primary), "minText": 30 if elder else 24})

@@ -1,0 +1,233 @@
+"""The guard of issue 10: every visitor screen and state holds at every kiosk size.
+
+Each kiosk screen (home, attract, every tile, the check-in list, the keypad empty / refused /
+done, 我的积分 with a card, the reward confirmation, the pickup code, a refusal, 404) is visited
+at 1080×1920, 1920×1080 and 1280×800, in Chinese and English, normal and elder mode; the
+phone pages a QR opens at 390×844 in both languages. On each: no horizontal scroll, the
+primary action inside the viewport without scrolling, no overlapping text runs, no squeezed
+wrapping, text ≥ 24 px (≥ 30 px elder), targets ≥ 60×60 (tests/browser/layout_checks.py); axe
+(nothing serious or critical) once per screen per language and mode, at portrait size.
+A screenshot of each goes to tests/artifacts/screens/ and tests/artifacts/screens.html lists them.
+
+Shown to catch its bugs before they were fixed: this module and layout_checks.py, copied into
+a checkout of main before the fixes, reported the portrait collapse (portrait-zh-normal, check-in
+result: "squeezed line 29px (< 4 characters) in «已签到»", the date one piece a line), the hidden
+签到 (landscape-zh-elder: ".keypad-submit outside the viewport: 1344,987–1824,1106 in 1920×1080")
+and the badge on the titles (portrait-en-elder: "text overlaps: «Reading hall» and «Coming
+soon»"), with the 21.6 px badges and the orphan 分 of 参加活动得积/分.
+"""
+
+from __future__ import annotations
+
+import html
+import pprint
+import threading
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+from waitress.server import create_server
+
+from kiosk.checkin import services as checkin_services
+from kiosk.checkin import settings as checkin_settings
+from kiosk.checkin.models import Activity
+from kiosk.extensions import db
+from kiosk.members.scan import member_signer
+from kiosk.members.services import card_token, register_member
+from kiosk.points.models import PointsReason
+from kiosk.points.services import award_points, save_reward
+from tests.browser.checks import assert_accessible
+from tests.browser.layout_checks import layout_problems
+from tests.conftest import copy_database, make_app
+
+MARKET = "西红集市之“茶香品红韵”"  # the demo activity open all day
+SIZES = {"portrait": (1080, 1920), "landscape": (1920, 1080), "small": (1280, 800)}
+PHONE = (390, 844)
+SHOTS = "screens"
+
+
+@pytest.fixture(scope="module")
+def kiosk(tmp_path_factory, migrated_database):
+    """One demo kiosk for the module, with a member card and a reward with plenty of stock."""
+    instance = tmp_path_factory.mktemp("screens")
+    copy_database(migrated_database, instance / "kiosk.sqlite3")
+    app = make_app(instance, IDLE_SECONDS=3600)
+    with app.app_context():
+        from kiosk.demo import load_demo
+
+        load_demo(db.session)
+        member = register_member(
+            db.session, name="张建华", phone="13700000009", community="翠苑一区", age_band="70-79", consent=True, consent_version="t", actor=None
+        )
+        award_points(db.session, member.id, 10_000, PointsReason.CORRECTION, note="test")
+        reward = save_reward(db.session, None, name="环保袋", description="布袋一只", cost=10, stock=5000, actor=None)
+        market = db.session.query(Activity).filter_by(title=MARKET).one()
+        db.session.commit()
+        info = {
+            "card": card_token(member, member_signer(app.config), app.config["CENTRE_CODE"]),
+            "reward": reward.id,
+            "market": market.id,
+            "poster": "/c/" + checkin_services.poster_token(market, checkin_settings.code_signer(app.config), app.config["CENTRE_CODE"]),
+        }
+        db.session.remove()
+    server = create_server(app, host="127.0.0.1", port=0, threads=8, asyncore_loop_timeout=0.2)
+    stopping = threading.Event()
+
+    def run():
+        try:
+            server.run()
+        except (OSError, ValueError):
+            if not stopping.is_set():
+                raise
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    info["url"] = f"http://127.0.0.1:{server.effective_port}"
+    yield info
+    stopping.set()
+    server.task_dispatcher.shutdown()
+    server.close()
+    for channel in list(server._map.values()):
+        channel.close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def shots(artifacts):
+    folder = artifacts / SHOTS
+    folder.mkdir(exist_ok=True)
+    yield folder
+    _contact_sheet(folder, artifacts / "screens.html")
+
+
+def _contact_sheet(folder: Path, target: Path) -> None:
+    names = sorted(p.name for p in folder.glob("*.jpg"))
+    items = "\n".join(
+        f'<figure><a href="{SHOTS}/{html.escape(n)}"><img src="{SHOTS}/{html.escape(n)}" loading="lazy" alt=""></a>'
+        f"<figcaption>{html.escape(n[:-4])}</figcaption></figure>"
+        for n in names
+    )
+    target.write_text(
+        "<!doctype html><meta charset=utf-8><title>Visitor screens</title>"
+        "<style>body{font:14px sans-serif;display:flex;flex-wrap:wrap;gap:12px}figure{margin:0;width:220px}"
+        "img{max-width:220px;max-height:390px;border:1px solid #999}</style>\n" + items,
+        encoding="utf-8",
+    )
+
+
+class Screens:
+    """Visits screens in one context and collects what each check found."""
+
+    def __init__(self, page, name: str, elder: bool, folder: Path, axe: bool):
+        self.page, self.name, self.elder, self.folder, self.axe = page, name, elder, folder, axe
+        self.problems: dict[str, list[str]] = {}
+
+    def check(self, screen: str, *primary: str) -> None:
+        self.page.wait_for_load_state("load")
+        found = layout_problems(self.page, primary, elder=self.elder)
+        if found:
+            self.problems[screen] = found
+        self.page.screenshot(path=str(self.folder / f"{screen}--{self.name}.jpg"), type="jpeg", quality=55)
+        if self.axe:
+            try:
+                assert_accessible(self.page)
+            except AssertionError as error:
+                self.problems.setdefault(screen, []).append(f"axe: {error}")
+
+
+def _set_mode(page, url: str, locale: str, elder: bool) -> None:
+    page.goto(url + "/")
+    if locale == "en":
+        page.get_by_role("button", name="English").tap()
+        expect(page.locator("h1")).to_have_text("Welcome")
+    if elder:
+        page.locator("form[action='/elder'] button").tap()
+        expect(page.locator("html")).to_have_class("elder")
+
+
+def _tap_digits(page, digits: str) -> None:
+    for digit in digits:
+        page.locator(f".key[data-key='{digit}']").tap()
+
+
+COMBOS = [(size, locale, elder) for size in SIZES for locale in ("zh", "en") for elder in (False, True)]
+
+
+@pytest.mark.parametrize(("size", "locale", "elder"), COMBOS, ids=[f"{s}-{lo}-{'elder' if e else 'normal'}" for s, lo, e in COMBOS])
+def test_every_kiosk_screen_holds(browser, kiosk, shots, size, locale, elder):
+    width, height = SIZES[size]
+    name = f"{size}-{locale}-{'elder' if elder else 'normal'}"
+    context = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN", has_touch=True)
+    page = context.new_page()
+    url = kiosk["url"]
+    screens = Screens(page, name, elder, shots, axe=size == "portrait")
+    try:
+        _set_mode(page, url, locale, elder)
+        screens.check("01-home", ".tiles")
+        for path, screen in (("/booking", "03-booking"), ("/catalogue", "04-catalogue")):
+            page.goto(url + path)
+            screens.check(screen, ".btn-home")
+        page.goto(url + "/points")
+        screens.check("05-points-no-card", ".keypad-submit")
+        page.goto(url + "/checkin")
+        screens.check("06-checkin-list", ".activity-tile")
+        page.goto(url + f"/checkin/{kiosk['market']}")
+        expect(page.locator("[data-keypad]")).to_be_visible()
+        screens.check("07-keypad-empty", ".keypad-submit", "[data-live-count]")
+        _tap_digits(page, "13812")
+        page.locator(".keypad-submit").tap()
+        expect(page.locator("#checkin-result .message-error")).to_be_visible()
+        screens.check("08-keypad-error", ".keypad-submit", "#checkin-result .message-error")
+        page.locator("[data-key-clear]").tap()
+        _tap_digits(page, f"1390{COMBOS.index((size, locale, elder)):07d}")
+        page.locator(".keypad-submit").tap()
+        expect(page.locator(".checkin-success")).to_be_visible()
+        screens.check("09-keypad-done", ".checkin-success", "[data-finish]")
+        page.goto(url + "/")
+        page.keyboard.type(kiosk["card"], delay=3)
+        page.keyboard.press("Enter")
+        page.wait_for_url(url + "/points")
+        expect(page.locator("[data-balance]")).to_be_visible()
+        screens.check("10-points-member", "[data-balance]", ".reward .btn-primary")
+        page.goto(url + f"/points/rewards/{kiosk['reward']}")
+        screens.check("11-reward-confirm", ".confirm button[type=submit]")
+        page.locator(".confirm button[type=submit]").tap()
+        expect(page.locator("[data-pickup-code]")).to_be_visible()
+        screens.check("12-pickup-code", "[data-pickup-code]", "[data-finish]")
+        page.goto(url + "/")  # ends the visit
+        page.goto(url + f"/points/rewards/{kiosk['reward']}")
+        screens.check("13-refused", ".message-error", "main .btn")
+        page.goto(url + "/no-such-page")
+        screens.check("14-not-found", ".error-panel .btn-home")
+        page.goto(url + "/attract")
+        screens.check("02-attract", ".attract-call")
+    finally:
+        context.close()
+    assert not screens.problems, pprint.pformat(screens.problems, width=160)
+
+
+@pytest.mark.parametrize("locale", ["zh", "en"])
+def test_every_phone_screen_holds(browser, kiosk, shots, locale):
+    context = browser.new_context(
+        viewport={"width": PHONE[0], "height": PHONE[1]}, is_mobile=True, has_touch=True, locale="en-GB" if locale == "en" else "zh-CN"
+    )
+    page = context.new_page()
+    url = kiosk["url"]
+    screens = Screens(page, f"phone-{locale}", False, shots, axe=True)
+    try:
+        page.goto(url + kiosk["poster"])
+        expect(page.locator("html")).to_have_attribute("lang", "en" if locale == "en" else "zh-CN")
+        screens.check("20-phone-form", "button[type=submit]")
+        page.locator("#phone").fill("1381234567")
+        page.locator("button[type=submit]").tap()
+        expect(page.locator(".message-error")).to_be_visible()
+        screens.check("21-phone-error", "button[type=submit]", ".message-error")
+        page.locator("#phone").fill("13700000009" if locale == "zh" else "13600000002")  # a member, a guest
+        page.locator("button[type=submit]").tap()
+        expect(page.locator(".checkin-success")).to_be_visible()
+        screens.check("22-phone-done", ".checkin-success")
+        page.goto(url + "/c/C1.NOT-A-CODE")
+        screens.check("23-phone-refused", ".message-error")
+    finally:
+        context.close()
+    assert not screens.problems, pprint.pformat(screens.problems, width=160)
