@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextvars
 import os
-import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -16,15 +14,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from waitress.server import create_server
 
-from kiosk import create_app
 from kiosk.extensions import db
-
-TEST_SECRET = "test-secret-key-not-for-production"
-TEST_SIGNING_KEY = "test-signing-key-not-for-production"
-# The kiosk device every test database has enrolled (kiosk.devices): test clients carry its
-# cookie unless made with enrolled=False, as a phone or a stranger's laptop would be.
-TEST_DEVICE_SECRET = "test-kiosk-device-secret-not-for-production"
-CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+from tests.helpers import TEST_SECRET, TEST_SIGNING_KEY, copy_database, enrol_test_device, make_app
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -35,32 +26,6 @@ def _no_kiosk_environment() -> Iterator[None]:
         del os.environ[key]
     yield
     os.environ.update(saved)
-
-
-class IsolatedClient(FlaskClient):
-    """Each request runs outside the test's own app context, as on a real server.
-
-    Flask reuses an active app context for a test request, so ``g`` (Flask-Babel's locale,
-    Flask-Login's user) and the scoped DB session would leak between requests and the test.
-    """
-
-    def __init__(self, *args, enrolled: bool = True, **kwargs):
-        super().__init__(*args, **kwargs)
-        if enrolled:
-            from kiosk.devices.access import DEVICE_COOKIE
-
-            self.set_cookie(DEVICE_COOKIE, TEST_DEVICE_SECRET)
-
-    def open(self, *args, **kwargs):
-        return contextvars.Context().run(super().open, *args, **kwargs)
-
-
-def make_app(instance_path: Path, **overrides) -> Flask:
-    config = {"INSTANCE_PATH": instance_path, "SECRET_KEY": TEST_SECRET, "SIGNING_KEY": TEST_SIGNING_KEY, "DISTRICT_KEY": "test-district-key", "TESTING": True}
-    config.update(overrides)
-    app = create_app(config)
-    app.test_client_class = IsolatedClient
-    return app
 
 
 @pytest.fixture(scope="session")
@@ -76,21 +41,6 @@ def migrated_database(tmp_path_factory) -> Path:
         db.session.commit()
         db.engine.dispose()
     return path / "kiosk.sqlite3"
-
-
-def enrol_test_device(session) -> None:
-    from kiosk.devices.models import KioskDevice
-    from kiosk.devices.services import hash_secret
-
-    session.add(KioskDevice(name="test kiosk", secret_hash=hash_secret(TEST_DEVICE_SECRET), created_by="tests"))
-
-
-def copy_database(source: Path, target: Path) -> None:
-    src, dst = sqlite3.connect(source), sqlite3.connect(target)
-    with dst:
-        src.backup(dst)
-    src.close()
-    dst.close()
 
 
 @pytest.fixture
@@ -119,21 +69,6 @@ def session(app: Flask):
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
-
-
-def csrf_token(client: FlaskClient, path: str = "/") -> str:
-    """The token a page would give the browser (from <meta name="csrf-token">)."""
-    html = client.get(path).get_data(as_text=True)
-    match = CSRF_META.search(html)
-    assert match, f"no CSRF token on {path}"
-    return match.group(1)
-
-
-def post(client: FlaskClient, path: str, data: dict | None = None, *, htmx: bool = False, token_from: str = "/"):
-    headers = {"X-CSRFToken": csrf_token(client, token_from)}
-    if htmx:
-        headers["HX-Request"] = "true"
-    return client.post(path, data=data or {}, headers=headers)
 
 
 @pytest.fixture
@@ -176,11 +111,6 @@ def make_staff(session):
         return user
 
     return make
-
-
-def login(client: FlaskClient, username: str, password: str):
-    token = csrf_token(client, "/staff/login")
-    return client.post("/staff/login", data={"username": username, "password": password, "csrf_token": token})
 
 
 @pytest.fixture

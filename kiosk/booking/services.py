@@ -14,7 +14,7 @@ import re
 import unicodedata
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -287,11 +287,6 @@ def _text(raw: str | None, limit: int, field: str, *, required: bool = False) ->
 
 def _int(raw: Any, field: str, low: int, high: int, *, optional: bool = False) -> int | None:
     return parse_whole_number(raw, field, error=BookingError, low=low, high=high, signed=False, optional=optional)
-
-
-def _need(value: int | None) -> int:
-    assert value is not None
-    return value
 
 
 def _time(raw: str | None, field: str) -> time:
@@ -1354,16 +1349,6 @@ def bookings_between(session: Session, first: date, following: date) -> list[Boo
 def month_bookings(session: Session, month: str) -> list[Booking]:
     first, following = _month_range(month)
     return bookings_between(session, first, following)
-
-
-def open_bookings_for(session: Session, person_keys: Iterable[str], today: date) -> list[Booking]:
-    return list(
-        session.scalars(
-            select(Booking)
-            .where(Booking.person_key.in_(list(person_keys)), Booking.status.in_(OPEN_STATUSES), Booking.day >= today)
-            .order_by(Booking.day, Booking.queue_at)
-        )
-    )
 
 
 def audit_export(session: Session, actor: StaffUser, action: str, detail: str, remote_addr: str = "") -> None:

@@ -34,7 +34,3 @@ def upsert_centres(session: Session, specs: list[CentreSpec]) -> int:
         centre.parent = by_code[spec.parent_code] if spec.parent_code else None
     session.flush()
     return created
-
-
-def get_centre(session: Session, code: str) -> Centre | None:
-    return session.scalar(select(Centre).where(Centre.code == code))

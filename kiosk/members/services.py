@@ -46,7 +46,7 @@ def _clean_text(raw: str | None, limit: int, field: str, *, required: bool) -> s
     return clean_text(raw, limit, field, error=MemberError, required=required)
 
 
-def validate_member(name: str | None, phone: str | None, community: str | None, age_band: str | None) -> MemberFields:
+def parse_member(name: str | None, phone: str | None, community: str | None, age_band: str | None) -> MemberFields:
     clean_name = _clean_text(name, MAX_NAME_LENGTH, "name", required=True)
     if any(ch.isdigit() for ch in clean_name):
         raise MemberError("name_invalid", _l("A name cannot contain digits."), field="name")
@@ -84,7 +84,7 @@ def register_member(
     actor: StaffUser | None,
     remote_addr: str = "",
 ) -> Member:
-    fields = validate_member(name, phone, community, age_band)
+    fields = parse_member(name, phone, community, age_band)
     if not consent:
         raise MemberError("consent_required", _l("The member must agree to the privacy notice first."), field="consent")
     with write_transaction(session):
@@ -126,7 +126,7 @@ def update_member(
 ) -> Member:
     """A blank phone keeps the current one (staff who only see it masked can still edit)."""
     with write_transaction(session):
-        fields = validate_member(name, phone if (phone or "").strip() else member.phone, community, age_band)
+        fields = parse_member(name, phone if (phone or "").strip() else member.phone, community, age_band)
         if fields.phone != member.phone and _phone_taken(session, fields.phone, except_id=member.id):
             raise _duplicate_phone()
         changed = [f for f in ("name", "phone", "community", "age_band") if getattr(member, f) != getattr(fields, f)]

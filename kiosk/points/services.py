@@ -72,11 +72,6 @@ def recent_entries(session: Session, member_id: int, limit: int = 10) -> list[Po
     return list(session.scalars(query))
 
 
-def count_entries(session: Session, member_id: int, reason: PointsReason) -> int:
-    query = select(func.count()).select_from(PointsEntry).where(PointsEntry.member_id == member_id, PointsEntry.reason == reason)
-    return int(session.scalar(query) or 0)
-
-
 @dataclass(frozen=True)
 class CorrectionFields:
     delta: int

@@ -59,11 +59,6 @@ class Described:
     args: dict[str, Any] = field(default_factory=dict)
 
 
-def action_label(code: str) -> str:
-    label = ACTION_LABELS.get(code)
-    return str(label) if label is not None else code
-
-
 def describe_references(session: Session, references: list[str]) -> dict[str, Described]:
     """Each ``kind:id`` reference in words; unknown forms (a username) are kept as they are."""
     from kiosk.checkin.models import Activity, CheckIn

@@ -169,12 +169,6 @@ def record_failed_login(session: Session, typed_username: str, *, remote_addr: s
     return record_audit(session, None, "staff.login_failed", target=target, remote_addr=remote_addr, channel=CHANNEL_WEB_LOGIN)
 
 
-def audit_now(session: Session, actor: StaffUser | None, action: str, *, target: str = "", detail: str = "", remote_addr: str = "") -> None:
-    """Write one audit row as a unit of work of its own (a logout, an export)."""
-    with write_transaction(session):
-        record_audit(session, actor, action, target=target, detail=detail, remote_addr=remote_addr)
-
-
 def recent_audit(session: Session, limit: int = 200, *, action: str | None = None) -> list[AuditEntry]:
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
     if action:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
+from kiosk.db import write_transaction
 from kiosk.staff.models import StaffUser
 
 MAX_ID_LENGTH = 24
@@ -39,6 +40,8 @@ def change_password(session: Session, user: StaffUser, password: str, *, actor: 
 
     if len(password) < MIN_PASSWORD_LENGTH:
         raise StaffError("short_password", _l("The password must have at least %(n)d characters.", n=MIN_PASSWORD_LENGTH))
-    user.password_hash = generate_password_hash(password)
-    end_sessions(user)
-    record_audit(session, actor, "staff.password", target=user.username, remote_addr=remote_addr)
+    password_hash = generate_password_hash(password)  # slow: before taking the write lock
+    with write_transaction(session):
+        user.password_hash = password_hash
+        end_sessions(user)
+        record_audit(session, actor, "staff.password", target=user.username, remote_addr=remote_addr)

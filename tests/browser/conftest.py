@@ -51,7 +51,7 @@ def base_url(serve) -> str:
 def enrol(context) -> None:
     """Make this browser context the test database's enrolled kiosk device (kiosk.devices)."""
     from kiosk.devices.access import DEVICE_COOKIE
-    from tests.conftest import TEST_DEVICE_SECRET
+    from tests.helpers import TEST_DEVICE_SECRET
 
     context.add_cookies([{"name": DEVICE_COOKIE, "value": TEST_DEVICE_SECRET, "domain": "127.0.0.1", "path": "/", "httpOnly": True, "sameSite": "Strict"}])
 

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from kiosk.members.services import card_token, register_member
 from kiosk.signing import TokenSigner
-from tests.conftest import TEST_SIGNING_KEY
+from tests.helpers import TEST_SIGNING_KEY
 
 MARKET = "西红集市之“茶香品红韵”"  # the demo's activity that is open all day
 

@@ -31,14 +31,16 @@ from waitress.server import create_server
 from kiosk.checkin import services as checkin_services
 from kiosk.checkin import settings as checkin_settings
 from kiosk.checkin.models import Activity
+from kiosk.db import write_transaction
 from kiosk.extensions import db
 from kiosk.members.scan import member_signer
 from kiosk.members.services import card_token, register_member
 from kiosk.points.models import PointsReason
 from kiosk.points.services import award_points, save_reward
 from tests.browser.checks import assert_accessible
+from tests.browser.conftest import enrol
 from tests.browser.layout_checks import layout_problems
-from tests.conftest import copy_database, make_app
+from tests.helpers import copy_database, make_app
 
 MARKET = "西红集市之“茶香品红韵”"  # the demo activity open all day
 SIZES = {"portrait": (1080, 1920), "landscape": (1920, 1080), "small": (1280, 800)}
@@ -59,7 +61,8 @@ def kiosk(tmp_path_factory, migrated_database):
         member = register_member(
             db.session, name="张建华", phone="13700000009", community="翠苑一区", age_band="70-79", consent=True, consent_version="t", actor=None
         )
-        award_points(db.session, member.id, 10_000, PointsReason.CORRECTION, note="test")
+        with write_transaction(db.session):
+            award_points(db.session, member.id, 10_000, PointsReason.CORRECTION, note="test")
         reward = save_reward(db.session, None, name="环保袋", description="布袋一只", cost=10, stock=5000, actor=None)
         market = db.session.query(Activity).filter_by(title=MARKET).one()
         db.session.commit()
@@ -158,6 +161,7 @@ def test_every_kiosk_screen_holds(browser, kiosk, shots, size, locale, elder):
     width, height = SIZES[size]
     name = f"{size}-{locale}-{'elder' if elder else 'normal'}"
     context = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN", has_touch=True)
+    enrol(context)  # the kiosk's own browser (kiosk.devices); phones below are not enrolled
     page = context.new_page()
     url = kiosk["url"]
     screens = Screens(page, name, elder, shots, axe=size == "portrait")

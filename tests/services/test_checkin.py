@@ -29,7 +29,7 @@ from kiosk.points.models import PointsEntry, PointsReason
 from kiosk.points.services import balance
 from kiosk.signing import TokenSigner
 from kiosk.sync.models import OutboxEvent
-from tests.services.test_members import register
+from tests.helpers import register
 
 ZONE = ZoneInfo("Asia/Shanghai")
 RULES = CheckinRules(zone=ZONE, device_id="kiosk-1", district_key="district-key", repeat_minutes=5)

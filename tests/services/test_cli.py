@@ -1,10 +1,12 @@
-"""The `kiosk` command, run as an operator would (a real subprocess, a real instance folder)."""
+"""The `kiosk` command: one real subprocess run as an operator would (init), the rest through
+Flask's CLI runner on a real instance folder and database."""
 
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
+
+from kiosk import create_app
+from kiosk.cli import main
+from tests.helpers import run
 
 
 def migration_head() -> str:
@@ -13,14 +15,6 @@ def migration_head() -> str:
     import kiosk
 
     return ScriptDirectory(str(Path(kiosk.__file__).parent / "migrations")).get_current_head()
-
-
-KIOSK = [sys.executable, "-c", "from kiosk.cli import main; main()"]
-
-
-def run(instance: Path, *args: str, input: str | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")} | {"KIOSK_INSTANCE_PATH": str(instance)}
-    return subprocess.run([*KIOSK, *args], env=env, input=input, capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_init_is_safe_to_run_twice_and_keeps_its_secrets(tmp_path):
@@ -36,17 +30,24 @@ def test_init_is_safe_to_run_twice_and_keeps_its_secrets(tmp_path):
         assert db.execute("SELECT version_num FROM alembic_version").fetchone()[0] == migration_head()
 
 
+def invoke(instance: Path, *args: str, input: str | None = None):
+    """``kiosk ARGS`` through Flask's CLI runner, on an app built as the command would build it."""
+    app = create_app({"INSTANCE_PATH": instance})
+    result = app.test_cli_runner().invoke(main, list(args), input=input)
+    return result
+
+
 def test_demo_then_staff_add_then_upgrade(tmp_path):
     assert run(tmp_path, "init").returncode == 0
-    demo = run(tmp_path, "demo")
-    assert demo.returncode == 0, demo.stderr
-    assert "demo-admin" in demo.stdout
-    assert run(tmp_path, "demo").returncode == 0
-    added = run(tmp_path, "staff", "add", "zhou.qing", "--role", "admin", input="a-long-password\na-long-password\n")
-    assert added.returncode == 0, added.stderr
-    refused = run(tmp_path, "staff", "add", "zhou.qing", input="a-long-password\na-long-password\n")
-    assert refused.returncode != 0 and "该用户名已被使用" in refused.stderr
-    assert run(tmp_path, "db", "upgrade").returncode == 0
+    demo = invoke(tmp_path, "demo")
+    assert demo.exit_code == 0, demo.output
+    assert "demo-admin" in demo.output and "13900000001" in demo.output
+    assert invoke(tmp_path, "demo").exit_code == 0
+    added = invoke(tmp_path, "staff", "add", "zhou.qing", "--role", "admin", input="a-long-password\na-long-password\n")
+    assert added.exit_code == 0, added.output
+    refused = invoke(tmp_path, "staff", "add", "zhou.qing", input="a-long-password\na-long-password\n")
+    assert refused.exit_code != 0 and "该用户名已被使用" in refused.output
+    assert invoke(tmp_path, "db", "upgrade").exit_code == 0
     with sqlite3.connect(tmp_path / "kiosk.sqlite3") as db:
         assert db.execute("SELECT count(*) FROM centre").fetchone()[0] == 19
         assert db.execute("SELECT role FROM staff_user WHERE username = 'zhou.qing'").fetchone()[0] == "admin"
@@ -54,5 +55,5 @@ def test_demo_then_staff_add_then_upgrade(tmp_path):
 
 
 def test_serve_refuses_to_start_without_init(tmp_path):
-    result = run(tmp_path, "serve", "--port", "1")
-    assert result.returncode == 2 and "kiosk init" in result.stderr
+    result = invoke(tmp_path, "serve", "--port", "1")
+    assert result.exit_code == 2 and "kiosk init" in result.output

@@ -8,7 +8,6 @@ from kiosk.members.services import (
     CardError,
     MemberError,
     card_token,
-    register_member,
     reissue_card,
     resolve_card,
     search_members,
@@ -17,14 +16,10 @@ from kiosk.members.services import (
 )
 from kiosk.signing import TokenSigner
 from kiosk.staff.models import AuditEntry
+from tests.helpers import register
 
 CENTRE = "XH-CY-CY1"
 SIGNER = TokenSigner("card-key", purpose="member-card")
-
-
-def register(session, name="张建华", phone="13812345678", **extra):
-    fields = {"community": "翠苑一区", "age_band": "70-79", "consent": True, "consent_version": "2026-11", "actor": None} | extra
-    return register_member(session, name=name, phone=phone, **fields)
 
 
 def count(session, model):

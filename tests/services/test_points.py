@@ -18,7 +18,7 @@ from kiosk.points.services import (
     save_reward,
 )
 from kiosk.staff.models import AuditEntry
-from tests.services.test_members import register
+from tests.helpers import register
 
 
 def key() -> str:

@@ -42,7 +42,7 @@ def test_a_registered_recogniser_claims_its_codes(session):
 
 def test_the_registry_lives_on_each_app_and_features_plug_in_at_one_place(app, tmp_path):
     """Two apps in one process never share recognisers; the kiosk's own are in priority order."""
-    from tests.conftest import make_app
+    from tests.helpers import make_app
 
     mine = registry(app)
     assert [r.kind for r in mine.recognisers] == ["booking-card", "checkin-card", "checkin-code", "booking-ticket", "member-card"]

@@ -3,7 +3,7 @@
 import pytest
 from flask import Blueprint
 
-from tests.conftest import post
+from tests.helpers import post
 
 
 def assert_clear_refusal(response, status, text):
@@ -81,7 +81,7 @@ def test_wrong_method(client):
 
 
 def test_an_unexpected_error_is_a_chinese_500_page_without_a_stack_trace(instance_path):
-    from tests.conftest import make_app
+    from tests.helpers import make_app
 
     app = make_app(instance_path)
     boom = Blueprint("boom", __name__)

@@ -13,8 +13,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from kiosk.booking import services
-from tests.conftest import TEST_SECRET, TEST_SIGNING_KEY
-from tests.web.test_redemption_http_race import Visitor, at_once
+from tests.helpers import TEST_SECRET, TEST_SIGNING_KEY, Visitor, at_once
 
 ZONE = ZoneInfo("Asia/Shanghai")
 

@@ -18,7 +18,7 @@ from kiosk.members.services import card_token, register_member
 from kiosk.signing import TokenSigner
 from kiosk.staff.models import AuditEntry
 from kiosk.sync.models import OutboxEvent
-from tests.conftest import TEST_SIGNING_KEY, csrf_token, login, post
+from tests.helpers import TEST_SIGNING_KEY, csrf_token, login, post
 
 ZONE = ZoneInfo("Asia/Shanghai")
 TICKETS = TokenSigner(TEST_SIGNING_KEY, purpose="booking-ticket")

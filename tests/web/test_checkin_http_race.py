@@ -7,8 +7,7 @@ from zoneinfo import ZoneInfo
 from kiosk.checkin.services import poster_token, save_activity
 from kiosk.members.services import register_member
 from kiosk.signing import TokenSigner
-from tests.conftest import TEST_SIGNING_KEY
-from tests.web.test_redemption_http_race import Visitor, at_once
+from tests.helpers import TEST_SIGNING_KEY, Visitor, at_once
 
 SIGNER = TokenSigner(TEST_SIGNING_KEY, purpose="checkin-code")
 ZONE = ZoneInfo("Asia/Shanghai")

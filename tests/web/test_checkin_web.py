@@ -4,7 +4,6 @@ import csv
 import io
 import re
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pypdfium2
 import pytest
@@ -18,16 +17,10 @@ from kiosk.members.services import card_token
 from kiosk.points.models import PointsEntry
 from kiosk.signing import TokenSigner
 from kiosk.sync.models import OutboxEvent
-from tests.conftest import TEST_SIGNING_KEY, csrf_token, login, post
-from tests.services.test_members import register
+from tests.helpers import TEST_SIGNING_KEY, ZONE, activity_id, create_activity, csrf_token, login, now_local, post, register
 
-ZONE = ZoneInfo("Asia/Shanghai")
 CODE_SIGNER = TokenSigner(TEST_SIGNING_KEY, purpose="checkin-code")
 CARD_SIGNER = TokenSigner(TEST_SIGNING_KEY, purpose="member-card")
-
-
-def now_local() -> datetime:
-    return datetime.now(ZONE)
 
 
 @pytest.fixture
@@ -35,27 +28,6 @@ def staff_client(client, make_staff):
     make_staff("li.staff", "correct-horse-1", "staff")
     login(client, "li.staff", "correct-horse-1")
     return client
-
-
-def create_activity(client, **fields):
-    start = now_local().replace(second=0, microsecond=0) - timedelta(minutes=10)
-    data = {
-        "title": "书法课",
-        "category": "culture",
-        "place": "二楼活动室",
-        "starts_at": start.strftime("%Y-%m-%dT%H:%M"),
-        "ends_at": (start + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
-        "points": "5",
-        "policy": "once",
-        "opens_minutes_before": "30",
-        "closes_minutes_after": "30",
-    } | fields
-    data["csrf_token"] = csrf_token(client, "/staff/activities/new")
-    return client.post("/staff/activities/new", data=data)
-
-
-def activity_id(response) -> int:
-    return int(re.search(r"/staff/activities/(\d+)", response.headers["Location"]).group(1))
 
 
 def counts(session):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from kiosk.features import registry
-from tests.conftest import login, post
+from tests.helpers import login, post
 
 
 def _figure(html: str, label: str) -> str:

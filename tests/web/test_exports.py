@@ -13,9 +13,7 @@ from sqlalchemy import select
 from kiosk.checkin.models import CheckIn
 from kiosk.staff.models import AuditEntry
 from kiosk.web import FORMULA_PREFIXES
-from tests.conftest import csrf_token
-from tests.services.test_members import register
-from tests.web.test_checkin_web import activity_id, create_activity
+from tests.helpers import activity_id, create_activity, csrf_token, register
 
 # What an attacker would type into a name, a community or a reason a desk PC later opens.
 FORMULAS = {"name": '=HYPERLINK("http://evil.ex")', "community": "@SUM(A1:A9)", "reason": "+cmd|' /C calc'!A0", "title": "-2+3"}
@@ -23,7 +21,7 @@ FORMULAS = {"name": '=HYPERLINK("http://evil.ex")', "community": "@SUM(A1:A9)", 
 
 @pytest.fixture
 def staff_client(client, make_staff):
-    from tests.conftest import login
+    from tests.helpers import login
 
     make_staff("li.staff", "correct-horse-1", "staff")
     login(client, "li.staff", "correct-horse-1")

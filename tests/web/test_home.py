@@ -1,6 +1,6 @@
 import re
 
-from tests.conftest import csrf_token, post
+from tests.helpers import csrf_token, post
 
 CJK = re.compile(r"[\u3400-\u9fff]")
 

@@ -13,11 +13,9 @@ from sqlalchemy import func, select
 
 from kiosk.db import write_transaction
 from kiosk.members.models import Member
-from kiosk.members.services import card_token
 from kiosk.points.models import PointsEntry, PointsReason, Redemption, Reward
 from kiosk.points.services import award_points, balance, save_reward
-from kiosk.signing import TokenSigner
-from tests.conftest import TEST_SIGNING_KEY, csrf_token, login, post
+from tests.helpers import csrf_token, kiosk_post, login, post, scan, token_for
 
 PHONE = "13812345678"
 
@@ -46,21 +44,6 @@ def register(client, **fields):
 def members(session):
     session.rollback()
     return session.scalar(select(func.count()).select_from(Member))
-
-
-def token_for(session, member_id) -> str:
-    session.rollback()
-    member = session.get(Member, member_id)
-    return card_token(member, TokenSigner(TEST_SIGNING_KEY, purpose="member-card"), "XH-CY-CY1")
-
-
-def scan(client, code):
-    return post(client, "/scan", {"code": code}, htmx=True, token_from="/points")
-
-
-def kiosk_post(client, path, data):
-    # The token comes from 我的积分: visiting home (/) would end the card's visit.
-    return post(client, path, data, htmx=True, token_from="/points")
 
 
 def test_register_then_the_card_png_decodes_to_the_token_the_server_issued(staff_client, session):

@@ -1,4 +1,4 @@
-from tests.conftest import make_app
+from tests.helpers import make_app
 
 
 def test_healthz_reports_status_database_version_and_centre(client):

@@ -1,76 +1,16 @@
 """Races over real HTTP: many kiosks/desks hitting waitress at once (not a thread inside one
 process calling a function): exactly one redemption wins when only one can."""
 
-import http.cookiejar
 import re
-import threading
-import urllib.error
-import urllib.parse
-import urllib.request
 
 from kiosk.db import write_transaction
 from kiosk.members.services import card_token, register_member
 from kiosk.points.models import PointsReason
 from kiosk.points.services import award_points, save_reward
 from kiosk.signing import TokenSigner
-from tests.conftest import CSRF_META, TEST_DEVICE_SECRET, TEST_SIGNING_KEY
+from tests.helpers import TEST_SIGNING_KEY, Visitor, at_once
 
 SIGNER = TokenSigner(TEST_SIGNING_KEY, purpose="member-card")
-
-
-class Visitor:
-    """One browser: its own cookies, CSRF token and card (an enrolled kiosk device)."""
-
-    def __init__(self, base_url: str):
-        self.base = base_url
-        jar = http.cookiejar.CookieJar()
-        host = urllib.parse.urlsplit(base_url).hostname
-        jar.set_cookie(
-            http.cookiejar.Cookie(0, "kiosk_device", TEST_DEVICE_SECRET, None, False, host, False, False, "/", True, False, None, False, None, None, {})
-        )
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-        self.token = ""
-
-    def get(self, path: str) -> str:
-        html = self.opener.open(self.base + path, timeout=30).read().decode()
-        match = CSRF_META.search(html)
-        if match:
-            self.token = match.group(1)
-        return html
-
-    def post(self, path: str, data: dict) -> tuple[int, str]:
-        request = urllib.request.Request(
-            self.base + path, data=urllib.parse.urlencode(data).encode(), headers={"X-CSRFToken": self.token, "HX-Request": "true"}
-        )
-        try:
-            with self.opener.open(request, timeout=60) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
-
-    def scan_card(self, token: str) -> None:
-        self.get("/points")
-        status, _ = self.post("/scan", {"code": token})
-        assert status == 200
-
-    def request_key(self, reward_id: int) -> str:
-        return re.search(r'name="request_key" value="(\w+)"', self.get(f"/points/rewards/{reward_id}")).group(1)
-
-
-def at_once(calls):
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def run(i, call):
-        barrier.wait()
-        results[i] = call()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
 
 
 def test_fifty_kiosks_racing_for_one_last_reward_over_http(serve_process):

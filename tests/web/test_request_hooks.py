@@ -4,7 +4,7 @@ where it is needed."""
 from __future__ import annotations
 
 from kiosk.extensions import limiter
-from tests.conftest import make_app
+from tests.helpers import make_app
 
 
 def test_an_application_wide_limit_would_still_be_enforced(instance_path):

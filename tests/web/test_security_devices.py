@@ -16,7 +16,7 @@ from kiosk.db import utcnow
 from kiosk.devices.access import DEVICE_COOKIE, OPEN_ENDPOINTS
 from kiosk.devices.models import KioskDevice
 from kiosk.devices.services import create_enrol_code, hash_secret
-from tests.conftest import TEST_DEVICE_SECRET, csrf_token, login, post
+from tests.helpers import TEST_DEVICE_SECRET, csrf_token, login, post
 
 PUBLIC_PREFIXES = ("/c/", "/static/", "/healthz", "/staff", "/device/enrol/")
 NOT_ENROLLED = "此设备未登记为自助终端"

@@ -21,8 +21,7 @@ from kiosk.checkin.models import CheckinMethod
 from kiosk.checkin.services import CheckinError, ScannedCode, issue_pass, read_pass
 from kiosk.db import utcnow
 from kiosk.signing import TokenSigner
-from tests.conftest import csrf_token, login, make_app, post
-from tests.services.test_cli import run
+from tests.helpers import csrf_token, login, make_app, post, run
 
 SIGNER = TokenSigner("k", purpose="p")
 
@@ -142,7 +141,7 @@ def test_a_pass_from_the_future_is_refused():
 
 def test_one_phone_pass_checks_in_a_few_numbers_not_many(app, open_activity):
     from kiosk.checkin.services import poster_token
-    from tests.conftest import TEST_SIGNING_KEY
+    from tests.helpers import TEST_SIGNING_KEY
 
     app.config["PHONE_CHECKIN_RATE_LIMIT"] = "1000 per minute"
     phone = app.test_client(enrolled=False)

@@ -21,7 +21,7 @@ from kiosk.members.services import card_token, register_member
 from kiosk.points.models import PointsReason
 from kiosk.points.services import award_points, save_reward
 from kiosk.signing import TokenSigner
-from tests.conftest import TEST_SIGNING_KEY, login, post
+from tests.helpers import TEST_SIGNING_KEY, login, post
 
 ZONE = ZoneInfo("Asia/Shanghai")
 TITLE = "<b hx-get=/healthz hx-trigger=load>x"

@@ -12,7 +12,7 @@ from urllib.parse import quote
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import csrf_token, login
+from tests.helpers import csrf_token, login
 
 HOSTILE = st.one_of(
     st.text(min_size=1, max_size=40),

@@ -10,8 +10,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from kiosk.staff.models import AuditEntry
-from tests.conftest import login
-from tests.services.test_members import register
+from tests.helpers import login, register
 
 
 def found(client, query: str) -> bool:

@@ -12,7 +12,7 @@ import time
 
 from kiosk.staff.models import StaffUser
 from kiosk.staff.sessions import change_password
-from tests.conftest import csrf_token, login, post
+from tests.helpers import csrf_token, login, post
 
 
 def copy_session(app, source):

@@ -3,7 +3,7 @@ import re
 from sqlalchemy import select
 
 from kiosk.staff.models import AuditEntry, StaffUser
-from tests.conftest import csrf_token, login
+from tests.helpers import csrf_token, login
 
 
 def test_every_staff_route_needs_a_login(app, client):

@@ -11,8 +11,7 @@ from kiosk.checkin.settings import code_signer, rules
 from kiosk.db import write_transaction
 from kiosk.points.models import PointsReason
 from kiosk.points.services import award_points, balance, save_reward
-from tests.services.test_members import register
-from tests.web.test_members_points import kiosk_post, scan, token_for
+from tests.helpers import kiosk_post, register, scan, token_for
 
 
 def keypad_post(client, activity_id, phone):
@@ -111,7 +110,7 @@ def test_visitor_dates_are_natural_words(app, open_activity):
 
 def staff_at(app, base_url: str):
     """A logged-in staff client that opens the pages at base_url (e.g. the PC's loopback)."""
-    from tests.conftest import CSRF_META
+    from tests.helpers import CSRF_META
 
     client = app.test_client()
     token = CSRF_META.search(client.get("/staff/login", base_url=base_url).get_data(as_text=True)).group(1)
@@ -120,7 +119,7 @@ def staff_at(app, base_url: str):
 
 
 def test_staff_activity_pages_warn_when_qr_codes_point_at_loopback(app, make_staff, open_activity):
-    from tests.conftest import make_app
+    from tests.helpers import make_app
 
     make_staff("li.staff", "correct-horse-1", "staff")
     pages = (f"/staff/activities/{open_activity.id}", f"/staff/activities/{open_activity.id}/poster", f"/staff/activities/{open_activity.id}/rotating")
@@ -150,7 +149,7 @@ def test_the_qr_address_rule():
 
 def signer():
     from kiosk.signing import TokenSigner
-    from tests.conftest import TEST_SIGNING_KEY
+    from tests.helpers import TEST_SIGNING_KEY
 
     return TokenSigner(TEST_SIGNING_KEY, purpose="member-card")
 
@@ -208,7 +207,7 @@ def test_the_check_in_keypad_takes_a_card_number(app, session, open_activity):
 
 def test_the_printed_card_carries_its_number(app, session, make_staff):
     from kiosk.members.services import card_number
-    from tests.conftest import login
+    from tests.helpers import login
 
     member = register(session)
     session.commit()

@@ -28,8 +28,7 @@ from kiosk.checkin.services import save_activity
 from kiosk.members.services import register_member
 from kiosk.points.services import save_reward
 from kiosk.staff.services import create_staff_user
-from tests.conftest import CSRF_META
-from tests.web.test_redemption_http_race import Visitor, at_once
+from tests.helpers import CSRF_META, Visitor, at_once
 
 ZONE = ZoneInfo("Asia/Shanghai")
 STAFF = [(f"load.staff{i}", f"load-password-{i}") for i in range(4)]
