@@ -2,13 +2,11 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from kiosk.features import registry
-from kiosk.web import render
+from kiosk.staff.access import staff_blueprint
 
 bp = Blueprint("catalogue", __name__)
+staff_bp = staff_blueprint("catalogue_staff", __name__, "/staff/catalogue")
 
 
-@bp.get("/catalogue")
-def index():
-    tile = next(t for t in registry().tiles if t.endpoint == "catalogue.index")
-    return render("home/coming_soon.html", tile=tile)
+def setup(app) -> None:
+    pass
