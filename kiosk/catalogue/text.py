@@ -115,6 +115,8 @@ def isbn13(raw: str | None) -> str | None:
     text = _ISBN_CHARS.sub("", unicodedata.normalize("NFKC", raw)).upper()
     if text.startswith("ISBN"):
         text = text[4:].lstrip(":")
+    if text.strip("0") in ("", "X"):
+        return None  # 0000000000 passes the check digit but is no book (isbnlib agrees)
     if len(text) == 10 and text[:9].isdigit() and (text[9].isdigit() or text[9] == "X"):
         if _isbn10_check(text[:9]) != text[9]:
             return None
@@ -134,6 +136,8 @@ def isbn10(isbn: str) -> str | None:
 
 def looks_like_isbn(raw: str) -> bool:
     text = _ISBN_CHARS.sub("", unicodedata.normalize("NFKC", raw or "")).upper()
+    if text.startswith("ISBN"):
+        text = text[4:].lstrip(":")
     return len(text) in (10, 13) and text[:-1].isdigit()
 
 
