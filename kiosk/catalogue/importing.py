@@ -128,7 +128,7 @@ def read_xlsx(raw: bytes) -> Iterator[Record]:
 
     try:
         workbook = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
-    except Exception as error:  # noqa: BLE001 - any unreadable workbook is the user's file, not our bug
+    except Exception as error:
         raise ImportError_("bad_xlsx", _l("This XLSX file cannot be read."), field="file") from error
     sheet = workbook.worksheets[0]
     return _rows_to_records(list(row) for row in sheet.iter_rows(values_only=True))

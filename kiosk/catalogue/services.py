@@ -401,7 +401,9 @@ def get_shelf(session: Session, shelf_id: Any) -> Shelf:
     return shelf
 
 
-def save_shelf(session: Session, shelf_id: int | None, *, name: Any, description: Any, isbns_or_ids: Any, actor: StaffUser | None, remote_addr: str = "") -> int:
+def save_shelf(
+    session: Session, shelf_id: int | None, *, name: Any, description: Any, isbns_or_ids: Any, actor: StaffUser | None, remote_addr: str = ""
+) -> int:
     """A curated shelf: its name and its books (one ISBN or book number a line)."""
     title = _text(name, 40, "name", required=True)
     about = _text(description, 200, "description")
@@ -473,7 +475,14 @@ def record_daily_counts(session: Session, day: date, zone: ZoneInfo) -> None:
         record_event(
             session,
             "catalogue.daily",
-            {"day": day.isoformat(), "titles": current.titles, "copies": current.copies, "loans": int(loans), "returns": int(returns), "on_loan": current.on_loan},
+            {
+                "day": day.isoformat(),
+                "titles": current.titles,
+                "copies": current.copies,
+                "loans": int(loans),
+                "returns": int(returns),
+                "on_loan": current.on_loan,
+            },
         )
 
 

@@ -9,4 +9,6 @@ staff_bp = staff_blueprint("catalogue_staff", __name__, "/staff/catalogue")
 
 
 def setup(app) -> None:
-    pass
+    from kiosk.catalogue.cli import catalogue_cli
+
+    app.cli.add_command(catalogue_cli)

@@ -16,8 +16,8 @@ from kiosk.catalogue.services import save_book
 from kiosk.catalogue.text import fold, isbn10, isbn13, pinyin_of
 from kiosk.db import write_transaction
 from kiosk.extensions import db
-from tests.conftest import copy_database, make_app
 from tests.catalogue_data import generated_books, load_books
+from tests.conftest import copy_database, make_app
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,9 @@ def test_hongloumeng_in_top_three(catalogue, query):
     assert "红楼梦" in titles(catalogue, query)
 
 
-@pytest.mark.parametrize("query", ["7-02-000220-X", "702000220X", "702000220x", "9787020002207", "978-7-02-000220-7", "９７８７０２０００２２０７", "ISBN 978-7-02-000220-7"])
+@pytest.mark.parametrize(
+    "query", ["7-02-000220-X", "702000220X", "702000220x", "9787020002207", "978-7-02-000220-7", "９７８７０２０００２２０７", "ISBN 978-7-02-000220-7"]
+)
 def test_isbn_forms_resolve_to_the_same_record(catalogue, query):
     result = search.search(catalogue, query)
     assert result.mode == "isbn"
@@ -96,7 +98,33 @@ def test_the_trigram_trap_is_real_here(catalogue):
 
 @pytest.mark.parametrize(
     "query",
-    ['"', '""', "'", "*", "红*", "NEAR(红 楼)", "红 NEAR 楼", "-红", "红 -楼", "(", ")", "(红", "红 AND", "OR", "NOT 红", "^红", "{title}:红", "title:红", "红 + 楼", "\\", "%", "_", "\x00", "🙂", " "],
+    [
+        '"',
+        '""',
+        "'",
+        "*",
+        "红*",
+        "NEAR(红 楼)",
+        "红 NEAR 楼",
+        "-红",
+        "红 -楼",
+        "(",
+        ")",
+        "(红",
+        "红 AND",
+        "OR",
+        "NOT 红",
+        "^红",
+        "{title}:红",
+        "title:红",
+        "红 + 楼",
+        "\\",
+        "%",
+        "_",
+        "\x00",
+        "🙂",
+        " ",
+    ],
 )
 def test_fts5_syntax_never_errors(catalogue, query):
     search.search(catalogue, query)
