@@ -454,3 +454,12 @@ def template_csv() -> bytes:
     buffer.write("\ufeff")
     csv.writer(buffer).writerows([list(TEMPLATE_HEADERS), example])
     return buffer.getvalue().encode("utf-8")
+
+
+def fail_batch(session: Session, batch_id: int, message: str) -> None:
+    with write_transaction(session):
+        batch = session.get(ImportBatch, batch_id)
+        if batch is not None and batch.status == ImportStatus.RUNNING:
+            batch.status = ImportStatus.FAILED
+            batch.message = message[:300]
+            batch.finished_at = utcnow()
