@@ -370,7 +370,7 @@ def open_loans(session: Session, today: date, *, overdue_only: bool = False, mem
 
 
 def clc_counts(session: Session) -> dict[str, int]:
-    return dict(session.execute(select(Book.clc_class, func.count()).group_by(Book.clc_class)).tuples().all())
+    return {letter: int(n) for letter, n in session.execute(select(Book.clc_class, func.count()).group_by(Book.clc_class))}
 
 
 def book_ids_in_class(session: Session, letter: str, page: int, page_size: int) -> tuple[list[int], int]:
@@ -452,7 +452,7 @@ class CatalogueFigures:
 
 def figures(session: Session, today: date) -> CatalogueFigures:
     titles = session.scalar(select(func.count()).select_from(Book)) or 0
-    by_status = dict(session.execute(select(Copy.status, func.count()).group_by(Copy.status)).tuples().all())
+    by_status = {status: int(n) for status, n in session.execute(select(Copy.status, func.count()).group_by(Copy.status))}
     overdue = session.scalar(select(func.count()).select_from(Loan).where(Loan.returned_at.is_(None), Loan.due_date < today)) or 0
     return CatalogueFigures(
         titles=int(titles),
@@ -513,4 +513,4 @@ def due_dates(session: Session, copy_ids: Iterable[int]) -> dict[int, date]:
     ids = list(copy_ids)
     if not ids:
         return {}
-    return dict(session.execute(select(Loan.copy_id, Loan.due_date).where(Loan.copy_id.in_(ids), Loan.returned_at.is_(None))).tuples().all())
+    return {copy_id: due for copy_id, due in session.execute(select(Loan.copy_id, Loan.due_date).where(Loan.copy_id.in_(ids), Loan.returned_at.is_(None)))}

@@ -324,9 +324,8 @@ def imports():
             show_error(form, error)
             status = error.status
         else:
-            handle = tempfile.NamedTemporaryFile(delete=False, suffix="-" + kind)
-            handle.write(raw)
-            handle.close()
+            with tempfile.NamedTemporaryFile(delete=False, suffix="-" + kind) as handle:
+                handle.write(raw)
             app = current_app._get_current_object()  # type: ignore[attr-defined]
             threading.Thread(target=_run_import, args=(app, Path(handle.name), batch_id, name), daemon=True, name=f"import-{batch_id}").start()
             return redirect(url_for("catalogue_staff.import_detail", batch_id=batch_id))

@@ -1,0 +1,151 @@
+"""Reading-hall pages over HTTP: kiosk search and book page, staff import upload (background
+thread with progress), desk loans, audited export, bad input never a 500."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+from sqlalchemy import select
+
+from kiosk.catalogue import demo
+from kiosk.catalogue.models import Book, Copy, CopyStatus, ImportBatch
+from kiosk.members.services import register_member
+from kiosk.staff.models import AuditEntry
+from kiosk.sync.models import OutboxEvent
+from tests.conftest import csrf_token, login
+
+
+@pytest.fixture
+def books(session):
+    demo.load(session, None)
+    return session
+
+
+@pytest.fixture
+def staff_client(client, make_staff):
+    make_staff("wang.li", "correct-horse-1", "admin")
+    login(client, "wang.li", "correct-horse-1")
+    return client
+
+
+def test_kiosk_search_page_and_fragment(client, books):
+    page = client.get("/catalogue").get_data(as_text=True)
+    assert "阅览室" in page and "data-search-keyboard" in page and "即将开放" not in page
+    assert "文学" in page and "红色书架" in page  # 中图法 classes and curated shelves
+    fragment = client.get("/catalogue/search?q=hlm", headers={"HX-Request": "true", "HX-Target": "catalogue-results"})
+    html = fragment.get_data(as_text=True)
+    assert "<html" not in html and "红楼梦" in html and "在架" in html and "书架 I-" in html
+
+
+def test_book_page_shows_copies_shelf_and_availability(client, books):
+    book = books.scalar(select(Book).where(Book.title == "红楼梦"))
+    html = client.get(f"/catalogue/book/{book.id}").get_data(as_text=True)
+    assert "曹雪芹" in html and "9787020002207" in html and "书架 I-" in html and "<svg" in html and "在架" in html
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/catalogue?q=%22",
+        "/catalogue/search?q=NEAR(%22&page=-1",
+        "/catalogue/search?page=99999999999",
+        "/catalogue/class/%E7%BA%A2",
+        "/catalogue/book/0",
+        "/catalogue/shelf/999",
+        "/catalogue/search?q=" + "红" * 500,
+    ],
+)
+def test_bad_input_never_a_500(client, books, path):
+    assert client.get(path).status_code in (200, 404)
+
+
+def test_upload_runs_in_the_background_and_reports_bad_rows(staff_client, session):
+    csv = "题名,责任者,ISBN,条码号,馆藏位置\n边城,沈从文,,B1,A-01-1\n,无名,,B2,\n围城,钱钟书,123,B3,\n".encode()
+    token = csrf_token(staff_client, "/staff/catalogue/imports")
+    response = staff_client.post(
+        "/staff/catalogue/imports", data={"csrf_token": token, "file": (io.BytesIO(csv), "books.csv")}, content_type="multipart/form-data"
+    )
+    assert response.status_code == 302
+    location = response.headers["Location"]
+    for _ in range(100):
+        html = staff_client.get(location).get_data(as_text=True)
+        if 'data-import-status="done"' in html:
+            break
+        time.sleep(0.05)
+    assert 'data-import-status="done"' in html
+    assert "新增图书 1 种" in html and "拒收 2 条" in html
+    session.rollback()  # end the test's read snapshot (WAL)
+    assert session.scalar(select(Book.title)) == "边城"
+
+
+@pytest.mark.parametrize(("name", "body"), [("photo.jpg", b"\xff\xd8\xff"), ("books.xlsx", b"not a zip"), ("books.mrc", b"hello")])
+def test_upload_refuses_other_file_types(staff_client, session, name, body):
+    token = csrf_token(staff_client, "/staff/catalogue/imports")
+    response = staff_client.post("/staff/catalogue/imports", data={"csrf_token": token, "file": (io.BytesIO(body), name)}, content_type="multipart/form-data")
+    assert response.status_code == 422
+    assert "请选择 CSV、XLSX 或 MARC" in response.get_data(as_text=True)
+    assert session.scalar(select(ImportBatch)) is None
+
+
+def test_lend_return_and_overdue(staff_client, session, books):
+    member = register_member(session, name="王秀英", phone="13812345678", community="翠苑一区", age_band="60-69", consent=True, consent_version="1", actor=None)
+    session.commit()
+    copy = session.scalar(select(Copy).join(Book).where(Book.title == "红楼梦"))
+    token = csrf_token(staff_client, "/staff/catalogue/loans")
+    response = staff_client.post(
+        "/staff/catalogue/loans", data={"lend-csrf_token": token, "lend-member": f"{member.id:06d}", "lend-barcode": copy.barcode.lower(), "lend-days": "1"}
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    session.rollback()  # end the test's read snapshot (WAL)
+    assert session.get(Copy, copy.id).status == CopyStatus.ON_LOAN
+    html = staff_client.get("/staff/catalogue/loans").get_data(as_text=True)
+    assert "红楼梦" in html and "王*英" in html
+    # Lending it again is refused with the reason, nothing written.
+    again = staff_client.post("/staff/catalogue/loans", data={"lend-csrf_token": token, "lend-member": f"{member.id:06d}", "lend-barcode": copy.barcode})
+    assert again.status_code == 409 and "这一册已借出" in again.get_data(as_text=True)
+    # The kiosk shows it out.
+    page = staff_client.get(f"/catalogue/book/{copy.book_id}").get_data(as_text=True)
+    assert "已借出" in page
+    back = staff_client.post("/staff/catalogue/loans", data={"return-csrf_token": token, "return-barcode": copy.barcode})
+    assert back.status_code == 302
+    session.rollback()  # end the test's read snapshot (WAL)
+    assert session.get(Copy, copy.id).status == CopyStatus.ON_SHELF
+    types = list(session.scalars(select(OutboxEvent.type)))
+    assert types.count("catalogue.loan") == 1 and types.count("catalogue.return") == 1
+    payloads = [e.payload for e in session.scalars(select(OutboxEvent))]
+    assert all("13812345678" not in str(p) and "王秀英" not in str(p) for p in payloads)
+
+
+def test_export_is_audited_and_reimportable(staff_client, session, books):
+    response = staff_client.get("/staff/catalogue/export.csv")
+    assert response.status_code == 200
+    text = response.get_data().decode("utf-8-sig")
+    assert text.startswith("题名,副题名,责任者") and "红楼梦" in text
+    assert session.scalar(select(AuditEntry.action).where(AuditEntry.action == "catalogue.export")) == "catalogue.export"
+    from kiosk.catalogue.importing import import_records, read_csv, start_batch
+
+    report = import_records(session, read_csv(response.get_data()), start_batch(session, "export.csv", "csv", actor=None))
+    assert (report.created, report.updated, report.copies, report.failed) == (0, 0, 0, 0)
+
+
+def test_staff_pages_need_a_login(client):
+    for path in ("/staff/catalogue/", "/staff/catalogue/imports", "/staff/catalogue/loans", "/staff/catalogue/export.csv"):
+        assert client.get(path).status_code in (302, 401)
+
+
+def test_staff_edit_book_and_copy(staff_client, session, books):
+    book = session.scalar(select(Book).where(Book.title == "围城"))
+    token = csrf_token(staff_client, f"/staff/catalogue/book/{book.id}")
+    bad = staff_client.post(f"/staff/catalogue/book/{book.id}", data={"csrf_token": token, "title": "围城", "isbn": "123"})
+    assert bad.status_code == 422 and "ISBN 无效" in bad.get_data(as_text=True)
+    ok = staff_client.post(f"/staff/catalogue/book/{book.id}", data={"csrf_token": token, "title": "围城", "authors": "钱锺书", "year": "1991"})
+    assert ok.status_code == 302
+    added = staff_client.post(f"/staff/catalogue/book/{book.id}/copies", data={"csrf_token": token, "barcode": "new-1", "location": "i-02-3"})
+    assert added.status_code == 302
+    session.rollback()  # end the test's read snapshot (WAL)
+    assert session.get(Book, book.id).authors == "钱锺书"
+    assert session.scalar(select(Copy.location).where(Copy.barcode == "NEW-1")) == "I-02-3"
+    duplicate = staff_client.post(f"/staff/catalogue/book/{book.id}/copies", data={"csrf_token": token, "barcode": "NEW-1"})
+    assert duplicate.status_code == 409
