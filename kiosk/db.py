@@ -146,6 +146,6 @@ def fts_table_names() -> set[str]:
     return {name + suffix for name in FTS_TABLES for suffix in FTS5_SHADOW_SUFFIXES}
 
 
-def include_object(obj, name, type_, reflected, compare_to) -> bool:  # type: ignore[no-untyped-def]
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
     """Alembic's filter: skip a reflected FTS5 table that no model declares (and nothing else)."""
     return not (type_ == "table" and reflected and compare_to is None and name in fts_table_names())
