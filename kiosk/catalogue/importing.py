@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from kiosk.catalogue.models import Book, Copy, ImportBatch, ImportStatus
-from kiosk.catalogue.services import CatalogueError, apply_book, source_key_for, validate_book
+from kiosk.catalogue.models import Book, Copy, CopyStatus, ImportBatch, ImportStatus
+from kiosk.catalogue.services import CatalogueError, apply_book, search_columns, source_key_for, validate_book
 from kiosk.db import utcnow, write_transaction
 from kiosk.i18n import _l
 from kiosk.staff.models import StaffUser
@@ -299,6 +299,8 @@ def _fail(report: ImportReport, number: int, reason: Any) -> None:
 
 
 def _write_chunk(session: Session, chunk: list[Record], report: ImportReport) -> None:
+    """One chunk in the caller's transaction. New books and copies go in as Core bulk inserts
+    (the ORM's unit of work was half the time of an import); changed books through the ORM."""
     prepared = []
     for record in chunk:
         report.total += 1
@@ -312,43 +314,72 @@ def _write_chunk(session: Session, chunk: list[Record], report: ImportReport) ->
             continue
         prepared.append((record, fields, source_key_for(fields)))
     keys = {key for _, _, key in prepared}
-    barcodes = {b for record, _, _ in prepared for b, _ in record.copies}
+    barcodes = {"".join(b.split()).upper() for record, _, _ in prepared for b, _ in record.copies}
     books = {b.source_key: b for b in session.scalars(select(Book).where(Book.source_key.in_(keys)))} if keys else {}
-    copies = {c.barcode: c for c in session.scalars(select(Copy).where(Copy.barcode.in_(barcodes)))} if barcodes else {}
-    seen_books: set[str] = set()
+    # barcode -> [book source key, location, copy id or None]
+    copies: dict[str, list] = {}
+    if barcodes:
+        rows = session.execute(
+            select(Copy.barcode, Book.source_key, Copy.location, Copy.id).join(Book, Book.id == Copy.book_id).where(Copy.barcode.in_(barcodes))
+        )
+        copies = {barcode: [key, location, copy_id] for barcode, key, location, copy_id in rows}
+    new_books: dict[str, dict[str, Any]] = {}
+    new_copies: list[tuple[str, str, str]] = []  # (book key, barcode, location)
+    moved: dict[int, str] = {}
+    seen: set[str] = set()
     for record, fields, key in prepared:
-        # Refuse the record's copies first: a barcode of another book means a wrong row.
         clean = []
         problem = None
         for barcode, location in record.copies:
             code = "".join(barcode.split()).upper()
-            if len(code) > 40 or not code.isascii():
+            if len(code) > 40 or not code.isascii() or not code.isprintable():
                 problem = _l("Barcode %(code)s cannot be used.", code=code[:40])
                 break
             owner = copies.get(code)
-            if owner is not None and owner.book is not None and owner.book.source_key != key:
+            if owner is not None and owner[0] != key:
                 problem = _l("Barcode %(code)s already belongs to another book.", code=code)
                 break
             clean.append((code, location.strip().upper()[:40]))
         if problem is not None:
             _fail(report, record.number, problem)
             continue
-        book, outcome = apply_book(session, books.get(key), fields, key)
-        books[key] = book
-        if key in seen_books and outcome == "created":
-            outcome = "unchanged"
-        if key not in seen_books:
+        if key not in seen:
+            seen.add(key)
+            if key in books:
+                _, outcome = apply_book(session, books[key], fields, key)
+            else:
+                values = fields.values()
+                new_books[key] = {"source_key": key, **values, **search_columns(values)}
+                outcome = "created"
             setattr(report, outcome, getattr(report, outcome) + 1)
-            seen_books.add(key)
         for code, location in clean:
-            copy = copies.get(code)
-            if copy is None:
-                copy = Copy(barcode=code, location=location, book=book)
-                session.add(copy)
-                copies[code] = copy
+            owner = copies.get(code)
+            if owner is None:
+                copies[code] = [key, location, None]
+                new_copies.append((key, code, location))
                 report.copies += 1
-            elif location and copy.location != location:
-                copy.location = location
+            elif location and owner[1] != location:
+                owner[1] = location
+                if owner[2] is not None:
+                    moved[owner[2]] = location
+    now = utcnow()
+    ids = {key: book.id for key, book in books.items()}
+    if new_books:
+        session.flush()
+        rows = [v | {"created_at": now, "updated_at": now, "cover": None} for v in new_books.values()]
+        # Table-level insert: one executemany (an ORM insert with RETURNING went row by row).
+        session.execute(insert(Book.__table__), rows)
+        ids.update({key: book_id for key, book_id in session.execute(select(Book.source_key, Book.id).where(Book.source_key.in_(list(new_books))))})
+    if new_copies:
+        session.execute(
+            insert(Copy.__table__),
+            [
+                {"book_id": ids[key], "barcode": code, "location": location, "status": CopyStatus.ON_SHELF, "note": "", "created_at": now, "updated_at": now}
+                for key, code, location in new_copies
+            ],
+        )
+    for copy_id, location in moved.items():
+        session.execute(update(Copy).where(Copy.id == copy_id).values(location=location, updated_at=now))
 
 
 def import_records(

@@ -3,8 +3,9 @@
 The search index is two SQLite FTS5 tables kept in step with ``book`` by triggers (both
 created in the migration ``0006_catalogue``, not here: SQLAlchemy has no FTS5 type):
 
-- ``book_fts`` (trigram) over search_title, search_text, search_pinyin: queries of 3+ characters;
-- ``book_chars`` (unicode61, one token per character) over search_chars: 1–2 character queries,
+- ``book_fts`` (trigram) over search_title, search_text, pinyin_title, pinyin_other: queries of
+  3+ characters;
+- ``book_chars`` (unicode61, one token per character) over chars_title, chars_text: 1–2 character queries,
   which a trigram index cannot answer (on SQLite 3.40 a LIKE against it silently finds nothing).
 
 The search_* columns are written by the services from kiosk.catalogue.text (folded, pinyin).
@@ -47,6 +48,7 @@ class Book(Base):
     __table_args__ = (
         Index("ix_book_search_title", "search_title"),
         Index("ix_book_pinyin_initials", "pinyin_initials"),
+        Index("ix_book_pinyin_full", "pinyin_full"),
         Index("ix_book_clc_class_id", "clc_class", "id"),
     )
 
@@ -69,10 +71,12 @@ class Book(Base):
     # Search columns (kiosk.catalogue.text): folded text, pinyin, per-character tokens.
     search_title: Mapped[str] = mapped_column(String(400), default="")
     search_text: Mapped[str] = mapped_column(Text, default="")
-    search_pinyin: Mapped[str] = mapped_column(Text, default="")
+    pinyin_title: Mapped[str] = mapped_column(Text, default="")  # full + initials of the title
+    pinyin_other: Mapped[str] = mapped_column(Text, default="")  # full + initials of the authors
     pinyin_initials: Mapped[str] = mapped_column(String(200), default="")
     pinyin_full: Mapped[str] = mapped_column(String(800), default="")
-    search_chars: Mapped[str] = mapped_column(Text, default="")
+    chars_title: Mapped[str] = mapped_column(Text, default="")  # search_title, one token a character
+    chars_text: Mapped[str] = mapped_column(Text, default="")  # search_text, likewise
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

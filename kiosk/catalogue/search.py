@@ -67,31 +67,76 @@ def _phrase(q: str) -> str:
     return '"' + q.replace('"', '""') + '"'
 
 
-_TEXT_RANK = """CASE WHEN b.search_title = :q THEN 0
-    WHEN substr(b.search_title, 1, :n) = :q THEN 1
-    WHEN instr(b.search_title, :q) > 0 THEN 2 ELSE 4 END"""
-_PINYIN_RANK = """CASE WHEN b.search_title = :q OR b.pinyin_initials = :q OR b.pinyin_full = :q THEN 0
-    WHEN substr(b.search_title, 1, :n) = :q OR substr(b.pinyin_initials, 1, :n) = :q OR substr(b.pinyin_full, 1, :n) = :q THEN 1
-    WHEN instr(b.search_title, :q) > 0 OR instr(b.pinyin_full, :q) > 0 THEN 2
-    WHEN instr(b.pinyin_initials, :q) > 0 THEN 3 ELSE 4 END"""
+_HI = "\U0010ffff"
 
 
-def _hits_sql(folded: str) -> tuple[str, str, dict]:
-    """(mode, SQL of a CTE body selecting matching book ids, parameters)."""
-    params: dict = {"q": folded, "n": len(folded)}
+@dataclass(frozen=True)
+class _Plan:
+    """Three tiers, each already in display order, shown one after the other:
+    P — title (or, for pinyin, title pinyin) starts with the query: an index range, exact first;
+    C — title contains it elsewhere: the FTS title column(s), in catalogue order;
+    O — only another field contains it (author, publisher, subject, ISBN): FTS, NOT the title.
+    C and O never repeat a book of P; O never repeats C (the FTS NOT)."""
+
+    mode: str
+    prefix_ids: str  # SQL selecting P's ids in order
+    prefix_count: str
+    table: str
+    title_match: str
+    other_match: str
+    not_prefix: str  # SQL condition on b.* that is true outside P
+    params: dict
+    # Every book of P also matches the title tier (true except for 1–2 pinyin letters, whose
+    # initials-prefix books need not contain the letters in their text).
+    prefix_within_title: bool = True
+
+
+def _plan(folded: str) -> _Plan:
     pinyin = is_pinyin_query(folded)
+    params: dict = {"q": folded, "n": len(folded), "hi": folded + _HI}
     if len(folded) >= 3:
-        columns = "{search_title search_text search_pinyin}" if pinyin else "{search_title search_text}"
-        params["m"] = f"{columns}: {_phrase(folded)}"
-        return ("pinyin" if pinyin else "text"), "SELECT rowid AS id FROM book_fts WHERE book_fts MATCH :m", params
-    params["m"] = _phrase(" ".join(folded))
-    sql = "SELECT rowid AS id FROM book_chars WHERE book_chars MATCH :m"
+        table, phrase = "book_fts", _phrase(folded)
+        title_cols, other_cols = ("{search_title pinyin_title}", "{search_text pinyin_other}") if pinyin else ("{search_title}", "{search_text}")
+    else:
+        table, phrase = "book_chars", _phrase(" ".join(folded))
+        title_cols, other_cols = "{chars_title}", "{chars_text}"
+    params["title_m"] = f"{title_cols}: {phrase}"
+    params["other_m"] = f"{other_cols}: {phrase} NOT {title_cols}: {phrase}"
     if pinyin:
-        # h, hl: titles whose pinyin initials start so (an index range, not a scan).
-        params["hi"] = folded + "\U0010ffff"
-        sql += " UNION SELECT id FROM book WHERE pinyin_initials >= :q AND pinyin_initials < :hi"
-        return "pinyin", sql, params
-    return "short", sql, params
+        ranges = ("search_title", "pinyin_initials", "pinyin_full")
+        union = " UNION ".join(f"SELECT id FROM book WHERE {c} >= :q AND {c} < :hi" for c in ranges)
+        prefix_ids = (
+            f"SELECT b.id FROM ({union}) p JOIN book b ON b.id = p.id ORDER BY "
+            "CASE WHEN b.search_title = :q OR b.pinyin_initials = :q OR b.pinyin_full = :q THEN 0 ELSE 1 END, length(b.search_title), b.id"
+        )
+        prefix_count = f"SELECT count(*) FROM ({union})"
+        not_prefix = " AND ".join(f"substr(b.{c}, 1, :n) != :q" for c in ranges)
+        mode = "pinyin"
+    else:
+        prefix_ids = "SELECT id FROM book WHERE search_title >= :q AND search_title < :hi ORDER BY length(search_title), search_title, id"
+        prefix_count = "SELECT count(*) FROM book WHERE search_title >= :q AND search_title < :hi"
+        not_prefix = "substr(b.search_title, 1, :n) != :q"
+        mode = "text" if len(folded) >= 3 else "short"
+    return _Plan(mode, prefix_ids, prefix_count, table, params["title_m"], params["other_m"], not_prefix, params, not (pinyin and len(folded) < 3))
+
+
+def _tier(session: Session, plan: _Plan, match_param: str, offset: int, limit: int) -> list[int]:
+    if limit <= 0:
+        return []
+    sql = (
+        f"SELECT b.id FROM {plan.table} f JOIN book b ON b.id = f.rowid "
+        f"WHERE {plan.table} MATCH :{match_param} AND {plan.not_prefix} ORDER BY f.rowid LIMIT :limit OFFSET :offset"
+    )
+    return [row[0] for row in session.execute(text(sql), plan.params | {"limit": limit, "offset": offset})]
+
+
+def _fts_count(session: Session, plan: _Plan, match_param: str) -> int:
+    return int(session.execute(text(f"SELECT count(*) FROM {plan.table} WHERE {plan.table} MATCH :{match_param}"), plan.params).scalar_one())
+
+
+def _tier_count(session: Session, plan: _Plan, match_param: str) -> int:
+    sql = f"SELECT count(*) FROM {plan.table} f JOIN book b ON b.id = f.rowid WHERE {plan.table} MATCH :{match_param} AND {plan.not_prefix}"
+    return int(session.execute(text(sql), plan.params).scalar_one())
 
 
 def search(session: Session, raw: str | None, page: int = 1, page_size: int = PAGE_SIZE) -> SearchResult:
@@ -106,24 +151,28 @@ def search(session: Session, raw: str | None, page: int = 1, page_size: int = PA
     folded = fold(raw)[:MAX_QUERY]
     if not folded:
         return SearchResult(raw, "", "", 0, 1, [], page_size)
-    mode, hits_sql, params = _hits_sql(folded)
-    rank = _PINYIN_RANK if mode == "pinyin" else _TEXT_RANK
-    params |= {"limit": page_size, "offset": (page - 1) * page_size}
-    rows = session.execute(
-        text(
-            f"WITH hits(id) AS ({hits_sql}) "
-            f"SELECT b.id, count(*) OVER () AS total FROM hits JOIN book b ON b.id = hits.id "
-            f"ORDER BY {rank}, length(b.search_title), b.id LIMIT :limit OFFSET :offset"
-        ),
-        params,
-    ).all()
-    if rows:
-        total = rows[0][1]
-    elif page > 1:
-        total = session.execute(text(f"WITH hits(id) AS ({hits_sql}) SELECT count(*) FROM hits"), params).scalar_one()
+    plan = _plan(folded)
+    start, end = (page - 1) * page_size, page * page_size
+    n_prefix = int(session.execute(text(plan.prefix_count), plan.params).scalar_one())
+    if plan.prefix_within_title:
+        # P is part of the title matches and O excludes them: plain FTS counts, no join.
+        n_title = _fts_count(session, plan, "title_m") - n_prefix
+        n_other = _fts_count(session, plan, "other_m")
     else:
-        total = 0
-    return SearchResult(raw, folded, mode, int(total), page, _load_hits(session, [r[0] for r in rows]), page_size)
+        n_title = _tier_count(session, plan, "title_m")
+        n_other = _tier_count(session, plan, "other_m")
+    ids: list[int] = []
+    if start < n_prefix:
+        ids += [
+            row[0] for row in session.execute(text(plan.prefix_ids + " LIMIT :limit OFFSET :offset"), plan.params | {"limit": end - start, "offset": start})
+        ]
+    title_start = max(0, start - n_prefix)
+    title_take = min(end, n_prefix + n_title) - max(start, n_prefix)
+    ids += _tier(session, plan, "title_m", title_start, title_take)
+    other_start = max(0, start - n_prefix - n_title)
+    other_take = min(end, n_prefix + n_title + n_other) - max(start, n_prefix + n_title)
+    ids += _tier(session, plan, "other_m", other_start, other_take)
+    return SearchResult(raw, folded, plan.mode, n_prefix + n_title + n_other, page, _load_hits(session, ids), page_size)
 
 
 def _load_hits(session: Session, ids: list[int]) -> list[Hit]:

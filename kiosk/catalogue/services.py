@@ -146,10 +146,12 @@ def search_columns(values: Mapping[str, Any]) -> dict[str, str]:
     return {
         "search_title": title,
         "search_text": FIELD_BREAK.join(others),
-        "search_pinyin": FIELD_BREAK.join(p for p in (title_full, title_initials, author_full, author_initials) if p),
+        "pinyin_title": FIELD_BREAK.join(p for p in (title_full, title_initials) if p),
+        "pinyin_other": FIELD_BREAK.join(p for p in (author_full, author_initials) if p),
         "pinyin_full": title_full[:800],
         "pinyin_initials": title_initials[:200],
-        "search_chars": spaced(title, *others),
+        "chars_title": spaced(title),
+        "chars_text": spaced(*others),
     }
 
 

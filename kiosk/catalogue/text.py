@@ -68,6 +68,7 @@ def _pinyin() -> Any:
     return pypinyin
 
 
+@functools.lru_cache(maxsize=4096)
 def pinyin_of(text: str) -> tuple[str, str]:
     """(full, initials) of a folded text: 重庆森林 → ("chongqingsenlin", "cqsl").
 

@@ -23,30 +23,30 @@ depends_on = None
 # fix) updates the index in the same transaction.
 FTS_SQL = [
     """CREATE VIRTUAL TABLE book_fts USING fts5(
-        search_title, search_text, search_pinyin,
+        search_title, search_text, pinyin_title, pinyin_other,
         content='book', content_rowid='id', tokenize='trigram')""",
     # One token per character (the text is stored spaced): answers 1–2 character queries,
     # which the trigram table cannot (DESIGN.md §11).
     """CREATE VIRTUAL TABLE book_chars USING fts5(
-        search_chars, content='book', content_rowid='id',
+        chars_title, chars_text, content='book', content_rowid='id',
         tokenize='unicode61 remove_diacritics 0')""",
     """CREATE TRIGGER book_search_ai AFTER INSERT ON book BEGIN
-        INSERT INTO book_fts(rowid, search_title, search_text, search_pinyin)
-            VALUES (new.id, new.search_title, new.search_text, new.search_pinyin);
-        INSERT INTO book_chars(rowid, search_chars) VALUES (new.id, new.search_chars);
+        INSERT INTO book_fts(rowid, search_title, search_text, pinyin_title, pinyin_other)
+            VALUES (new.id, new.search_title, new.search_text, new.pinyin_title, new.pinyin_other);
+        INSERT INTO book_chars(rowid, chars_title, chars_text) VALUES (new.id, new.chars_title, new.chars_text);
     END""",
     """CREATE TRIGGER book_search_ad AFTER DELETE ON book BEGIN
-        INSERT INTO book_fts(book_fts, rowid, search_title, search_text, search_pinyin)
-            VALUES ('delete', old.id, old.search_title, old.search_text, old.search_pinyin);
-        INSERT INTO book_chars(book_chars, rowid, search_chars) VALUES ('delete', old.id, old.search_chars);
+        INSERT INTO book_fts(book_fts, rowid, search_title, search_text, pinyin_title, pinyin_other)
+            VALUES ('delete', old.id, old.search_title, old.search_text, old.pinyin_title, old.pinyin_other);
+        INSERT INTO book_chars(book_chars, rowid, chars_title, chars_text) VALUES ('delete', old.id, old.chars_title, old.chars_text);
     END""",
-    """CREATE TRIGGER book_search_au AFTER UPDATE OF search_title, search_text, search_pinyin, search_chars ON book BEGIN
-        INSERT INTO book_fts(book_fts, rowid, search_title, search_text, search_pinyin)
-            VALUES ('delete', old.id, old.search_title, old.search_text, old.search_pinyin);
-        INSERT INTO book_chars(book_chars, rowid, search_chars) VALUES ('delete', old.id, old.search_chars);
-        INSERT INTO book_fts(rowid, search_title, search_text, search_pinyin)
-            VALUES (new.id, new.search_title, new.search_text, new.search_pinyin);
-        INSERT INTO book_chars(rowid, search_chars) VALUES (new.id, new.search_chars);
+    """CREATE TRIGGER book_search_au AFTER UPDATE OF search_title, search_text, pinyin_title, pinyin_other, chars_title, chars_text ON book BEGIN
+        INSERT INTO book_fts(book_fts, rowid, search_title, search_text, pinyin_title, pinyin_other)
+            VALUES ('delete', old.id, old.search_title, old.search_text, old.pinyin_title, old.pinyin_other);
+        INSERT INTO book_chars(book_chars, rowid, chars_title, chars_text) VALUES ('delete', old.id, old.chars_title, old.chars_text);
+        INSERT INTO book_fts(rowid, search_title, search_text, pinyin_title, pinyin_other)
+            VALUES (new.id, new.search_title, new.search_text, new.pinyin_title, new.pinyin_other);
+        INSERT INTO book_chars(rowid, chars_title, chars_text) VALUES (new.id, new.chars_title, new.chars_text);
     END""",
 ]
 DROP_FTS_SQL = [
@@ -76,10 +76,12 @@ def upgrade():
     sa.Column('source_key', sa.String(length=200), nullable=False),
     sa.Column('search_title', sa.String(length=400), nullable=False),
     sa.Column('search_text', sa.Text(), nullable=False),
-    sa.Column('search_pinyin', sa.Text(), nullable=False),
+    sa.Column('pinyin_title', sa.Text(), nullable=False),
+    sa.Column('pinyin_other', sa.Text(), nullable=False),
     sa.Column('pinyin_initials', sa.String(length=200), nullable=False),
     sa.Column('pinyin_full', sa.String(length=800), nullable=False),
-    sa.Column('search_chars', sa.Text(), nullable=False),
+    sa.Column('chars_title', sa.Text(), nullable=False),
+    sa.Column('chars_text', sa.Text(), nullable=False),
     sa.Column('created_at', kiosk.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', kiosk.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_book')),
@@ -90,6 +92,7 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_book_created_at'), ['created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_book_isbn'), ['isbn'], unique=False)
         batch_op.create_index('ix_book_pinyin_initials', ['pinyin_initials'], unique=False)
+        batch_op.create_index('ix_book_pinyin_full', ['pinyin_full'], unique=False)
         batch_op.create_index('ix_book_search_title', ['search_title'], unique=False)
 
     op.create_table('book_shelf',
@@ -196,6 +199,7 @@ def downgrade():
     with op.batch_alter_table('book', schema=None) as batch_op:
         batch_op.drop_index('ix_book_search_title')
         batch_op.drop_index('ix_book_pinyin_initials')
+        batch_op.drop_index('ix_book_pinyin_full')
         batch_op.drop_index(batch_op.f('ix_book_isbn'))
         batch_op.drop_index(batch_op.f('ix_book_created_at'))
         batch_op.drop_index('ix_book_clc_class_id')
