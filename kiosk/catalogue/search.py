@@ -11,8 +11,13 @@ How a query is answered (the query is folded exactly as books are, kiosk.catalog
   and authors; a query with Chinese characters never is (宏楼梦 does not find 红楼梦).
 
 The query text never becomes FTS5 syntax: fold() keeps letters and digits only, and what is
-left is quoted as one phrase. Ranking: exact title, then title prefix (text or pinyin), then
-title contains, then the rest; shorter titles first within a rank.
+left is quoted as one phrase.
+
+Ranking in three tiers, each read in its own order so a page never sorts every hit (a common
+character matches a third of a large catalogue): titles that start with the query (or whose
+pinyin does), shortest first, so the exact title leads; then titles that contain it elsewhere;
+then books where only another field does (author, publisher, subject, ISBN). Counts come from
+the FTS tables without a join where the tiers nest (everything but 1–2 pinyin letters).
 """
 
 from __future__ import annotations

@@ -135,6 +135,16 @@ def book(book_id: int):
     )
 
 
+@bp.get("/catalogue/my-loans")
+def my_loans():
+    """我的借阅: the books a member has out, once their card is scanned (never by phone number)."""
+    from kiosk.points.views import identified_member
+
+    member = identified_member()
+    loans = services.open_loans(db.session, local_now().date(), member_id=member.id) if member is not None else []
+    return render("catalogue/my_loans.html", member=member, loans=loans, today=local_now().date())
+
+
 @bp.get("/catalogue/cover/<int:book_id>")
 def cover(book_id: int):
     found = db.session.get(Book, book_id) or abort(404)

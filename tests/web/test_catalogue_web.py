@@ -149,3 +149,27 @@ def test_staff_edit_book_and_copy(staff_client, session, books):
     assert session.scalar(select(Copy.location).where(Copy.barcode == "NEW-1")) == "I-02-3"
     duplicate = staff_client.post(f"/staff/catalogue/book/{book.id}/copies", data={"csrf_token": token, "barcode": "NEW-1"})
     assert duplicate.status_code == 409
+
+
+def test_my_loans_needs_the_card_and_shows_only_that_members_books(client, session, books):
+    from datetime import date, timedelta
+    from zoneinfo import ZoneInfo
+
+    from kiosk.catalogue.services import lend
+    from kiosk.members.scan import member_signer
+    from kiosk.members.services import card_token
+
+    html = client.get("/catalogue/my-loans").get_data(as_text=True)
+    assert "请扫描您的会员卡" in html
+    member = register_member(session, name="王秀英", phone="13812345678", community="翠苑一区", age_band="60-69", consent=True, consent_version="1", actor=None)
+    other = register_member(session, name="李建国", phone="13912345678", community="翠苑一区", age_band="60-69", consent=True, consent_version="1", actor=None)
+    session.commit()
+    copies = list(session.scalars(select(Copy).join(Book).where(Book.title.in_(("红楼梦", "三体"))).order_by(Copy.id)))
+    zone = ZoneInfo("Asia/Shanghai")
+    lend(session, member, copies[0].barcode, zone=zone, days=1, staff=None)
+    lend(session, other, copies[-1].barcode, zone=zone, days=1, staff=None)
+    token = card_token(member, member_signer(client.application.config), client.application.config["CENTRE_CODE"])
+    assert client.post("/scan", data={"code": token}, headers={"X-CSRFToken": csrf_token(client)}).status_code in (200, 204, 303)
+    html = client.get("/catalogue/my-loans").get_data(as_text=True)
+    assert "王*英" in html and copies[0].book.title in html and copies[-1].book.title not in html
+    assert (date.today() + timedelta(days=1)).strftime("%m月%d日") in html or "应还" in html
