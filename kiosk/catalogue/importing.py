@@ -282,9 +282,9 @@ class ImportReport:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
 
-def start_batch(session: Session, filename: str, kind: str, *, actor: StaffUser | None, remote_addr: str = "") -> int:
+def start_batch(session: Session, filename: str, kind: str, *, actor: StaffUser | None, remote_addr: str = "", expected: int | None = None) -> int:
     with write_transaction(session):
-        batch = ImportBatch(filename=filename[:200], kind=kind, status=ImportStatus.RUNNING, staff_id=actor.id if actor else None, errors=[])
+        batch = ImportBatch(filename=filename[:200], kind=kind, status=ImportStatus.RUNNING, staff_id=actor.id if actor else None, errors=[], expected=expected)
         session.add(batch)
         session.flush()
         record_audit(session, actor, "catalogue.import", target=f"import:{batch.id}", detail=filename[:200], remote_addr=remote_addr)
@@ -461,7 +461,10 @@ def count_records(raw: bytes, kind: str) -> int | None:
     if kind == "marc":
         return raw.count(b"\x1d")
     if kind == "csv":
-        return max(0, _decode_text(raw).count("\n") - 1) or None
+        try:
+            return max(0, _decode_text(raw).count("\n") - 1) or None
+        except CatalogueError:
+            return None
     return None
 
 

@@ -149,6 +149,7 @@ class ImportBatch(Base):
     kind: Mapped[str] = mapped_column(String(16))  # csv, xlsx, marc21, cnmarc
     status: Mapped[ImportStatus] = mapped_column(_enum(ImportStatus), default=ImportStatus.QUEUED)
     total: Mapped[int] = mapped_column(default=0)  # records read so far (all of them once done)
+    expected: Mapped[int | None] = mapped_column()  # records in the file, when cheap to count
     created: Mapped[int] = mapped_column(default=0)
     updated: Mapped[int] = mapped_column(default=0)
     unchanged: Mapped[int] = mapped_column(default=0)

@@ -328,7 +328,8 @@ def imports():
                 raise CatalogueError("file_too_large", _("The file is larger than %(n)d MB.", n=importing.MAX_UPLOAD_BYTES // 1024 // 1024), field="file")
             name = Path(upload.filename or "upload").name[:200]
             kind = importing.kind_of(name, raw[:8])
-            batch_id = importing.start_batch(db.session, name, kind, actor=current_user, remote_addr=client_address())
+            expected = importing.count_records(raw, kind)
+            batch_id = importing.start_batch(db.session, name, kind, actor=current_user, remote_addr=client_address(), expected=expected)
         except CatalogueError as error:
             db.session.rollback()
             show_error(form, error)

@@ -126,6 +126,7 @@ def upgrade():
     sa.Column('kind', sa.String(length=16), nullable=False),
     sa.Column('status', sa.Enum('queued', 'running', 'done', 'failed', name='importstatus', native_enum=False, length=16), nullable=False),
     sa.Column('total', sa.Integer(), nullable=False),
+    sa.Column('expected', sa.Integer(), nullable=True),
     sa.Column('created', sa.Integer(), nullable=False),
     sa.Column('updated', sa.Integer(), nullable=False),
     sa.Column('unchanged', sa.Integer(), nullable=False),
