@@ -181,8 +181,12 @@ def main() -> None:
     parser.add_argument("--books", type=int, default=100_000)
     parser.add_argument("--marc", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--keep", type=Path, help="Build the instances in this folder and keep them (for profiling).")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            tmp = str(args.keep)
         tmp_path = Path(tmp)
         instance, marc_instance = tmp_path / "instance", tmp_path / "marc"
         prepare_instance(instance)

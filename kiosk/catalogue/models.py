@@ -48,7 +48,7 @@ class Book(Base):
     __table_args__ = (
         Index("ix_book_search_title", "search_title"),
         Index("ix_book_pinyin_initials", "pinyin_initials"),
-        Index("ix_book_pinyin_full", "pinyin_full"),
+        Index("ix_book_pinyin_full", "pinyin_full", "pinyin_initials"),  # covering: the prefix tiers count in the index
         Index("ix_book_clc_class_id", "clc_class", "id"),
     )
 

@@ -92,7 +92,7 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_book_created_at'), ['created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_book_isbn'), ['isbn'], unique=False)
         batch_op.create_index('ix_book_pinyin_initials', ['pinyin_initials'], unique=False)
-        batch_op.create_index('ix_book_pinyin_full', ['pinyin_full'], unique=False)
+        batch_op.create_index('ix_book_pinyin_full', ['pinyin_full', 'pinyin_initials'], unique=False)
         batch_op.create_index('ix_book_search_title', ['search_title'], unique=False)
 
     op.create_table('book_shelf',
