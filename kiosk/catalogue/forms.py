@@ -44,3 +44,7 @@ class ShelfForm(FlaskForm):
     name = StringField(_l("Name"))
     description = StringField(_l("Description"))
     books = TextAreaField(_l("Books: one ISBN or book number a line"))
+
+
+class CoverForm(FlaskForm):
+    cover = FileField(_l("Cover photo (JPEG or PNG)"), validators=[FileRequired()])

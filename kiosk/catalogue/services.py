@@ -7,9 +7,11 @@ the form field they belong to.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -202,6 +204,27 @@ def get_book(session: Session, book_id: Any) -> Book:
     if book is None:
         raise CatalogueError("unknown_book", _l("This book is not in the catalogue."), status=404)
     return book
+
+
+def set_cover(session: Session, book_id: int, data: bytes, covers: Path, *, actor: StaffUser | None, remote_addr: str = "") -> str:
+    """A cover photo for a book: re-encoded as a small JPEG under ``covers`` (the instance's
+    covers folder); the file name is content-addressed, so a browser never shows an old one."""
+    from kiosk.points.services import PointsError, normalise_picture
+
+    try:
+        jpeg, _ = normalise_picture(data)
+    except PointsError as error:
+        raise CatalogueError(error.code, error.message, field="cover") from None
+    name = f"book-{int(book_id)}-{hashlib.sha256(jpeg).hexdigest()[:12]}.jpg"
+    with write_transaction(session):
+        book = get_book(session, book_id)
+        covers.mkdir(parents=True, exist_ok=True)
+        (covers / name).write_bytes(jpeg)
+        old, book.cover = book.cover, name
+        record_audit(session, actor, "catalogue.cover", target=f"book:{book.id}", remote_addr=remote_addr)
+    if old and old != name:
+        (covers / old).unlink(missing_ok=True)
+    return name
 
 
 # ---- copies ----

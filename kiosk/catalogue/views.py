@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from kiosk.catalogue import importing, search, services
-from kiosk.catalogue.forms import BookForm, CopyForm, LendForm, ReturnForm, ShelfForm, UploadForm
+from kiosk.catalogue.forms import BookForm, CopyForm, CoverForm, LendForm, ReturnForm, ShelfForm, UploadForm
 from kiosk.catalogue.models import Book, CopyStatus
 from kiosk.catalogue.services import CLC_CLASSES, CatalogueError
 from kiosk.extensions import db
@@ -213,7 +213,7 @@ def book_edit(book_id: int):
     return _book_page(found, form, CopyForm(formdata=None), status)
 
 
-def _book_page(found: Book, form, copy_form, status: int = 200):
+def _book_page(found: Book, form, copy_form, status: int = 200, cover_form=None):
     copies = services.book_copies(db.session, found.id)
     return render(
         "catalogue/staff_book.html",
@@ -224,6 +224,7 @@ def _book_page(found: Book, form, copy_form, status: int = 200):
         due=services.due_dates(db.session, [c.id for c in copies]),
         copy_form=copy_form,
         confirm_form=ConfirmForm(),
+        cover_form=cover_form or CoverForm(formdata=None),
     )
 
 
@@ -248,6 +249,21 @@ def copy_add(book_id: int):
         flash(_("Copy added."), "success")
         return redirect(url_for("catalogue_staff.book_edit", book_id=found.id))
     return _book_page(found, BookForm(obj=found, formdata=None), form, status)
+
+
+@staff_bp.post("/book/<int:book_id>/cover")
+def cover_upload(book_id: int):
+    found = db.session.get(Book, book_id) or abort(404)
+    form = CoverForm()
+    covers = Path(current_app.instance_path) / "covers"
+    saved, status = submit_form(
+        form,
+        lambda: services.set_cover(db.session, found.id, form.cover.data.read(2 * 1024 * 1024 + 1), covers, actor=current_user, remote_addr=client_address()),
+    )
+    if saved is not None:
+        flash(_("Cover saved."), "success")
+        return redirect(url_for("catalogue_staff.book_edit", book_id=found.id))
+    return _book_page(found, BookForm(obj=found, formdata=None), CopyForm(formdata=None), status, cover_form=form)
 
 
 @staff_bp.post("/copy/<int:copy_id>/missing")

@@ -7,7 +7,7 @@ import io
 import time
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from kiosk.catalogue import demo
 from kiosk.catalogue.models import Book, Copy, CopyStatus, ImportBatch
@@ -173,3 +173,59 @@ def test_my_loans_needs_the_card_and_shows_only_that_members_books(client, sessi
     html = client.get("/catalogue/my-loans").get_data(as_text=True)
     assert "王*英" in html and copies[0].book.title in html and copies[-1].book.title not in html
     assert (date.today() + timedelta(days=1)).strftime("%m月%d日") in html or "应还" in html
+
+
+def test_dashboard_card_shows_titles_copies_on_loan_and_overdue(staff_client, session, books):
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from kiosk.catalogue.services import lend
+    from tests.web.test_dashboard import _figure
+
+    html = staff_client.get("/staff/").get_data(as_text=True)
+    assert "阅览室" in html
+    titles, copies = int(_figure(html, "图书种数")), int(_figure(html, "复本"))
+    assert titles == session.scalar(select(func.count()).select_from(Book)) and copies > titles
+    assert _figure(html, "已借出") == "0" and _figure(html, "逾期") == "0"
+    member = register_member(session, name="王秀英", phone="13812345678", community="翠苑一区", age_band="60-69", consent=True, consent_version="1", actor=None)
+    session.commit()
+    barcodes = list(session.scalars(select(Copy.barcode).order_by(Copy.id).limit(2)))
+    zone = ZoneInfo("Asia/Shanghai")
+    lend(session, member, barcodes[0], zone=zone, staff=None)
+    lend(session, member, barcodes[1], zone=zone, days=1, now=datetime.now(zone) - timedelta(days=3), staff=None)
+    html = staff_client.get("/staff/").get_data(as_text=True)
+    assert _figure(html, "已借出") == "2" and _figure(html, "逾期") == "1"
+    overdue = staff_client.get("/staff/catalogue/overdue").get_data(as_text=True)
+    assert "逾期 (1)" in overdue
+
+
+def test_daily_counts_event_has_no_personal_data(session, books):
+    from datetime import date
+    from zoneinfo import ZoneInfo
+
+    from kiosk.catalogue.services import record_daily_counts
+
+    record_daily_counts(session, date.today(), ZoneInfo("Asia/Shanghai"))
+    event = session.scalar(select(OutboxEvent).where(OutboxEvent.type == "catalogue.daily"))
+    assert set(event.payload) == {"day", "titles", "copies", "loans", "returns", "on_loan"}
+    assert event.payload["titles"] == session.scalar(select(func.count()).select_from(Book))
+
+
+def test_cover_upload_is_reencoded_and_shown_on_the_kiosk(staff_client, session, books, app):
+    from PIL import Image
+
+    book = session.scalar(select(Book).where(Book.title == "边城"))
+    photo = io.BytesIO()
+    Image.new("RGB", (1200, 1600), (13, 71, 161)).save(photo, format="PNG")
+    token = csrf_token(staff_client, f"/staff/catalogue/book/{book.id}")
+    url = f"/staff/catalogue/book/{book.id}/cover"
+    bad = staff_client.post(url, data={"csrf_token": token, "cover": (io.BytesIO(b"MZ\x90\x00 not a picture"), "x.png")}, content_type="multipart/form-data")
+    assert bad.status_code == 422
+    ok = staff_client.post(url, data={"csrf_token": token, "cover": (io.BytesIO(photo.getvalue()), "cover.png")}, content_type="multipart/form-data")
+    assert ok.status_code == 302
+    session.rollback()  # end the test's read snapshot (WAL)
+    name = session.get(Book, book.id).cover
+    assert name and name.endswith(".jpg")
+    image = staff_client.get(f"/catalogue/cover/{book.id}")
+    assert image.status_code == 200 and image.data[:2] == b"\xff\xd8"
+    assert f"/catalogue/cover/{book.id}" in staff_client.get(f"/catalogue/book/{book.id}").get_data(as_text=True)
