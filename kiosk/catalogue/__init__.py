@@ -7,11 +7,12 @@ from kiosk.i18n import _l
 
 
 def feature() -> Feature:
-    from kiosk.catalogue import dashboard, demo, views
+    from kiosk.catalogue import dashboard, demo, scan, views
 
     return Feature(
         name="catalogue",
         blueprints=(views.bp, views.staff_bp),
+        recognisers=(scan.BOOK,),
         menu=(MenuLink("catalogue_staff.books", _l("Catalogue")), MenuLink("catalogue_staff.loans", _l("Loans"))),
         dashboard=DashboardCard(
             _l("Reading hall"),

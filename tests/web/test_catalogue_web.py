@@ -264,3 +264,20 @@ def test_an_import_process_that_dies_leaves_a_failed_batch_not_a_running_one(sta
             break
         time.sleep(0.1)
     assert 'data-import-status="failed"' in html and "导入因意外错误中止" in html
+
+
+@pytest.mark.parametrize("code", ["9787020002207", "702000220X", "DEMO00010", "demo00010"])
+def test_scanning_a_books_isbn_or_a_copy_barcode_opens_the_book(client, books, code):
+    from tests.conftest import post
+
+    book_id = books.scalar(select(Book.id).where(Book.title == "红楼梦"))
+    response = post(client, "/scan", {"code": code}, htmx=True)
+    assert response.status_code in (200, 204)
+    assert f"/catalogue/book/{book_id}" in (response.headers.get("HX-Location", "") + response.headers.get("HX-Redirect", "") + response.get_data(as_text=True))
+
+
+def test_scanning_an_isbn_the_hall_does_not_have_says_so(client, books):
+    from tests.conftest import post
+
+    response = post(client, "/scan", {"code": "9787990001248"}, htmx=True)
+    assert response.status_code == 404 and "这本书不在本馆" in response.get_data(as_text=True)
