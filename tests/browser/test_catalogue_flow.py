@@ -54,10 +54,16 @@ def test_first_character_shortcut_and_paging(page, base_url):
     expect(page.locator(".kiosk-pager span")).to_contain_text("2 /")
 
 
-@pytest.mark.parametrize(("width", "height"), SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
-def test_reading_hall_screens_hold_at_every_size(browser, base_url, width, height):
+@pytest.mark.parametrize(
+    ("width", "height", "elder"), [(w, h, False) for w, h in SIZES] + [(1280, 800, True)], ids=[f"{w}x{h}" for w, h in SIZES] + ["1280x800-elder"]
+)
+def test_reading_hall_screens_hold_at_every_size(browser, base_url, width, height, elder):
     context = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN", has_touch=True)
     page = context.new_page()
+    if elder:
+        page.goto(base_url + "/")
+        page.get_by_role("button", name="长辈模式").tap()
+        expect(page.locator("html")).to_have_class("elder")
     for path in ("/catalogue", "/catalogue?q=hlm", "/catalogue/class/I", "/catalogue/new", "/catalogue/shelf/1"):
         page.goto(base_url + path)
         assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth"), (path, "horizontal scroll")
