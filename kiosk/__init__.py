@@ -31,7 +31,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     with app.app_context():
         kiosk_db.configure_sqlite(db.engine)
-    migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"), render_as_batch=True)
+    migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"), render_as_batch=True, include_object=kiosk_db.include_object)
     htmx.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)

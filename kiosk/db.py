@@ -174,3 +174,20 @@ def write_transaction(session: Session | scoped_session[Session]) -> Iterator[Se
         _held.active = False
         if lock is not None:
             lock.release()
+
+
+# FTS5 virtual tables live in migrations only (SQLAlchemy has no type for them). Their names
+# and the shadow tables SQLite makes for each are left out of the models-vs-migrations
+# comparison (`kiosk db check`, autogenerate, tests/services/test_migrations.py).
+FTS5_SHADOW_SUFFIXES = ("", "_data", "_idx", "_content", "_docsize", "_config")
+
+
+def fts_table_names() -> set[str]:
+    from kiosk.catalogue.models import FTS_TABLES
+
+    return {name + suffix for name in FTS_TABLES for suffix in FTS5_SHADOW_SUFFIXES}
+
+
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    """Alembic's filter: skip a reflected FTS5 table that no model declares (and nothing else)."""
+    return not (type_ == "table" and reflected and compare_to is None and name in fts_table_names())

@@ -45,7 +45,7 @@ def test_the_registry_lives_on_each_app_and_features_plug_in_at_one_place(app, t
     from tests.helpers import make_app
 
     mine = registry(app)
-    assert [r.kind for r in mine.recognisers] == ["booking-card", "checkin-card", "checkin-code", "booking-ticket", "member-card"]
+    assert [r.kind for r in mine.recognisers] == ["booking-card", "checkin-card", "checkin-code", "booking-ticket", "member-card", "book"]
     other = make_app(tmp_path)
     assert registry(other) is not mine
     assert {"checkin.created", "checkin.undone"} <= mine.event_types

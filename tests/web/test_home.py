@@ -14,7 +14,7 @@ def test_home_is_chinese_first_with_tiles_clock_and_notices(client, session):
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert '<html lang="zh-CN"' in html
-    for text in ("活动签到", "服务预约", "阅览室", "我的积分", "即将开放", "翠苑街道翠苑一区党群服务中心", "《公司运营与风险防范》公益讲座"):
+    for text in ("活动签到", "服务预约", "阅览室", "我的积分", "翠苑街道翠苑一区党群服务中心", "《公司运营与风险防范》公益讲座"):
         assert text in html
     assert "data-clock" in html
     assert "HX-Request" in response.headers["Vary"]
@@ -29,11 +29,13 @@ def test_tile_navigation_through_htmx_gets_only_the_main_content(client):
     assert "HX-Request" in fragment.headers["Vary"]
 
 
-def test_coming_soon_pages(client):
-    # Booking has landed (tests/web/test_booking_web.py); the reading hall is still to come.
-    for path, title in (("/catalogue", "阅览室"),):
-        html = client.get(path).get_data(as_text=True)
-        assert title in html and "即将开放" in html and "返回首页" in html
+def test_every_home_tile_leads_to_a_landed_feature(client):
+    """Booking and the reading hall have landed: no tile says 即将开放, and each opens its page."""
+    html = client.get("/").get_data(as_text=True)
+    assert "即将开放" not in html
+    for path, title in (("/booking", "服务预约"), ("/catalogue", "阅览室")):
+        page = client.get(path)
+        assert page.status_code == 200 and title in page.get_data(as_text=True)
 
 
 def test_english_is_the_second_locale_and_has_no_chinese_ui_text(client):

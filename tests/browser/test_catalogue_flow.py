@@ -1,0 +1,81 @@
+"""The reading hall in a real Chromium: pinyin typed on the on-screen keyboard, results
+updating as the visitor types, a book's shelf and availability; the screens at every size."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.checks import assert_accessible, assert_touch_targets
+
+SIZES = [(1080, 1920), (1920, 1080), (1280, 800)]
+
+
+def test_pinyin_on_the_keyboard_finds_a_book_and_its_shelf(page, base_url, artifacts):
+    page.goto(base_url + "/")
+    page.get_by_role("link", name=re.compile("阅览室")).tap()
+    expect(page.locator("h1")).to_have_text("阅览室")
+    keyboard = page.locator("[data-search-keyboard]")
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if "/catalogue/search" in r.url else None)
+    for letter in "hlm":
+        keyboard.get_by_role("button", name=letter, exact=True).tap()
+    expect(page.locator("#catalogue-q")).to_have_value("hlm")
+    first = page.locator(".book-hit").first
+    expect(first).to_contain_text("红楼梦")
+    expect(first).to_contain_text("在架")
+    # Debounced: three quick taps make at most a couple of requests, not one per key.
+    assert 1 <= len(requests) <= 2, requests
+    # More letters narrow it; Delete takes one back; the results follow.
+    keyboard.get_by_role("button", name="删除").tap()
+    expect(page.locator("#catalogue-q")).to_have_value("hl")
+    expect(page.locator("[data-results-count]")).to_be_visible()
+    for letter in "m":
+        keyboard.get_by_role("button", name=letter, exact=True).tap()
+    expect(first).to_contain_text("红楼梦")
+    page.screenshot(path=str(artifacts / "catalogue-search.png"))
+    first.locator("a").tap()
+    expect(page.locator("h1")).to_have_text("红楼梦")
+    expect(page.locator("[data-availability]")).to_contain_text("在架")
+    expect(page.locator("[data-shelf]").first).to_contain_text(re.compile(r"书架 I-\d\d-\d"))
+    expect(page.locator(".shelf-map svg")).to_be_visible()
+    page.screenshot(path=str(artifacts / "catalogue-book.png"))
+
+
+def test_first_character_shortcut_and_paging(page, base_url):
+    page.goto(base_url + "/catalogue")
+    page.locator("[data-search-keyboard]").get_by_role("button", name="红", exact=True).tap()
+    expect(page.locator("[data-results-count]")).to_contain_text("找到")
+    count = int(page.locator("[data-results-count]").get_attribute("data-results-count"))
+    assert count > 8
+    page.get_by_role("link", name="下一页").tap()
+    expect(page.locator(".kiosk-pager span")).to_contain_text("2 /")
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "elder"), [(w, h, False) for w, h in SIZES] + [(1280, 800, True)], ids=[f"{w}x{h}" for w, h in SIZES] + ["1280x800-elder"]
+)
+def test_reading_hall_screens_hold_at_every_size(browser, base_url, width, height, elder):
+    context = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN", has_touch=True)
+    page = context.new_page()
+    if elder:
+        page.goto(base_url + "/")
+        page.get_by_role("button", name="长辈模式").tap()
+        expect(page.locator("html")).to_have_class("elder")
+    for path in ("/catalogue", "/catalogue?q=hlm", "/catalogue/class/I", "/catalogue/new", "/catalogue/shelf/1"):
+        page.goto(base_url + path)
+        assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth"), (path, "horizontal scroll")
+        assert page.locator("#catalogue-q, h1").first.bounding_box()["y"] < height
+        assert_touch_targets(page)
+        assert_accessible(page)
+    page.goto(base_url + "/catalogue?q=hlm")
+    page.locator(".book-hit a").first.tap()
+    expect(page.locator("h1")).to_have_text("红楼梦")
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    assert_touch_targets(page)
+    assert_accessible(page)
+    body = page.evaluate("parseFloat(getComputedStyle(document.querySelector('.details dd')).fontSize)")
+    assert body >= 24
+    context.close()
