@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.checks import assert_accessible, assert_touch_targets
+from tests.browser.conftest import enrol
 
 SIZES = [(1080, 1920), (1920, 1080), (1280, 800)]
 
@@ -59,6 +60,7 @@ def test_first_character_shortcut_and_paging(page, base_url):
 )
 def test_reading_hall_screens_hold_at_every_size(browser, base_url, width, height, elder):
     context = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN", has_touch=True)
+    enrol(context)  # the kiosk's own browser (kiosk.devices)
     page = context.new_page()
     if elder:
         page.goto(base_url + "/")
