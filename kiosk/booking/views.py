@@ -33,6 +33,7 @@ from kiosk.booking.scan import PENDING_SESSION_KEY
 from kiosk.db import utcnow
 from kiosk.devices.access import kiosk_blueprint
 from kiosk.extensions import db
+from kiosk.home.views import after_visit_url
 from kiosk.points.views import identified_member
 from kiosk.privacy import mask_name, mask_phone
 from kiosk.qr import qr_svg
@@ -258,11 +259,10 @@ def ticket(token: str):
     qr = base64.b64encode(qr_svg(token)).decode()
     notices = session.pop(NOTICE_SESSION_KEY, None) or []
     can_cancel = booking.status.value == "booked" and view.cancellable_until is not None and _now() <= view.cancellable_until
-    # TODO(finished-task): wrap this result in the shared "finished task" countdown (~15 s and
-    # a 完成 button, then the visit ends) once it lands, and guard the kiosk-only routes with
-    # the kiosk-device guard; both are being built in parallel (see the report to the lead).
+    # A ticket is a finished task: it stays for a visible countdown, then the visit ends.
     return render(
         "booking/ticket.html",
+        next_url=after_visit_url(),
         ticket=view,
         token=token,
         qr_data=qr,
@@ -288,7 +288,7 @@ def cancel(token: str):
         result = services.cancel(db.session, booking.id, rules=_rules())
     except services.BookingError as error:
         return _refusal(error)
-    return render("booking/cancelled.html", ticket=result.ticket)
+    return render("booking/cancelled.html", ticket=result.ticket, next_url=after_visit_url())
 
 
 @bp.get("/booking/lookup")

@@ -331,3 +331,14 @@ def test_a_card_scanned_after_leaving_the_keypad_screen_does_not_book(client, se
     scanned = post(client, "/scan", {"code": card_token(member, CARDS, "XH-CY-CY1")}, htmx=True, token_from="/")
     assert scanned.headers["HX-Location"] == "/points"
     assert counts(session)[0] == 0
+
+
+def test_the_ticket_and_the_cancellation_end_the_visit_after_a_countdown(client, haircut):
+    """A finished task ends the visit (DESIGN.md §8): the ticket and the cancellation show the
+    shared countdown with 完成, leading home, where finish.js ends the server session."""
+    location = book(client, haircut, tomorrow_at(10)).headers["HX-Location"]
+    ticket = client.get(location).get_data(as_text=True)
+    assert 'data-finish-seconds="15"' in ticket and 'data-finish-url="/"' in ticket and ">完成</button>" in ticket
+    token = location.rsplit("/", 1)[1]
+    done = post(client, f"/booking/t/{token}/cancel", token_from=location).get_data(as_text=True)
+    assert 'data-finish-url="/"' in done and ">完成</button>" in done
