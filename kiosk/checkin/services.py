@@ -37,7 +37,7 @@ from kiosk.points.services import award_points
 from kiosk.signing import TokenSigner
 from kiosk.staff.models import StaffUser
 from kiosk.staff.services import record_audit
-from kiosk.sync.outbox import pseudonym, record_event
+from kiosk.sync.outbox import person_field, record_event
 from kiosk.validation import clean_text, parse_whole_number
 
 TOKEN_PREFIX = "C1"
@@ -421,7 +421,7 @@ def check_in(
             raise _already() from None
         if points:
             award_points(session, member.id, points, PointsReason.CHECKIN, reference=f"checkin:{checkin.id}")
-        record_event(session, "checkin.created", _event_payload(checkin, activity, member, phone, rules), occurred_at=now)
+        record_event(session, "checkin.created", _event_payload(session, checkin, activity, member, phone, rules), occurred_at=now)
         if staff is not None:
             record_audit(
                 session, staff, "checkin.staff", target=f"activity:{activity.id}", detail=f"checkin={checkin.id} reason={reason}", remote_addr=remote_addr
@@ -430,8 +430,9 @@ def check_in(
     return result
 
 
-def _event_payload(checkin: CheckIn, activity: Activity, member: Member | None, phone: str | None, rules: CheckinRules) -> dict:
-    """What the district learns: no name, no phone; a pseudonym and an age band."""
+def _event_payload(session: Session, checkin: CheckIn, activity: Activity, member: Member | None, phone: str | None, rules: CheckinRules) -> dict:
+    """What the district learns: no name; the phone sealed to the hub (which keeps only its own
+    pseudonym of it) and an age band."""
     return {
         "checkin_id": checkin.id,
         "activity_id": activity.id,
@@ -439,7 +440,7 @@ def _event_payload(checkin: CheckIn, activity: Activity, member: Member | None, 
         "category": activity.category.value,
         "session_date": checkin.session_date.isoformat(),
         "method": checkin.method.value,
-        "person": pseudonym(rules.district_key, member.phone if member else phone),
+        **person_field(session, member.phone if member else phone),
         "member": member is not None,
         "age_band": member.age_band.value if member else None,
         "points": checkin.points,

@@ -68,6 +68,11 @@ def counts(session):
 
 
 def test_member_check_in_writes_checkin_points_and_event_together(session):
+    from kiosk.sync.models import SyncState
+    from kiosk.sync.protocol import new_box_keypair
+
+    hub_private, hub_public = new_box_keypair()
+    session.add(SyncState(id=1, hub_public_key=hub_public))  # an enrolled kiosk
     a = activity(session)
     member = register(session)
     session.commit()
@@ -80,7 +85,13 @@ def test_member_check_in_writes_checkin_points_and_event_together(session):
     assert event.type == "checkin.created"
     text = str(event.payload)
     assert "13812345678" not in text and "张建华" not in text
-    assert event.payload["member"] is True and event.payload["age_band"] == "70-79" and len(event.payload["person"]) == 64
+    assert event.payload["member"] is True and event.payload["age_band"] == "70-79"
+    # The phone is sealed to the hub: only the hub's private key opens it.
+    from base64 import b64decode
+
+    from nacl.public import PrivateKey, SealedBox
+
+    assert SealedBox(PrivateKey(b64decode(hub_private))).decrypt(b64decode(event.payload["person_sealed"])) == b"13812345678"
 
 
 def test_guest_check_in_counts_but_earns_no_points(session):
