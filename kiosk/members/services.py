@@ -16,6 +16,7 @@ from kiosk.members.models import AgeBand, Member
 from kiosk.signing import TokenSigner
 from kiosk.staff.models import StaffUser
 from kiosk.staff.services import record_audit
+from kiosk.sync.outbox import person_field, record_event
 from kiosk.validation import clean_text
 
 MAX_NAME_LENGTH = 30
@@ -103,6 +104,8 @@ def register_member(
         # Two desks registering the same phone at once: the unique index decides.
         raise _duplicate_phone() from None
     record_audit(session, actor, "member.register", target=f"member:{member.id}", remote_addr=remote_addr)
+    # De-identified for the district: the phone sealed to the hub, the age band, no name.
+    record_event(session, "member.registered", {"member_id": member.id, "age_band": member.age_band.value, **person_field(session, member.phone)})
     return member
 
 

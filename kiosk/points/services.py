@@ -19,6 +19,7 @@ from kiosk.members.models import Member
 from kiosk.points.models import PointsEntry, PointsReason, Redemption, RedemptionStatus, Reward
 from kiosk.staff.models import StaffUser
 from kiosk.staff.services import record_audit
+from kiosk.sync.outbox import record_event
 from kiosk.validation import clean_text, parse_whole_number
 
 MAX_DELTA = 10_000
@@ -83,6 +84,7 @@ def correct_points(session: Session, member: Member, delta_raw: str | int | None
     if delta < 0 and balance(session, member.id) + delta < 0:
         raise PointsError("balance_negative", _l("The balance cannot go below zero."), field="delta")
     entry = award_points(session, member.id, delta, PointsReason.CORRECTION, note=note, actor=actor)
+    record_event(session, "points.corrected", {"member_id": member.id, "points": delta})
     record_audit(session, actor, "points.correct", target=f"member:{member.id}", detail=f"delta={delta}", remote_addr=remote_addr)
     return entry
 
@@ -251,6 +253,7 @@ def redeem(
         session.add(redemption)
         session.flush()
         award_points(session, member.id, -reward.cost, PointsReason.REDEMPTION, reference=f"redemption:{redemption.id}", actor=actor)
+        record_event(session, "points.redeemed", {"redemption_id": redemption.id, "member_id": member.id, "reward": reward.name, "points": -reward.cost})
         record_audit(
             session,
             actor,
@@ -299,6 +302,7 @@ def cancel_redemption(session: Session, redemption_id, *, actor: StaffUser, note
         award_points(
             session, redemption.member_id, redemption.cost, PointsReason.REDEMPTION_CANCELLED, reference=f"redemption:{redemption.id}", note=note, actor=actor
         )
+        record_event(session, "points.redemption_cancelled", {"redemption_id": redemption.id, "member_id": redemption.member_id, "points": redemption.cost})
         record_audit(session, actor, "redemption.cancel", target=f"redemption:{redemption.id}", detail=note, remote_addr=remote_addr)
     return redemption
 
