@@ -14,8 +14,8 @@ def feature() -> Feature:
 def _setup(app) -> None:
     if app.config.get("ROLE") != "hub":
         return
-    from kiosk.hub import api, views
+    from kiosk.hub import api, cli, views
 
     app.register_blueprint(api.bp)
     app.register_blueprint(views.bp)
-    app.register_blueprint(views.cli_bp)
+    app.register_blueprint(cli.bp)
