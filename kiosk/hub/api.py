@@ -38,8 +38,9 @@ def _path() -> str:
 
 def _authenticated():
     body = request.get_data(cache=True)
-    services.check_protocol(request.headers, _hub())
-    return services.authenticate(db.session, request.method, _path(), request.headers, body), body
+    key = services.authenticate(db.session, request.method, _path(), request.headers, body)
+    services.check_protocol(request.headers, _hub())  # refusing rolls back the nonce too
+    return key, body
 
 
 @bp.get("/hub-key")

@@ -166,8 +166,8 @@ def _wire_event(event: OutboxEvent, hub_public_key: str) -> dict[str, Any]:
 
 def _batch(session: Session, after: int, limit: int, hub_public_key: str) -> tuple[list[dict[str, Any]], bytes]:
     events = list(session.scalars(select(OutboxEvent).where(OutboxEvent.id > after).order_by(OutboxEvent.id).limit(limit)))
-    session.rollback()  # end the read: nothing is held while the request is on the wire
     wire = [_wire_event(e, hub_public_key) for e in events]
+    session.rollback()  # end the read: nothing is held while the request is on the wire
     body = protocol.encode_batch(wire)
     while len(body) > protocol.MAX_BATCH_BYTES and len(wire) > 1:
         wire = wire[: len(wire) // 2]

@@ -203,8 +203,11 @@ class Kiosk:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")}
         return env | {"KIOSK_INSTANCE_PATH": str(self.instance), "KIOSK_SECRET_KEY": TEST_SECRET, "KIOSK_SIGNING_KEY": TEST_SIGNING_KEY}
 
+    def cli_command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "kiosk.cli", *args]
+
     def cli(self, *args: str, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "kiosk.cli", *args], env=self.env(), cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout, **kwargs)
+        return subprocess.run(self.cli_command(*args), env=self.env(), cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout, **kwargs)
 
     def close(self) -> None:
         with self.app.app_context():
@@ -226,3 +229,18 @@ def make_kiosk(tmp_path: Path, migrated_database: Path):
     yield make
     for kiosk in kiosks:
         kiosk.close()
+
+
+@pytest.fixture
+def hub_sql_for():
+    connections = []
+
+    def connect(url: str) -> psycopg.Connection:
+        parsed = make_url(url)
+        connection = psycopg.connect(host=parsed.host, port=parsed.port, user=parsed.username, dbname=parsed.database, autocommit=True)
+        connections.append(connection)
+        return connection
+
+    yield connect
+    for connection in connections:
+        connection.close()

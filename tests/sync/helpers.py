@@ -6,6 +6,7 @@ import json
 import sqlite3
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from kiosk.extensions import db
 from kiosk.hub import services as hub_services
@@ -20,8 +21,18 @@ def enrolment_code(hub_app, centre_code: str) -> str:
         return code
 
 
-def enrol(kiosk, hub_url: str, code: str):
-    return kiosk.run(sync_services.enrol, HubClient(hub_url, app_version="test"), code)
+class Enrolled(NamedTuple):
+    centre_code: str
+    key_id: str
+    key_secret: str
+
+
+def enrol(kiosk, hub_url: str, code: str) -> Enrolled:
+    def run(session):
+        state = sync_services.enrol(session, HubClient(hub_url, app_version="test"), code)
+        return Enrolled(state.centre_code, state.key_id, state.key_secret)
+
+    return kiosk.run(run)
 
 
 def client(kiosk, **kwargs) -> HubClient:
