@@ -158,9 +158,7 @@ def report(session: Session, user: HubUser, start: date, end: date, *, level: st
             select(HubDaily.day, func.sum(HubDaily.events))
             .where(HubDaily.centre_id.in_(ids), HubDaily.type == ATTENDED, HubDaily.day >= start, HubDaily.day < end)
             .group_by(HubDaily.day)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     days = [(start + timedelta(days=i), int(per_day.get(start + timedelta(days=i), 0))) for i in range((end - start).days)]
     return Report(start, end, [rows[c.id] for c, _d in tree], dict(totals), days)

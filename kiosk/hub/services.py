@@ -320,7 +320,7 @@ def ingest(session: Session, key: HubKey, raw_events: Any, hub: HubSecrets, *, n
     result = PushResult(acked_seq=state.acked_seq, inserted=len(inserted_ids))
     others = [row for row in rows if row["event_id"] not in inserted_ids]
     if others:
-        held = dict(session.execute(select(HubEvent.event_id, HubEvent.payload_hash).where(HubEvent.centre_id == centre_id, HubEvent.event_id.in_([r["event_id"] for r in others]))).tuples().all())
+        held = dict(session.execute(select(HubEvent.event_id, HubEvent.payload_hash).where(HubEvent.centre_id == centre_id, HubEvent.event_id.in_([r["event_id"] for r in others]))).all())
         for row in others:
             if held.get(row["event_id"]) == row["payload_hash"]:
                 result.duplicates += 1

@@ -54,7 +54,7 @@ def fill_outbox(kiosk, count: int, *, phones: int = 500, start: datetime | None 
     rows = []
     for i in range(count):
         payload = {"checkin_id": i + 1, "activity_id": 1, "category": "culture", "method": "kiosk_phone", "member": False, "points": 5, "person_phone": f"139{i % phones:08d}"}
-        rows.append((str(uuid.uuid4()), "checkin.created", 1, (start + timedelta(minutes=i)).isoformat(sep=" "), json.dumps(payload)))
+        rows.append((str(uuid.uuid4()), "checkin.created", 1, (start + timedelta(minutes=i)).strftime("%Y-%m-%d %H:%M:%S.%f"), json.dumps(payload)))
     with sqlite3.connect(kiosk.database) as connection:
         connection.executemany("INSERT INTO outbox_event (event_id, type, schema_version, occurred_at, payload) VALUES (?, ?, ?, ?, ?)", rows)
 
