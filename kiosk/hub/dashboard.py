@@ -63,7 +63,9 @@ def create_user(session: Session, username: str, password: str, role: str, centr
             raise HubError("unknown_centre", _l("A sub-district admin needs the code of their centre."), field="centre")
     if session.scalar(select(HubUser).where(HubUser.username == username)) is not None:
         raise HubError("duplicate_user", _l("This username is taken."), field="username")
-    user = HubUser(username=username, password_hash=generate_password_hash(password), role=hub_role, centre_id=centre.id if centre else None, display_name=display_name)
+    user = HubUser(
+        username=username, password_hash=generate_password_hash(password), role=hub_role, centre_id=centre.id if centre else None, display_name=display_name
+    )
     session.add(user)
     session.flush()
     return user
@@ -216,6 +218,13 @@ def chart_bars(by_day: list[tuple[date, int]], width: int = 720, height: int = 1
     top = max(n for _d, n in by_day) or 1
     step = width / len(by_day)
     return [
-        {"x": round(i * step, 1), "w": max(round(step * 0.8, 1), 1), "h": round(n / top * (height - 20), 1), "y": round(height - n / top * (height - 20), 1), "day": d, "n": n}
+        {
+            "x": round(i * step, 1),
+            "w": max(round(step * 0.8, 1), 1),
+            "h": round(n / top * (height - 20), 1),
+            "y": round(height - n / top * (height - 20), 1),
+            "day": d,
+            "n": n,
+        }
         for i, (d, n) in enumerate(by_day)
     ]

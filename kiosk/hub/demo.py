@@ -30,13 +30,26 @@ def load(session: Session, zone: ZoneInfo | None = None) -> dict[str, int]:
     published = 0
     if session.scalar(select(HubPublication).where(HubPublication.key == "demo-notice")) is None:
         now = utcnow()
-        publish(session, "notice", "demo-notice", {"title": "西湖区党群服务中心：本周六全区志愿服务日", "body": "欢迎各社区居民报名参加。", "published_at": now.isoformat()})
+        publish(
+            session,
+            "notice",
+            "demo-notice",
+            {"title": "西湖区党群服务中心：本周六全区志愿服务日", "body": "欢迎各社区居民报名参加。", "published_at": now.isoformat()},
+        )
         start = (datetime.now(zone) + timedelta(days=1)).replace(hour=9, minute=30, second=0, microsecond=0)
         publish(
             session,
             "activity",
             "demo-activity",
-            {"title": "全区志愿服务日", "category": "volunteer", "place": "各社区", "starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=3)).isoformat(), "points": 10, "policy": "once"},
+            {
+                "title": "全区志愿服务日",
+                "category": "volunteer",
+                "place": "各社区",
+                "starts_at": start.isoformat(),
+                "ends_at": (start + timedelta(hours=3)).isoformat(),
+                "points": 10,
+                "policy": "once",
+            },
         )
         published = 2
     return {"centres": len(XIHU_CENTRES), "users": users, "published": published}

@@ -208,8 +208,11 @@ def check_protocol(headers: Mapping[str, str], hub: HubSecrets) -> None:
     if version < hub.min_protocol:
         raise VersionError(
             "kiosk_too_old",
-            _l("This kiosk's software is too old for the district hub (sync protocol %(have)s, hub needs %(need)s). Update the kiosk; its events are kept until then.",
-               have=version, need=hub.min_protocol),
+            _l(
+                "This kiosk's software is too old for the district hub (sync protocol %(have)s, hub needs %(need)s). Update the kiosk; its events are kept until then.",
+                have=version,
+                need=hub.min_protocol,
+            ),
         )
 
 
@@ -285,12 +288,11 @@ def _clean_events(raw_events: Any, hub: HubSecrets) -> list[dict[str, Any]]:
     return rows
 
 
-def _insert(session: Session):
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+def _insert(session: Session) -> Any:
+    """The dialect's INSERT with ON CONFLICT (PostgreSQL; SQLite for a demo hub)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def _points(payload: Mapping[str, Any]) -> int:
@@ -320,15 +322,25 @@ def ingest(session: Session, key: HubKey, raw_events: Any, hub: HubSecrets, *, n
     result = PushResult(acked_seq=state.acked_seq, inserted=len(inserted_ids))
     others = [row for row in rows if row["event_id"] not in inserted_ids]
     if others:
-        held = dict(session.execute(select(HubEvent.event_id, HubEvent.payload_hash).where(HubEvent.centre_id == centre_id, HubEvent.event_id.in_([r["event_id"] for r in others]))).all())
+        held = dict(
+            session.execute(
+                select(HubEvent.event_id, HubEvent.payload_hash).where(HubEvent.centre_id == centre_id, HubEvent.event_id.in_([r["event_id"] for r in others]))
+            ).all()
+        )
         for row in others:
             if held.get(row["event_id"]) == row["payload_hash"]:
                 result.duplicates += 1
                 continue
             result.conflicts.append(row["event_id"])
-            already = session.scalar(select(func.count()).select_from(HubConflict).where(HubConflict.centre_id == centre_id, HubConflict.payload_hash == row["payload_hash"]))
+            already = session.scalar(
+                select(func.count()).select_from(HubConflict).where(HubConflict.centre_id == centre_id, HubConflict.payload_hash == row["payload_hash"])
+            )
             if not already:
-                session.add(HubConflict(centre_id=centre_id, event_id=row["event_id"], seq=row["seq"], payload=row["payload"], payload_hash=row["payload_hash"], received_at=now))
+                session.add(
+                    HubConflict(
+                        centre_id=centre_id, event_id=row["event_id"], seq=row["seq"], payload=row["payload"], payload_hash=row["payload_hash"], received_at=now
+                    )
+                )
     _roll_up(session, centre_id, [row for row in rows if row["event_id"] in inserted_ids])
     # The acknowledged sequence: the longest run without gaps from what the hub held before.
     acked = state.acked_seq
@@ -366,9 +378,7 @@ def _roll_up(session: Session, centre_id: int, rows: Sequence[Mapping[str, Any]]
     for (day, type_), (events, points) in sorted(daily.items()):
         session.execute(statement, {"centre_id": centre_id, "day": day, "type": type_, "events": events, "points": points})
     if people:
-        session.execute(
-            insert(HubPersonDay).on_conflict_do_nothing(), [{"day": d, "centre_id": c, "person": p} for d, c, p in sorted(people)]
-        )
+        session.execute(insert(HubPersonDay).on_conflict_do_nothing(), [{"day": d, "centre_id": c, "person": p} for d, c, p in sorted(people)])
 
 
 def hello(session: Session, key: HubKey, hub: HubSecrets) -> dict[str, Any]:

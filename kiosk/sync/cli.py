@@ -112,8 +112,14 @@ def sync_command(budget: float, quiet: bool, no_pull: bool, roll_key: bool) -> N
         sys.exit(3)
     if not quiet:
         click.echo(
-            _("Sent %(pushed)d new events in %(batches)d batches; the hub holds up to %(acked)d; %(pending)d pending; %(pulled)d district items pulled.",
-              pushed=report.pushed, batches=report.batches, acked=report.acked_seq, pending=report.pending, pulled=report.pulled)
+            _(
+                "Sent %(pushed)d new events in %(batches)d batches; the hub holds up to %(acked)d; %(pending)d pending; %(pulled)d district items pulled.",
+                pushed=report.pushed,
+                batches=report.batches,
+                acked=report.acked_seq,
+                pending=report.pending,
+                pulled=report.pulled,
+            )
         )
     if report.conflicts:
         click.echo(_("%(n)d events were set aside by the hub as conflicting (see the district's conflict list).", n=len(report.conflicts)), err=True)

@@ -29,7 +29,9 @@ class HubAnswer:
 
 
 class HubClient:
-    def __init__(self, base_url: str, key_id: str = "", secret: str = "", *, app_version: str = "", timeout: float = 60, clock: Callable[[], float] = time.time):
+    def __init__(
+        self, base_url: str, key_id: str = "", secret: str = "", *, app_version: str = "", timeout: float = 60, clock: Callable[[], float] = time.time
+    ):
         self.base_url = base_url.rstrip("/")
         self.key_id, self.secret = key_id, secret
         self.app_version = app_version

@@ -18,7 +18,7 @@ import hmac
 import io
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 API_PREFIX = "/api/sync/v1"
@@ -69,8 +69,8 @@ def new_key_secret() -> str:
 # ---- batches ----
 
 
-def encode_batch(events: list[Mapping[str, Any]]) -> bytes:
-    raw = json.dumps({"events": events}, ensure_ascii=False, separators=(",", ":")).encode()
+def encode_batch(events: Sequence[Mapping[str, Any]]) -> bytes:
+    raw = json.dumps({"events": list(events)}, ensure_ascii=False, separators=(",", ":")).encode()
     return gzip.compress(raw, compresslevel=6)
 
 

@@ -9,6 +9,7 @@ own short transaction on the kiosk, so visitors keep checking in while a sync ru
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections.abc import Callable
@@ -262,7 +263,7 @@ def _push_all(session: Session, client: HubClient, report: SyncReport, backoff: 
         wire, body = _batch(session, acked, batch_size, hub_key or state.hub_public_key)
         if not wire:
             break
-        answer = _call(backoff, report, lambda body=body: client.push(body))
+        answer = _call(backoff, report, functools.partial(client.push, body))
         if answer is None:
             return
         if answer.status not in (200, 409):
@@ -289,7 +290,7 @@ def _pull_all(session: Session, client: HubClient, report: SyncReport, backoff: 
     while True:
         cursor = sync_state(session).pull_cursor
         session.commit()
-        answer = _call(backoff, report, lambda cursor=cursor: client.pull(cursor))
+        answer = _call(backoff, report, functools.partial(client.pull, cursor))
         if answer is None:
             return
         if answer.status != 200:

@@ -207,7 +207,7 @@ class Kiosk:
         return [sys.executable, "-m", "kiosk.cli", *args]
 
     def cli(self, *args: str, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
-        return subprocess.run(self.cli_command(*args), env=self.env(), cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout, **kwargs)
+        return subprocess.run(self.cli_command(*args), env=self.env(), cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout, check=False, **kwargs)
 
     def close(self) -> None:
         with self.app.app_context():

@@ -53,7 +53,15 @@ def fill_outbox(kiosk, count: int, *, phones: int = 500, start: datetime | None 
     start = start or datetime(2026, 11, 1, 1, 0, tzinfo=UTC)
     rows = []
     for i in range(count):
-        payload = {"checkin_id": i + 1, "activity_id": 1, "category": "culture", "method": "kiosk_phone", "member": False, "points": 5, "person_phone": f"139{i % phones:08d}"}
+        payload = {
+            "checkin_id": i + 1,
+            "activity_id": 1,
+            "category": "culture",
+            "method": "kiosk_phone",
+            "member": False,
+            "points": 5,
+            "person_phone": f"139{i % phones:08d}",
+        }
         rows.append((str(uuid.uuid4()), "checkin.created", 1, (start + timedelta(minutes=i)).strftime("%Y-%m-%d %H:%M:%S.%f"), json.dumps(payload)))
     with sqlite3.connect(kiosk.database) as connection:
         connection.executemany("INSERT INTO outbox_event (event_id, type, schema_version, occurred_at, payload) VALUES (?, ?, ?, ?, ?)", rows)
@@ -68,7 +76,8 @@ def hub_count(hub_sql, centre_code: str | None = None) -> int:
 def exactly_once(hub_sql, centre_code: str) -> tuple[int, int, int, int]:
     """(rows, distinct event_ids, max seq, acked_seq) for a centre."""
     rows, distinct, top = hub_sql.execute(
-        "SELECT count(*), count(DISTINCT event_id), coalesce(max(seq), 0) FROM hub_event e JOIN centre c ON c.id = e.centre_id WHERE c.code = %s", (centre_code,)
+        "SELECT count(*), count(DISTINCT event_id), coalesce(max(seq), 0) FROM hub_event e JOIN centre c ON c.id = e.centre_id WHERE c.code = %s",
+        (centre_code,),
     ).fetchone()
     acked = hub_sql.execute("SELECT acked_seq FROM hub_centre h JOIN centre c ON c.id = h.centre_id WHERE c.code = %s", (centre_code,)).fetchone()[0]
     return rows, distinct, top, acked

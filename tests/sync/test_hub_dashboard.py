@@ -29,8 +29,14 @@ def _events(centre_code, phones, *, when):
     key = services.enrol(db.session, services.create_enrolment(db.session, centre_code))
     hub_key = db.session.scalar(select(HubKey).where(HubKey.key_id == key.key_id))
     events = [
-        {"seq": i + 1, "event_id": str(uuid.uuid4()), "type": "checkin.created", "schema_version": 1, "occurred_at": when.isoformat(),
-         "payload": {"points": 5, "person_sealed": seal(HUB_PUBLIC_KEY, phone)}}
+        {
+            "seq": i + 1,
+            "event_id": str(uuid.uuid4()),
+            "type": "checkin.created",
+            "schema_version": 1,
+            "occurred_at": when.isoformat(),
+            "payload": {"points": 5, "person_sealed": seal(HUB_PUBLIC_KEY, phone)},
+        }
         for i, phone in enumerate(phones)
     ]
     services.ingest(db.session, hub_key, events, _secrets())

@@ -18,8 +18,18 @@ class _Kiosk:
 def test_admins_see_last_success_pending_and_last_error_and_can_start_a_sync(app, session, client, make_staff, instance_path, monkeypatch):
     make_staff("chen.admin", "correct-horse-2", "admin")
     fill_outbox(_Kiosk(instance_path / "kiosk.sqlite3"), 7)
-    session.add(SyncState(id=1, hub_url="http://hub.example", centre_code="XH-CY-CY1", key_id="k_1", key_secret="s", acked_seq=2,
-                          last_success_at=datetime(2026, 11, 27, 14, 5, tzinfo=UTC), last_error="hub_unreachable: timed out"))
+    session.add(
+        SyncState(
+            id=1,
+            hub_url="http://hub.example",
+            centre_code="XH-CY-CY1",
+            key_id="k_1",
+            key_secret="s",
+            acked_seq=2,
+            last_success_at=datetime(2026, 11, 27, 14, 5, tzinfo=UTC),
+            last_error="hub_unreachable: timed out",
+        )
+    )
     session.commit()
     login(client, "chen.admin", "correct-horse-2")
     html = client.get("/staff/sync/").get_data(as_text=True)

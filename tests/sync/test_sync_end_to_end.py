@@ -21,8 +21,21 @@ RULES = CheckinRules(zone=ZONE, device_id="kiosk-1", district_key="unused", repe
 def _activity(session):
     now = datetime.now(ZONE).replace(second=0, microsecond=0)
     activity = save_activity(
-        session, None, title="书法课", category="culture", description="", place="二楼", starts_at=(now - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M"),
-        ends_at=(now + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"), weekly=False, repeat_until="", capacity="", points="5", policy="once", zone=ZONE, actor=None,
+        session,
+        None,
+        title="书法课",
+        category="culture",
+        description="",
+        place="二楼",
+        starts_at=(now - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M"),
+        ends_at=(now + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
+        weekly=False,
+        repeat_until="",
+        capacity="",
+        points="5",
+        policy="once",
+        zone=ZONE,
+        actor=None,
     )
     session.commit()
     return activity

@@ -6,7 +6,6 @@ shape at a size that fits the suite's time."""
 
 from __future__ import annotations
 
-import gzip
 import json
 import random
 import re
@@ -23,7 +22,7 @@ from kiosk.hub import services as hub_services
 from kiosk.sync import protocol
 from kiosk.sync import services as sync_services
 from tests.sync.conftest import HubProcess, create_database
-from tests.sync.helpers import client, enrol, enrolment_code, exactly_once, fill_outbox, hub_count, sync
+from tests.sync.helpers import enrol, enrolment_code, exactly_once, fill_outbox, hub_count, sync
 
 EVENTS = 3000  # bench/sync.py: 50,000
 KILLS = 3  # bench/sync.py: 10
@@ -39,7 +38,14 @@ def _raw(url: str, path: str, body: bytes, headers: dict[str, str]) -> tuple[int
 
 
 def _event(seq: int, points: int = 5) -> dict:
-    return {"seq": seq, "event_id": str(uuid.uuid4()), "type": "checkin.created", "schema_version": 1, "occurred_at": "2026-11-20T02:00:00+00:00", "payload": {"points": points}}
+    return {
+        "seq": seq,
+        "event_id": str(uuid.uuid4()),
+        "type": "checkin.created",
+        "schema_version": 1,
+        "occurred_at": "2026-11-20T02:00:00+00:00",
+        "payload": {"points": points},
+    }
 
 
 @pytest.fixture
