@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 CATALOGUES := $(wildcard kiosk/translations/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGUES:.po=.mo)
 
-.PHONY: run test lint bench install install-test system-deps translations messages clean
+.PHONY: run run-hub test lint bench install install-test system-deps translations messages clean
 
 run: install translations
 	$(BIN)/kiosk init
@@ -18,8 +18,20 @@ run: install translations
 	@$(BIN)/kiosk device enrol-url --name "演示终端" --base http://$(HOST):$(PORT)
 	$(BIN)/kiosk serve --host $(HOST) --port $(PORT)
 
+# scripts/postgres.sh starts a throwaway PostgreSQL cluster for the hub's tests and stops it after.
 test: install-test translations system-deps lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+	bash scripts/postgres.sh run $(BIN)/pytest $(PYTEST_ARGS)
+
+# A local district hub with Xihu's centres (SQLite in instance-hub/: a demo, not production; see
+# docs/sync.md for PostgreSQL and gunicorn). Then, on a kiosk: kiosk enrol CODE --hub http://HOST:HUB_PORT
+HUB_PORT ?= 8100
+HUB_INSTANCE ?= instance-hub
+run-hub: install translations
+	KIOSK_INSTANCE_PATH=$(HUB_INSTANCE) KIOSK_ROLE=hub $(BIN)/kiosk hub init
+	KIOSK_INSTANCE_PATH=$(HUB_INSTANCE) KIOSK_ROLE=hub $(BIN)/kiosk hub demo
+	@echo "Enrolment code for 翠苑一区 (XH-CY-CY1): $$(KIOSK_INSTANCE_PATH=$(HUB_INSTANCE) KIOSK_ROLE=hub $(BIN)/kiosk hub enrolment XH-CY-CY1)"
+	@echo "District hub: http://$(HOST):$(HUB_PORT)/district/  then on the kiosk: $(BIN)/kiosk enrol CODE --hub http://$(HOST):$(HUB_PORT) && $(BIN)/kiosk sync"
+	KIOSK_INSTANCE_PATH=$(HUB_INSTANCE) KIOSK_ROLE=hub $(BIN)/gunicorn --workers 2 --bind $(HOST):$(HUB_PORT) 'kiosk:create_app()'
 
 # ruff (lint + format) over the code and tests, mypy over the typed core (config in pyproject).
 lint: install-test

@@ -37,6 +37,7 @@ FEATURES: tuple[str, ...] = (
     "kiosk.staff",
     "kiosk.centres",
     "kiosk.sync",
+    "kiosk.hub",
 )
 
 EXTENSION_KEY = "kiosk.features"

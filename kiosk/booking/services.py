@@ -53,7 +53,7 @@ from kiosk.points.services import award_points
 from kiosk.signing import TokenSigner, signer_from_config
 from kiosk.staff.models import StaffUser
 from kiosk.staff.services import record_audit
-from kiosk.sync.outbox import pseudonym, record_event
+from kiosk.sync.outbox import person_field, record_event
 from kiosk.validation import clean_text, parse_whole_number
 
 UTC = ZoneInfo("UTC")
@@ -711,8 +711,9 @@ def get_booking(session: Session, booking_id: Any) -> Booking:
     return booking
 
 
-def _event_payload(booking: Booking, service: Service, person_phone: str | None, member: Member | None, rules: BookingRules) -> dict:
-    """What the district learns: no name, no phone; a pseudonym and an age band."""
+def _event_payload(session: Session, booking: Booking, service: Service, person_phone: str | None, member: Member | None, rules: BookingRules) -> dict:
+    """What the district learns: no name; the phone sealed to the hub (which keeps only its own
+    pseudonym of it) and an age band."""
     return {
         "booking_id": booking.id,
         "service_id": service.id,
@@ -721,7 +722,7 @@ def _event_payload(booking: Booking, service: Service, person_phone: str | None,
         "day": booking.day.isoformat(),
         "starts_at": booking.slot.starts_at.isoformat() if booking.slot is not None else None,
         "channel": booking.channel.value,
-        "person": pseudonym(rules.district_key, person_phone) if person_phone else None,
+        **person_field(session, person_phone),
         "member": member is not None,
         "age_band": member.age_band.value if member is not None else None,
         "device": rules.device_id,
@@ -859,7 +860,7 @@ def _add_booking(
     )
     session.add(booking)
     session.flush()
-    record_event(session, "booking.created", _event_payload(booking, service, _person_phone(person), person.member, rules), occurred_at=now)
+    record_event(session, "booking.created", _event_payload(session, booking, service, _person_phone(person), person.member, rules), occurred_at=now)
     return booking
 
 
@@ -967,7 +968,7 @@ def join_waitlist(
                 "service_id": service.id,
                 "category": service.category.value,
                 "starts_at": slot.starts_at.isoformat(),
-                "person": pseudonym(rules.district_key, _person_phone(person) or ""),
+                **person_field(session, _person_phone(person)),
                 "device": rules.device_id,
             },
             occurred_at=now,
@@ -1069,7 +1070,7 @@ def cancel(
                 promoted = _promote(session, service, slot, rules, now)
                 promoted_ticket = promoted.ticket if promoted is not None else None
         phone = booking.member.phone if booking.member is not None else booking.phone
-        payload = _event_payload(booking, service, phone, booking.member, rules) | {"by": "staff" if staff else "visitor"}
+        payload = _event_payload(session, booking, service, phone, booking.member, rules) | {"by": "staff" if staff else "visitor"}
         record_event(session, "booking.cancelled", payload, occurred_at=now)
         if staff is not None:
             record_audit(session, staff, "booking.cancel", target=f"booking:{booking.id}", detail=reason[:200], remote_addr=remote_addr)
@@ -1224,7 +1225,7 @@ def mark_served(
         if booking.member_id is not None and service.points_on_serve:
             award_points(session, booking.member_id, service.points_on_serve, PointsReason.BOOKING_SERVED, reference=f"booking:{booking.id}", actor=staff)
         phone = booking.member.phone if booking.member is not None else booking.phone
-        payload = _event_payload(booking, service, phone, booking.member, rules) | {
+        payload = _event_payload(session, booking, service, phone, booking.member, rules) | {
             "minutes": booking.served_minutes,
             "points": service.points_on_serve if booking.member_id else 0,
         }
@@ -1239,7 +1240,7 @@ def mark_no_show(session: Session, booking_id: Any, *, staff: StaffUser, rules: 
         booking = get_booking(session, booking_id)
         _close(session, booking, BookingStatus.NO_SHOW, now)
         phone = booking.member.phone if booking.member is not None else booking.phone
-        record_event(session, "booking.no_show", _event_payload(booking, booking.service, phone, booking.member, rules), occurred_at=now)
+        record_event(session, "booking.no_show", _event_payload(session, booking, booking.service, phone, booking.member, rules), occurred_at=now)
         record_audit(session, staff, "booking.no_show", target=f"booking:{booking.id}", remote_addr=remote_addr)
     return booking
 

@@ -38,7 +38,7 @@ from kiosk.points.services import award_points
 from kiosk.signing import TokenSigner
 from kiosk.staff.models import StaffUser
 from kiosk.staff.services import record_audit
-from kiosk.sync.outbox import pseudonym, record_event
+from kiosk.sync.outbox import person_field, record_event
 from kiosk.validation import clean_text, parse_whole_number
 
 TOKEN_PREFIX = "C1"
@@ -588,7 +588,7 @@ def _record_checkin(
     """What a check-in brings with it: the points entry, the outbox event, the staff audit."""
     if person.member is not None and checkin.points:
         award_points(session, person.member.id, checkin.points, PointsReason.CHECKIN, reference=f"checkin:{checkin.id}")
-    record_event(session, "checkin.created", _event_payload(checkin, activity, person, rules), occurred_at=now)
+    record_event(session, "checkin.created", _event_payload(session, checkin, activity, person, rules), occurred_at=now)
     if staff is not None:
         record_audit(session, staff, "checkin.staff", target=f"activity:{activity.id}", detail=f"checkin={checkin.id} reason={reason}", remote_addr=remote_addr)
 
@@ -622,8 +622,9 @@ def staff_check_in(
         raise
 
 
-def _event_payload(checkin: CheckIn, activity: Activity, person: _Attendee, rules: CheckinRules) -> dict:
-    """What the district learns: no name, no phone; a pseudonym and an age band."""
+def _event_payload(session: Session, checkin: CheckIn, activity: Activity, person: _Attendee, rules: CheckinRules) -> dict:
+    """What the district learns: no name; the phone sealed to the hub (which keeps only its own
+    pseudonym of it) and an age band."""
     return {
         "checkin_id": checkin.id,
         "activity_id": activity.id,
@@ -631,7 +632,7 @@ def _event_payload(checkin: CheckIn, activity: Activity, person: _Attendee, rule
         "category": activity.category.value,
         "session_date": checkin.session_date.isoformat(),
         "method": checkin.method.value,
-        "person": pseudonym(rules.district_key, person.phone),
+        **person_field(session, person.phone),
         "member": person.member is not None,
         "age_band": person.member.age_band.value if person.member else None,
         "points": checkin.points,

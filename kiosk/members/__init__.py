@@ -20,4 +20,5 @@ def feature() -> Feature:
             figures=dashboard.figures,
         ),
         demo=demo.load,
+        event_types=("member.registered",),
     )

@@ -18,6 +18,7 @@ from kiosk.privacy import mask_phones_in_text
 from kiosk.signing import TokenSigner
 from kiosk.staff.models import StaffUser
 from kiosk.staff.services import record_audit
+from kiosk.sync.outbox import person_field, record_event
 from kiosk.validation import clean_text
 
 MAX_NAME_LENGTH = 30
@@ -101,6 +102,8 @@ def register_member(
         session.add(member)
         _flush_or_duplicate(session)
         record_audit(session, actor, "member.register", target=f"member:{member.id}", remote_addr=remote_addr)
+        # De-identified for the district: the phone sealed to the hub, the age band, no name.
+        record_event(session, "member.registered", {"member_id": member.id, "age_band": member.age_band.value, **person_field(session, member.phone)})
     return member
 
 

@@ -20,4 +20,5 @@ def feature() -> Feature:
         ),
         tile=HomeTile("points.index", _l("My points"), _l("Balance and rewards"), "purple"),
         demo=demo.load,
+        event_types=("points.corrected", "points.redeemed", "points.redemption_cancelled"),
     )

@@ -21,6 +21,7 @@ from kiosk.members.models import Member
 from kiosk.points.models import PointsEntry, PointsReason, Redemption, RedemptionStatus, Reward
 from kiosk.staff.models import StaffUser
 from kiosk.staff.services import record_audit
+from kiosk.sync.outbox import record_event
 from kiosk.validation import clean_text, parse_whole_number
 
 MAX_DELTA = 10_000
@@ -95,6 +96,7 @@ def correct_points(session: Session, member: Member, delta_raw: str | int | None
         if correction.delta < 0 and balance(session, member.id) + correction.delta < 0:
             raise PointsError("balance_negative", _l("The balance cannot go below zero."), field="delta")
         entry = award_points(session, member.id, correction.delta, PointsReason.CORRECTION, note=correction.note, actor=actor)
+        record_event(session, "points.corrected", {"member_id": member.id, "points": correction.delta})
         record_audit(session, actor, "points.correct", target=f"member:{member.id}", detail=f"delta={correction.delta}", remote_addr=remote_addr)
     return entry
 
@@ -294,6 +296,7 @@ def redeem(
         session.add(redemption)
         session.flush()
         award_points(session, member.id, -reward.cost, PointsReason.REDEMPTION, reference=f"redemption:{redemption.id}", actor=actor)
+        record_event(session, "points.redeemed", {"redemption_id": redemption.id, "member_id": member.id, "reward": reward.name, "points": -reward.cost})
         record_audit(
             session,
             actor,
@@ -345,6 +348,7 @@ def cancel_redemption(session: Session, redemption_id, *, actor: StaffUser, note
         award_points(
             session, redemption.member_id, redemption.cost, PointsReason.REDEMPTION_CANCELLED, reference=f"redemption:{redemption.id}", note=note, actor=actor
         )
+        record_event(session, "points.redemption_cancelled", {"redemption_id": redemption.id, "member_id": redemption.member_id, "points": redemption.cost})
         record_audit(session, actor, "redemption.cancel", target=f"redemption:{redemption.id}", detail=note, remote_addr=remote_addr)
     return redemption
 

@@ -114,7 +114,9 @@ def test_a_booking_gets_a_ticket_number_per_service_and_day_and_people_ahead(ses
     assert services.ticket_view(session, session.get(Booking, first.booking_id)).people_ahead == 1
     assert first.masked_who == "138****0001"
     event = session.scalars(select(OutboxEvent).where(OutboxEvent.type == "booking.created")).first()
-    assert "13800000001" not in str(event.payload) and len(event.payload["person"]) == 64
+    # Before the kiosk is enrolled with a hub the number waits on this kiosk, to be sealed to the
+    # hub's key at push (kiosk.sync.outbox); it never goes out as it is (tests/sync).
+    assert event.payload["person_phone"] == "13800000001" and "person" not in event.payload
     assert event.payload["category"] == "haircut" and event.payload["channel"] == "kiosk"
 
 

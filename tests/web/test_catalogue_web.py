@@ -114,7 +114,9 @@ def test_lend_return_and_overdue(staff_client, session, books):
     assert session.get(Copy, copy.id).status == CopyStatus.ON_SHELF
     types = list(session.scalars(select(OutboxEvent.type)))
     assert types.count("catalogue.loan") == 1 and types.count("catalogue.return") == 1
-    payloads = [e.payload for e in session.scalars(select(OutboxEvent))]
+    # The catalogue's events name no one (the member's registration event keeps the number on
+    # this kiosk until sync seals it to the hub: kiosk.sync.outbox).
+    payloads = [e.payload for e in session.scalars(select(OutboxEvent).where(OutboxEvent.type.like("catalogue.%")))]
     assert all("13812345678" not in str(p) and "王秀英" not in str(p) for p in payloads)
 
 

@@ -61,7 +61,11 @@ def test_two_hundred_phones_at_once(serve_process):
     results = at_once([lambda p=p, f=f, i=i: submit(p, f, f"135{i:08d}") for i, (p, f) in enumerate(zip(phones, forms))])
     assert [status for status, _ in results] == [200] * 200
     assert all("积分 +2" in body for _, body in results)
-    assert (kiosk.count("check_in"), kiosk.count("points_entry"), kiosk.count("outbox_event")) == (200, 200, 200)
+    assert (kiosk.count("check_in"), kiosk.count("points_entry"), kiosk.count("outbox_event WHERE type LIKE 'checkin.%'")) == (
+        200,
+        200,
+        200,
+    )  # members' registrations are events too
 
 
 def test_one_phone_fifty_taps_at_once(serve_process):

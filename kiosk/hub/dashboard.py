@@ -1,0 +1,230 @@
+"""The district dashboard's figures: the 1+11+N tree with per-centre figures for a period.
+
+Additive figures come from hub_daily (one row per centre, day and event type, kept at ingest)
+and distinct people from hub_person_day, so the cost grows with centres × days, not with events.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from kiosk.centres.models import Centre, CentreLevel
+from kiosk.db import utcnow
+from kiosk.hub.models import HubCentre, HubConflict, HubDaily, HubPersonDay, HubRole, HubUser
+from kiosk.hub.services import HubError
+from kiosk.i18n import _l
+
+SILENT_AFTER = timedelta(hours=48)  # more than 2 nights without a push
+
+# Which event types feed which figure (types of features not yet landed are listed so their
+# events count as soon as kiosks send them).
+ATTENDED = "checkin.created"
+UNDONE = "checkin.undone"
+BOOKED = ("booking.created",)
+SERVED = ("booking.served",)
+NO_SHOW = ("booking.no_show",)
+VOLUNTEER_HOURS = ("volunteer.hours",)
+LOANS = ("catalogue.loan",)
+BOOKS = ("catalogue.added",)
+MEMBERS = ("member.registered",)
+AWARDED = ("checkin.created", "checkin.undone", "points.corrected")
+REDEEMED = ("points.redeemed", "points.redemption_cancelled")
+
+COLUMNS = (
+    ("attendances", _l("Attendances (人次)")),
+    ("people", _l("Distinct people")),
+    ("new_members", _l("New members")),
+    ("booked", _l("Services booked")),
+    ("served", _l("Served")),
+    ("no_shows", _l("No-shows")),
+    ("volunteer_hours", _l("Volunteer hours")),
+    ("points_awarded", _l("Points awarded")),
+    ("points_redeemed", _l("Points redeemed")),
+    ("books", _l("Books added")),
+    ("loans", _l("Loans")),
+)
+
+
+def create_user(session: Session, username: str, password: str, role: str, centre_code: str | None, display_name: str = "") -> HubUser:
+    username = (username or "").strip().lower()
+    if not 3 <= len(username) <= 40 or len(password or "") < 10:
+        raise HubError("bad_user", _l("A username of 3 to 40 characters and a password of at least 10 are needed."))
+    hub_role = HubRole(role)
+    centre = None
+    if hub_role == HubRole.SUBDISTRICT:
+        centre = session.scalar(select(Centre).where(Centre.code == (centre_code or "")))
+        if centre is None:
+            raise HubError("unknown_centre", _l("A sub-district admin needs the code of their centre."), field="centre")
+    if session.scalar(select(HubUser).where(HubUser.username == username)) is not None:
+        raise HubError("duplicate_user", _l("This username is taken."), field="username")
+    user = HubUser(
+        username=username, password_hash=generate_password_hash(password), role=hub_role, centre_id=centre.id if centre else None, display_name=display_name
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def check_login(session: Session, username: str, password: str) -> HubUser | None:
+    user = session.scalar(select(HubUser).where(HubUser.username == (username or "").strip().lower(), HubUser.active.is_(True)))
+    if user is None or not check_password_hash(user.password_hash, password or ""):
+        return None
+    return user
+
+
+@dataclass
+class Row:
+    centre: Centre
+    depth: int
+    figures: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    last_sync: datetime | None = None
+    enrolled: bool = False
+    silent: bool = False
+    conflicts: int = 0
+
+
+@dataclass
+class Report:
+    start: date
+    end: date  # exclusive
+    rows: list[Row]
+    totals: dict[str, int]
+    by_day: list[tuple[date, int]]  # attendances per day, the chart
+
+
+def visible_centres(session: Session, user: HubUser) -> list[tuple[Centre, int]]:
+    """The tree in display order with depths, cut to the user's branch."""
+    centres = list(session.scalars(select(Centre).order_by(Centre.code)))
+    children: dict[int | None, list[Centre]] = defaultdict(list)
+    for centre in centres:
+        children[centre.parent_id].append(centre)
+    roots = [c for c in centres if c.id == user.centre_id] if user.role == HubRole.SUBDISTRICT else children[None]
+    ordered: list[tuple[Centre, int]] = []
+
+    def walk(centre: Centre, depth: int) -> None:
+        ordered.append((centre, depth))
+        for child in children[centre.id]:
+            walk(child, depth + 1)
+
+    for root in roots:
+        walk(root, 0)
+    return ordered
+
+
+def report(session: Session, user: HubUser, start: date, end: date, *, level: str = "", now: datetime | None = None) -> Report:
+    now = now or utcnow()
+    tree = visible_centres(session, user)
+    if level:
+        tree = [(c, d) for c, d in tree if c.level == CentreLevel(level)]
+    ids = [c.id for c, _d in tree]
+    rows = {c.id: Row(c, d) for c, d in tree}
+    daily = session.execute(
+        select(HubDaily.centre_id, HubDaily.type, func.sum(HubDaily.events), func.sum(HubDaily.points))
+        .where(HubDaily.centre_id.in_(ids), HubDaily.day >= start, HubDaily.day < end)
+        .group_by(HubDaily.centre_id, HubDaily.type)
+    ).all()
+    for centre_id, type_, events, points in daily:
+        _add(rows[centre_id].figures, type_, int(events or 0), int(points or 0))
+    people = session.execute(
+        select(HubPersonDay.centre_id, func.count(func.distinct(HubPersonDay.person)))
+        .where(HubPersonDay.centre_id.in_(ids), HubPersonDay.day >= start, HubPersonDay.day < end)
+        .group_by(HubPersonDay.centre_id)
+    ).all()
+    for centre_id, count in people:
+        rows[centre_id].figures["people"] = int(count)
+    for state in session.scalars(select(HubCentre).where(HubCentre.centre_id.in_(ids))):
+        row = rows[state.centre_id]
+        row.enrolled, row.last_sync = True, state.last_push_at
+        row.silent = state.last_push_at is None or now - state.last_push_at > SILENT_AFTER
+    for centre_id, count in session.execute(select(HubConflict.centre_id, func.count()).where(HubConflict.centre_id.in_(ids)).group_by(HubConflict.centre_id)):
+        rows[centre_id].conflicts = int(count)
+    totals: dict[str, int] = defaultdict(int)
+    for row in rows.values():
+        for key, _label in COLUMNS:
+            totals[key] += row.figures.get(key, 0)
+    # Someone who came to two centres is one person in the total.
+    totals["people"] = int(
+        session.scalar(
+            select(func.count(func.distinct(HubPersonDay.person))).where(HubPersonDay.centre_id.in_(ids), HubPersonDay.day >= start, HubPersonDay.day < end)
+        )
+        or 0
+    )
+    per_day = dict(
+        session.execute(
+            select(HubDaily.day, func.sum(HubDaily.events))
+            .where(HubDaily.centre_id.in_(ids), HubDaily.type == ATTENDED, HubDaily.day >= start, HubDaily.day < end)
+            .group_by(HubDaily.day)
+        ).all()
+    )
+    days = [(start + timedelta(days=i), int(per_day.get(start + timedelta(days=i), 0))) for i in range((end - start).days)]
+    return Report(start, end, [rows[c.id] for c, _d in tree], dict(totals), days)
+
+
+def _add(figures: dict[str, int], type_: str, events: int, points: int) -> None:
+    if type_ == ATTENDED:
+        figures["attendances"] += events
+    elif type_ == UNDONE:
+        figures["attendances"] -= events
+    if type_ in AWARDED:
+        figures["points_awarded"] += points
+    if type_ in REDEEMED:
+        figures["points_redeemed"] -= points
+    if type_ in MEMBERS:
+        figures["new_members"] += events
+    if type_ in BOOKED:
+        figures["booked"] += events
+    if type_ in SERVED:
+        figures["served"] += events
+    if type_ in NO_SHOW:
+        figures["no_shows"] += events
+    if type_ in VOLUNTEER_HOURS:
+        figures["volunteer_hours"] += points
+    if type_ in BOOKS:
+        figures["books"] += events
+    if type_ in LOANS:
+        figures["loans"] += events
+
+
+def period(kind: str, today: date, start_raw: str = "", end_raw: str = "") -> tuple[date, date]:
+    """(start, end exclusive) of a named period, or of a custom range; bad input → this month."""
+    if kind == "custom":
+        try:
+            start, end = date.fromisoformat(start_raw), date.fromisoformat(end_raw) + timedelta(days=1)
+            if start < end and (end - start).days <= 3660:
+                return start, end
+        except ValueError:
+            pass
+    if kind == "day":
+        return today, today + timedelta(days=1)
+    if kind == "week":
+        start = today - timedelta(days=today.weekday())
+        return start, start + timedelta(days=7)
+    if kind == "year":
+        return date(today.year, 1, 1), date(today.year + 1, 1, 1)
+    start = today.replace(day=1)
+    return start, (start + timedelta(days=32)).replace(day=1)
+
+
+def chart_bars(by_day: list[tuple[date, int]], width: int = 720, height: int = 160) -> list[dict]:
+    """Bars of a server-rendered SVG chart (no script, no chart library)."""
+    if not by_day:
+        return []
+    top = max(n for _d, n in by_day) or 1
+    step = width / len(by_day)
+    return [
+        {
+            "x": round(i * step, 1),
+            "w": max(round(step * 0.8, 1), 1),
+            "h": round(n / top * (height - 20), 1),
+            "y": round(height - n / top * (height - 20), 1),
+            "day": d,
+            "n": n,
+        }
+        for i, (d, n) in enumerate(by_day)
+    ]

@@ -1,0 +1,193 @@
+"""The district hub's tables (KIOSK_ROLE=hub). They live in the same migration chain as the
+kiosk's: an empty hub_* table on a kiosk, or an empty member table on the hub, costs nothing,
+and one chain cannot fork (docs/sync.md, "One schema for both roles")."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import JSON, BigInteger, Date, Enum, ForeignKey, Index, Integer, PrimaryKeyConstraint, String, Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from kiosk.centres.models import Centre
+from kiosk.db import Base, UTCDateTime, utcnow
+
+# 64-bit ids on PostgreSQL, SQLite's rowid on a demo hub.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+Document = JSON().with_variant(JSONB(), "postgresql")
+
+
+def _enum(cls, length: int = 16):
+    return Enum(cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e])
+
+
+class HubCentre(Base):
+    """The hub's side of a centre's link: the acknowledged sequence (the hub owns the cursor)."""
+
+    __tablename__ = "hub_centre"
+
+    centre_id: Mapped[int] = mapped_column(ForeignKey("centre.id"), primary_key=True)
+    acked_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_push_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_pull_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    app_version: Mapped[str] = mapped_column(String(20), default="")
+
+    centre: Mapped[Centre] = relationship()
+
+
+class KeyStatus(enum.StrEnum):
+    ACTIVE = "active"
+    SUPERSEDED = "superseded"  # rolled: still accepted until the new key is first used
+    REVOKED = "revoked"
+
+
+class HubKey(Base):
+    """A centre's signing key. The secret is needed to check HMACs, so it is stored; the hub's
+    database is the district's most protected store (docs/sync.md)."""
+
+    __tablename__ = "hub_key"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(40), unique=True)
+    centre_id: Mapped[int] = mapped_column(ForeignKey("centre.id"), index=True)
+    secret: Mapped[str] = mapped_column(String(100))
+    status: Mapped[KeyStatus] = mapped_column(_enum(KeyStatus), default=KeyStatus.ACTIVE)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    centre: Mapped[Centre] = relationship()
+
+
+class HubEnrolment(Base):
+    """A one-time enrolment code (stored as its hash) a district admin gave a centre."""
+
+    __tablename__ = "hub_enrolment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    centre_id: Mapped[int] = mapped_column(ForeignKey("centre.id"))
+    created_by: Mapped[str] = mapped_column(String(40), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    centre: Mapped[Centre] = relationship()
+
+
+class HubNonce(Base):
+    """Nonces seen within the skew window; a second use of one is a replay (401)."""
+
+    __tablename__ = "hub_nonce"
+    __table_args__ = (PrimaryKeyConstraint("key_id", "nonce"),)
+
+    key_id: Mapped[str] = mapped_column(String(40))
+    nonce: Mapped[str] = mapped_column(String(64))
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+class HubEvent(Base):
+    """One event from one centre, exactly once: (centre_id, event_id) is unique and inserts say
+    ON CONFLICT DO NOTHING. ``person`` is the hub's own pseudonym; no phone is ever stored."""
+
+    __tablename__ = "hub_event"
+    __table_args__ = (
+        UniqueConstraint("centre_id", "event_id"),
+        Index("ix_hub_event_centre_id_seq", "centre_id", "seq"),
+        Index("ix_hub_event_day_centre_id", "day", "centre_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    centre_id: Mapped[int] = mapped_column(ForeignKey("centre.id"))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    event_id: Mapped[str] = mapped_column(String(36))
+    type: Mapped[str] = mapped_column(String(40))
+    schema_version: Mapped[int]
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    day: Mapped[date] = mapped_column(Date)  # the district's local date of occurred_at
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    person: Mapped[str | None] = mapped_column(String(64))
+    payload: Mapped[dict] = mapped_column(Document)
+    payload_hash: Mapped[str] = mapped_column(String(64))
+
+
+class HubConflict(Base):
+    """An event whose event_id the hub already holds with a different payload: kept aside,
+    shown to district staff, never silently dropped and never overwriting the first."""
+
+    __tablename__ = "hub_conflict"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    centre_id: Mapped[int] = mapped_column(ForeignKey("centre.id"), index=True)
+    event_id: Mapped[str] = mapped_column(String(36))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    payload: Mapped[dict] = mapped_column(Document)
+    payload_hash: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class HubDaily(Base):
+    """Per centre, day and event type: how many events and points (kept at ingest, so the
+    dashboard sums days instead of scanning events)."""
+
+    __tablename__ = "hub_daily"
+    __table_args__ = (PrimaryKeyConstraint("centre_id", "day", "type"),)
+
+    centre_id: Mapped[int] = mapped_column(ForeignKey("centre.id"))
+    day: Mapped[date] = mapped_column(Date)
+    type: Mapped[str] = mapped_column(String(40))
+    events: Mapped[int] = mapped_column(BigInteger, default=0)
+    points: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class HubPersonDay(Base):
+    """Who came where on which day (hub pseudonyms only): distinct people over any period and
+    branch without reading the events."""
+
+    __tablename__ = "hub_person_day"
+    __table_args__ = (PrimaryKeyConstraint("day", "centre_id", "person"),)
+
+    day: Mapped[date] = mapped_column(Date)
+    centre_id: Mapped[int] = mapped_column(ForeignKey("centre.id"))
+    person: Mapped[str] = mapped_column(String(64))
+
+
+class HubPublication(Base):
+    """A district activity, notice or reward list published to every centre. ``revision`` grows
+    with every change (deletions included), and kiosks pull everything after their cursor."""
+
+    __tablename__ = "hub_publication"
+    __table_args__ = (UniqueConstraint("kind", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # activity | notice | reward
+    key: Mapped[str] = mapped_column(String(64))
+    revision: Mapped[int] = mapped_column(BigInteger, unique=True)
+    deleted: Mapped[bool] = mapped_column(default=False)
+    data: Mapped[dict] = mapped_column(Document)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class HubRole(enum.StrEnum):
+    DISTRICT = "district"  # the whole tree
+    SUBDISTRICT = "subdistrict"  # one sub-district centre and everything under it
+
+
+class HubUser(Base):
+    """District staff on the hub (not a kiosk's staff account)."""
+
+    __tablename__ = "hub_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(40), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    display_name: Mapped[str] = mapped_column(String(40), default="")
+    role: Mapped[HubRole] = mapped_column(_enum(HubRole))
+    # The root of the branch a sub-district admin sees (None for district staff).
+    centre_id: Mapped[int | None] = mapped_column(ForeignKey("centre.id"))
+    active: Mapped[bool] = mapped_column(default=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    centre: Mapped[Centre | None] = relationship()

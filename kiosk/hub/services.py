@@ -1,0 +1,434 @@
+"""The hub's services: enrolment and keys, request authentication, ingest, publications.
+
+Plain functions over a Session (no Flask). Everything a request writes happens in the caller's
+one transaction: authentication records the nonce, ingest inserts the events, the conflicts,
+the daily figures and the acknowledged sequence, and the caller commits once, so a refused or
+interrupted request leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from kiosk.centres.models import Centre
+from kiosk.db import utcnow
+from kiosk.errors import KioskError
+from kiosk.hub.models import HubCentre, HubConflict, HubDaily, HubEnrolment, HubEvent, HubKey, HubNonce, HubPersonDay, HubPublication, KeyStatus
+from kiosk.i18n import _l
+from kiosk.sync import protocol
+
+ENROLMENT_DAYS = 7
+ENROLMENT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+PUBLICATION_KINDS = ("activity", "notice", "reward")
+PULL_LIMIT = 200
+MAX_TYPE_LENGTH = 40
+
+
+class HubError(KioskError):
+    status = 400
+
+
+class AuthError(HubError):
+    """401: the request is not from an enrolled centre (or is a replay). Nothing is written."""
+
+    status = 401
+
+
+class VersionError(HubError):
+    status = 426
+
+
+@dataclass(frozen=True)
+class HubSecrets:
+    """What only the hub holds: the box keys that open sealed phones (current first, then old
+    ones still accepted) and the pseudonym key."""
+
+    box_keys: tuple[str, ...]
+    pseudonym_key: bytes
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
+    min_protocol: int = protocol.PROTOCOL_VERSION
+
+    @property
+    def public_key(self) -> str:
+        return protocol.public_key_of(self.box_keys[0])
+
+    def open_sealed(self, sealed: str) -> str:
+        from nacl.exceptions import CryptoError
+        from nacl.public import PrivateKey, SealedBox
+
+        data = base64.b64decode(sealed, validate=True)
+        for key in self.box_keys:
+            try:
+                return SealedBox(PrivateKey(base64.b64decode(key))).decrypt(data).decode()
+            except CryptoError:
+                continue
+        raise HubError("unreadable_person", _l("A sealed person could not be opened with the hub's keys."))
+
+    def pseudonym(self, phone: str) -> str:
+        return hmac.new(self.pseudonym_key, phone.encode(), hashlib.sha256).hexdigest()
+
+
+def secrets_from_config(config: Mapping[str, Any]) -> HubSecrets:
+    box = config.get("HUB_BOX_KEY") or ""
+    pseudonym_key = config.get("HUB_PSEUDONYM_KEY") or ""
+    if not box or not pseudonym_key:
+        raise RuntimeError("the hub needs HUB_BOX_KEY and HUB_PSEUDONYM_KEY (run `kiosk hub init`)")
+    old = config.get("HUB_OLD_BOX_KEYS") or []
+    return HubSecrets(
+        (box, *old),
+        pseudonym_key.encode(),
+        ZoneInfo(config.get("TIMEZONE", "Asia/Shanghai")),
+        int(config.get("HUB_MIN_PROTOCOL", protocol.PROTOCOL_VERSION)),
+    )
+
+
+# ---- centres, enrolment, keys ----
+
+
+def _centre(session: Session, code: str) -> Centre:
+    centre = session.scalar(select(Centre).where(Centre.code == code))
+    if centre is None:
+        raise HubError("unknown_centre", _l("There is no centre with this code."), status=404, field="centre")
+    return centre
+
+
+def _code_hash(code: str) -> str:
+    return hashlib.sha256("".join(code.upper().split()).replace("-", "").encode()).hexdigest()
+
+
+def create_enrolment(session: Session, centre_code: str, *, created_by: str = "", now: datetime | None = None) -> str:
+    """A one-time code for a centre's kiosk (`kiosk enrol CODE`), valid ENROLMENT_DAYS."""
+    now = now or utcnow()
+    centre = _centre(session, centre_code)
+    raw = "".join(secrets.choice(ENROLMENT_ALPHABET) for _ in range(12))
+    session.add(HubEnrolment(code_hash=_code_hash(raw), centre_id=centre.id, created_by=created_by, expires_at=now + timedelta(days=ENROLMENT_DAYS)))
+    session.flush()
+    return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    centre_code: str
+    key_id: str
+    secret: str
+
+
+def _new_key(session: Session, centre: Centre) -> IssuedKey:
+    key = HubKey(key_id=f"k_{uuid.uuid4().hex[:24]}", centre_id=centre.id, secret=protocol.new_key_secret())
+    session.add(key)
+    if session.get(HubCentre, centre.id) is None:
+        session.add(HubCentre(centre_id=centre.id, acked_seq=0))
+    session.flush()
+    return IssuedKey(centre.code, key.key_id, key.secret)
+
+
+def enrol(session: Session, code: str, *, now: datetime | None = None) -> IssuedKey:
+    """Exchange a one-time code for the centre's key. Any earlier key of the centre is revoked:
+    enrolling again is how a replaced or lost kiosk is cut off."""
+    now = now or utcnow()
+    enrolment = session.scalar(select(HubEnrolment).where(HubEnrolment.code_hash == _code_hash(code or "")).with_for_update())
+    if enrolment is None or enrolment.used_at is not None or enrolment.expires_at <= now:
+        raise AuthError("bad_enrolment_code", _l("This enrolment code is unknown, used or expired. Ask the district for a new one."))
+    enrolment.used_at = now
+    revoke_keys(session, enrolment.centre.code, now=now)
+    return _new_key(session, enrolment.centre)
+
+
+def revoke_keys(session: Session, centre_code: str, *, now: datetime | None = None) -> int:
+    centre = _centre(session, centre_code)
+    result = session.execute(
+        update(HubKey).where(HubKey.centre_id == centre.id, HubKey.status != KeyStatus.REVOKED).values(status=KeyStatus.REVOKED, revoked_at=now or utcnow())
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def roll_key(session: Session, key: HubKey) -> IssuedKey:
+    """A new key for the key's centre. The old one is superseded, still accepted until the new
+    one is first used, so a lost answer never locks the kiosk out."""
+    session.execute(update(HubKey).where(HubKey.centre_id == key.centre_id, HubKey.status == KeyStatus.ACTIVE).values(status=KeyStatus.SUPERSEDED))
+    return _new_key(session, key.centre)
+
+
+# ---- authentication ----
+
+
+def authenticate(session: Session, method: str, path: str, headers: Mapping[str, str], body: bytes, *, now: datetime | None = None) -> HubKey:
+    """Check a signed request and record its nonce (in the caller's transaction). Raises
+    AuthError (401) for an unknown or revoked key, a bad signature, a skewed clock or a reused
+    nonce; VersionError (426) for a kiosk speaking an older protocol than the hub accepts."""
+    now = now or utcnow()
+    key_id = headers.get(protocol.HEADER_KEY, "")
+    timestamp = headers.get(protocol.HEADER_TIMESTAMP, "")
+    nonce = headers.get(protocol.HEADER_NONCE, "")
+    signature = headers.get(protocol.HEADER_SIGNATURE, "")
+    refused = AuthError("bad_signature", _l("The request is not signed by an enrolled centre."))
+    if not (key_id and timestamp.isdigit() and 16 <= len(nonce) <= 64 and signature):
+        raise refused
+    if abs(now.timestamp() - int(timestamp)) > protocol.MAX_SKEW_SECONDS:
+        raise AuthError("clock_skew", _l("The kiosk's clock is more than 5 minutes off the hub's. Set the kiosk's time and try again."))
+    key = session.scalar(select(HubKey).where(HubKey.key_id == key_id))
+    if key is None:
+        raise refused
+    expected = protocol.sign(key.secret, method, path, timestamp, nonce, body)
+    if not hmac.compare_digest(expected, signature):
+        raise refused
+    if key.status == KeyStatus.REVOKED:
+        raise AuthError("key_revoked", _l("This centre's key was revoked. Enrol the kiosk again with a new code."))
+    # The nonce is written in the same transaction as whatever the request writes.
+    session.execute(delete(HubNonce).where(HubNonce.seen_at < now - timedelta(seconds=2 * protocol.MAX_SKEW_SECONDS)))
+    if session.get(HubNonce, (key_id, nonce)) is not None:
+        raise AuthError("nonce_reused", _l("This request was already received (replay refused)."))
+    session.add(HubNonce(key_id=key_id, nonce=nonce, seen_at=now))
+    session.flush()
+    if key.status == KeyStatus.ACTIVE:
+        # First use of a rolled key retires the superseded one.
+        session.execute(
+            update(HubKey).where(HubKey.centre_id == key.centre_id, HubKey.status == KeyStatus.SUPERSEDED).values(status=KeyStatus.REVOKED, revoked_at=now)
+        )
+    key.last_used_at = now
+    return key
+
+
+def check_protocol(headers: Mapping[str, str], hub: HubSecrets) -> None:
+    raw = headers.get(protocol.HEADER_PROTOCOL, "")
+    version = int(raw) if raw.isdigit() else 0
+    if version < hub.min_protocol:
+        raise VersionError(
+            "kiosk_too_old",
+            _l(
+                "This kiosk's software is too old for the district hub (sync protocol %(have)s, hub needs %(need)s). Update the kiosk; its events are kept until then.",
+                have=version,
+                need=hub.min_protocol,
+            ),
+        )
+
+
+# ---- ingest ----
+
+
+@dataclass
+class PushResult:
+    acked_seq: int
+    inserted: int = 0
+    duplicates: int = 0
+    conflicts: list[str] = field(default_factory=list)
+
+
+def _parse_time(raw: Any) -> datetime:
+    value = datetime.fromisoformat(str(raw))
+    if value.tzinfo is None:
+        raise ValueError("naive time")
+    return value.astimezone(UTC)
+
+
+def _clean_events(raw_events: Any, hub: HubSecrets) -> list[dict[str, Any]]:
+    """Validate a batch and turn sealed phones into the hub's pseudonym (the sealed value goes
+    no further than this function: it is never stored)."""
+    bad = HubError("bad_batch", _l("The batch is not a list of valid events."))
+    if not isinstance(raw_events, list) or not 0 < len(raw_events) <= protocol.MAX_BATCH_EVENTS:
+        raise bad
+    rows: list[dict[str, Any]] = []
+    for raw in raw_events:
+        try:
+            seq = raw["seq"]
+            if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+                raise ValueError
+            event_id = str(uuid.UUID(str(raw["event_id"])))
+            type_ = raw["type"]
+            if not isinstance(type_, str) or not 0 < len(type_) <= MAX_TYPE_LENGTH:
+                raise ValueError
+            version = raw.get("schema_version", 1)
+            if not isinstance(version, int):
+                raise ValueError
+            occurred_at = _parse_time(raw["occurred_at"])
+            payload = raw["payload"]
+            if not isinstance(payload, dict):
+                raise ValueError
+        except (KeyError, TypeError, ValueError):
+            raise bad from None
+        payload = dict(payload)
+        if "person_phone" in payload or "phone" in payload or "name" in payload:
+            raise HubError("personal_data", _l("An event carries a phone or a name: the hub refuses to store it."))
+        person = None
+        sealed = payload.pop("person_sealed", None)
+        if sealed is not None:
+            try:
+                phone = hub.open_sealed(str(sealed))
+            except (ValueError, TypeError):
+                raise bad from None
+            person = hub.pseudonym(phone)
+            payload["person"] = person
+        stored = {"type": type_, "schema_version": version, "occurred_at": occurred_at.isoformat(), "payload": payload}
+        rows.append(
+            {
+                "seq": seq,
+                "event_id": event_id,
+                "type": type_,
+                "schema_version": version,
+                "occurred_at": occurred_at,
+                "day": occurred_at.astimezone(hub.zone).date(),
+                "person": person,
+                "payload": payload,
+                "payload_hash": protocol.canonical_hash(stored),
+            }
+        )
+    return rows
+
+
+def _insert(session: Session) -> Any:
+    """The dialect's INSERT with ON CONFLICT (PostgreSQL; SQLite for a demo hub)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def _points(payload: Mapping[str, Any]) -> int:
+    value = payload.get("points", 0)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def ingest(session: Session, key: HubKey, raw_events: Any, hub: HubSecrets, *, now: datetime | None = None, app_version: str = "") -> PushResult:
+    """Store a batch exactly once and advance the centre's acknowledged sequence, in the
+    caller's transaction. An event_id already held with another payload is set aside in
+    hub_conflict and reported; it still counts as received (it is not lost, and the kiosk must
+    not resend it forever)."""
+    now = now or utcnow()
+    rows = _clean_events(raw_events, hub)
+    centre_id = key.centre_id
+    state = session.scalar(select(HubCentre).where(HubCentre.centre_id == centre_id).with_for_update())
+    if state is None:
+        state = HubCentre(centre_id=centre_id, acked_seq=0)
+        session.add(state)
+        session.flush()
+    insert = _insert(session)
+    for row in rows:
+        row["centre_id"] = centre_id
+        row["received_at"] = now
+    statement = insert(HubEvent).on_conflict_do_nothing(index_elements=["centre_id", "event_id"]).returning(HubEvent.event_id)
+    inserted_ids = set(session.scalars(statement, rows).all())
+    result = PushResult(acked_seq=state.acked_seq, inserted=len(inserted_ids))
+    others = [row for row in rows if row["event_id"] not in inserted_ids]
+    if others:
+        held = dict(
+            session.execute(
+                select(HubEvent.event_id, HubEvent.payload_hash).where(HubEvent.centre_id == centre_id, HubEvent.event_id.in_([r["event_id"] for r in others]))
+            ).all()
+        )
+        for row in others:
+            if held.get(row["event_id"]) == row["payload_hash"]:
+                result.duplicates += 1
+                continue
+            result.conflicts.append(row["event_id"])
+            already = session.scalar(
+                select(func.count()).select_from(HubConflict).where(HubConflict.centre_id == centre_id, HubConflict.payload_hash == row["payload_hash"])
+            )
+            if not already:
+                session.add(
+                    HubConflict(
+                        centre_id=centre_id, event_id=row["event_id"], seq=row["seq"], payload=row["payload"], payload_hash=row["payload_hash"], received_at=now
+                    )
+                )
+    _roll_up(session, centre_id, [row for row in rows if row["event_id"] in inserted_ids])
+    # The acknowledged sequence: the longest run without gaps from what the hub held before.
+    acked = state.acked_seq
+    for seq in sorted(row["seq"] for row in rows):
+        if seq == acked + 1:
+            acked = seq
+        elif seq > acked + 1:
+            break
+    state.acked_seq = acked
+    state.last_push_at = now
+    if app_version:
+        state.app_version = app_version[:20]
+    result.acked_seq = acked
+    session.flush()
+    return result
+
+
+def _roll_up(session: Session, centre_id: int, rows: Sequence[Mapping[str, Any]]) -> None:
+    if not rows:
+        return
+    insert = _insert(session)
+    daily: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    people: set[tuple] = set()
+    for row in rows:
+        figures = daily[(row["day"], row["type"])]
+        figures[0] += 1
+        figures[1] += _points(row["payload"])
+        if row["type"] == "checkin.created" and row["person"]:
+            people.add((row["day"], centre_id, row["person"]))
+    statement = insert(HubDaily)
+    statement = statement.on_conflict_do_update(
+        index_elements=["centre_id", "day", "type"],
+        set_={"events": HubDaily.events + statement.excluded.events, "points": HubDaily.points + statement.excluded.points},
+    )
+    for (day, type_), (events, points) in sorted(daily.items()):
+        session.execute(statement, {"centre_id": centre_id, "day": day, "type": type_, "events": events, "points": points})
+    if people:
+        session.execute(insert(HubPersonDay).on_conflict_do_nothing(), [{"day": d, "centre_id": c, "person": p} for d, c, p in sorted(people)])
+
+
+def hello(session: Session, key: HubKey, hub: HubSecrets) -> dict[str, Any]:
+    state = session.get(HubCentre, key.centre_id)
+    return {
+        "centre": key.centre.code,
+        "acked_seq": state.acked_seq if state else 0,
+        "hub_public_key": hub.public_key,
+        "max_batch_events": protocol.MAX_BATCH_EVENTS,
+        "max_batch_bytes": protocol.MAX_BATCH_BYTES,
+        "key_status": key.status.value,
+    }
+
+
+# ---- publications ----
+
+
+def publish(session: Session, kind: str, key: str, data: Mapping[str, Any] | None, *, deleted: bool = False, now: datetime | None = None) -> HubPublication:
+    """Create, change or delete (tombstone) a district publication; every change takes the
+    next revision, under a table lock so two publishers never share one."""
+    if kind not in PUBLICATION_KINDS:
+        raise HubError("bad_kind", _l("Unknown kind of publication."), field="kind")
+    key = (key or "").strip()
+    if not 0 < len(key) <= 64:
+        raise HubError("bad_key", _l("A publication needs a key of 1 to 64 characters."), field="key")
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(7_000_001)))
+    revision = (session.scalar(select(func.max(HubPublication.revision))) or 0) + 1
+    publication = session.scalar(select(HubPublication).where(HubPublication.kind == kind, HubPublication.key == key))
+    if publication is None:
+        publication = HubPublication(kind=kind, key=key, data={})
+        session.add(publication)
+    publication.revision = revision
+    publication.deleted = deleted
+    if data is not None:
+        publication.data = dict(data)
+    publication.updated_at = now or utcnow()
+    session.flush()
+    return publication
+
+
+def pull(session: Session, key: HubKey, cursor: int, *, limit: int = PULL_LIMIT, now: datetime | None = None) -> dict[str, Any]:
+    items = list(session.scalars(select(HubPublication).where(HubPublication.revision > cursor).order_by(HubPublication.revision).limit(limit + 1)))
+    more = len(items) > limit
+    items = items[:limit]
+    state = session.get(HubCentre, key.centre_id)
+    if state is not None:
+        state.last_pull_at = now or utcnow()
+    return {
+        "items": [{"revision": p.revision, "kind": p.kind, "key": p.key, "deleted": p.deleted, "data": None if p.deleted else p.data} for p in items],
+        "cursor": items[-1].revision if items else cursor,
+        "more": more,
+    }

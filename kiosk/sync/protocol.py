@@ -1,0 +1,114 @@
+"""Sync API v1, the parts both ends share: request signing, sealing phones, batch encoding.
+
+A request is signed with the centre's key (HMAC-SHA256) over
+
+    METHOD \\n PATH \\n TIMESTAMP \\n NONCE \\n sha256(BODY)
+
+where PATH includes the query string and BODY is the bytes on the wire (gzip for a push). The
+hub refuses a request whose timestamp is more than MAX_SKEW from its clock or whose nonce it
+has seen, so a captured request cannot be replayed. See docs/sync.md and docs/openapi-sync.yaml.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import hmac
+import io
+import json
+import secrets
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+API_PREFIX = "/api/sync/v1"
+# The hub refuses a kiosk whose sync protocol is older than it understands (426 + kiosk_too_old).
+PROTOCOL_VERSION = 1
+MAX_SKEW_SECONDS = 300
+MAX_BATCH_EVENTS = 500
+MAX_BATCH_BYTES = 1_000_000  # compressed body
+MAX_BODY_BYTES_UNCOMPRESSED = 16_000_000  # a gzip bomb stops here
+
+HEADER_KEY = "X-Sync-Key"
+HEADER_TIMESTAMP = "X-Sync-Timestamp"
+HEADER_NONCE = "X-Sync-Nonce"
+HEADER_SIGNATURE = "X-Sync-Signature"
+HEADER_PROTOCOL = "X-Sync-Protocol"
+HEADER_APP_VERSION = "X-Sync-App-Version"
+
+
+def body_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def string_to_sign(method: str, path: str, timestamp: str, nonce: str, body: bytes) -> bytes:
+    return "\n".join((method.upper(), path, timestamp, nonce, body_hash(body))).encode()
+
+
+def sign(secret: str, method: str, path: str, timestamp: str, nonce: str, body: bytes) -> str:
+    return hmac.new(secret.encode(), string_to_sign(method, path, timestamp, nonce, body), hashlib.sha256).hexdigest()
+
+
+def signed_headers(key_id: str, secret: str, method: str, path: str, body: bytes, *, now: float, app_version: str) -> dict[str, str]:
+    timestamp = str(int(now))
+    nonce = secrets.token_hex(16)
+    return {
+        HEADER_KEY: key_id,
+        HEADER_TIMESTAMP: timestamp,
+        HEADER_NONCE: nonce,
+        HEADER_SIGNATURE: sign(secret, method, path, timestamp, nonce, body),
+        HEADER_PROTOCOL: str(PROTOCOL_VERSION),
+        HEADER_APP_VERSION: app_version,
+    }
+
+
+def new_key_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+# ---- batches ----
+
+
+def encode_batch(events: Sequence[Mapping[str, Any]]) -> bytes:
+    raw = json.dumps({"events": list(events)}, ensure_ascii=False, separators=(",", ":")).encode()
+    return gzip.compress(raw, compresslevel=6)
+
+
+def decode_batch(body: bytes) -> Any:
+    """The JSON of a gzip body, refusing more than MAX_BODY_BYTES_UNCOMPRESSED once inflated."""
+    with gzip.GzipFile(fileobj=io.BytesIO(body)) as fh:
+        raw = fh.read(MAX_BODY_BYTES_UNCOMPRESSED + 1)
+    if len(raw) > MAX_BODY_BYTES_UNCOMPRESSED:
+        raise ValueError("body too large once inflated")
+    return json.loads(raw)
+
+
+def canonical_hash(value: Any) -> str:
+    """A hash of a JSON value that does not depend on key order or spacing."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+
+
+# ---- phones sealed to the hub ----
+
+
+def seal(public_key_b64: str, phone: str) -> str:
+    """Encrypt a phone number to the hub's public key (X25519 sealed box, a fresh ephemeral key
+    each time): only the hub's private key opens it, and no two seals of a number look alike."""
+    from nacl.public import PublicKey, SealedBox
+
+    box = SealedBox(PublicKey(base64.b64decode(public_key_b64)))
+    return base64.b64encode(box.encrypt(phone.encode())).decode()
+
+
+def new_box_keypair() -> tuple[str, str]:
+    """(private, public) as base64, for the hub's HUB_BOX_KEY."""
+    from nacl.public import PrivateKey
+
+    private = PrivateKey.generate()
+    return base64.b64encode(bytes(private)).decode(), base64.b64encode(bytes(private.public_key)).decode()
+
+
+def public_key_of(private_b64: str) -> str:
+    from nacl.public import PrivateKey
+
+    return base64.b64encode(bytes(PrivateKey(base64.b64decode(private_b64)).public_key)).decode()

@@ -1,0 +1,94 @@
+"""A kiosk (SQLite) syncing to the hub (PostgreSQL, gunicorn with 2 workers) over 127.0.0.1."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from kiosk.checkin.models import Activity, CheckinMethod
+from kiosk.checkin.services import CheckinRules, check_in, save_activity
+from kiosk.home.services import current_notices
+from kiosk.members.services import register_member
+from kiosk.sync.models import OutboxEvent
+from tests.sync.helpers import enrol, enrolment_code, exactly_once, fill_outbox, sync
+
+ZONE = ZoneInfo("Asia/Shanghai")
+RULES = CheckinRules(zone=ZONE, device_id="kiosk-1", district_key="unused", repeat_minutes=5)
+
+
+def _activity(session):
+    now = datetime.now(ZONE).replace(second=0, microsecond=0)
+    activity = save_activity(
+        session,
+        None,
+        title="书法课",
+        category="culture",
+        description="",
+        place="二楼",
+        starts_at=(now - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M"),
+        ends_at=(now + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
+        weekly=False,
+        repeat_until="",
+        capacity="",
+        points="5",
+        policy="once",
+        zone=ZONE,
+        actor=None,
+    )
+    session.commit()
+    return activity
+
+
+def test_check_ins_reach_the_hub_once_as_pseudonyms_and_district_items_come_back(hub_process, hub_app, hub_sql, make_kiosk):
+    kiosk = make_kiosk()
+    other = make_kiosk("other")
+
+    def visit(session, phone_a="13812345678", phone_b="13900001111"):
+        activity = _activity(session)
+        register_member(session, name="张建华", phone=phone_a, community="翠苑一区", age_band="70-79", consent=True, consent_version="2026-11", actor=None)
+        session.commit()
+        check_in(session, activity.id, rules=RULES, method=CheckinMethod.KIOSK_PHONE, phone=phone_a)
+        check_in(session, activity.id, rules=RULES, method=CheckinMethod.KIOSK_PHONE, phone=phone_b)
+
+    kiosk.run(visit)  # before enrolment: the phones wait on the kiosk, sealed on the way out
+    enrol(kiosk, hub_process.url, enrolment_code(hub_app, "XH-CY-CY1"))
+    enrol(other, hub_process.url, enrolment_code(hub_app, "XH-GD-JH"))
+    other.run(visit, phone_a="13812345678", phone_b="13700002222")  # after enrolment: sealed at once
+    sealed = other.run(lambda s: [e.payload for e in s.scalars(select(OutboxEvent)) if e.type == "checkin.created"])
+    assert all("person_sealed" in p and "person_phone" not in p for p in sealed)
+
+    report = sync(kiosk)
+    assert report.ok, report.error
+    assert (report.pushed, report.pending) == (3, 0)
+    assert sync(other).ok
+    assert exactly_once(hub_sql, "XH-CY-CY1") == (3, 3, 3, 3)
+    assert exactly_once(hub_sql, "XH-GD-JH") == (3, 3, 3, 3)
+    people = hub_sql.execute("SELECT person FROM hub_event WHERE type = 'checkin.created'").fetchall()
+    assert all(len(p[0]) == 64 for p in people)
+    # 张建华 came to both centres: one pseudonym, so three distinct people in the district.
+    assert hub_sql.execute("SELECT count(DISTINCT person) FROM hub_person_day").fetchone()[0] == 3
+    assert hub_sql.execute("SELECT count(*) FROM hub_event WHERE payload::text LIKE '%person_sealed%'").fetchone()[0] == 0
+
+    # Pulled: the demo hub published a notice and an activity.
+    pulled = kiosk.run(lambda s: (s.scalar(select(Activity).where(Activity.source == "district")), [n.title for n in current_notices(s)]))
+    assert pulled[0] is not None and pulled[0].read_only and pulled[0].title == "全区志愿服务日"
+    assert "西湖区党群服务中心：本周六全区志愿服务日" in pulled[1]
+
+    # Nothing new: a second run sends nothing and the hub holds the same rows.
+    again = sync(kiosk)
+    assert again.ok and again.pushed == 0 and again.batches == 0
+    assert exactly_once(hub_sql, "XH-CY-CY1") == (3, 3, 3, 3)
+
+
+def test_thousands_of_events_go_in_batches_of_at_most_500(hub_process, hub_app, hub_sql, make_kiosk):
+    kiosk = make_kiosk()
+    fill_outbox(kiosk, 1234)
+    enrol(kiosk, hub_process.url, enrolment_code(hub_app, "XH-ZT-CDC"))
+    progress = []
+    report = sync(kiosk, progress=lambda done, total: progress.append((done, total)))
+    assert report.ok and report.batches == 3 and report.pushed == 1234
+    assert progress[0] == (0, 1234) and progress[-1] == (1234, 1234)
+    assert exactly_once(hub_sql, "XH-ZT-CDC") == (1234, 1234, 1234, 1234)
+    assert kiosk.count("SELECT count(*) FROM outbox_event WHERE sent_at IS NULL") == 0
