@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from waitress.server import create_server
 
 from kiosk.extensions import db
-from tests.helpers import TEST_SECRET, TEST_SIGNING_KEY, copy_database, enrol_test_device, make_app
+from tests.helpers import TEST_SECRET, TEST_SIGNING_KEY, copy_database, enrol_test_device, make_app, open_activity_now
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -74,29 +74,7 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def open_activity(session):
     """An activity open for check-in now (its screen has the kiosk's phone keypad)."""
-    from datetime import datetime, timedelta
-    from zoneinfo import ZoneInfo
-
-    from kiosk.checkin.services import save_activity
-
-    now = datetime.now(ZoneInfo("Asia/Shanghai")).replace(second=0, microsecond=0)
-    activity = save_activity(
-        session,
-        None,
-        title="书法课",
-        category="culture",
-        description="",
-        place="二楼活动室",
-        starts_at=(now - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M"),
-        ends_at=(now + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
-        weekly=False,
-        repeat_until="",
-        capacity="",
-        points="5",
-        policy="once",
-        zone=ZoneInfo("Asia/Shanghai"),
-        actor=None,
-    )
+    activity = open_activity_now(session, minutes_ago=10)
     session.commit()
     return activity
 

@@ -212,3 +212,40 @@ def create_activity(client, **fields):
 
 def activity_id(response) -> int:
     return int(re.search(r"/staff/activities/(\d+)", response.headers["Location"]).group(1))
+
+
+def open_activity_now(
+    session,
+    *,
+    title: str = "书法课",
+    category: str = "culture",
+    place: str = "二楼活动室",
+    points: str = "5",
+    policy: str = "once",
+    capacity: str = "",
+    minutes_ago: int = 5,
+    hours: int = 2,
+):
+    """An activity whose check-in is open now (started ``minutes_ago``, lasting ``hours``), saved
+    through the service as staff would; returns the Activity."""
+    from kiosk.checkin.services import save_activity
+
+    zone = ZoneInfo("Asia/Shanghai")
+    now = datetime.now(zone).replace(second=0, microsecond=0)
+    return save_activity(
+        session,
+        None,
+        title=title,
+        category=category,
+        description="",
+        place=place,
+        starts_at=(now - timedelta(minutes=minutes_ago)).strftime("%Y-%m-%dT%H:%M"),
+        ends_at=(now + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M"),
+        weekly=False,
+        repeat_until="",
+        capacity=capacity,
+        points=points,
+        policy=policy,
+        zone=zone,
+        actor=None,
+    )

@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 from kiosk.members.services import register_member
 from kiosk.staff.services import create_staff_user
 from tests.browser.checks import assert_accessible, assert_touch_targets, staff_login
+from tests.helpers import open_activity_now
 
 PHONE_VIEWPORT = {"width": 390, "height": 844}
 
@@ -69,27 +70,8 @@ def test_rotating_qr_read_by_a_phone_checks_in_and_the_live_count_rises(browser,
 
 def test_kiosk_checkin_screen_by_keypad(page, serve):
     def seed_activity(session):
-        from zoneinfo import ZoneInfo as Z
-
-        from kiosk.checkin.services import save_activity
-
-        now = datetime.now(Z("Asia/Shanghai")).replace(second=0, microsecond=0)
-        save_activity(
-            session,
-            None,
-            title="四点半课堂",
-            category="after_school",
-            description="",
-            place="一楼教室",
-            starts_at=(now - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M"),
-            ends_at=(now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
-            weekly=False,
-            repeat_until="",
-            capacity="30",
-            points="3",
-            policy="daily",
-            zone=Z("Asia/Shanghai"),
-            actor=None,
+        open_activity_now(
+            session, title="四点半课堂", category="after_school", place="一楼教室", points="3", policy="daily", capacity="30", minutes_ago=10, hours=1
         )
 
     base_url = serve(setup=seed_activity, demo=False)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from kiosk.checkin.models import Activity, CheckinMethod
-from kiosk.checkin.services import CheckinRules, check_in, save_activity
+from kiosk.checkin.services import CheckinRules, check_in
 from kiosk.home.services import current_notices
 from kiosk.members.services import register_member
 from kiosk.sync.models import OutboxEvent
+from tests.helpers import open_activity_now
 from tests.sync.helpers import enrol, enrolment_code, exactly_once, fill_outbox, sync
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -19,24 +19,7 @@ RULES = CheckinRules(zone=ZONE, device_id="kiosk-1", district_key="unused", repe
 
 
 def _activity(session):
-    now = datetime.now(ZONE).replace(second=0, microsecond=0)
-    activity = save_activity(
-        session,
-        None,
-        title="书法课",
-        category="culture",
-        description="",
-        place="二楼",
-        starts_at=(now - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M"),
-        ends_at=(now + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
-        weekly=False,
-        repeat_until="",
-        capacity="",
-        points="5",
-        policy="once",
-        zone=ZONE,
-        actor=None,
-    )
+    activity = open_activity_now(session, place="二楼", minutes_ago=10)
     session.commit()
     return activity
 

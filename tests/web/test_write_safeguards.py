@@ -19,16 +19,14 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from PIL import Image
 
-from kiosk.checkin.services import save_activity
 from kiosk.members.services import register_member
 from kiosk.points.services import save_reward
 from kiosk.staff.services import create_staff_user
-from tests.helpers import CSRF_META, Visitor, at_once
+from tests.helpers import CSRF_META, Visitor, at_once, open_activity_now
 
 ZONE = ZoneInfo("Asia/Shanghai")
 STAFF = [(f"load.staff{i}", f"load-password-{i}") for i in range(4)]
@@ -39,24 +37,7 @@ NO_LIMIT = "100000 per minute"
 
 
 def seed_activity(session) -> int:
-    now = datetime.now(ZONE).replace(second=0, microsecond=0)
-    return save_activity(
-        session,
-        None,
-        title="西红集市之“茶香品红韵”",
-        category="community",
-        description="",
-        place="广场",
-        starts_at=(now - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"),
-        ends_at=(now + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
-        weekly=False,
-        repeat_until="",
-        capacity="",
-        points="2",
-        policy="once",
-        zone=ZONE,
-        actor=None,
-    ).id
+    return open_activity_now(session, title="西红集市之“茶香品红韵”", category="community", place="广场", points="2").id
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
