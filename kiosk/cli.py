@@ -183,6 +183,29 @@ def staff_add_command(username: str, role: str, display_name: str, password: str
     click.echo(_("Staff account %(name)s created.", name=user.username))
 
 
+@staff_group.command("password")
+@click.argument("username")
+@click.password_option(help="Prompted for (twice) when not given.")
+@with_appcontext
+def staff_password_command(username: str, password: str) -> None:
+    """Set a new password for a staff account (a forgotten password); its sessions end."""
+    from sqlalchemy import select
+
+    from kiosk.extensions import db
+    from kiosk.staff.models import StaffUser
+    from kiosk.staff.services import StaffError, normalise_username
+    from kiosk.staff.sessions import change_password
+
+    user = db.session.scalar(select(StaffUser).where(StaffUser.username == normalise_username(username)))
+    if user is None:
+        raise click.ClickException(_("There is no staff account %(name)s.", name=username))
+    try:
+        change_password(db.session, user, password, actor=None)  # commits (write_transaction)
+    except StaffError as error:
+        raise click.ClickException(str(error.message)) from None
+    click.echo(_("A new password has been set for %(name)s; their sessions have been logged out.", name=user.username))
+
+
 from kiosk.devices.cli import device_group  # noqa: E402
 
 main.add_command(device_group)

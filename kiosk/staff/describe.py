@@ -38,6 +38,8 @@ ACTION_LABELS: dict[str, Any] = {
     "staff.create": _l("Staff account created"),
     "staff.activate": _l("Staff account reactivated"),
     "staff.deactivate": _l("Staff account deactivated"),
+    "staff.password": _l("Own password changed"),
+    "staff.password_reset": _l("Password reset by an administrator"),
     "staff.login": _l("Logged in"),
     "staff.login_failed": _l("Login refused"),
     "staff.logout": _l("Logged out"),

@@ -10,7 +10,7 @@ sessions also end after STAFF_IDLE_MINUTES without a request (kiosk.staff.access
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
-from werkzeug.security import generate_password_hash
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from kiosk.db import write_transaction
 from kiosk.staff.models import StaffUser
@@ -34,14 +34,33 @@ def end_sessions(user: StaffUser) -> None:
     user.session_version = (user.session_version or 0) + 1
 
 
-def change_password(session: Session, user: StaffUser, password: str, *, actor: StaffUser | None, remote_addr: str = "") -> None:
+def change_password(
+    session: Session,
+    user: StaffUser,
+    password: str,
+    *,
+    actor: StaffUser | None,
+    current_password: str | None = None,
+    remote_addr: str = "",
+    field: str = "password",
+) -> None:
+    """Set a new password and end every session of ``user`` (a stolen cookie stops working).
+
+    ``current_password``, when given (a user changing their own), must match first; an
+    administrator resetting someone else's password, or the CLI, passes None.
+    """
     from kiosk.i18n import _l
     from kiosk.staff.services import MIN_PASSWORD_LENGTH, StaffError, record_audit
 
+    if current_password is not None and not check_password_hash(user.password_hash, current_password):
+        raise StaffError("wrong_password", _l("The current password is not right."), field="current_password")
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise StaffError("short_password", _l("The password must have at least %(n)d characters.", n=MIN_PASSWORD_LENGTH))
+        raise StaffError("short_password", _l("The password must have at least %(n)d characters.", n=MIN_PASSWORD_LENGTH), field=field)
+    if check_password_hash(user.password_hash, password):
+        raise StaffError("same_password", _l("The new password must differ from the old one."), field=field)
     password_hash = generate_password_hash(password)  # slow: before taking the write lock
     with write_transaction(session):
         user.password_hash = password_hash
         end_sessions(user)
-        record_audit(session, actor, "staff.password", target=user.username, remote_addr=remote_addr)
+        action = "staff.password" if actor is not None and actor.id == user.id else "staff.password_reset"
+        record_audit(session, actor, action, target=user.username, remote_addr=remote_addr)

@@ -15,7 +15,7 @@ from kiosk.features import FigureContext, registry
 from kiosk.i18n import _l
 from kiosk.staff import describe, services, sessions
 from kiosk.staff.access import mark_active, role_required, staff_blueprint
-from kiosk.staff.forms import ConfirmForm, LoginForm, NewStaffForm
+from kiosk.staff.forms import ConfirmForm, LoginForm, NewStaffForm, PasswordChangeForm, PasswordResetForm
 from kiosk.staff.models import StaffRole, StaffUser
 from kiosk.web import render, show_error
 
@@ -120,6 +120,61 @@ def set_active(user_id: int):
     except services.StaffError as error:
         flash(str(error.message), "error")
     return redirect(url_for("staff.users"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def password():
+    """Any staff user changes their own password; their other sessions end, this one goes on."""
+    form = PasswordChangeForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            sessions.change_password(
+                db.session,
+                current_user,
+                form.new_password.data,
+                actor=current_user,
+                current_password=form.current_password.data,
+                remote_addr=request.remote_addr or "",
+                field="new_password",
+            )
+        except services.StaffError as error:
+            show_error(form, error)
+            status = error.status
+        else:
+            # The session version moved on: log this browser in again under the new one.
+            session.pop("csrf_token", None)
+            login_user(current_user._get_current_object())
+            mark_active()
+            flash(_("Your password has been changed. Any other browser logged in as you has been logged out."), "success")
+            return redirect(url_for("staff.dashboard"))
+    elif request.method == "POST":
+        status = 400
+    return render("staff/password.html", form=form, target=None, min_length=services.MIN_PASSWORD_LENGTH, status=status)
+
+
+@bp.route("/users/<int:user_id>/password", methods=["GET", "POST"])
+@role_required(StaffRole.ADMIN)
+def reset_password(user_id: int):
+    """An administrator sets a new password for another account (a forgotten password)."""
+    user = services.get_staff_user(db.session, user_id) or abort(404)
+    if user.id == current_user.id:
+        return redirect(url_for("staff.password"))
+    form = PasswordResetForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            sessions.change_password(db.session, user, form.new_password.data, actor=current_user, remote_addr=request.remote_addr or "", field="new_password")
+        except services.StaffError as error:
+            show_error(form, error)
+            status = error.status
+        else:
+            flash(_("A new password has been set for %(name)s; their sessions have been logged out.", name=user.username), "success")
+            return redirect(url_for("staff.users"))
+    elif request.method == "POST":
+        status = 400
+    return render("staff/password.html", form=form, target=user, min_length=services.MIN_PASSWORD_LENGTH, status=status)
 
 
 @bp.get("/audit")

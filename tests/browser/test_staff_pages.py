@@ -23,6 +23,7 @@ def test_main_staff_pages_pass_axe_including_a_form_with_errors(serve, page):
         "/staff/rewards/redemptions",
         "/staff/users",
         "/staff/audit",
+        "/staff/password",
     ):
         response = page.goto(base_url + path)
         assert response.status == 200, path
@@ -45,7 +46,7 @@ def test_main_staff_pages_pass_axe_including_a_form_with_errors(serve, page):
     expect(title).to_have_attribute("aria-describedby", "title-error")
     expect(page.locator("#category-error")).to_be_visible()
     assert_accessible(page)
-    assert len(visited) == 8
+    assert len(visited) == 9
 
 
 def test_cancelling_an_activity_asks_in_a_dialog_not_a_native_confirm(serve, page):
