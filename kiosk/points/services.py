@@ -263,6 +263,7 @@ def redeem(
     request_key: str,
     actor: StaffUser | None = None,
     remote_addr: str = "",
+    device_id: int | None = None,
 ) -> Redemption:
     """Exchange points for a reward. A unit of work of its own: commits on success.
 
@@ -302,7 +303,8 @@ def redeem(
             actor,
             "points.redeem",
             target=f"member:{member.id}",
-            detail=f"reward={reward.id} redemption={redemption.id} channel={channel}",
+            # Which kiosk it was (an enrolled device), so a disputed redemption can be traced.
+            detail=f"reward={reward.id} redemption={redemption.id} channel={channel}" + (f" device={device_id}" if device_id else ""),
             remote_addr=remote_addr,
             channel=channel,
         )

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from kiosk.checkin.services import attended_count
-from kiosk.devices.access import kiosk_blueprint
+from kiosk.devices.access import current_device, kiosk_blueprint
 from kiosk.errors import KioskError
 from kiosk.extensions import db, limiter
 from kiosk.home.views import after_visit_url
@@ -121,6 +121,8 @@ def redeem():
             reward_id=request.form.get("reward_id"),
             channel="kiosk",
             request_key=request_key,
+            remote_addr=client_address(),
+            device_id=device.id if (device := current_device()) is not None else None,
         )
     except services.PointsError as error:
         return render("points/refused.html", status=error.status, error=error)

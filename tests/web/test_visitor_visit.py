@@ -5,12 +5,16 @@ language. Each test failed before its fix (run against the commit before it)."""
 import re
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
+
 from kiosk.checkin import services as checkin_services
 from kiosk.checkin.models import CheckinMethod
 from kiosk.checkin.settings import code_signer, rules
 from kiosk.db import write_transaction
+from kiosk.devices.models import KioskDevice
 from kiosk.points.models import PointsReason
 from kiosk.points.services import award_points, balance, save_reward
+from kiosk.staff.models import AuditEntry
 from tests.helpers import kiosk_post, register, scan, token_for
 
 
@@ -40,6 +44,10 @@ def test_a_redemption_ends_what_the_card_allows(app, session):
     assert confirm_again.status_code == 403
     session.rollback()
     assert balance(session, member.id) == 90
+    # The audit names the kiosk it happened on (the test client's enrolled device).
+    audit = session.scalar(select(AuditEntry).where(AuditEntry.action == "points.redeem"))
+    device_id = session.scalar(select(KioskDevice.id).order_by(KioskDevice.id.desc()))
+    assert audit.actor_name == "kiosk" and f"device={device_id}" in audit.detail
 
 
 def test_attended_counts_only_check_ins_that_stand(app, session, open_activity, make_staff):
