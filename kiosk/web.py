@@ -14,7 +14,7 @@ import hashlib
 import io
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -102,6 +102,21 @@ def natural_day(moment: datetime) -> str:
 
     zone = ZoneInfo(current_app.config["TIMEZONE"])
     return timefmt.day_text(moment.astimezone(zone).date(), local_now().date(), str(get_locale() or "zh"))
+
+
+def natural_moment(moment: datetime | None) -> str:
+    """今天 14:05, 11月28日 周六 09:30 (en: Sat 28 Nov 09:30) for a stored (UTC) moment."""
+    if moment is None:
+        return ""
+    local = moment.astimezone(ZoneInfo(current_app.config["TIMEZONE"]))
+    return f"{natural_date(local.date())} {local.strftime('%H:%M')}"
+
+
+def natural_date(day: date | None) -> str:
+    """今天, 明天, 12月5日 周六 for a calendar date (a due date, a booking day)."""
+    from kiosk import timefmt
+
+    return timefmt.day_text(day, local_now().date(), str(get_locale() or "zh")) if day is not None else ""
 
 
 def _template_context() -> dict[str, Any]:
@@ -280,6 +295,8 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["mask_phone"] = mask_phone
     app.jinja_env.filters["mask_name"] = mask_name
     app.jinja_env.filters["natural_day"] = natural_day
+    app.jinja_env.filters["natural_moment"] = natural_moment
+    app.jinja_env.filters["natural_date"] = natural_date
     app.context_processor(_template_context)
     app.jinja_env.globals["url_for"] = _cached_url_for(app)
     fingerprints = StaticFingerprints(app.static_folder)

@@ -98,6 +98,7 @@ def test_staff_enrol_this_browser_cookie_survives_idle_reset_and_revocation_ends
     assert kiosk.get("/points").status_code == 403
     listing = other.get("/staff/devices/").get_data(as_text=True)
     assert "大厅一号机" in listing and "已撤销" in listing
+    assert re.search(r"<td>今天 \d\d:\d\d</td>", listing)  # when it was registered, in words, not ISO
 
 
 def test_enrolment_cookie_is_secure_behind_tls(app, session, make_staff):
