@@ -43,4 +43,5 @@ def test_admin_sees_the_admin_card_and_menu_from_the_registry(app, client, make_
     with app.test_request_context():
         from flask import url_for
 
-        assert hrefs == [url_for("staff.dashboard")] + [url_for(link.endpoint) for link in registry(app).menu]
+        # The menu from the registry, then the user's own name (a link to change their password).
+        assert hrefs == [url_for("staff.dashboard")] + [url_for(link.endpoint) for link in registry(app).menu] + [url_for("staff.password")]
