@@ -17,7 +17,7 @@ from kiosk.staff import describe, services, sessions
 from kiosk.staff.access import mark_active, role_required, staff_blueprint
 from kiosk.staff.forms import ConfirmForm, LoginForm, NewStaffForm, PasswordChangeForm, PasswordResetForm
 from kiosk.staff.models import StaffRole, StaffUser
-from kiosk.web import render, show_error
+from kiosk.web import render, submit_form
 
 bp = staff_blueprint("staff", __name__, "/staff")
 
@@ -85,26 +85,21 @@ def dashboard():
 @role_required(StaffRole.ADMIN)
 def users():
     form = NewStaffForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            services.create_staff_user(
-                db.session,
-                form.username.data,
-                form.password.data,
-                form.role.data,
-                display_name=form.display_name.data or "",
-                actor=current_user,
-                remote_addr=request.remote_addr or "",
-            )
-        except services.StaffError as error:
-            show_error(form, error)
-            status = error.status
-        else:
-            flash(_("Staff account %(name)s created.", name=services.normalise_username(form.username.data)), "success")
-            return redirect(url_for("staff.users"))
-    elif request.method == "POST":
-        status = 400
+    created, status = submit_form(
+        form,
+        lambda: services.create_staff_user(
+            db.session,
+            form.username.data,
+            form.password.data,
+            form.role.data,
+            display_name=form.display_name.data or "",
+            actor=current_user,
+            remote_addr=request.remote_addr or "",
+        ),
+    )
+    if created is not None:
+        flash(_("Staff account %(name)s created.", name=created.username), "success")
+        return redirect(url_for("staff.users"))
     return render("staff/users.html", form=form, toggle_form=ConfirmForm(), users=services.list_staff(db.session), status=status)
 
 
@@ -122,35 +117,33 @@ def set_active(user_id: int):
     return redirect(url_for("staff.users"))
 
 
+def _set_password(form, user: StaffUser, current_password: str | None) -> bool:
+    sessions.change_password(
+        db.session,
+        user,
+        form.new_password.data,
+        actor=current_user,
+        current_password=current_password,
+        remote_addr=request.remote_addr or "",
+        field="new_password",
+    )
+    return True
+
+
 @bp.route("/password", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
 def password():
     """Any staff user changes their own password; their other sessions end, this one goes on."""
     form = PasswordChangeForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            sessions.change_password(
-                db.session,
-                current_user,
-                form.new_password.data,
-                actor=current_user,
-                current_password=form.current_password.data,
-                remote_addr=request.remote_addr or "",
-                field="new_password",
-            )
-        except services.StaffError as error:
-            show_error(form, error)
-            status = error.status
-        else:
-            # The session version moved on: log this browser in again under the new one.
-            session.pop("csrf_token", None)
-            login_user(current_user._get_current_object())
-            mark_active()
-            flash(_("Your password has been changed. Any other browser logged in as you has been logged out."), "success")
-            return redirect(url_for("staff.dashboard"))
-    elif request.method == "POST":
-        status = 400
+    user = current_user._get_current_object()
+    changed, status = submit_form(form, lambda: _set_password(form, user, form.current_password.data))
+    if changed:
+        # The session version moved on: log this browser in again under the new one.
+        session.pop("csrf_token", None)
+        login_user(user)
+        mark_active()
+        flash(_("Your password has been changed. Any other browser logged in as you has been logged out."), "success")
+        return redirect(url_for("staff.dashboard"))
     return render("staff/password.html", form=form, target=None, min_length=services.MIN_PASSWORD_LENGTH, status=status)
 
 
@@ -162,18 +155,10 @@ def reset_password(user_id: int):
     if user.id == current_user.id:
         return redirect(url_for("staff.password"))
     form = PasswordResetForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            sessions.change_password(db.session, user, form.new_password.data, actor=current_user, remote_addr=request.remote_addr or "", field="new_password")
-        except services.StaffError as error:
-            show_error(form, error)
-            status = error.status
-        else:
-            flash(_("A new password has been set for %(name)s; their sessions have been logged out.", name=user.username), "success")
-            return redirect(url_for("staff.users"))
-    elif request.method == "POST":
-        status = 400
+    changed, status = submit_form(form, lambda: _set_password(form, user, None))
+    if changed:
+        flash(_("A new password has been set for %(name)s; their sessions have been logged out.", name=user.username), "success")
+        return redirect(url_for("staff.users"))
     return render("staff/password.html", form=form, target=user, min_length=services.MIN_PASSWORD_LENGTH, status=status)
 
 
