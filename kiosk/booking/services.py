@@ -131,7 +131,7 @@ class _Schedule:
     templates: list[ScheduleTemplate]
     overrides: dict[date, ScheduleOverride]
     closures: set[date]
-    rows: dict[datetime, Slot]
+    booked: dict[datetime, int]  # a slot row's booked count by its start (UTC)
 
 
 def _load_schedule(session: Session, service: Service, first: date, last: date) -> _Schedule:
@@ -140,8 +140,11 @@ def _load_schedule(session: Session, service: Service, first: date, last: date) 
         o.day: o for o in session.scalars(select(ScheduleOverride).where(ScheduleOverride.service_id == service.id, ScheduleOverride.day.between(first, last)))
     }
     closures = set(session.scalars(select(ClosureDay.day).where(ClosureDay.day.between(first, last))))
-    rows = {s.starts_at: s for s in session.scalars(select(Slot).where(Slot.service_id == service.id, Slot.day.between(first, last)))}
-    return _Schedule(templates, overrides, closures, rows)
+    # Two columns, not Slot objects: a month of booked slots is ~600 rows, and building ORM
+    # instances for them was a third of the availability page's time (bench/booking.py).
+    rows = session.execute(select(Slot.starts_at, Slot.booked).where(Slot.service_id == service.id, Slot.day.between(first, last)))
+    booked = {starts_at: count for starts_at, count in rows}
+    return _Schedule(templates, overrides, closures, booked)
 
 
 def _windows(service: Service, schedule: _Schedule, day: date) -> list[tuple[time, time, int, int, int | None]]:
@@ -175,15 +178,26 @@ def _day_slots(service: Service, schedule: _Schedule, day: date, zone: ZoneInfo)
     for starts, ends, minutes, capacity, provider_id in _windows(service, schedule, day):
         start = datetime.combine(day, starts, zone)
         end_of_window = datetime.combine(day, ends, zone)
-        for _ in range(MAX_SLOTS_PER_WINDOW):
-            end = start + timedelta(minutes=minutes)
-            if end > end_of_window:
+        step = timedelta(minutes=minutes)
+        if start.utcoffset() == end_of_window.utcoffset():
+            # No change of UTC offset inside the window (always, in China): step in UTC.
+            at, last = start.astimezone(UTC), end_of_window.astimezone(UTC)
+            for _ in range(MAX_SLOTS_PER_WINDOW):
+                end = at + step
+                if end > last:
+                    break
+                booked = schedule.booked.get(at, 0)
+                slots[at] = SlotView(service.id, day, at, end, max(capacity, booked), booked, provider_id)
+                at = end
+            continue
+        for _ in range(MAX_SLOTS_PER_WINDOW):  # a daylight-saving change: step in wall time
+            end_local = start + step
+            if end_local > end_of_window:
                 break
             at = start.astimezone(UTC)
-            row = schedule.rows.get(at)
-            booked = row.booked if row is not None else 0
-            slots[at] = SlotView(service.id, day, at, end.astimezone(UTC), max(capacity, booked), booked, provider_id)
-            start = end
+            booked = schedule.booked.get(at, 0)
+            slots[at] = SlotView(service.id, day, at, end_local.astimezone(UTC), max(capacity, booked), booked, provider_id)
+            start = end_local
     return [slots[k] for k in sorted(slots)]
 
 
@@ -222,6 +236,15 @@ def availability(session: Session, service: Service, now: datetime, zone: ZoneIn
         result.append(DayAvailability(day, slots, free, closed))
         day += timedelta(days=1)
     return result
+
+
+def availability_changes_at(service: Service, days: Sequence[DayAvailability], now: datetime, zone: ZoneInfo) -> datetime:
+    """When ``availability(…)`` taken at ``now`` would first differ by the clock alone: the next
+    slot whose lead time runs out (it stops being bookable), or the next local midnight."""
+    midnight = datetime.combine(local_today(now, zone) + timedelta(days=1), time(0), zone).astimezone(UTC)
+    lead = timedelta(minutes=service.lead_minutes)
+    cutoffs = (s.starts_at - lead for d in days for s in d.slots if s.starts_at - lead >= now)
+    return min(cutoffs, default=midnight) if days else midnight
 
 
 def day_slots(session: Session, service: Service, day: date, zone: ZoneInfo) -> list[SlotView]:

@@ -8,12 +8,14 @@ import time
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Flask, abort, current_app, flash, redirect, request, session, url_for
+from flask import Flask, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import format_date, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
+from markupsafe import Markup
 
 from kiosk.booking import printing, services
+from kiosk.booking.cache import availability_cache
 from kiosk.booking.forms import (
     CATEGORY_LABELS,
     CHANNEL_LABELS,
@@ -124,18 +126,30 @@ def service_page(service_id: int):
     """The day strip (free places per day) and the slots of the chosen day."""
     service = _service_or_404(service_id)
     session.pop(PENDING_SESSION_KEY, None)
+    day_html = _day_view(service, request.args.get("day", "")[:10])
+    # A day tap swaps only the strip and its slots; a tile tap (aimed at #main) gets the page.
+    fragment = "booking/_day_cached.html" if request.headers.get("HX-Target") == "booking-day" else None
+    return render("booking/service.html", fragment, service=service, day_html=day_html)
+
+
+def _day_view(service: Service, raw_day: str) -> Markup:
+    """The strip and the chosen day's slots as HTML, from the availability cache when nothing
+    could have changed them (kiosk.booking.cache)."""
     now = _now()
-    days = services.availability(db.session, service, now, _zone())
-    chosen = None
-    raw = request.args.get("day", "")
-    if raw:
-        chosen = next((d for d in days if d.day.isoformat() == raw), None)
+    zone = _zone()
+    # The generation is taken before reading, so a write committed meanwhile discards this read.
+    generation = availability_cache.generation(db.session)
+    key = (str(db.session.get_bind().url), service.id, raw_day, str(get_locale()))
+    cached = availability_cache.get(key, generation, now)
+    if cached is not None:
+        return Markup(cached)
+    days = services.availability(db.session, service, now, zone)
+    chosen = next((d for d in days if d.day.isoformat() == raw_day), None) if raw_day else None
     if chosen is None:
         chosen = next((d for d in days if d.free), days[0] if days else None)
-    context = {"service": service, "days": days, "chosen": chosen, "now": now, "lead": timedelta(minutes=service.lead_minutes)}
-    # A day tap swaps only the strip and its slots; a tile tap (aimed at #main) gets the page.
-    fragment = "booking/_day.html" if request.headers.get("HX-Target") == "booking-day" else None
-    return render("booking/service.html", fragment, **context)
+    html = render_template("booking/_day.html", service=service, days=days, chosen=chosen, now=now, lead=timedelta(minutes=service.lead_minutes))
+    availability_cache.put(key, generation, now, services.availability_changes_at(service, days, now, zone), html)
+    return Markup(html)
 
 
 @bp.get("/booking/<int:service_id>/slot/<slot_key>")
