@@ -164,7 +164,10 @@ def main() -> None:
                     add("hello", wrk(f"http://127.0.0.1:{hello_port}/", connections, args.seconds))
 
                     port = free_port()
-                    env = {"KIOSK_INSTANCE_PATH": tmp_checkin, "KIOSK_PHONE_CHECKIN_RATE_LIMIT": "10000000 per minute"}
+                    # The rate limits (their own tests cover them) would answer 429 instead of checking in:
+                    # the per-pass limit since issue 10 (bench/checkin.py does not lift that one).
+                    unlimited = "10000000 per minute"
+                    env = {"KIOSK_INSTANCE_PATH": tmp_checkin, "KIOSK_PHONE_CHECKIN_RATE_LIMIT": unlimited, "KIOSK_PASS_CHECKIN_LIMIT": unlimited}
                     with server([*kiosk_cmd, str(port)], port, env=env, probe="/healthz") as process:
                         os.environ.update(checkin.open_phone_page(f"http://127.0.0.1:{port}", token))
                         figures = wrk(f"http://127.0.0.1:{port}/c/checkin", connections, args.seconds, script=ROOT / "bench" / "checkin.lua")
@@ -172,7 +175,7 @@ def main() -> None:
                         rss["checkin"] = max(rss["checkin"], peak_rss_mib(process.pid))
                     with sqlite3.connect(Path(tmp_checkin) / "kiosk.sqlite3") as db:
                         checkins = db.execute("SELECT count(*) FROM check_in").fetchone()[0]
-                    written.setdefault(("checkin", connections), []).append((figures["requests"], checkins))
+                    written.setdefault(("checkin", connections), []).append((figures["requests"], figures["errors"], checkins))
 
                     port = free_port()
                     base = f"http://127.0.0.1:{port}"
@@ -232,7 +235,7 @@ def main() -> None:
     for connections in loads:
         for entry in written[("booking", connections)]:
             print(f"  {connections:3d} conns: {entry}")
-        print(f"  {connections:3d} conns check-in (requests, check-ins): {written[('checkin', connections)]}")
+        print(f"  {connections:3d} conns check-in (requests, non-2xx, check-ins): {written[('checkin', connections)]}")
     print(
         f"\nservice layer availability() over {DAYS} days × {SLOTS_A_DAY} slots, {len(service_ms)} calls: "
         f"p50 {percentile(service_ms, 50):.2f} ms, p95 {percentile(service_ms, 95):.2f} ms, max {max(service_ms):.2f} ms"

@@ -222,7 +222,6 @@ def _refusal(error: services.BookingError, **context):
 def book():
     form = request.form
     member = identified_member() if form.get("as_member") == "1" else None
-    service = db.session.get(Service, int(form["service"])) if form.get("service", "").isdigit() and len(form["service"]) < 10 else None
     try:
         ticket = services.book(
             db.session,
@@ -235,6 +234,7 @@ def book():
             channel=BookingChannel.KIOSK,
         )
     except services.BookingError as error:
+        service = db.session.get(Service, int(form["service"])) if form.get("service", "").isdigit() and len(form["service"]) < 10 else None
         return _refusal(error, service=service, slot_key=form.get("slot", ""))
     return _after_booking(ticket)
 
