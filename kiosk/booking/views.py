@@ -78,6 +78,19 @@ def day_text(day: date) -> str:
     return text
 
 
+def strip_day_text(day: date) -> str:
+    """A day of the strip on one short line: 今天 11月29日, 明天 11月30日, 周三 12月2日."""
+    today = _today()
+    zh = str(get_locale()) == "zh"
+    if day == today:
+        name = _("Today")
+    elif day == today + timedelta(days=1):
+        name = _("Tomorrow")
+    else:
+        name = format_date(day, "EEE")
+    return f"{name} {day.month}月{day.day}日" if zh else f"{name} {format_date(day, 'd MMM')}"
+
+
 def time_text(moment: datetime) -> str:
     return moment.astimezone(_zone()).strftime("%H:%M")
 
@@ -100,6 +113,7 @@ def _forget_pending_slot() -> None:
 def setup(app: Flask) -> None:
     app.before_request(_forget_pending_slot)
     app.jinja_env.filters["booking_day"] = day_text
+    app.jinja_env.filters["booking_strip_day"] = strip_day_text
     app.jinja_env.filters["booking_time"] = time_text
     app.jinja_env.filters["booking_when"] = when_text
     app.jinja_env.filters["slot_key"] = lambda slot: slot.key(ZoneInfo(app.config["TIMEZONE"]))
