@@ -197,7 +197,9 @@ def main() -> None:
                         rss["booking"] = max(rss["booking"], peak_rss_mib(process.pid))
                     if connections == loads[0]:
                         script = SERVICE_LAYER.format(service=info["service"], rounds=args.rounds, days=DAYS, slots=SLOTS_A_DAY)
-                        out = subprocess.run([str(BIN / "python"), "-c", script], env=instance_env(Path(tmp_booking)), check=True, capture_output=True, text=True)
+                        out = subprocess.run(
+                            [str(BIN / "python"), "-c", script], env=instance_env(Path(tmp_booking)), check=True, capture_output=True, text=True
+                        )
                         service_ms += json.loads(out.stdout.strip().splitlines()[-1])
         rss["hello"] = peak_rss_mib(hello.pid)
 
