@@ -43,6 +43,7 @@ bench: install-test translations
 	bash scripts/system-deps.sh bench
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/checkin.py
+	$(BIN)/python bench/booking.py
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test

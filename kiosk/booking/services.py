@@ -20,10 +20,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from kiosk.booking.models import (
     OPEN_STATUSES,
@@ -131,17 +131,22 @@ class _Schedule:
     templates: list[ScheduleTemplate]
     overrides: dict[date, ScheduleOverride]
     closures: set[date]
-    rows: dict[datetime, Slot]
+    booked: dict[datetime, int]  # a slot row's booked count by its start (UTC)
 
 
-def _load_schedule(session: Session, service: Service, first: date, last: date) -> _Schedule:
+def _load_schedule(session: Session, service: Service, first: date, last: date, *, booked: bool = True) -> _Schedule:
     templates = list(session.scalars(select(ScheduleTemplate).where(ScheduleTemplate.service_id == service.id)))
     overrides = {
         o.day: o for o in session.scalars(select(ScheduleOverride).where(ScheduleOverride.service_id == service.id, ScheduleOverride.day.between(first, last)))
     }
     closures = set(session.scalars(select(ClosureDay.day).where(ClosureDay.day.between(first, last))))
-    rows = {s.starts_at: s for s in session.scalars(select(Slot).where(Slot.service_id == service.id, Slot.day.between(first, last)))}
-    return _Schedule(templates, overrides, closures, rows)
+    # Two columns, not Slot objects: a month of booked slots is ~600 rows, and building ORM
+    # instances for them was a third of the availability page's time (bench/booking.py).
+    counts: dict[datetime, int] = {}
+    if booked:
+        rows = session.execute(select(Slot.starts_at, Slot.booked).where(Slot.service_id == service.id, Slot.day.between(first, last)))
+        counts = {starts_at: count for starts_at, count in rows}
+    return _Schedule(templates, overrides, closures, counts)
 
 
 def _windows(service: Service, schedule: _Schedule, day: date) -> list[tuple[time, time, int, int, int | None]]:
@@ -175,15 +180,26 @@ def _day_slots(service: Service, schedule: _Schedule, day: date, zone: ZoneInfo)
     for starts, ends, minutes, capacity, provider_id in _windows(service, schedule, day):
         start = datetime.combine(day, starts, zone)
         end_of_window = datetime.combine(day, ends, zone)
-        for _ in range(MAX_SLOTS_PER_WINDOW):
-            end = start + timedelta(minutes=minutes)
-            if end > end_of_window:
+        step = timedelta(minutes=minutes)
+        if start.utcoffset() == end_of_window.utcoffset():
+            # No change of UTC offset inside the window (always, in China): step in UTC.
+            at, last = start.astimezone(UTC), end_of_window.astimezone(UTC)
+            for _ in range(MAX_SLOTS_PER_WINDOW):
+                end = at + step
+                if end > last:
+                    break
+                booked = schedule.booked.get(at, 0)
+                slots[at] = SlotView(service.id, day, at, end, max(capacity, booked), booked, provider_id)
+                at = end
+            continue
+        for _ in range(MAX_SLOTS_PER_WINDOW):  # a daylight-saving change: step in wall time
+            end_local = start + step
+            if end_local > end_of_window:
                 break
             at = start.astimezone(UTC)
-            row = schedule.rows.get(at)
-            booked = row.booked if row is not None else 0
-            slots[at] = SlotView(service.id, day, at, end.astimezone(UTC), max(capacity, booked), booked, provider_id)
-            start = end
+            booked = schedule.booked.get(at, 0)
+            slots[at] = SlotView(service.id, day, at, end_local.astimezone(UTC), max(capacity, booked), booked, provider_id)
+            start = end_local
     return [slots[k] for k in sorted(slots)]
 
 
@@ -224,8 +240,18 @@ def availability(session: Session, service: Service, now: datetime, zone: ZoneIn
     return result
 
 
-def day_slots(session: Session, service: Service, day: date, zone: ZoneInfo) -> list[SlotView]:
-    return _day_slots(service, _load_schedule(session, service, day, day), day, zone)
+def availability_changes_at(service: Service, days: Sequence[DayAvailability], now: datetime, zone: ZoneInfo) -> datetime:
+    """When ``availability(…)`` taken at ``now`` would first differ by the clock alone: the next
+    slot whose lead time runs out (it stops being bookable), or the next local midnight."""
+    midnight = datetime.combine(local_today(now, zone) + timedelta(days=1), time(0), zone).astimezone(UTC)
+    lead = timedelta(minutes=service.lead_minutes)
+    cutoffs = (s.starts_at - lead for d in days for s in d.slots if s.starts_at - lead >= now)
+    return min(cutoffs, default=midnight) if days else midnight
+
+
+def day_slots(session: Session, service: Service, day: date, zone: ZoneInfo, *, booked: bool = True) -> list[SlotView]:
+    """One day's slots; without ``booked`` their places taken are not read (all 0)."""
+    return _day_slots(service, _load_schedule(session, service, day, day, booked=booked), day, zone)
 
 
 def next_free_slots(session: Session, service: Service, after: datetime, now: datetime, zone: ZoneInfo, limit: int = ALTERNATIVES) -> list[SlotView]:
@@ -250,12 +276,13 @@ def parse_slot_key(raw: str | None, zone: ZoneInfo) -> datetime:
     return local.astimezone(UTC)
 
 
-def find_slot(session: Session, service: Service, slot_key: str | None, zone: ZoneInfo) -> SlotView:
+def find_slot(session: Session, service: Service, slot_key: str | None, zone: ZoneInfo, *, booked: bool = True) -> SlotView:
     """The slot of *this* service at that time, or bad_slot (another service's slot, a time the
-    schedule does not have, a closed day)."""
+    schedule does not have, a closed day). Without ``booked`` its places taken are not read
+    (book() lets the database count them)."""
     at = parse_slot_key(slot_key, zone)
     day = at.astimezone(zone).date()
-    for slot in day_slots(session, service, day, zone):
+    for slot in day_slots(session, service, day, zone, booked=booked):
         if slot.starts_at == at:
             return slot
     raise BookingError("not_a_slot", _l("This service has no slot at that time. Please choose again."), status=404)
@@ -558,14 +585,17 @@ def blocked_until(session: Session, person_key: str, service: Service, now: date
     counting those before a staff member lifted the block) block for block_days after the last."""
     if service.block_days == 0:
         return None
-    lifted = session.scalar(select(func.max(BlockLift.lifted_at)).where(BlockLift.person_key == person_key))
     since = now - timedelta(days=service.noshow_days)
-    if lifted is not None and lifted > since:
-        since = lifted
+    lifted = select(func.max(BlockLift.lifted_at)).where(BlockLift.person_key == person_key).scalar_subquery()
     noshows = list(
         session.scalars(
             select(Booking.closed_at)
-            .where(Booking.person_key == person_key, Booking.status == BookingStatus.NO_SHOW, Booking.closed_at > since)
+            .where(
+                Booking.person_key == person_key,
+                Booking.status == BookingStatus.NO_SHOW,
+                Booking.closed_at > since,
+                or_(lifted.is_(None), Booking.closed_at > lifted),
+            )
             .order_by(Booking.closed_at.desc())
         )
     )
@@ -772,6 +802,12 @@ def _open_count(session: Session, service_id: int, person_key: str, today: date)
 
 
 def _check_rules(session: Session, service: Service, slot: SlotView, person: Person, now: datetime, zone: ZoneInfo, channel: BookingChannel) -> None:
+    _check_time_rules(session, service, slot, person, now, zone, channel)
+    _check_person_limits(session, service, slot, person, now, zone)
+
+
+def _check_time_rules(session: Session, service: Service, slot: SlotView, person: Person, now: datetime, zone: ZoneInfo, channel: BookingChannel) -> None:
+    """Past, lead time, horizon and the no-show block."""
     if slot.starts_at <= now:
         raise BookingError("slot_past", _l("This time has already passed. Please choose a later time."), status=409)
     if not _bookable(service, slot, now):
@@ -789,15 +825,20 @@ def _check_rules(session: Session, service: Service, slot: SlotView, person: Per
                 ),
                 status=403,
             )
-    same_slot = session.scalar(
-        select(Booking.id)
-        .join(Slot, Slot.id == Booking.slot_id)
-        .where(Booking.person_key == person.key, Booking.status.in_(OPEN_STATUSES), Slot.service_id == service.id, Slot.starts_at == slot.starts_at)
-        .limit(1)
-    )
-    if same_slot is not None:
+
+
+def _check_person_limits(session: Session, service: Service, slot: SlotView, person: Person, now: datetime, zone: ZoneInfo) -> None:
+    """One query for both rules: this person's open bookings of the service, and whether one
+    of them is at this very time."""
+    open_count, same_slot = session.execute(
+        select(func.count(), func.coalesce(func.sum(case((Slot.starts_at == slot.starts_at, 1), else_=0)), 0))
+        .select_from(Booking)
+        .outerjoin(Slot, Slot.id == Booking.slot_id)
+        .where(Booking.service_id == service.id, Booking.person_key == person.key, Booking.status.in_(OPEN_STATUSES), Booking.day >= local_today(now, zone))
+    ).one()
+    if same_slot:
         raise BookingError("already_booked", _l("You have already booked this time."), status=409)
-    if _open_count(session, service.id, person.key, local_today(now, zone)) >= service.per_person_limit:
+    if open_count >= service.per_person_limit:
         raise BookingError(
             "limit_reached",
             _l("You already have %(n)d open booking(s) for %(service)s. Cancel one first or ask the desk.", n=service.per_person_limit, service=service.name),
@@ -805,20 +846,36 @@ def _check_rules(session: Session, service: Service, slot: SlotView, person: Per
         )
 
 
-def _ensure_slot_row(session: Session, service: Service, slot: SlotView) -> int:
+def _upsert_slot_row(session: Session, service: Service, slot: SlotView) -> None:
     """The slot's row (created on first booking); its capacity follows today's schedule but
-    never drops below what is already booked."""
-    session.execute(
-        sqlite_insert(Slot)
-        .values(
-            service_id=service.id, day=slot.day, starts_at=slot.starts_at, ends_at=slot.ends_at, capacity=slot.capacity, booked=0, provider_id=slot.provider_id
-        )
-        .on_conflict_do_nothing(index_elements=["service_id", "starts_at"])
+    never drops below what is already booked. One statement."""
+    insert = sqlite_insert(Slot).values(
+        service_id=service.id, day=slot.day, starts_at=slot.starts_at, ends_at=slot.ends_at, capacity=slot.capacity, booked=0, provider_id=slot.provider_id
     )
+    session.execute(
+        insert.on_conflict_do_update(
+            index_elements=["service_id", "starts_at"],
+            set_={"capacity": func.max(insert.excluded.capacity, Slot.booked)},
+            where=Slot.capacity != insert.excluded.capacity,
+        )
+    )
+
+
+def _ensure_slot_row(session: Session, service: Service, slot: SlotView) -> int:
+    _upsert_slot_row(session, service, slot)
     slot_id = session.scalar(select(Slot.id).where(Slot.service_id == service.id, Slot.starts_at == slot.starts_at))
     assert slot_id is not None
-    session.execute(update(Slot).where(Slot.id == slot_id, Slot.capacity != slot.capacity).values(capacity=func.max(slot.capacity, Slot.booked)))
     return int(slot_id)
+
+
+def _take_place_at(session: Session, service: Service, slot: SlotView) -> Slot | None:
+    """One place of the slot's row, or None when it is full (the database decides)."""
+    return session.scalars(
+        update(Slot)
+        .where(Slot.service_id == service.id, Slot.starts_at == slot.starts_at, Slot.booked < Slot.capacity)
+        .values(booked=Slot.booked + 1)
+        .returning(Slot)
+    ).one_or_none()
 
 
 def _take_place(session: Session, slot_id: int) -> bool:
@@ -879,7 +936,14 @@ def book(
     remote_addr: str = "",
 ) -> TicketView:
     """Book one place in a slot. The same request_key (a double tap, a retry) returns the
-    first ticket; a full slot raises SlotFullError with the next free slots."""
+    first ticket; a full slot raises SlotFullError with the next free slots.
+
+    What no concurrent request can change in between (the service, the slot's time, lead time,
+    horizon, the no-show block) is checked before the write lock; the unit of work holds only
+    what races decide: the request key, the person's open bookings, the place (``booked <
+    capacity`` in the database), the ticket number, the booking and its event. Every statement
+    inside the lock waits for the GIL behind the server's other threads, so fewer of them is
+    what lets bookings keep up under load (bench/booking.py)."""
     now = now or utcnow()
     key = _check_request_key(request_key)
     if member_id is None:
@@ -887,42 +951,81 @@ def book(
             parse_phone(phone)
         except PhoneError as error:
             raise BookingError(error.code, error.message, field="phone") from None
-    with write_transaction(session):
-        existing = session.scalar(select(Booking).where(Booking.request_key == key))
-        person = identify(session, phone=phone, member_id=member_id)
-        if existing is not None:
-            if existing.person_key != person.key:
-                raise BookingError("bad_request_key", _l("Please go back and try again."), status=409)
-            result = ticket_view(session, existing)
-            return result
-        service = get_service(session, service_id, active_only=True)
-        slot = find_slot(session, service, slot_key, rules.zone)
-        _check_rules(session, service, slot, person, now, rules.zone, channel)
-        slot_id = _ensure_slot_row(session, service, slot)
-        if not _take_place(session, slot_id):
-            raise SlotFullError(next_free_slots(session, service, slot.starts_at, now, rules.zone), service.id, slot.key(rules.zone))
-        try:
-            with session.begin_nested():
-                booking = _add_booking(
-                    session,
-                    service,
-                    slot_id=slot_id,
-                    day=slot.day,
-                    queue_at=slot.starts_at,
-                    person=person,
-                    channel=channel,
-                    request_key=key,
-                    rules=rules,
-                    now=now,
-                    staff=staff,
-                )
-        except IntegrityError:
-            raise BookingError("bad_request_key", _l("Please go back and try again."), status=409) from None
-        if staff is not None:
-            record_audit(session, staff, "booking.staff", target=f"booking:{booking.id}", detail=f"service={service.id}", remote_addr=remote_addr)
-        promoted = _take_promotions(session, person, now)
-        result = ticket_view(session, booking, promoted=promoted)
-    return result
+    person = identify(session, phone=phone, member_id=member_id)
+    retried = _retried(session, key, person)
+    if retried is not None:
+        return ticket_view(session, retried)
+    service = get_service(session, service_id, active_only=True)
+    slot = find_slot(session, service, slot_key, rules.zone, booked=False)
+    _check_time_rules(session, service, slot, person, now, rules.zone, channel)
+    promotions = _has_promotions(session, person)
+    service_key = service.id
+    # What was read above stays loaded through the commits (the read's and the unit of work's):
+    # reloading the service and the person inside the lock, and the booking after it, would
+    # only repeat what this request already knows.
+    real = session() if isinstance(session, scoped_session) else session
+    expire_on_commit, real.expire_on_commit = real.expire_on_commit, False
+    try:
+        with write_transaction(session):
+            retried = _retried(session, key, person)
+            if retried is not None:
+                booking = retried
+            else:
+                _check_person_limits(session, service, slot, person, now, rules.zone)
+                _upsert_slot_row(session, service, slot)
+                taken = _take_place_at(session, service, slot)
+                if taken is None:
+                    raise _SlotTaken
+                try:
+                    with session.begin_nested():
+                        booking = _add_booking(
+                            session,
+                            service,
+                            slot_id=taken.id,
+                            day=slot.day,
+                            queue_at=slot.starts_at,
+                            person=person,
+                            channel=channel,
+                            request_key=key,
+                            rules=rules,
+                            now=now,
+                            staff=staff,
+                        )
+                except IntegrityError:
+                    raise BookingError("bad_request_key", _l("Please go back and try again."), status=409) from None
+                if staff is not None:
+                    record_audit(session, staff, "booking.staff", target=f"booking:{booking.id}", detail=f"service={service.id}", remote_addr=remote_addr)
+            promoted = _take_promotions(session, person, now) if promotions else []
+    except _SlotTaken:
+        # The alternatives are read after the lock is released (the 49 losers of a race).
+        raise SlotFullError(next_free_slots(session, service, slot.starts_at, now, rules.zone), service_key, slot.key(rules.zone)) from None
+    finally:
+        real.expire_on_commit = expire_on_commit
+    # The ticket (people ahead, masked name) is read after the commit, outside the lock.
+    return ticket_view(session, booking, promoted=promoted)
+
+
+class _SlotTaken(Exception):
+    """Inside book(): the last place went to someone else (rolls the unit of work back)."""
+
+
+def _retried(session: Session, key: str, person: Person) -> Booking | None:
+    """The booking this request key already made (a double tap, a retried request)."""
+    existing = session.scalar(select(Booking).where(Booking.request_key == key))
+    if existing is not None and existing.person_key != person.key:
+        raise BookingError("bad_request_key", _l("Please go back and try again."), status=409)
+    return existing
+
+
+def _has_promotions(session: Session, person: Person) -> bool:
+    return (
+        session.scalar(
+            select(WaitlistEntry.id)
+            .where(WaitlistEntry.person_key == person.key, WaitlistEntry.status == WaitlistStatus.PROMOTED, WaitlistEntry.notified_at.is_(None))
+            .limit(1)
+        )
+        is not None
+    )
 
 
 @dataclass(frozen=True)

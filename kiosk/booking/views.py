@@ -8,12 +8,14 @@ import time
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Flask, abort, current_app, flash, redirect, request, session, url_for
+from flask import Flask, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import format_date, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
+from markupsafe import Markup
 
 from kiosk.booking import printing, services
+from kiosk.booking.cache import availability_cache
 from kiosk.booking.forms import (
     CATEGORY_LABELS,
     CHANNEL_LABELS,
@@ -76,6 +78,19 @@ def day_text(day: date) -> str:
     return text
 
 
+def strip_day_text(day: date) -> str:
+    """A day of the strip on one short line: 今天 11月29日, 明天 11月30日, 周三 12月2日."""
+    today = _today()
+    zh = str(get_locale()) == "zh"
+    if day == today:
+        name = _("Today")
+    elif day == today + timedelta(days=1):
+        name = _("Tomorrow")
+    else:
+        name = format_date(day, "EEE")
+    return f"{name} {day.month}月{day.day}日" if zh else f"{name} {format_date(day, 'd MMM')}"
+
+
 def time_text(moment: datetime) -> str:
     return moment.astimezone(_zone()).strftime("%H:%M")
 
@@ -98,6 +113,7 @@ def _forget_pending_slot() -> None:
 def setup(app: Flask) -> None:
     app.before_request(_forget_pending_slot)
     app.jinja_env.filters["booking_day"] = day_text
+    app.jinja_env.filters["booking_strip_day"] = strip_day_text
     app.jinja_env.filters["booking_time"] = time_text
     app.jinja_env.filters["booking_when"] = when_text
     app.jinja_env.filters["slot_key"] = lambda slot: slot.key(ZoneInfo(app.config["TIMEZONE"]))
@@ -124,18 +140,30 @@ def service_page(service_id: int):
     """The day strip (free places per day) and the slots of the chosen day."""
     service = _service_or_404(service_id)
     session.pop(PENDING_SESSION_KEY, None)
+    day_html = _day_view(service, request.args.get("day", "")[:10])
+    # A day tap swaps only the strip and its slots; a tile tap (aimed at #main) gets the page.
+    fragment = "booking/_day_cached.html" if request.headers.get("HX-Target") == "booking-day" else None
+    return render("booking/service.html", fragment, service=service, day_html=day_html)
+
+
+def _day_view(service: Service, raw_day: str) -> Markup:
+    """The strip and the chosen day's slots as HTML, from the availability cache when nothing
+    could have changed them (kiosk.booking.cache)."""
     now = _now()
-    days = services.availability(db.session, service, now, _zone())
-    chosen = None
-    raw = request.args.get("day", "")
-    if raw:
-        chosen = next((d for d in days if d.day.isoformat() == raw), None)
+    zone = _zone()
+    # The generation is taken before reading, so a write committed meanwhile discards this read.
+    generation = availability_cache.generation(db.session)
+    key = (str(db.session.get_bind().url), service.id, raw_day, str(get_locale()))
+    cached = availability_cache.get(key, generation, now)
+    if cached is not None:
+        return Markup(cached)
+    days = services.availability(db.session, service, now, zone)
+    chosen = next((d for d in days if d.day.isoformat() == raw_day), None) if raw_day else None
     if chosen is None:
         chosen = next((d for d in days if d.free), days[0] if days else None)
-    context = {"service": service, "days": days, "chosen": chosen, "now": now, "lead": timedelta(minutes=service.lead_minutes)}
-    # A day tap swaps only the strip and its slots; a tile tap (aimed at #main) gets the page.
-    fragment = "booking/_day.html" if request.headers.get("HX-Target") == "booking-day" else None
-    return render("booking/service.html", fragment, **context)
+    html = render_template("booking/_day.html", service=service, days=days, chosen=chosen, now=now, lead=timedelta(minutes=service.lead_minutes))
+    availability_cache.put(key, generation, now, services.availability_changes_at(service, days, now, zone), html)
+    return Markup(html)
 
 
 @bp.get("/booking/<int:service_id>/slot/<slot_key>")
@@ -208,7 +236,6 @@ def _refusal(error: services.BookingError, **context):
 def book():
     form = request.form
     member = identified_member() if form.get("as_member") == "1" else None
-    service = db.session.get(Service, int(form["service"])) if form.get("service", "").isdigit() and len(form["service"]) < 10 else None
     try:
         ticket = services.book(
             db.session,
@@ -221,6 +248,7 @@ def book():
             channel=BookingChannel.KIOSK,
         )
     except services.BookingError as error:
+        service = db.session.get(Service, int(form["service"])) if form.get("service", "").isdigit() and len(form["service"]) < 10 else None
         return _refusal(error, service=service, slot_key=form.get("slot", ""))
     return _after_booking(ticket)
 

@@ -1,7 +1,8 @@
 """The guard of issue 10: every visitor screen and state holds at every kiosk size.
 
-Each kiosk screen (home, attract, every tile, the check-in list, the keypad empty / refused /
-done, 我的积分 with a card, the reward confirmation, the pickup code, a refusal, 404) is visited
+Each kiosk screen (home, attract, every tile, a booking service's day strip and slots, its
+keypad and ticket, the check-in list, the keypad empty / refused / done, 我的积分 with a card,
+the reward confirmation, the pickup code, a refusal, 404) is visited
 at 1080×1920, 1920×1080 and 1280×800, in Chinese and English, normal and elder mode; the
 phone pages a QR opens at 390×844 in both languages. On each: no horizontal scroll, the
 primary action inside the viewport without scrolling, no overlapping text runs, no squeezed
@@ -181,6 +182,19 @@ def test_every_kiosk_screen_holds(browser, kiosk, shots, size, locale, elder):
         for path, screen in (("/booking", "03-booking"), ("/catalogue", "04-catalogue")):
             page.goto(url + path)
             screens.check(screen, ".btn-home")
+        # Booking (issue 11): a service's day strip and slots, the keypad, the ticket.
+        page.goto(url + "/booking")
+        page.locator(".service-tile").first.tap()
+        expect(page.locator(".day.is-chosen")).to_be_visible()
+        screens.check("03b-booking-slots", ".day.is-chosen", "a.slot")
+        page.locator("a.slot").first.tap()
+        expect(page.locator("[data-keypad]")).to_be_visible()
+        _tap_digits(page, f"1370{COMBOS.index((size, locale, elder)):07d}")
+        screens.check("03c-booking-keypad", ".keypad-submit", "[data-keypad-display]")
+        page.locator(".keypad-submit").tap()
+        expect(page.locator("[data-ticket]")).to_be_visible()
+        screens.check("03d-booking-ticket", "[data-ticket]", "[data-finish]")
+        page.goto(url + "/")  # ends the visit
         page.goto(url + "/points")
         screens.check("05-points-no-card", ".keypad-submit")
         page.goto(url + "/checkin")

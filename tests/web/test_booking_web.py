@@ -342,3 +342,43 @@ def test_the_ticket_and_the_cancellation_end_the_visit_after_a_countdown(client,
     token = location.rsplit("/", 1)[1]
     done = post(client, f"/booking/t/{token}/cancel", token_from=location).get_data(as_text=True)
     assert 'data-finish-url="/"' in done and ">完成</button>" in done
+
+
+# ---- bad input on the look-up, ticket and cancel paths writes nothing ----
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "text"),
+    [
+        ("lookup-malformed-phone", 422, "手机号"),
+        ("lookup-unknown-ticket", 404, "没有找到这张预约凭证"),
+        ("cancel-foreign-centre", 403, "这是其他服务中心的预约凭证"),
+        ("cancel-unknown-ticket", 404, "没有找到这张预约凭证"),
+        ("cancel-tampered", 403, "预约凭证"),
+        ("cancel-cancelled", 409, "这个预约已经取消了"),
+        ("scan-foreign-centre", 403, "这是其他服务中心的预约凭证"),
+    ],
+)
+def test_bad_ticket_input_gets_a_clear_refusal_and_writes_nothing(client, session, haircut, case, status, text):
+    location = book(client, haircut, tomorrow_at(10)).headers["HX-Location"]
+    token = location.rsplit("/", 1)[1]
+    if case == "cancel-cancelled":
+        assert post(client, f"/booking/t/{token}/cancel", token_from=location).status_code == 200
+    before = counts(session)
+    if case.startswith("lookup"):
+        phone = "1380000" if case == "lookup-malformed-phone" else "13800000001"
+        response = post(client, "/booking/lookup", {"letter": "A", "digits": "1" if "phone" in case else "9", "phone": phone}, htmx=True)
+    elif case == "scan-foreign-centre":
+        response = post(client, "/scan", {"code": services.ticket_token(1, TICKETS, "XH-LY-HL")}, htmx=True)
+    else:
+        bad = {
+            "cancel-foreign-centre": services.ticket_token(1, TICKETS, "XH-LY-HL"),
+            "cancel-unknown-ticket": services.ticket_token(999, TICKETS, "XH-CY-CY1"),
+            "cancel-tampered": token[:-2] + ("xx" if not token.endswith("xx") else "yy"),
+            "cancel-cancelled": token,
+        }[case]
+        response = post(client, f"/booking/t/{bad}/cancel", htmx=True, token_from=location)
+    body = response.get_data(as_text=True)
+    assert 400 <= response.status_code < 500 and "Traceback" not in body, (response.status_code, body[:300])
+    assert response.status_code == status and text in body, (response.status_code, body[:300])
+    assert counts(session) == before
