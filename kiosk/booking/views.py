@@ -208,7 +208,9 @@ def _refusal(error: services.BookingError, **context):
 def book():
     form = request.form
     member = identified_member() if form.get("as_member") == "1" else None
-    service = db.session.get(Service, int(form["service"])) if form.get("service", "").isascii() and form["service"].isdigit() and len(form["service"]) < 10 else None
+    service = (
+        db.session.get(Service, int(form["service"])) if form.get("service", "").isascii() and form["service"].isdigit() and len(form["service"]) < 10 else None
+    )
     try:
         ticket = services.book(
             db.session,
