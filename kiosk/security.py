@@ -22,6 +22,37 @@ class BoundedIntConverter(IntegerConverter):
 def init_app(app: Flask) -> None:
     """Before the blueprints are registered: their rules bind the converter when added."""
     app.url_map.converters["int"] = BoundedIntConverter
+    _harden_form_data()
+
+
+def _form_data(self, form, formdata):
+    """What a staff form reads: the posted fields, and uploaded files only for its file fields.
+
+    Flask-WTF's own choice mixes every uploaded file into the text fields (a file posted as
+    ``current_password`` reached ``Length`` as a FileStorage: TypeError, a 500) and turns a JSON
+    body into form data (a list or a number there: ValueError). No kiosk form is posted as JSON.
+    Found by tests/hardening/test_routes_fuzz.py."""
+    from flask_wtf.form import _Auto, _is_submitted
+    from werkzeug.datastructures import FileStorage, MultiDict
+
+    if formdata is not _Auto:
+        return formdata
+    if not _is_submitted():
+        return None
+    from wtforms.fields import FileField  # Flask-WTF's and MultipleFileField are subclasses
+
+    file_fields = {field.name for field in form if isinstance(field, FileField)}
+    data = MultiDict(request.form)
+    for name, value in request.files.items(multi=True):
+        if name in file_fields and isinstance(value, FileStorage):
+            data.add(name, value)
+    return data
+
+
+def _harden_form_data() -> None:
+    from flask_wtf import FlaskForm
+
+    FlaskForm.Meta.wrap_formdata = _form_data  # type: ignore[method-assign]
 
 
 def public_base_url() -> str:

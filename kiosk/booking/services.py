@@ -416,7 +416,7 @@ def save_provider(session: Session, service: Service, *, name: str | None, kind:
 def _provider_id(session: Session, service: Service, raw: Any) -> int | None:
     if raw in (None, "", "0"):
         return None
-    provider = session.get(Provider, int(raw)) if str(raw).isdigit() else None
+    provider = session.get(Provider, int(raw)) if str(raw).isascii() and str(raw).isdigit() else None
     if provider is None or provider.service_id != service.id:
         raise BookingError("bad_provider", _l("Please choose who gives the service."), field="provider_id")
     return provider.id

@@ -248,7 +248,8 @@ def book():
             channel=BookingChannel.KIOSK,
         )
     except services.BookingError as error:
-        service = db.session.get(Service, int(form["service"])) if form.get("service", "").isdigit() and len(form["service"]) < 10 else None
+        raw = form.get("service", "")
+        service = db.session.get(Service, int(raw)) if raw.isascii() and raw.isdigit() and len(raw) < 10 else None
         return _refusal(error, service=service, slot_key=form.get("slot", ""))
     return _after_booking(ticket)
 

@@ -118,7 +118,7 @@ def validate_book(data: Mapping[str, Any]) -> BookFields:
     year = None
     if raw_year:
         digits = raw_year[:4]
-        if not (digits.isdigit() and 1000 <= int(digits) <= 2100):
+        if not (digits.isascii() and digits.isdigit() and 1000 <= int(digits) <= 2100):
             raise CatalogueError("year_invalid", _l("Please enter a year such as 2019."), field="year")
         year = int(digits)
     return BookFields(
@@ -438,7 +438,7 @@ def save_shelf(
         book_id = None
         if isbn:
             book_id = session.scalar(select(Book.id).where(Book.isbn == isbn).limit(1))
-        elif line.isdigit() and len(line) < 10:
+        elif line.isascii() and line.isdigit() and len(line) < 10:
             book_id = session.scalar(select(Book.id).where(Book.id == int(line)))
         if book_id is None:
             raise CatalogueError("unknown_book_line", _l("Not found in the catalogue: %(line)s", line=line[:40]), field="books")

@@ -55,7 +55,7 @@ def _zone() -> ZoneInfo:
 
 def _page() -> int:
     raw = request.args.get("page", "1")
-    return int(raw) if raw.isdigit() and len(raw) < 6 else 1
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 6 else 1
 
 
 def _hits(ids: list[int]) -> list[search.Hit]:
@@ -390,7 +390,7 @@ def _member_from(raw: str) -> Member:
         except members.CardError as error:
             raise services.LoanError(error.code, error.message, field="member") from None
     number = code.lstrip("0")
-    member = db.session.get(Member, int(number)) if number.isdigit() and len(number) < 9 else None
+    member = db.session.get(Member, int(number)) if number.isascii() and number.isdigit() and len(number) < 9 else None
     if member is None:
         raise services.LoanError("unknown_member", _("Scan the member card or type the member number."), field="member", status=404)
     return member

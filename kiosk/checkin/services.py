@@ -600,7 +600,7 @@ def staff_check_in(
     six digits) printed on the card, in one field ("person")."""
     text = (person or "").strip()
     member = None
-    if text.isdigit() and len(text) <= 6:
+    if text.isascii() and text.isdigit() and len(text) <= 6:
         member = session.get(Member, int(text))
         if member is None:
             raise CheckinError("unknown_member", _l("No member has this number."), field="person")

@@ -175,7 +175,7 @@ def _pass_limit() -> str:
 def phone_checkin():
     config = current_app.config
     raw_id = request.form.get("activity", "")
-    activity_id = int(raw_id) if raw_id.isdigit() and len(raw_id) < 10 else 0
+    activity_id = int(raw_id) if raw_id.isascii() and raw_id.isdigit() and len(raw_id) < 10 else 0
     try:
         # The pass names the activity: no need to load it before the check-in does.
         method = services.read_pass(

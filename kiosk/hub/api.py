@@ -52,8 +52,9 @@ def hub_key():
 @bp.post("/enrol")
 def enrol():
     services.check_protocol(request.headers, _hub())
-    data = request.get_json(silent=True) or {}
-    issued = services.enrol(db.session, str(data.get("code", "")))
+    data = request.get_json(silent=True)
+    code = data.get("code", "") if isinstance(data, dict) else ""  # a JSON array here was a 500
+    issued = services.enrol(db.session, str(code))
     db.session.commit()
     log.info("centre %s enrolled (key %s)", issued.centre_code, issued.key_id)
     return jsonify(centre=issued.centre_code, key_id=issued.key_id, secret=issued.secret, hub_public_key=_hub().public_key), 201
@@ -98,8 +99,7 @@ def push():
 @bp.get("/pull")
 def pull():
     key, _body = _authenticated()
-    raw = request.args.get("cursor", "0")
-    cursor = int(raw) if raw.isdigit() else 0
+    cursor = services.small_number(request.args.get("cursor", "0")) or 0
     answer = services.pull(db.session, key, cursor)
     db.session.commit()
     return jsonify(answer)

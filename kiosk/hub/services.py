@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import secrets
 import uuid
 from collections import defaultdict
@@ -35,6 +36,15 @@ ENROLMENT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 PUBLICATION_KINDS = ("activity", "notice", "reward")
 PULL_LIMIT = 200
 MAX_TYPE_LENGTH = 40
+MAX_BIGINT = 2**63 - 1  # PostgreSQL bigint: a larger seq was a 500 (issue 14, the sync API fuzz)
+MAX_INT = 2**31 - 1  # schema_version (integer)
+MAX_POINTS = 10**9  # a day's points are summed into a bigint
+
+
+def small_number(raw: str, digits: int = 18) -> int | None:
+    """An ASCII decimal header or query value, else None: ``"²".isdigit()`` is true but
+    ``int("²")`` raises, and 400 nines overflow a float or a bigint (each was a 500)."""
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= digits else None
 
 
 class HubError(KioskError):
@@ -175,9 +185,11 @@ def authenticate(session: Session, method: str, path: str, headers: Mapping[str,
     nonce = headers.get(protocol.HEADER_NONCE, "")
     signature = headers.get(protocol.HEADER_SIGNATURE, "")
     refused = AuthError("bad_signature", _l("The request is not signed by an enrolled centre."))
-    if not (key_id and timestamp.isdigit() and 16 <= len(nonce) <= 64 and signature):
+    seconds = small_number(timestamp, 12)
+    # compare_digest raises on a non-ASCII signature (a 500)
+    if not (key_id and seconds is not None and 16 <= len(nonce) <= 64 and signature and signature.isascii()):
         raise refused
-    if abs(now.timestamp() - int(timestamp)) > protocol.MAX_SKEW_SECONDS:
+    if abs(now.timestamp() - seconds) > protocol.MAX_SKEW_SECONDS:
         raise AuthError("clock_skew", _l("The kiosk's clock is more than 5 minutes off the hub's. Set the kiosk's time and try again."))
     key = session.scalar(select(HubKey).where(HubKey.key_id == key_id))
     if key is None:
@@ -203,8 +215,7 @@ def authenticate(session: Session, method: str, path: str, headers: Mapping[str,
 
 
 def check_protocol(headers: Mapping[str, str], hub: HubSecrets) -> None:
-    raw = headers.get(protocol.HEADER_PROTOCOL, "")
-    version = int(raw) if raw.isdigit() else 0
+    version = small_number(headers.get(protocol.HEADER_PROTOCOL, ""), 9) or 0
     if version < hub.min_protocol:
         raise VersionError(
             "kiosk_too_old",
@@ -244,20 +255,21 @@ def _clean_events(raw_events: Any, hub: HubSecrets) -> list[dict[str, Any]]:
     for raw in raw_events:
         try:
             seq = raw["seq"]
-            if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+            if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq <= MAX_BIGINT:
                 raise ValueError
             event_id = str(uuid.UUID(str(raw["event_id"])))
             type_ = raw["type"]
             if not isinstance(type_, str) or not 0 < len(type_) <= MAX_TYPE_LENGTH:
                 raise ValueError
             version = raw.get("schema_version", 1)
-            if not isinstance(version, int):
+            if not isinstance(version, int) or not 0 <= version <= MAX_INT:
                 raise ValueError
             occurred_at = _parse_time(raw["occurred_at"])
+            day = occurred_at.astimezone(hub.zone).date()  # year 1 or 9999 overflows here
             payload = raw["payload"]
-            if not isinstance(payload, dict):
+            if not isinstance(payload, dict) or not -MAX_POINTS <= _points(payload) <= MAX_POINTS:
                 raise ValueError
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             raise bad from None
         payload = dict(payload)
         if "person_phone" in payload or "phone" in payload or "name" in payload:
@@ -272,6 +284,8 @@ def _clean_events(raw_events: Any, hub: HubSecrets) -> list[dict[str, Any]]:
             person = hub.pseudonym(phone)
             payload["person"] = person
         stored = {"type": type_, "schema_version": version, "occurred_at": occurred_at.isoformat(), "payload": payload}
+        if not _storable(stored):
+            raise bad
         rows.append(
             {
                 "seq": seq,
@@ -279,13 +293,24 @@ def _clean_events(raw_events: Any, hub: HubSecrets) -> list[dict[str, Any]]:
                 "type": type_,
                 "schema_version": version,
                 "occurred_at": occurred_at,
-                "day": occurred_at.astimezone(hub.zone).date(),
+                "day": day,
                 "person": person,
                 "payload": payload,
                 "payload_hash": protocol.canonical_hash(stored),
             }
         )
     return rows
+
+
+def _storable(value: Any) -> bool:
+    """PostgreSQL stores it: UTF-8 text (no lone surrogates), no
+    NUL (text and jsonb refuse it), no NaN or Infinity (jsonb refuses them). Each was a 500."""
+    try:
+        dumped = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        dumped.encode("utf-8")
+    except ValueError:  # UnicodeEncodeError too
+        return False
+    return "\\u0000" not in dumped
 
 
 def _insert(session: Session) -> Any:
