@@ -63,7 +63,7 @@ def erase_command(phone: str, yes: bool) -> None:
         raise click.ClickException(str(error.message)) from None
     who = mask_phone(person.phone)
     if person.member is not None:
-        who = f"{mask_name(person.member.name)} ({who}, {_('member')} {person.member.member_number})"
+        who = _("%(name)s (%(phone)s, member %(number)s)", name=mask_name(person.member.name), phone=who, number=person.member.member_number)
     db.session.commit()  # end the read before the prompt
     if not yes:
         click.confirm(_("Erase %(who)s? Their name and number cannot be brought back.", who=who), abort=True)

@@ -277,54 +277,53 @@ MEMBER_FIELDS: tuple[tuple[str, Any], ...] = (
 
 def render_html(data: Mapping[str, Any], centre_name: str) -> str:
     """A self-contained Chinese page (no scripts, no links out) a person can open anywhere."""
-    e = html.escape
+
+    def t(text: Any) -> str:
+        return html.escape(str(text))
+
+    title = _l("Your personal data")
+    heading = _l("Your personal data held by %(centre)s", centre=centre_name)
+    intro = _l("Exported at %(when)s for mobile number %(phone)s.", when=data["exported_at"], phone=data["phone"])
     parts = [
         "<!doctype html>",
         '<html lang="zh-CN"><head><meta charset="utf-8">',
-        f"<title>{e(str(_l('Your personal data')))} · {e(centre_name)}</title>",
+        "<title>" + t(title) + " · " + t(centre_name) + "</title>",
         "<style>body{font-family:sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.6}"
         "table{border-collapse:collapse;width:100%;margin-bottom:1.5rem}th,td{border:1px solid #999;padding:.3rem .5rem;text-align:left}"
         "th{background:#eee}</style></head><body>",
-        f"<h1>{e(str(_l('Your personal data held by %(centre)s', centre=centre_name)))}</h1>",
-        f"<p>{e(str(_l('Exported at %(when)s for mobile number %(phone)s.', when=data['exported_at'], phone=data['phone'])))}</p>",
+        "<h1>" + t(heading) + "</h1>",
+        "<p>" + t(intro) + "</p>",
+        "<h2>" + t(_l("Member record")) + "</h2>",
     ]
     member = data.get("member")
-    parts.append(f"<h2>{e(str(_l('Member record')))}</h2>")
     if member:
         parts.append("<table>")
         for key, label in MEMBER_FIELDS:
-            parts.append(f"<tr><th>{e(str(label))}</th><td>{e(str(member.get(key, '')))}</td></tr>")
-        parts.append(f"<tr><th>{e(str(_l('Points balance')))}</th><td>{e(str(data.get('points_balance', 0)))}</td></tr>")
+            parts.append("<tr><th>" + t(label) + "</th><td>" + t(member.get(key, "")) + "</td></tr>")
+        parts.append("<tr><th>" + t(_l("Points balance")) + "</th><td>" + t(data.get("points_balance", 0)) + "</td></tr>")
         parts.append("</table>")
     else:
-        parts.append(f"<p>{e(str(_l('You are not a registered member; the records below were made with your mobile number.')))}</p>")
-    for key, title, columns in SECTIONS:
+        parts.append("<p>" + t(_l("You are not a registered member; the records below were made with your mobile number.")) + "</p>")
+    for key, section_title, columns in SECTIONS:
         rows = data.get(key) or []
-        parts.append(f"<h2>{e(str(title))} ({len(rows)})</h2>")
+        parts.append("<h2>" + t(section_title) + f" ({len(rows)})</h2>")
         if not rows:
-            parts.append(f"<p>{e(str(_l('None.')))}</p>")
+            parts.append("<p>" + t(_l("None.")) + "</p>")
             continue
-        parts.append("<table><tr>" + "".join(f"<th>{e(str(label))}</th>" for _key, label in columns) + "</tr>")
+        parts.append("<table><tr>" + "".join("<th>" + t(label) + "</th>" for _key, label in columns) + "</tr>")
         for row in rows:
-            parts.append("<tr>" + "".join(f"<td>{e(str(row.get(col, '')))}</td>" for col, _label in columns) + "</tr>")
+            parts.append("<tr>" + "".join("<td>" + t(row.get(col, "")) + "</td>" for col, _label in columns) + "</tr>")
         parts.append("</table>")
     district = data.get("district") or {}
-    parts.append(f"<h2>{e(str(_l('What the district receives')))}</h2>")
-    parts.append(
-        "<p>"
-        + e(
-            str(
-                _l(
-                    "The district hub receives counts and, for each record, your mobile number only sealed so that it becomes a code the district "
-                    "cannot turn back into your number; never your name. Records about you in this kiosk's outbox: %(events)d (%(waiting)d not sent yet).",
-                    events=district.get("events_naming_you", 0),
-                    waiting=district.get("events_waiting", 0),
-                )
-            )
-        )
-        + "</p>"
+    shared = _l(
+        "The district hub receives counts and, for each record, your mobile number only sealed so that it becomes a code the district "
+        "cannot turn back into your number; never your name. Records about you in this kiosk's outbox: %(events)d (%(waiting)d not sent yet).",
+        events=district.get("events_naming_you", 0),
+        waiting=district.get("events_waiting", 0),
     )
-    parts.append(f"<p>{e(str(_l('To have these records erased, ask the staff at the desk.')))}</p>")
+    parts.append("<h2>" + t(_l("What the district receives")) + "</h2>")
+    parts.append("<p>" + t(shared) + "</p>")
+    parts.append("<p>" + t(_l("To have these records erased, ask the staff at the desk.")) + "</p>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
