@@ -15,6 +15,7 @@ and config it replaces as a ``-before-restore`` backup first.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -77,10 +78,8 @@ def _fsync_directory(directory: Path) -> None:
 
 
 def _private(path: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):  # a USB stick's vfat has no permissions
         path.chmod(0o600)
-    except OSError:  # a USB stick's vfat has no permissions
-        pass
 
 
 def integrity(path: Path, *, quick: bool = False) -> str:
@@ -125,7 +124,9 @@ def _config_of(backup: Path) -> Path:
     return backup.with_suffix(".toml")
 
 
-def backup(database: Path, instance_path: Path, directory: Path, *, centre: str, zone: ZoneInfo, keep: int, tag: str = "", now: datetime | None = None) -> BackupResult:
+def backup(
+    database: Path, instance_path: Path, directory: Path, *, centre: str, zone: ZoneInfo, keep: int, tag: str = "", now: datetime | None = None
+) -> BackupResult:
     """One dated backup of the database and the config; the oldest beyond ``keep`` go."""
     if keep < 1:
         raise BackupError("bad_keep", _l("Keep at least one backup."), status=400)
@@ -151,7 +152,9 @@ def backup(database: Path, instance_path: Path, directory: Path, *, centre: str,
         part.replace(target)
     except OSError as error:
         part.unlink(missing_ok=True)
-        raise BackupError("backup_failed", _l("The backup could not be written to %(path)s: %(error)s", path=directory, error=error.strerror or error)) from None
+        raise BackupError(
+            "backup_failed", _l("The backup could not be written to %(path)s: %(error)s", path=directory, error=error.strerror or error)
+        ) from None
     except BaseException:
         part.unlink(missing_ok=True)
         raise
@@ -282,7 +285,9 @@ def restore(
         raise BackupError("no_backup", _l("There is no backup file %(path)s.", path=backup_file), status=404)
     problem = integrity(backup_file)
     if problem != "ok":
-        raise BackupError("backup_corrupt", _l("The backup %(path)s failed its integrity check (%(problem)s); nothing was changed.", path=backup_file, problem=problem))
+        raise BackupError(
+            "backup_corrupt", _l("The backup %(path)s failed its integrity check (%(problem)s); nothing was changed.", path=backup_file, problem=problem)
+        )
     with sqlite3.connect(f"file:{backup_file}?mode=ro", uri=True) as probe:
         is_kiosk = probe.execute("SELECT count(*) FROM sqlite_master WHERE name = 'alembic_version'").fetchone()[0] == 1
     probe.close()

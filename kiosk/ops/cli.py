@@ -21,7 +21,9 @@ def _paths() -> tuple[Path, Path]:
 
 
 @click.command("backup")
-@click.option("--dest", type=click.Path(file_okay=False, path_type=Path), default=None, help="Folder (a USB stick too); default BACKUP_DIR or instance/backups.")
+@click.option(
+    "--dest", type=click.Path(file_okay=False, path_type=Path), default=None, help="Folder (a USB stick too); default BACKUP_DIR or instance/backups."
+)
 @click.option("--keep", type=int, default=None, help="How many dated backups to keep in the folder (default BACKUP_KEEP).")
 @with_appcontext
 def backup_command(dest: Path | None, keep: int | None) -> None:
@@ -65,7 +67,13 @@ def restore_command(backup_file: Path, force: bool) -> None:
         db.session.remove()
         db.engine.dispose()  # no pooled connection may outlive the old file's content
         result = backup.restore(
-            backup_file, database, instance, backup.default_directory(config, instance), centre=config["CENTRE_CODE"], zone=ZoneInfo(config["TIMEZONE"]), force=force
+            backup_file,
+            database,
+            instance,
+            backup.default_directory(config, instance),
+            centre=config["CENTRE_CODE"],
+            zone=ZoneInfo(config["TIMEZONE"]),
+            force=force,
         )
     except KioskError as error:
         raise click.ClickException(str(error.message)) from None

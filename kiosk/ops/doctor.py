@@ -8,8 +8,8 @@ instance folder and a database session; network checks have short time-outs.
 from __future__ import annotations
 
 import ipaddress
-import shutil
 import os
+import shutil
 import socket
 import urllib.error
 import urllib.request
@@ -65,7 +65,7 @@ class Context:
 def _fetch(url: str, timeout: float) -> tuple[int, Mapping[str, str]]:
     request = urllib.request.Request(url, headers={"User-Agent": "centre-kiosk-doctor"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - the configured hub's http(s) URL
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, dict(response.headers)
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers or {})
@@ -86,7 +86,9 @@ def check_config(ctx: Context) -> Check:
         )
     config_file = ctx.instance_path / CONFIG_FILE_NAME
     if config_file.exists() and config_file.stat().st_mode & 0o077:
-        return Check("config", title, FAILED, _l("%(path)s can be read by other users of this PC.", path=config_file), _l("Run: chmod 600 %(path)s", path=config_file))
+        return Check(
+            "config", title, FAILED, _l("%(path)s can be read by other users of this PC.", path=config_file), _l("Run: chmod 600 %(path)s", path=config_file)
+        )
     return Check("config", title, OK, _l("Secrets present."))
 
 
@@ -101,7 +103,9 @@ def check_database(ctx: Context) -> Check:
     if path is None:
         return Check("database", title, NOT_APPLICABLE, _l("Not an SQLite database (the hub): check PostgreSQL with its own tools."))
     if not path.exists():
-        return Check("database", title, FAILED, _l("There is no database at %(path)s.", path=path), _l("Run `kiosk init`, or `kiosk restore` the latest backup."))
+        return Check(
+            "database", title, FAILED, _l("There is no database at %(path)s.", path=path), _l("Run `kiosk init`, or `kiosk restore` the latest backup.")
+        )
     problem = backups.integrity(path, quick=True)
     if problem != "ok":
         return Check(
@@ -154,11 +158,15 @@ def check_backup(ctx: Context) -> Check:
     title = _l("Backups")
     last = backups.last_backup(ctx.instance_path)
     if last is None:
-        return Check("backup", title, FAILED, _l("No backup has been made on this PC."), _l("Run `kiosk backup` and enable the nightly timer (docs/deploy.md)."))
+        return Check(
+            "backup", title, FAILED, _l("No backup has been made on this PC."), _l("Run `kiosk backup` and enable the nightly timer (docs/deploy.md).")
+        )
     age = ctx.now - last["at"]
     detail = _l("Last backup %(when)s: %(path)s", when=last["at"].strftime("%Y-%m-%d %H:%M UTC"), path=last["path"])
     if age > BACKUP_MAX_AGE:
-        return Check("backup", title, FAILED, detail, _l("The nightly backup has not run for more than two days: check `systemctl status centre-kiosk-backup.timer`."))
+        return Check(
+            "backup", title, FAILED, detail, _l("The nightly backup has not run for more than two days: check `systemctl status centre-kiosk-backup.timer`.")
+        )
     return Check("backup", title, OK, detail)
 
 
@@ -194,7 +202,9 @@ def check_hub(ctx: Context) -> list[Check]:
         ]
     checks = []
     if status != 200:
-        checks.append(Check("hub", reach, FAILED, _l("%(url)s answered %(status)s.", url=url, status=status), _l("Tell the district: their hub answers with an error.")))
+        checks.append(
+            Check("hub", reach, FAILED, _l("%(url)s answered %(status)s.", url=url, status=status), _l("Tell the district: their hub answers with an error."))
+        )
     else:
         checks.append(Check("hub", reach, OK, _l("%(url)s answers.", url=url)))
     date = {k.lower(): v for k, v in headers.items()}.get("date")
@@ -252,7 +262,9 @@ def check_printer(ctx: Context) -> Check:
         return Check("printer", title, FAILED, _l("USB printer %(id)s is not connected.", id=rest), fix)
     if kind == "dummy":
         return Check("printer", title, OK, _l("Test printer."))
-    return Check("printer", title, FAILED, _l("Unknown printer setting %(spec)s.", spec=spec), _l("Use usb:VENDOR:PRODUCT, network:ADDRESS or file:/dev/usb/lp0."))
+    return Check(
+        "printer", title, FAILED, _l("Unknown printer setting %(spec)s.", spec=spec), _l("Use usb:VENDOR:PRODUCT, network:ADDRESS or file:/dev/usb/lp0.")
+    )
 
 
 def _is_loopback(host: str) -> bool:
@@ -300,4 +312,3 @@ def database_size(config: Mapping[str, Any]) -> int:
         return 0
     path = Path(uri.removeprefix("sqlite:///"))
     return sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists())
-

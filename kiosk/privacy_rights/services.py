@@ -42,11 +42,11 @@ from kiosk.i18n import _l
 from kiosk.identify.services import parse_phone
 from kiosk.members.models import Member
 from kiosk.points.models import PointsEntry, Redemption, RedemptionStatus
-from kiosk.privacy import mask_name, mask_phone
+from kiosk.privacy import mask_phone
 from kiosk.staff.models import AuditEntry
 from kiosk.staff.services import record_audit
 from kiosk.sync.models import OutboxEvent
-from kiosk.sync.outbox import SEALED_FIELD, UNSEALED_FIELD, hub_public_key, record_event
+from kiosk.sync.outbox import UNSEALED_FIELD, hub_public_key, record_event
 
 ERASED_NAME = "已删除"
 ERASED_EVENT = "privacy.erased"
@@ -97,7 +97,7 @@ def find_person(session: Session, raw_phone: str) -> Person:
 
 def _has_guest_rows(session: Session, person: Person) -> bool:
     for model in (CheckIn, Booking, WaitlistEntry):
-        if session.scalar(select(model.id).where(or_(model.phone == person.phone, model.person_key == person.guest_key)).limit(1)) is not None:  # type: ignore[attr-defined]
+        if session.scalar(select(model.id).where(or_(model.phone == person.phone, model.person_key == person.guest_key)).limit(1)) is not None:
             return True
     return False
 
@@ -212,7 +212,9 @@ def export_person(session: Session, raw_phone: str, *, actor=None, zone: ZoneInf
         for b in bookings
     ]
     waiting = session.scalars(select(WaitlistEntry).where(_rows_about(WaitlistEntry, person)).order_by(WaitlistEntry.id)).all()
-    data["waitlist"] = [{"service": w.service.name, "slot": _when(w.starts_at, zone), "status": w.status.value, "at": _when(w.created_at, zone)} for w in waiting]
+    data["waitlist"] = [
+        {"service": w.service.name, "slot": _when(w.starts_at, zone), "status": w.status.value, "at": _when(w.created_at, zone)} for w in waiting
+    ]
     data["loans"] = [
         {
             "title": loan.copy.book.title,
@@ -383,9 +385,7 @@ def erase_person(session: Session, raw_phone: str, *, actor=None, zone: ZoneInfo
             raise PrivacyError("already_erased", _l("This person has already been erased."))
         blocking = open_business(session, person, now.astimezone(zone).date())
         if blocking:
-            raise PrivacyError(
-                "open_business", _l("Finish these first, then erase: %(reasons)s.", reasons="；".join(blocking)), field="phone"
-            )
+            raise PrivacyError("open_business", _l("Finish these first, then erase: %(reasons)s.", reasons="；".join(blocking)), field="phone")
         words = [person.phone, mask_phone(person.phone)]
         if member is not None and len(member.name.strip()) >= 2:
             words.insert(0, member.name.strip())
@@ -417,9 +417,9 @@ def erase_person(session: Session, raw_phone: str, *, actor=None, zone: ZoneInfo
             member.active = False
             member.card_serial += 1  # every printed card stops working
             counts["member"] = 1
-        for entry in session.scalars(select(AuditEntry).where(_audit_about(person))):
-            entry.detail = _scrub(entry.detail, words)
-            entry.target = _scrub(entry.target, words)
+        for audit in session.scalars(select(AuditEntry).where(_audit_about(person))):
+            audit.detail = _scrub(audit.detail, words)
+            audit.target = _scrub(audit.target, words)
         # Payloads recorded before enrolment still hold the phone in plain text: it goes (the
         # event is then sent without a person). Sealed phones are the hub's to forget.
         scrubbed = 0

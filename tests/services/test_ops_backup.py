@@ -72,7 +72,11 @@ class Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")}
         env |= {"KIOSK_INSTANCE_PATH": str(instance), "KIOSK_SECRET_KEY": TEST_SECRET, "KIOSK_SIGNING_KEY": TEST_SIGNING_KEY, "KIOSK_DISTRICT_KEY": "d"}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "kiosk.cli", "serve", "--port", str(self.port)], env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [sys.executable, "-m", "kiosk.cli", "serve", "--port", str(self.port)],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         self.url = f"http://127.0.0.1:{self.port}"
         for _ in range(400):
@@ -125,7 +129,7 @@ def test_backup_while_serving_then_restore_round_trip(served, instance_path):
     # Later records and a changed config: restoring would lose them, so --force is needed.
     time.sleep(0.01)
     add_member(database, "李秀英", "13900001111")
-    (instance_path / "kiosk.toml").write_text(CONFIG + 'IDLE_SECONDS = 30\n', encoding="utf-8")
+    (instance_path / "kiosk.toml").write_text(CONFIG + "IDLE_SECONDS = 30\n", encoding="utf-8")
     newer = invoke(instance_path, "restore", str(backup_file))
     assert newer.exit_code == 1 and "更新的记录" in newer.output and "--force" in newer.output
     assert members(database) == ["张建华", "李秀英"]
@@ -183,7 +187,7 @@ class FakeHub(BaseHTTPRequestHandler):
 
     offset = timedelta(0)
 
-    def do_GET(self):  # noqa: N802 - http.server's name
+    def do_GET(self):
         body = b'{"hub_public_key": "x", "protocol": 1}'
         self.send_response_only(200)
         self.send_header("Date", format_datetime(datetime.now(UTC) + self.offset, usegmt=True))
@@ -280,3 +284,19 @@ def test_kiosk_serve_writes_its_log_file(served, instance_path):
     served.stop()
     log = (instance_path / "kiosk.log").read_text(encoding="utf-8")
     assert "Serving on" in log
+
+
+def test_the_systemd_units_restart_the_server_and_run_real_commands(instance_path):
+    units = {p.name: p.read_text(encoding="utf-8") for p in (PROJECT_ROOT / "deploy").glob("centre-kiosk*")}
+    assert "Restart=always" in units["centre-kiosk.service"] and "kiosk serve" in units["centre-kiosk.service"]
+    assert "OnCalendar=" in units["centre-kiosk-backup.timer"] and "Persistent=true" in units["centre-kiosk-backup.timer"]
+    commands = {
+        line.split("/bin/kiosk ", 1)[1].split(" --")[0]
+        for text in units.values()
+        for line in text.splitlines()
+        if line.startswith("Exec") and "/bin/kiosk " in line
+    }
+    assert {"serve", "db upgrade", "backup", "privacy purge", "sync"} <= commands
+    for command in commands:
+        result = invoke(instance_path, *command.split(), "--help")
+        assert result.exit_code == 0, (command, result.output)
