@@ -45,6 +45,12 @@ def install_file_logging(config: Mapping[str, Any], instance_path: Path, *, logg
     handler.setFormatter(logging.Formatter(FORMAT))
     handler.addFilter(PhoneMaskingFilter())
     logger.addHandler(handler)
+    if logger is logging.getLogger() and not any(type(h) is logging.StreamHandler for h in logger.handlers):
+        # The journal keeps its copy too: with a handler on the root logger, waitress's
+        # logging.basicConfig() no longer adds the standard-error one, so add it here.
+        stream = logging.StreamHandler()
+        stream.setFormatter(logging.Formatter(FORMAT))
+        logger.addHandler(stream)
     if logger.level == logging.NOTSET or logger.level > logging.INFO:
         logger.setLevel(logging.INFO)
     ensure_masking(logger)

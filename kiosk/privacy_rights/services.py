@@ -126,13 +126,10 @@ def _audit_about(person: Person) -> Any:
 def _outbox_about(session: Session, person: Person) -> list[OutboxEvent]:
     """Outbox events that still carry the phone in plain text (recorded before enrolment) or
     name the member by id. Sealed phones cannot be matched here: only the hub can open them."""
-    events = []
-    member_id = person.member.id if person.member else None
-    for event in session.scalars(select(OutboxEvent).where(OutboxEvent.payload.is_not(None)).order_by(OutboxEvent.id)):
-        payload = event.payload or {}
-        if payload.get(UNSEALED_FIELD) == person.phone or (member_id is not None and payload.get("member_id") == member_id):
-            events.append(event)
-    return events
+    clauses = [OutboxEvent.payload[UNSEALED_FIELD].as_string() == person.phone]
+    if person.member is not None:
+        clauses.append(OutboxEvent.payload["member_id"].as_integer() == person.member.id)
+    return list(session.scalars(select(OutboxEvent).where(or_(*clauses)).order_by(OutboxEvent.id)))
 
 
 def export_person(session: Session, raw_phone: str, *, actor=None, zone: ZoneInfo, remote_addr: str = "") -> dict[str, Any]:
