@@ -1,4 +1,4 @@
-"""The `kiosk` command: init, demo, serve, staff add, db upgrade (and Flask's own commands)."""
+"""The `kiosk` command: init, demo, serve, staff add, db upgrade, backup/restore/doctor, privacy (and Flask's own commands)."""
 
 from __future__ import annotations
 
@@ -139,6 +139,11 @@ def serve_command(host: str | None, port: int | None, threads: int | None) -> No
             _("Missing configuration: %(keys)s. Run `kiosk init` first (or restore instance/kiosk.toml from its backup).", keys=", ".join(missing)), err=True
         )
         sys.exit(2)
+    from kiosk.ops.backup import hold_serve_lock
+    from kiosk.ops.logs import install_file_logging
+
+    hold_serve_lock(Path(app.instance_path))  # `kiosk restore` refuses while this is held
+    install_file_logging(app.config, Path(app.instance_path))
     host = host or app.config["SERVE_HOST"]
     port = port or app.config["SERVE_PORT"]
     click.echo(_("Centre Kiosk is running at http://%(host)s:%(port)d/ (staff: /staff/)", host=host, port=port))
@@ -207,8 +212,12 @@ def staff_password_command(username: str, password: str) -> None:
 
 
 from kiosk.devices.cli import device_group  # noqa: E402
+from kiosk.ops.cli import backup_command, doctor_command, restore_command  # noqa: E402
+from kiosk.privacy_rights.cli import privacy_group  # noqa: E402
 
 main.add_command(device_group)
+for command in (backup_command, restore_command, doctor_command, privacy_group):
+    main.add_command(command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -95,6 +95,23 @@ DEFAULTS: dict[str, Any] = {
     # idle one (see docs/deploy.md).
     "SERVE_CONNECTION_LIMIT": 1000,
     "SERVE_CHANNEL_TIMEOUT": 30,
+    # Personal data (PIPL): `kiosk privacy purge` unlinks check-ins, bookings and returned loans
+    # older than this from the person (3 years). Exports go to PRIVACY_EXPORT_DIR
+    # ("" = instance/privacy-exports).
+    "PRIVACY_RETENTION_DAYS": 3 * 365,
+    "PRIVACY_EXPORT_DIR": "",
+    # `kiosk backup`: where ("" = instance/backups; a USB stick is just another --dest) and how
+    # many dated backups to keep.
+    "BACKUP_DIR": "",
+    "BACKUP_KEEP": 14,
+    # `kiosk serve` writes its log here (relative to instance/; "" = standard error only),
+    # rotated at LOG_MAX_BYTES keeping LOG_BACKUP_COUNT old files.
+    "LOG_FILE": "kiosk.log",
+    "LOG_MAX_BYTES": 10 * 1024 * 1024,
+    "LOG_BACKUP_COUNT": 5,
+    # `kiosk doctor`: least free disk space, and the most the clock may differ from the hub's.
+    "DOCTOR_MIN_FREE_MB": 1024,
+    "DOCTOR_MAX_CLOCK_SKEW_SECONDS": 60,
 }
 
 SUPPORTED_LOCALES = ("zh", "en")

@@ -66,3 +66,23 @@ def install_log_masking(app: Flask | None = None) -> None:
 
     factory._kiosk_masks_phones = True  # type: ignore[attr-defined]
     logging.setLogRecordFactory(factory)
+
+
+class PhoneMaskingFilter(logging.Filter):
+    """The same masking as a handler filter: kept on every handler the kiosk installs (the log
+    file included), so a record made before install_log_masking ran, or by a library with its
+    own record factory, is masked on its way out too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a malformed record is logging's problem to report
+            return True
+        masked = mask_phones_in_text(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = mask_phones_in_text("".join(traceback.format_exception(*record.exc_info)).rstrip("\n"))
+        elif record.exc_text:
+            record.exc_text = mask_phones_in_text(record.exc_text)
+        return True

@@ -107,7 +107,8 @@ class Loan(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     copy_id: Mapped[int] = mapped_column(ForeignKey("book_copy.id", ondelete="CASCADE"))
-    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), index=True)
+    # NULL once the retention period has passed (kiosk.privacy_rights.purge_expired).
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"), index=True)
     borrowed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     due_date: Mapped[date] = mapped_column(index=True)
     returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -367,6 +367,7 @@ def ingest(session: Session, key: HubKey, raw_events: Any, hub: HubSecrets, *, n
                     )
                 )
     _roll_up(session, centre_id, [row for row in rows if row["event_id"] in inserted_ids])
+    forget_erased_people(session, centre_id, [row for row in rows if row["event_id"] in inserted_ids and row["type"] == "privacy.erased"])
     # The acknowledged sequence: the longest run without gaps from what the hub held before.
     acked = state.acked_seq
     for seq in sorted(row["seq"] for row in rows):
@@ -404,6 +405,32 @@ def _roll_up(session: Session, centre_id: int, rows: Sequence[Mapping[str, Any]]
         session.execute(statement, {"centre_id": centre_id, "day": day, "type": type_, "events": events, "points": points})
     if people:
         session.execute(insert(HubPersonDay).on_conflict_do_nothing(), [{"day": d, "centre_id": c, "person": p} for d, c, p in sorted(people)])
+
+
+def forget_erased_people(session: Session, centre_id: int, rows: Sequence[Mapping[str, Any]]) -> int:
+    """A centre erased a person (`kiosk privacy erase`): the hub forgets the link between the
+    person's pseudonym and this centre's records. Each of the person's events, conflicts and
+    days (the erasure event's own included) gets one fresh random token instead of the
+    pseudonym, so the figures (events, distinct people) stay true and nothing leads back to the
+    phone. payload_hash keeps the value it was received with, so a resent old event is still a
+    duplicate, not a conflict that would bring the pseudonym back. Other centres' records are
+    theirs to erase. Returns how many events were relinked."""
+    changed = 0
+    for row in rows:
+        person = row.get("person")
+        if not person:
+            continue
+        token = "erased-" + uuid.uuid4().hex
+        for event in session.scalars(select(HubEvent).where(HubEvent.centre_id == centre_id, HubEvent.person == person)):
+            event.person = token
+            event.payload = {**event.payload, "person": token}
+            changed += 1
+        for conflict in session.scalars(select(HubConflict).where(HubConflict.centre_id == centre_id)):
+            if conflict.payload.get("person") == person:
+                conflict.payload = {**conflict.payload, "person": token}
+        session.execute(update(HubPersonDay).where(HubPersonDay.centre_id == centre_id, HubPersonDay.person == person).values(person=token))
+    session.flush()
+    return changed
 
 
 def hello(session: Session, key: HubKey, hub: HubSecrets) -> dict[str, Any]:
