@@ -29,7 +29,7 @@ from kiosk.checkin.models import (
     CheckinStatus,
     KioskLock,
 )
-from kiosk.db import UTCDateTime, utcnow, write_transaction
+from kiosk.db import UTCDateTime, grouped_write, utcnow, write_transaction
 from kiosk.errors import KioskError, several
 from kiosk.i18n import _l
 from kiosk.identify.services import PhoneError, parse_phone
@@ -462,50 +462,66 @@ def check_in(
 
     The hot path of the kiosk (issue 9): everything that needs no lock happens before the unit
     of work (the number's parsing, the person's phone sealed to the hub), and the unit of work
-    itself is a handful of SQLAlchemy Core statements on the session's connection, no ORM
-    objects, so the writer queue holds each writer for a few statements and the commit.
+    itself is a handful of SQLAlchemy Core statements, no ORM objects. It goes through
+    kiosk.db.grouped_write: check-ins that arrive while another one's commit is on its way to
+    the disk share the next commit (each in its own savepoint). A staff check-in, which also
+    writes an audit entry through the ORM, has a write_transaction of its own.
     """
     now = now or utcnow()
     guest_phone = _guest_phone(phone) if member is None else None
     reason = _staff_reason(method, reason)
+    member_id = member.id if member is not None else None
     # Sealing (X25519) is the costliest step of the payload and needs no lock: done here for the
     # phone the check-in will name (a member found by the typed number has that very number).
     expected_phone = member.phone if member is not None else guest_phone
     sealed = person_field(session, expected_phone)
-    with write_transaction(session):
-        connection = session.connection()
+    staff_id = staff.id if staff is not None else None
+
+    def unit(connection: Connection) -> CheckinResult:
         activity, occurrence = _open_activity(connection, activity_id, now, rules.zone)
-        person = _attendee(connection, member, guest_phone)
+        person = _attendee(connection, member_id, guest_phone)
         occurrence_key = _occurrence_key(connection, activity, occurrence, person, now, rules.repeat_minutes)
         _check_capacity(connection, activity, occurrence)
         points = activity.points if person.member is not None else 0
-        checkin_id = _insert_checkin(connection, activity, occurrence, person, occurrence_key, method, points, rules, staff, reason, now)
+        checkin_id = _insert_checkin(connection, activity, occurrence, person, occurrence_key, method, points, rules, staff_id, reason, now)
         new_balance = None
         if person.member is not None:
             if points:
                 _insert_points(connection, person.member.id, points, checkin_id)
             # Read here, where it is exact and costs one indexed sum, not another transaction.
             new_balance = int(connection.execute(_BALANCE, {"member_id": person.member.id}).scalar() or 0)
-        if person.phone != expected_phone:  # the member's number changed meanwhile: seal the one stored
-            sealed = person_field(session, person.phone)
-        payload = _event_payload(checkin_id, activity, occurrence, method, points, person, sealed, rules)
+        person_sealed = sealed
+        if person.phone != expected_phone:  # the member's number changed meanwhile: seal the stored one
+            with Session(bind=connection) as inside:
+                person_sealed = person_field(inside, person.phone)
+        payload = _event_payload(checkin_id, activity, occurrence, method, points, person, person_sealed, rules)
         connection.execute(
             _INSERT_EVENT, {"event_id": str(uuid.uuid4()), "type": "checkin.created", "schema_version": 1, "occurred_at": now, "payload": payload}
         )
-        if staff is not None:
-            record_audit(
-                session, staff, "checkin.staff", target=f"activity:{activity.id}", detail=f"checkin={checkin_id} reason={reason}", remote_addr=remote_addr
-            )
-    return CheckinResult(
-        checkin_id,
-        activity.id,
-        activity.title,
-        person.member.name if person.member else None,
-        person.guest_phone,
-        points,
-        member_id=person.member.id if person.member else None,
-        balance=new_balance,
-    )
+        return CheckinResult(
+            checkin_id,
+            activity.id,
+            activity.title,
+            person.member.name if person.member else None,
+            person.guest_phone,
+            points,
+            member_id=person.member.id if person.member else None,
+            balance=new_balance,
+        )
+
+    if staff is None:
+        return grouped_write(session, unit)
+    with write_transaction(session):
+        result = unit(session.connection())
+        record_audit(
+            session,
+            staff,
+            "checkin.staff",
+            target=f"activity:{result.activity_id}",
+            detail=f"checkin={result.checkin_id} reason={reason}",
+            remote_addr=remote_addr,
+        )
+    return result
 
 
 # The check-in's statements, built once (SQLAlchemy then reuses their compiled SQL).
@@ -629,12 +645,12 @@ def _open_activity(connection: Connection, activity_id: int, now: datetime, zone
     return activity, current_occurrence(activity, now, zone)
 
 
-def _attendee(connection: Connection, member: Member | None, guest_phone: str | None) -> _Attendee:
+def _attendee(connection: Connection, member_id: int | None, guest_phone: str | None) -> _Attendee:
     """A phone that belongs to a member checks that member in; any other phone is a guest."""
-    if member is None:
+    if member_id is None:
         row = connection.execute(_SELECT_MEMBER_BY_PHONE, {"phone": guest_phone}).first()
     else:
-        row = connection.execute(_SELECT_MEMBER_BY_ID, {"id": member.id}).first()
+        row = connection.execute(_SELECT_MEMBER_BY_ID, {"id": member_id}).first()
     found = _Person(*tuple(row)) if row is not None else None
     if found is not None and not found.active:
         raise CheckinError("member_revoked", _l("This membership is not active. Please ask the staff at the desk."), status=403)
@@ -675,7 +691,7 @@ def _insert_checkin(
     method: CheckinMethod,
     points: int,
     rules: CheckinRules,
-    staff: StaffUser | None,
+    staff_id: int | None,
     reason: str,
     now: datetime,
 ) -> int:
@@ -690,7 +706,7 @@ def _insert_checkin(
         "status": CheckinStatus.ACTIVE,
         "points": points,
         "device_id": rules.device_id,
-        "staff_id": staff.id if staff else None,
+        "staff_id": staff_id,
         "reason": reason,
         "created_at": now,
     }
@@ -698,7 +714,7 @@ def _insert_checkin(
         result = connection.execute(_INSERT_CHECKIN, values)
     except IntegrityError:
         # Another writer got there first (the database is the last word on duplicates). Nothing
-        # else was written yet: write_transaction rolls the unit of work back.
+        # else of this unit was written yet; its transaction or savepoint is rolled back.
         raise _already() from None
     key = result.inserted_primary_key
     assert key is not None
