@@ -145,6 +145,24 @@ def _template_context() -> dict[str, Any]:
     }
 
 
+def _lazy_user_context() -> dict[str, Any]:
+    """Flask-Login's template context, lazily: its own processor loads the user on every render,
+    and on a visitor's page that runs its session protection, which rewrites the session cookie
+    (``_fresh``) on a phone's first check-in. Staff templates still get the user when they ask."""
+    from flask_login import current_user
+
+    return {"current_user": current_user}
+
+
+def _lazy_current_user(app: Flask) -> None:
+    from flask_login.utils import _user_context_processor
+
+    processors = app.template_context_processors.get(None, [])
+    for index, processor in enumerate(processors):
+        if processor is _user_context_processor:
+            processors[index] = _lazy_user_context
+
+
 def _csrf_once() -> Callable[[], str]:
     """csrf_token() for one render: a page asks up to three times; the token is made (and the
     session touched) only if the page asks at all."""
@@ -298,6 +316,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["natural_moment"] = natural_moment
     app.jinja_env.filters["natural_date"] = natural_date
     app.context_processor(_template_context)
+    _lazy_current_user(app)
     app.jinja_env.globals["url_for"] = _cached_url_for(app)
     fingerprints = StaticFingerprints(app.static_folder)
     app.extensions["kiosk_static"] = fingerprints
