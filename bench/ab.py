@@ -1,9 +1,10 @@
 """A/B in process: one change on and off in alternating batches of phone check-ins, same process.
 
-    .venv/bin/python bench/ab.py MODULE:FUNCTION [--batches 30] [--size 40]
+    .venv/bin/python bench/ab.py MODULE:FUNCTION [--batches 30] [--size 40] [--get PATH]
 
 MODULE:FUNCTION is a function ``toggle(app, on: bool)`` that switches the change (used while
-measuring issue 9's changes one by one). Printed: CPU time per request (thread time: the
+measuring issue 9's changes one by one). --get PATH measures GET PATH on an enrolled kiosk
+that keeps its cookies instead of phone check-ins. Printed: CPU time per request (thread time: the
 commit's wait for the disk is not CPU) and wall time, median and p10 of the batches, on and off.
 """
 
@@ -22,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from checkin import MEMBERS_PER_THREAD, prepare
+from common import enrol_kiosk
 
 
 def main() -> None:
@@ -29,12 +31,14 @@ def main() -> None:
     parser.add_argument("toggle")
     parser.add_argument("--batches", type=int, default=30)
     parser.add_argument("--size", type=int, default=40)
+    parser.add_argument("--get", metavar="PATH")
     args = parser.parse_args()
     module, _, name = args.toggle.partition(":")
     sys.path.insert(0, str(Path.cwd()))
     toggle = getattr(importlib.import_module(module), name)
     with tempfile.TemporaryDirectory() as tmp:
         token = prepare(Path(tmp))
+        device = enrol_kiosk(Path(tmp))
         os.environ.update(
             {"KIOSK_INSTANCE_PATH": tmp, "KIOSK_PHONE_CHECKIN_RATE_LIMIT": "10000000 per minute", "KIOSK_PASS_CHECKIN_LIMIT": "10000000 per minute"}
         )
@@ -49,9 +53,15 @@ def main() -> None:
         fields = dict(re.findall(r'name="(csrf_token|pass|activity)" value="([^"]*)"', html))
         phones = (f"150{t:02d}{c:06d}" for t in range(4) for c in range(1, MEMBERS_PER_THREAD + 1))
 
+        kiosk = app.test_client()
+        kiosk.set_cookie(*device.split("=", 1))
+
         def batch() -> tuple[float, float]:
             wall, cpu = time.perf_counter(), time.thread_time()
             for _ in range(args.size):
+                if args.get:
+                    assert kiosk.get(args.get).status_code == 200
+                    continue
                 data = {"activity": fields["activity"], "pass": fields["pass"], "phone": next(phones)}
                 response = client.post("/c/checkin", data=data, headers={"X-CSRFToken": fields["csrf_token"], "Cookie": cookie})
                 assert response.status_code == 200, response.status_code

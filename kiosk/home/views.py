@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, redirect, request, session, url_for
+from flask import abort, current_app, redirect, render_template, request, session, url_for
+from flask_babel import get_locale
+from markupsafe import Markup
 
 from kiosk.config import SUPPORTED_LOCALES
 from kiosk.devices.access import kiosk_blueprint
@@ -22,7 +25,31 @@ def index():
     # from now on opens 我的积分 instead of checking in to the activity last on screen.
     session.pop("member", None)
     session.pop("checkin_activity", None)
-    return render("home/page.html", tiles=registry().tiles, notices=current_notices(db.session))
+    return render("home/page.html", tiles_html=tiles_html(), notices=current_notices(db.session))
+
+
+TILES_KEY = "kiosk.home.tiles"
+_tiles_lock = threading.Lock()
+
+
+def tiles_html() -> Markup:
+    """The service tiles, rendered once per language (and script root) per process.
+
+    What a tile shows comes from the feature registry alone (kiosk.features.HomeTile: title,
+    subtitle, colour, URL, "coming soon"), which is fixed when the app is built; nothing staff
+    edit is on a tile. So the lazy titles are translated and the URLs built once, not on every
+    tap. A tile that ever shows live data must leave this cache (or drop it when the data
+    changes). A new registry (another app, a test installing features) starts a new cache."""
+    tiles = registry().tiles
+    key = (str(get_locale() or current_app.config["DEFAULT_LOCALE"]), request.script_root)
+    cached = current_app.extensions.get(TILES_KEY)
+    if cached is None or cached[0] is not tiles:
+        with _tiles_lock:
+            cached = current_app.extensions[TILES_KEY] = (tiles, {})
+    html = cached[1].get(key)
+    if html is None:
+        html = cached[1][key] = Markup(render_template("home/_tiles.html", tiles=tiles))
+    return html
 
 
 @bp.get("/attract")
