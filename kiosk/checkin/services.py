@@ -39,8 +39,9 @@ from kiosk.points.services import MAX_DELTA, PointsError, award_points
 from kiosk.signing import TokenSigner
 from kiosk.staff.models import StaffUser
 from kiosk.staff.services import record_audit
-from kiosk.sync.models import OutboxEvent
-from kiosk.sync.outbox import person_field, record_event
+from kiosk.sync.models import OutboxEvent, SyncState
+from kiosk.sync.outbox import SEALED_FIELD, UNSEALED_FIELD, record_event
+from kiosk.sync.protocol import seal
 from kiosk.validation import clean_text, parse_whole_number
 
 TOKEN_PREFIX = "C1"
@@ -471,10 +472,15 @@ def check_in(
     guest_phone = _guest_phone(phone) if member is None else None
     reason = _staff_reason(method, reason)
     member_id = member.id if member is not None else None
-    # Sealing (X25519) is the costliest step of the payload and needs no lock: done here for the
-    # phone the check-in will name (a member found by the typed number has that very number).
-    expected_phone = member.phone if member is not None else guest_phone
-    sealed = person_field(session, expected_phone)
+    # The person in the event, sealed to the hub (X25519) here, before the writer queue, with
+    # the hub key this process last saw; the unit of work checks that key is still the one
+    # stored and seals again inside only if not (just enrolled, the hub rolled its key, the
+    # first check-in of the process) or if the member's number changed meanwhile. A member
+    # found by the typed number has that very number.
+    expected_phone = member.phone if member is not None else guest_phone or ""
+    database = str(session.get_bind().engine.url)
+    known_key = _HUB_KEYS.get(database)
+    sealed = _person_field(known_key, expected_phone) if known_key is not None else None
     staff_id = staff.id if staff is not None else None
 
     def unit(connection: Connection) -> CheckinResult:
@@ -490,10 +496,11 @@ def check_in(
                 _insert_points(connection, person.member.id, points, checkin_id)
             # Read here, where it is exact and costs one indexed sum, not another transaction.
             new_balance = int(connection.execute(_BALANCE, {"member_id": person.member.id}).scalar() or 0)
+        hub_key = connection.execute(_HUB_KEY).scalar() or ""
         person_sealed = sealed
-        if person.phone != expected_phone:  # the member's number changed meanwhile: seal the stored one
-            with Session(bind=connection) as inside:
-                person_sealed = person_field(inside, person.phone)
+        if person_sealed is None or hub_key != known_key or person.phone != expected_phone:
+            person_sealed = _person_field(hub_key, person.phone)
+            _HUB_KEYS[database] = hub_key
         payload = _event_payload(checkin_id, activity, occurrence, method, points, person, person_sealed, rules)
         connection.execute(
             _INSERT_EVENT, {"event_id": str(uuid.uuid4()), "type": "checkin.created", "schema_version": 1, "occurred_at": now, "payload": payload}
@@ -568,8 +575,21 @@ _INSERT_CHECKIN = insert(_checkin_t)
 # The ledger row award_points() writes for a check-in (reason, reference, no note, no actor).
 _INSERT_POINTS = insert(cast(Table, PointsEntry.__table__)).values(reason=PointsReason.CHECKIN, note="", actor_id=None)
 _BALANCE = select(func.coalesce(func.sum(PointsEntry.__table__.c.delta), 0)).where(PointsEntry.__table__.c.member_id == bindparam("member_id"))
+_HUB_KEY = select(cast(Table, SyncState.__table__).c.hub_public_key).where(cast(Table, SyncState.__table__).c.id == 1)
 # The row record_event() writes (kiosk.sync.outbox), sent_at empty.
 _INSERT_EVENT = insert(cast(Table, OutboxEvent.__table__))
+
+
+# The hub's public key as last read by a check-in, per database (kiosk.sync.outbox.hub_public_key).
+_HUB_KEYS: dict[str, str] = {}
+
+
+def _person_field(hub_key: str, phone: str) -> dict[str, str]:
+    """kiosk.sync.outbox.person_field() for a hub key already read: the phone sealed to the hub,
+    or kept for sealing at send time before the kiosk is enrolled (no key yet)."""
+    if not phone:
+        return {}
+    return {SEALED_FIELD: seal(hub_key, phone)} if hub_key else {UNSEALED_FIELD: phone}
 
 
 @dataclass(frozen=True)
