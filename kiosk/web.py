@@ -78,7 +78,7 @@ def local_now() -> datetime:
 _DATES: dict[tuple[str, object], str] = {}
 
 
-def _today_text(locale: str, day) -> str:
+def today_text(locale: str, day) -> str:
     """The long date in the top bar ("2026年11月28日星期六"): Babel formats it once a day."""
     key = (locale, day)
     text = _DATES.get(key)
@@ -136,7 +136,7 @@ def _template_context() -> dict[str, Any]:
         "elder_mode": elder_mode(),
         "idle_seconds": config["IDLE_SECONDS"],
         "idle_grace_seconds": config["IDLE_GRACE_SECONDS"],
-        "today_text": _today_text(locale, now.date()),
+        "today_text": today_text(locale, now.date()),
         "clock_text": now.strftime("%H:%M"),
         "timezone": config["TIMEZONE"],
         "csrf_token": _csrf_once(),
