@@ -13,6 +13,7 @@ import http.cookiejar
 import json
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -75,63 +76,162 @@ def open_phone_page(base: str, token: str) -> dict[str, str]:
     return {"BENCH_COOKIE": cookie, "BENCH_CSRF": fields["csrf_token"], "BENCH_PASS": fields["pass"], "BENCH_ACTIVITY": fields["activity"]}
 
 
+def profile(requests: int, top: int) -> None:
+    """Where one check-in's time goes, in process (test client, no server, no wrk): the time per
+    check-in without the profiler, then cProfile's functions by cumulative time."""
+    import cProfile
+    import pstats
+    import time
+
+    with tempfile.TemporaryDirectory() as tmp:
+        token = prepare(Path(tmp))
+        os.environ["KIOSK_INSTANCE_PATH"] = tmp
+        os.environ["KIOSK_PHONE_CHECKIN_RATE_LIMIT"] = "10000000 per minute"
+        os.environ["KIOSK_PASS_CHECKIN_LIMIT"] = "10000000 per minute"
+        from kiosk import create_app
+
+        app = create_app()
+        client = app.test_client()
+        html = client.get(f"/c/{token}").get_data(as_text=True)
+        fields = dict(re.findall(r'name="(csrf_token|pass|activity)" value="([^"]*)"', html))
+        phones = (f"150{t:02d}{c:06d}" for t in range(4) for c in range(1, MEMBERS_PER_THREAD + 1))
+
+        def post() -> None:
+            data = {"activity": fields["activity"], "pass": fields["pass"], "phone": next(phones)}
+            response = client.post("/c/checkin", data=data, headers={"X-CSRFToken": fields["csrf_token"]})
+            assert response.status_code == 200, response.status_code
+
+        for _ in range(50):
+            post()
+        start = time.perf_counter()
+        for _ in range(requests):
+            post()
+        plain = (time.perf_counter() - start) / requests
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(requests):
+            post()
+        profiler.disable()
+        print(f"POST /c/checkin: {plain * 1000:.3f} ms per check-in without the profiler (test client, in process)")
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(top)
+
+
+def run_kiosk(instance: Path, token: str, connections: int, seconds: int, checkout: Path | None) -> tuple[dict, tuple, float]:
+    """One row: `kiosk serve` (this checkout's, or ``checkout``'s code) on ``instance`` under wrk;
+    returns wrk's figures, (requests, check-ins, points entries, events) and peak RSS."""
+    port = free_port()
+    env = {
+        "KIOSK_INSTANCE_PATH": str(instance),
+        "KIOSK_PHONE_CHECKIN_RATE_LIMIT": "10000000 per minute",
+        # Every request uses the one pass the bench opened (a phone's pass checks in 3 numbers).
+        "KIOSK_PASS_CHECKIN_LIMIT": "10000000 per minute",
+    }
+    if checkout is not None:
+        env["PYTHONPATH"] = str(checkout.resolve())
+    command = [str(BIN / "kiosk"), "serve", "--port", str(port), "--threads", str(THREADS)]
+    with server(command, port, env=env, probe="/healthz") as process:
+        os.environ.update(open_phone_page(f"http://127.0.0.1:{port}", token))
+        figures = wrk(f"http://127.0.0.1:{port}/c/checkin", connections, seconds, script=ROOT / "bench" / "checkin.lua")
+        rss = peak_rss_mib(process.pid)
+    # The rows of the bench's activity only (the demo has check-ins, points and events of its own).
+    with sqlite3.connect(instance / "kiosk.sqlite3") as db:
+        counts = db.execute(
+            "SELECT (SELECT count(*) FROM check_in WHERE activity_id = :a),"
+            " (SELECT count(*) FROM points_entry WHERE reason = 'checkin' AND reference IN (SELECT 'checkin:' || id FROM check_in WHERE activity_id = :a)),"
+            " (SELECT count(*) FROM outbox_event WHERE type = 'checkin.created' AND json_extract(payload, '$.activity_id') = :a)",
+            {"a": int(os.environ["BENCH_ACTIVITY"])},
+        ).fetchone()
+    return figures, (figures["requests"], *counts), rss
+
+
+def enrol(instance: Path) -> None:
+    """Give the instance a hub key, as on an enrolled kiosk: every event's phone is then sealed."""
+    from kiosk.sync.protocol import new_box_keypair
+
+    _, public = new_box_keypair()
+    with sqlite3.connect(instance / "kiosk.sqlite3") as db:
+        db.execute("DELETE FROM sync_state")
+        db.execute(
+            "INSERT INTO sync_state (id, hub_url, centre_code, key_id, key_secret, hub_public_key, acked_seq, pull_cursor, last_error)"
+            " VALUES (1, '', '', '', '', ?, 0, 0, '')",
+            (public,),
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--connections", type=int, nargs="+", default=[20, 100])
+    parser.add_argument(
+        "--compare", type=Path, help="another checkout (e.g. `git worktree add /tmp/before main`): its kiosk is measured in the same repetitions"
+    )
+    parser.add_argument("--enrolled", action="store_true", help="the kiosk has a hub key: phones in events are sealed")
+    parser.add_argument("--profile", type=int, metavar="N", help="profile N check-ins in process instead (cProfile)")
+    parser.add_argument("--top", type=int, default=40)
     args = parser.parse_args()
-    loads = (20, 100)
+    if args.profile:
+        profile(args.profile, args.top)
+        return
+    loads = tuple(args.connections)
+    kiosks: dict[str, Path | None] = {"kiosk": None}
+    if args.compare:
+        kiosks[f"kiosk [{args.compare.name}]"] = args.compare
     samples: dict[tuple[str, int], list[dict]] = {}
-    written: dict[int, list[tuple]] = {}
-    rss = {"hello": 0.0, "kiosk": 0.0}
+    written: dict[tuple[str, int], list[tuple]] = {}
+    rss = dict.fromkeys(["hello", *kiosks], 0.0)
 
     hello_port = free_port()
     with server([sys.executable, str(ROOT / "bench" / "hello.py"), str(hello_port), str(THREADS)], hello_port) as hello:
         wrk(f"http://127.0.0.1:{hello_port}/", 20, 2)
-        for _ in range(args.repeat):
+        for repetition in range(args.repeat):
             for connections in loads:
                 # A fresh instance per row (prepared before hello-world's row, so the setup's
-                # disk writes do not overlap it): every row starts from the same database size.
+                # disk writes do not overlap it): every row starts from the same database; a
+                # compared checkout gets a copy of it. The kiosks take turns going first.
                 with tempfile.TemporaryDirectory() as tmp:
-                    token = prepare(Path(tmp))
+                    instances = {}
+                    for index, what in enumerate(kiosks):
+                        instances[what] = Path(tmp) / str(index)
+                        instances[what].mkdir()
+                    first = instances["kiosk"]
+                    token = prepare(first)
+                    if args.enrolled:
+                        enrol(first)
+                    for path in instances.values():
+                        if path != first:
+                            for name in ("kiosk.toml", "kiosk.sqlite3"):
+                                shutil.copy(first / name, path / name)
                     samples.setdefault(("hello", connections), []).append(wrk(f"http://127.0.0.1:{hello_port}/", connections, args.seconds))
-                    port = free_port()
-                    env = {"KIOSK_INSTANCE_PATH": tmp, "KIOSK_PHONE_CHECKIN_RATE_LIMIT": "10000000 per minute"}
-                    command = [str(BIN / "kiosk"), "serve", "--port", str(port), "--threads", str(THREADS)]
-                    with server(command, port, env=env, probe="/healthz") as process:
-                        os.environ.update(open_phone_page(f"http://127.0.0.1:{port}", token))
-                        figures = wrk(f"http://127.0.0.1:{port}/c/checkin", connections, args.seconds, script=ROOT / "bench" / "checkin.lua")
-                        samples.setdefault(("kiosk", connections), []).append(figures)
-                        rss["kiosk"] = max(rss["kiosk"], peak_rss_mib(process.pid))
-                    with sqlite3.connect(Path(tmp) / "kiosk.sqlite3") as db:
-                        counts = db.execute(
-                            "SELECT (SELECT count(*) FROM check_in), (SELECT count(*) FROM points_entry), (SELECT count(*) FROM outbox_event)"
-                        ).fetchone()
-                    # Each 2xx response must have written exactly one of each (the demo's own
-                    # points entries are subtracted by comparing with the request count).
-                    written.setdefault(connections, []).append((figures["requests"], *counts))
+                    order = list(kiosks) if repetition % 2 == 0 else list(reversed(kiosks))
+                    for what in order:
+                        figures, counts, peak = run_kiosk(instances[what], token, connections, args.seconds, kiosks[what])
+                        samples.setdefault((what, connections), []).append(figures)
+                        written.setdefault((what, connections), []).append(counts)
+                        rss[what] = max(rss[what], peak)
         rss["hello"] = peak_rss_mib(hello.pid)
 
     print(f"machine: {machine()}")
     print(
         f"load: wrk (2 threads), {args.seconds} s per row, {args.repeat} repetitions alternating hello-world and the kiosk; "
-        f"servers: waitress, {THREADS} threads; SQLite WAL, synchronous=FULL\n"
+        f"servers: waitress, {THREADS} threads; SQLite WAL, synchronous=FULL{'; enrolled (phones sealed)' if args.enrolled else ''}\n"
         "figures: median (range); ratio = req/s / hello-world's in the same repetition; "
-        "written = (requests, check-ins, points entries, outbox events) per repetition\n"
+        "written = (requests answered, check-ins, points entries, check-in events of the bench's activity) per repetition;\n"
+        "check-ins may exceed the requests by those still in flight when wrk stopped\n"
     )
     print(HEADER + "  written")
     rows = []
     for connections in loads:
-        for what in ("hello", "kiosk"):
+        for what in ("hello", *kiosks):
             row = summarise(samples[(what, connections)], samples[("hello", connections)])
-            name, label = ("hello-world", "GET /") if what == "hello" else ("kiosk", "POST /c/checkin")
-            rows.append({"server": name, "what": label, "connections": connections, **row, "rss_mib": rss[what]})
-            extra = written[connections] if what == "kiosk" else ""
+            name, label = ("hello-world", "GET /") if what == "hello" else ("kiosk", "POST /c/checkin" + what.removeprefix("kiosk"))
+            rows.append({"server": what if what != "hello" else name, "what": label, "connections": connections, **row, "rss_mib": rss[what]})
+            extra = written[(what, connections)] if what != "hello" else ""
             rows[-1]["written"] = extra
             print(format_row(name, label, connections, row, rss[what]) + f"  {extra}")
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
-    (out / "checkin.json").write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2, default=str))
+    (out / "checkin.json").write_text(json.dumps({"machine": machine(), "enrolled": args.enrolled, "rows": rows}, indent=2, default=str))
 
 
 if __name__ == "__main__":

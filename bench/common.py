@@ -77,15 +77,31 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {platform.system()} {platform.release()}"
 
 
-def kept_cookie(url: str) -> str:
+def enrol_kiosk(path: Path) -> str:
+    """Enrol a kiosk device in the instance (kiosk.devices: kiosk pages answer only an enrolled
+    browser); returns the Cookie header that browser sends (its device cookie)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")} | {"KIOSK_INSTANCE_PATH": str(path)}
+    script = (
+        "from kiosk import create_app\nfrom kiosk.extensions import db\nfrom kiosk.devices.services import enrol_device\n"
+        "app = create_app()\nwith app.app_context():\n    print(enrol_device(db.session, 'bench', actor=None)[1])\n"
+    )
+    secret = subprocess.run([str(BIN / "python"), "-c", script], env=env, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    return f"kiosk_device={secret}"
+
+
+def kept_cookie(url: str, device_cookie: str = "") -> str:
     """The Cookie header a kiosk browser sends once its session cookie has settled (the first
     visit creates the session, the second may add Flask-Login's marker; a browser keeps the
-    latest)."""
+    latest), its device cookie included."""
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     for _ in range(3):
-        opener.open(url).read()
-    return "; ".join(f"{c.name}={c.value}" for c in jar)
+        request = urllib.request.Request(url)
+        cookies = "; ".join([device_cookie] * bool(device_cookie) + [f"{c.name}={c.value}" for c in jar])
+        if cookies:
+            request.add_unredirected_header("Cookie", cookies)
+        opener.open(request).read()
+    return "; ".join([device_cookie] * bool(device_cookie) + [f"{c.name}={c.value}" for c in jar])
 
 
 FIGURES = ("rps", "p50_us", "p95_us", "p99_us")

@@ -78,7 +78,7 @@ def local_now() -> datetime:
 _DATES: dict[tuple[str, object], str] = {}
 
 
-def _today_text(locale: str, day) -> str:
+def today_text(locale: str, day) -> str:
     """The long date in the top bar ("2026年11月28日星期六"): Babel formats it once a day."""
     key = (locale, day)
     text = _DATES.get(key)
@@ -136,13 +136,31 @@ def _template_context() -> dict[str, Any]:
         "elder_mode": elder_mode(),
         "idle_seconds": config["IDLE_SECONDS"],
         "idle_grace_seconds": config["IDLE_GRACE_SECONDS"],
-        "today_text": _today_text(locale, now.date()),
+        "today_text": today_text(locale, now.date()),
         "clock_text": now.strftime("%H:%M"),
         "timezone": config["TIMEZONE"],
         "csrf_token": _csrf_once(),
         "gettext": _make_new_gettext(translations.ugettext),
         "ngettext": _make_new_ngettext(translations.ungettext),
     }
+
+
+def _lazy_user_context() -> dict[str, Any]:
+    """Flask-Login's template context, lazily: its own processor loads the user on every render,
+    and on a visitor's page that runs its session protection, which rewrites the session cookie
+    (``_fresh``) on a phone's first check-in. Staff templates still get the user when they ask."""
+    from flask_login import current_user
+
+    return {"current_user": current_user}
+
+
+def _lazy_current_user(app: Flask) -> None:
+    from flask_login.utils import _user_context_processor
+
+    processors = app.template_context_processors.get(None, [])
+    for index, processor in enumerate(processors):
+        if processor is _user_context_processor:
+            processors[index] = _lazy_user_context
 
 
 def _csrf_once() -> Callable[[], str]:
@@ -298,6 +316,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["natural_moment"] = natural_moment
     app.jinja_env.filters["natural_date"] = natural_date
     app.context_processor(_template_context)
+    _lazy_current_user(app)
     app.jinja_env.globals["url_for"] = _cached_url_for(app)
     fingerprints = StaticFingerprints(app.static_folder)
     app.extensions["kiosk_static"] = fingerprints

@@ -12,9 +12,10 @@ import uuid
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
+from typing import Protocol, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, Date, Table, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,17 +29,19 @@ from kiosk.checkin.models import (
     CheckinStatus,
     KioskLock,
 )
-from kiosk.db import utcnow, write_transaction
+from kiosk.db import UTCDateTime, grouped_write, utcnow, write_transaction
 from kiosk.errors import KioskError, several
 from kiosk.i18n import _l
 from kiosk.identify.services import PhoneError, parse_phone
-from kiosk.members.models import Member
-from kiosk.points.models import PointsReason
-from kiosk.points.services import award_points
+from kiosk.members.models import AgeBand, Member
+from kiosk.points.models import PointsEntry, PointsReason
+from kiosk.points.services import MAX_DELTA, PointsError, award_points
 from kiosk.signing import TokenSigner
 from kiosk.staff.models import StaffUser
 from kiosk.staff.services import record_audit
-from kiosk.sync.outbox import person_field, record_event
+from kiosk.sync.models import OutboxEvent, SyncState
+from kiosk.sync.outbox import SEALED_FIELD, UNSEALED_FIELD, record_event
+from kiosk.sync.protocol import seal
 from kiosk.validation import clean_text, parse_whole_number
 
 TOKEN_PREFIX = "C1"
@@ -69,7 +72,24 @@ class Occurrence:
     session_date: date  # local date
 
 
-def _occurrence(activity: Activity, index: int, zone: ZoneInfo) -> Occurrence:
+class Schedule(Protocol):
+    """What the session arithmetic reads of an activity (an Activity, or a check-in's Core row)."""
+
+    @property
+    def starts_at(self) -> datetime: ...
+    @property
+    def ends_at(self) -> datetime: ...
+    @property
+    def weekly(self) -> bool: ...
+    @property
+    def repeat_until(self) -> date | None: ...
+    @property
+    def opens_minutes_before(self) -> int: ...
+    @property
+    def closes_minutes_after(self) -> int: ...
+
+
+def _occurrence(activity: Schedule, index: int, zone: ZoneInfo) -> Occurrence:
     start = activity.starts_at + index * WEEK
     end = activity.ends_at + index * WEEK
     return Occurrence(
@@ -81,7 +101,7 @@ def _occurrence(activity: Activity, index: int, zone: ZoneInfo) -> Occurrence:
     )
 
 
-def _occurrence_count(activity: Activity, zone: ZoneInfo) -> int | None:
+def _occurrence_count(activity: Schedule, zone: ZoneInfo) -> int | None:
     """How many sessions a weekly activity has (None: no end date)."""
     if not activity.weekly:
         return 1
@@ -91,7 +111,7 @@ def _occurrence_count(activity: Activity, zone: ZoneInfo) -> int | None:
     return max(1, (activity.repeat_until - first).days // 7 + 1)
 
 
-def current_occurrence(activity: Activity, now: datetime, zone: ZoneInfo) -> Occurrence:
+def current_occurrence(activity: Schedule, now: datetime, zone: ZoneInfo) -> Occurrence:
     """The session whose check-in window contains now, or CheckinError not_yet_open / closed."""
     count = _occurrence_count(activity, zone)
     index = 0
@@ -114,7 +134,7 @@ def current_occurrence(activity: Activity, now: datetime, zone: ZoneInfo) -> Occ
     raise CheckinError("closed", _l("Check-in for this activity has closed."), status=409)
 
 
-def next_occurrence(activity: Activity, now: datetime, zone: ZoneInfo) -> Occurrence | None:
+def next_occurrence(activity: Schedule, now: datetime, zone: ZoneInfo) -> Occurrence | None:
     count = _occurrence_count(activity, zone)
     index = max(0, int((now - activity.starts_at) / WEEK)) if activity.weekly else 0
     for candidate in (index, index + 1):
@@ -407,7 +427,8 @@ class CheckinResult:
     member_name: str | None  # None: a guest
     phone: str | None  # the guest's number (for the masked confirmation)
     points: int
-    member_id: int | None = None  # to show the member's new balance
+    member_id: int | None = None
+    balance: int | None = None  # the member's points right after this check-in (None: a guest)
 
 
 @dataclass(frozen=True)
@@ -438,34 +459,175 @@ def check_in(
     remote_addr: str = "",
 ) -> CheckinResult:
     """The one door for every check-in: refuses with a reason code, or writes the check-in, its
-    points entry, its outbox event (and the audit entry of a staff check-in) as one unit."""
+    points entry, its outbox event (and the audit entry of a staff check-in) as one unit.
+
+    The hot path of the kiosk (issue 9): everything that needs no lock happens before the unit
+    of work (the number's parsing, the person's phone sealed to the hub), and the unit of work
+    itself is a handful of SQLAlchemy Core statements, no ORM objects. It goes through
+    kiosk.db.grouped_write: check-ins that arrive while another one's commit is on its way to
+    the disk share the next commit (each in its own savepoint). A staff check-in, which also
+    writes an audit entry through the ORM, has a write_transaction of its own.
+    """
     now = now or utcnow()
     guest_phone = _guest_phone(phone) if member is None else None
     reason = _staff_reason(method, reason)
-    with write_transaction(session):
-        activity, occurrence = _open_activity(session, activity_id, now, rules.zone)
-        person = _attendee(session, member, guest_phone)
-        occurrence_key = _occurrence_key(session, activity, occurrence, person, now, rules.repeat_minutes)
-        _check_capacity(session, activity, occurrence)
-        checkin = _insert_checkin(session, activity, occurrence, person, occurrence_key, method, rules, staff, reason, now)
-        _record_checkin(session, checkin, activity, person, rules, staff, reason, now, remote_addr)
-        result = CheckinResult(
-            checkin.id,
+    member_id = member.id if member is not None else None
+    # The person in the event, sealed to the hub (X25519) here, before the writer queue, with
+    # the hub key this process last saw; the unit of work checks that key is still the one
+    # stored and seals again inside only if not (just enrolled, the hub rolled its key, the
+    # first check-in of the process) or if the member's number changed meanwhile. A member
+    # found by the typed number has that very number.
+    expected_phone = member.phone if member is not None else guest_phone or ""
+    database = str(session.get_bind().engine.url)
+    known_key = _HUB_KEYS.get(database)
+    sealed = _person_field(known_key, expected_phone) if known_key is not None else None
+    staff_id = staff.id if staff is not None else None
+
+    def unit(connection: Connection) -> CheckinResult:
+        activity, occurrence = _open_activity(connection, activity_id, now, rules.zone)
+        person = _attendee(connection, member_id, guest_phone)
+        occurrence_key = _occurrence_key(connection, activity, occurrence, person, now, rules.repeat_minutes)
+        _check_capacity(connection, activity, occurrence)
+        points = activity.points if person.member is not None else 0
+        checkin_id = _insert_checkin(connection, activity, occurrence, person, occurrence_key, method, points, rules, staff_id, reason, now)
+        new_balance = None
+        if person.member is not None:
+            if points:
+                _insert_points(connection, person.member.id, points, checkin_id)
+            # Read here, where it is exact and costs one indexed sum, not another transaction.
+            new_balance = int(connection.execute(_BALANCE, {"member_id": person.member.id}).scalar() or 0)
+        hub_key = connection.execute(_HUB_KEY).scalar() or ""
+        person_sealed = sealed
+        if person_sealed is None or hub_key != known_key or person.phone != expected_phone:
+            person_sealed = _person_field(hub_key, person.phone)
+            _HUB_KEYS[database] = hub_key
+        payload = _event_payload(checkin_id, activity, occurrence, method, points, person, person_sealed, rules)
+        connection.execute(
+            _INSERT_EVENT, {"event_id": str(uuid.uuid4()), "type": "checkin.created", "schema_version": 1, "occurred_at": now, "payload": payload}
+        )
+        return CheckinResult(
+            checkin_id,
             activity.id,
             activity.title,
             person.member.name if person.member else None,
             person.guest_phone,
-            checkin.points,
+            points,
             member_id=person.member.id if person.member else None,
+            balance=new_balance,
+        )
+
+    if staff is None:
+        return grouped_write(session, unit)
+    with write_transaction(session):
+        result = unit(session.connection())
+        record_audit(
+            session,
+            staff,
+            "checkin.staff",
+            target=f"activity:{result.activity_id}",
+            detail=f"checkin={result.checkin_id} reason={reason}",
+            remote_addr=remote_addr,
         )
     return result
+
+
+# The check-in's statements, built once (SQLAlchemy then reuses their compiled SQL).
+_activity_t = cast(Table, Activity.__table__)
+_member_t = cast(Table, Member.__table__)
+_checkin_t = cast(Table, CheckIn.__table__)
+
+_SELECT_ACTIVITY = select(
+    _activity_t.c.id,
+    _activity_t.c.title,
+    _activity_t.c.category,
+    _activity_t.c.status,
+    _activity_t.c.policy,
+    _activity_t.c.capacity,
+    _activity_t.c.points,
+    _activity_t.c.external_key,
+    _activity_t.c.starts_at,
+    _activity_t.c.ends_at,
+    _activity_t.c.weekly,
+    _activity_t.c.repeat_until,
+    _activity_t.c.opens_minutes_before,
+    _activity_t.c.closes_minutes_after,
+).where(_activity_t.c.id == bindparam("id"))
+_MEMBER_COLUMNS = (_member_t.c.id, _member_t.c.name, _member_t.c.phone, _member_t.c.age_band, _member_t.c.active)
+_SELECT_MEMBER_BY_PHONE = select(*_MEMBER_COLUMNS).where(_member_t.c.phone == bindparam("phone"))
+_SELECT_MEMBER_BY_ID = select(*_MEMBER_COLUMNS).where(_member_t.c.id == bindparam("id"))
+_ACTIVE_CHECKIN = select(_checkin_t.c.id).where(
+    _checkin_t.c.activity_id == bindparam("activity_id"),
+    _checkin_t.c.person_key == bindparam("person_key"),
+    _checkin_t.c.status == CheckinStatus.ACTIVE,
+)
+_SAME_OCCURRENCE = _ACTIVE_CHECKIN.where(_checkin_t.c.occurrence_key == bindparam("occurrence_key")).limit(1)
+_RECENT_CHECKIN = _ACTIVE_CHECKIN.where(_checkin_t.c.created_at > bindparam("since", type_=UTCDateTime())).limit(1)
+_TAKEN = (
+    select(func.count())
+    .select_from(_checkin_t)
+    .where(
+        _checkin_t.c.activity_id == bindparam("activity_id"),
+        _checkin_t.c.session_date == bindparam("session_date", type_=Date()),
+        _checkin_t.c.status == CheckinStatus.ACTIVE,
+    )
+)
+_INSERT_CHECKIN = insert(_checkin_t)
+# The ledger row award_points() writes for a check-in (reason, reference, no note, no actor).
+_INSERT_POINTS = insert(cast(Table, PointsEntry.__table__)).values(reason=PointsReason.CHECKIN, note="", actor_id=None)
+_BALANCE = select(func.coalesce(func.sum(PointsEntry.__table__.c.delta), 0)).where(PointsEntry.__table__.c.member_id == bindparam("member_id"))
+_HUB_KEY = select(cast(Table, SyncState.__table__).c.hub_public_key).where(cast(Table, SyncState.__table__).c.id == 1)
+# The row record_event() writes (kiosk.sync.outbox), sent_at empty.
+_INSERT_EVENT = insert(cast(Table, OutboxEvent.__table__))
+
+
+# The hub's public key as last read by a check-in, per database (kiosk.sync.outbox.hub_public_key).
+_HUB_KEYS: dict[str, str] = {}
+
+
+def _person_field(hub_key: str, phone: str) -> dict[str, str]:
+    """kiosk.sync.outbox.person_field() for a hub key already read: the phone sealed to the hub,
+    or kept for sealing at send time before the kiosk is enrolled (no key yet)."""
+    if not phone:
+        return {}
+    return {SEALED_FIELD: seal(hub_key, phone)} if hub_key else {UNSEALED_FIELD: phone}
+
+
+@dataclass(frozen=True)
+class _OpenActivity:
+    """The columns of an activity a check-in reads (a Core row, not an ORM object)."""
+
+    id: int
+    title: str
+    category: ActivityCategory
+    status: ActivityStatus
+    policy: CheckinPolicy
+    capacity: int | None
+    points: int
+    external_key: str | None
+    starts_at: datetime
+    ends_at: datetime
+    weekly: bool
+    repeat_until: date | None
+    opens_minutes_before: int
+    closes_minutes_after: int
+
+
+@dataclass(frozen=True)
+class _Person:
+    """A member as a check-in reads them."""
+
+    id: int
+    name: str
+    phone: str
+    age_band: AgeBand
+    active: bool
 
 
 @dataclass(frozen=True)
 class _Attendee:
     """Who checks in: a member (earns points) or a guest known by a phone number."""
 
-    member: Member | None
+    member: _Person | None
     guest_phone: str | None  # the guest's number; None for a member
 
     @property
@@ -493,104 +655,97 @@ def _staff_reason(method: CheckinMethod, reason: str) -> str:
     return reason
 
 
-def _open_activity(session: Session, activity_id: int, now: datetime, zone: ZoneInfo) -> tuple[Activity, Occurrence]:
-    activity = get_activity(session, activity_id)
+def _open_activity(connection: Connection, activity_id: int, now: datetime, zone: ZoneInfo) -> tuple[_OpenActivity, Occurrence]:
+    row = connection.execute(_SELECT_ACTIVITY, {"id": activity_id}).first()
+    if row is None:
+        raise CheckinError("unknown_activity", _l("This activity does not exist."), status=404)
+    activity = _OpenActivity(*tuple(row))
     if activity.status != ActivityStatus.ACTIVE:
         raise CheckinError("activity_cancelled", _l("This activity has been cancelled."), status=409)
     return activity, current_occurrence(activity, now, zone)
 
 
-def _attendee(session: Session, member: Member | None, guest_phone: str | None) -> _Attendee:
+def _attendee(connection: Connection, member_id: int | None, guest_phone: str | None) -> _Attendee:
     """A phone that belongs to a member checks that member in; any other phone is a guest."""
-    found = session.scalar(select(Member).where(Member.phone == guest_phone)) if member is None else session.get(Member, member.id)
+    if member_id is None:
+        row = connection.execute(_SELECT_MEMBER_BY_PHONE, {"phone": guest_phone}).first()
+    else:
+        row = connection.execute(_SELECT_MEMBER_BY_ID, {"id": member_id}).first()
+    found = _Person(*tuple(row)) if row is not None else None
     if found is not None and not found.active:
         raise CheckinError("member_revoked", _l("This membership is not active. Please ask the staff at the desk."), status=403)
     return _Attendee(found, None if found else guest_phone)
 
 
-def _occurrence_key(session: Session, activity: Activity, occurrence: Occurrence, person: _Attendee, now: datetime, repeat_minutes: int) -> str:
+def _occurrence_key(connection: Connection, activity: _OpenActivity, occurrence: Occurrence, person: _Attendee, now: datetime, repeat_minutes: int) -> str:
     """The key that makes a second check-in a duplicate (per the activity's policy), refusing
     one that is already there."""
-    active = select(CheckIn).where(CheckIn.activity_id == activity.id, CheckIn.person_key == person.key, CheckIn.status == CheckinStatus.ACTIVE)
+    who = {"activity_id": activity.id, "person_key": person.key}
     if activity.policy == CheckinPolicy.ONCE:
         occurrence_key = "all"
     elif activity.policy == CheckinPolicy.DAILY:
         occurrence_key = occurrence.session_date.isoformat()
     else:
         occurrence_key = f"r:{uuid.uuid4().hex}"
-        recent = active.where(CheckIn.created_at > now - timedelta(minutes=repeat_minutes))
-        if session.scalar(recent.limit(1)) is not None:
+        if connection.execute(_RECENT_CHECKIN, {**who, "since": now - timedelta(minutes=repeat_minutes)}).first() is not None:
             raise _already()
-    if session.scalar(active.where(CheckIn.occurrence_key == occurrence_key).limit(1)) is not None:
+    if connection.execute(_SAME_OCCURRENCE, {**who, "occurrence_key": occurrence_key}).first() is not None:
         raise _already()
     return occurrence_key
 
 
-def _check_capacity(session: Session, activity: Activity, occurrence: Occurrence) -> None:
+def _check_capacity(connection: Connection, activity: _OpenActivity, occurrence: Occurrence) -> None:
     if activity.capacity is None:
         return
-    taken = session.scalar(
-        select(func.count())
-        .select_from(CheckIn)
-        .where(CheckIn.activity_id == activity.id, CheckIn.session_date == occurrence.session_date, CheckIn.status == CheckinStatus.ACTIVE)
-    )
+    taken = connection.execute(_TAKEN, {"activity_id": activity.id, "session_date": occurrence.session_date}).scalar()
     if (taken or 0) >= activity.capacity:
         raise CheckinError("full", _l("Sorry, this activity is full."), status=409)
 
 
 def _insert_checkin(
-    session: Session,
-    activity: Activity,
+    connection: Connection,
+    activity: _OpenActivity,
     occurrence: Occurrence,
     person: _Attendee,
     occurrence_key: str,
     method: CheckinMethod,
+    points: int,
     rules: CheckinRules,
-    staff: StaffUser | None,
+    staff_id: int | None,
     reason: str,
     now: datetime,
-) -> CheckIn:
-    checkin = CheckIn(
-        activity_id=activity.id,
-        member_id=person.member.id if person.member else None,
-        phone=person.guest_phone,
-        person_key=person.key,
-        occurrence_key=occurrence_key,
-        session_date=occurrence.session_date,
-        method=method,
-        points=activity.points if person.member is not None else 0,
-        device_id=rules.device_id,
-        staff_id=staff.id if staff else None,
-        reason=reason,
-        created_at=now,
-    )
-    session.add(checkin)
+) -> int:
+    values = {
+        "activity_id": activity.id,
+        "member_id": person.member.id if person.member else None,
+        "phone": person.guest_phone,
+        "person_key": person.key,
+        "occurrence_key": occurrence_key,
+        "session_date": occurrence.session_date,
+        "method": method,
+        "status": CheckinStatus.ACTIVE,
+        "points": points,
+        "device_id": rules.device_id,
+        "staff_id": staff_id,
+        "reason": reason,
+        "created_at": now,
+    }
     try:
-        with session.begin_nested():
-            session.flush()
+        result = connection.execute(_INSERT_CHECKIN, values)
     except IntegrityError:
-        # Another writer got there first (the database is the last word on duplicates).
+        # Another writer got there first (the database is the last word on duplicates). Nothing
+        # else of this unit was written yet; its transaction or savepoint is rolled back.
         raise _already() from None
-    return checkin
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
-def _record_checkin(
-    session: Session,
-    checkin: CheckIn,
-    activity: Activity,
-    person: _Attendee,
-    rules: CheckinRules,
-    staff: StaffUser | None,
-    reason: str,
-    now: datetime,
-    remote_addr: str,
-) -> None:
-    """What a check-in brings with it: the points entry, the outbox event, the staff audit."""
-    if person.member is not None and checkin.points:
-        award_points(session, person.member.id, checkin.points, PointsReason.CHECKIN, reference=f"checkin:{checkin.id}")
-    record_event(session, "checkin.created", _event_payload(session, checkin, activity, person, rules), occurred_at=now)
-    if staff is not None:
-        record_audit(session, staff, "checkin.staff", target=f"activity:{activity.id}", detail=f"checkin={checkin.id} reason={reason}", remote_addr=remote_addr)
+def _insert_points(connection: Connection, member_id: int, points: int, checkin_id: int) -> None:
+    """The check-in's ledger entry, as award_points() would add it (kiosk.points.services)."""
+    if not 0 < points <= MAX_DELTA:
+        raise PointsError("invalid_delta", _l("Points must be a whole number between -%(n)d and %(n)d, not zero.", n=MAX_DELTA), field="delta")
+    connection.execute(_INSERT_POINTS, {"member_id": member_id, "delta": points, "reference": f"checkin:{checkin_id}"})
 
 
 def staff_check_in(
@@ -622,20 +777,29 @@ def staff_check_in(
         raise
 
 
-def _event_payload(session: Session, checkin: CheckIn, activity: Activity, person: _Attendee, rules: CheckinRules) -> dict:
+def _event_payload(
+    checkin_id: int,
+    activity: _OpenActivity,
+    occurrence: Occurrence,
+    method: CheckinMethod,
+    points: int,
+    person: _Attendee,
+    sealed: dict[str, str],
+    rules: CheckinRules,
+) -> dict:
     """What the district learns: no name; the phone sealed to the hub (which keeps only its own
-    pseudonym of it) and an age band."""
+    pseudonym of it, see kiosk.sync.outbox.person_field) and an age band."""
     return {
-        "checkin_id": checkin.id,
+        "checkin_id": checkin_id,
         "activity_id": activity.id,
         "activity_key": activity.external_key,
         "category": activity.category.value,
-        "session_date": checkin.session_date.isoformat(),
-        "method": checkin.method.value,
-        **person_field(session, person.phone),
+        "session_date": occurrence.session_date.isoformat(),
+        "method": method.value,
+        **sealed,
         "member": person.member is not None,
         "age_band": person.member.age_band.value if person.member else None,
-        "points": checkin.points,
+        "points": points,
         "device": rules.device_id,
     }
 

@@ -22,7 +22,6 @@ from kiosk.extensions import db, limiter
 from kiosk.home.views import after_visit_url
 from kiosk.members.scan import member_signer
 from kiosk.members.services import looks_like_card_number, resolve_card_number
-from kiosk.points.services import balance as points_balance
 from kiosk.privacy import mask_name, mask_phone
 from kiosk.qr import labelled_png, labelled_svg, qr_png, qr_svg
 from kiosk.security import pass_key, public_base_url
@@ -196,8 +195,7 @@ def phone_checkin():
                 typed=(request.form.get("phone") or "")[:20],
             )
         return render("checkin/phone_refused.html", status=error.status, error=error)
-    new_balance = points_balance(db.session, result.member_id) if result.member_id else None
-    return render("checkin/phone_done.html", message=_success_text(result), result=result, balance=new_balance)
+    return render("checkin/phone_done.html", message=_success_text(result), result=result, balance=result.balance)
 
 
 # ---- staff ----

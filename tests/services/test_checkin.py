@@ -96,6 +96,51 @@ def test_member_check_in_writes_checkin_points_and_event_together(session):
     assert SealedBox(PrivateKey(b64decode(hub_private))).decrypt(b64decode(event.payload["person_sealed"])) == b"13812345678"
 
 
+def _opened(private_key: str, sealed: str) -> bytes:
+    from base64 import b64decode
+
+    from nacl.public import PrivateKey, SealedBox
+
+    return SealedBox(PrivateKey(b64decode(private_key))).decrypt(b64decode(sealed))
+
+
+def test_a_check_in_seals_to_the_hub_key_stored_at_its_commit(session):
+    """check_in seals the phone before the writer queue with the hub key this process last saw
+    and checks inside the unit of work that it is still the stored one. Not yet enrolled: the
+    phone waits unsealed (kiosk.sync.outbox.person_field); enrolled, and the hub's key rolled,
+    the next check-in is sealed to the new key.
+
+    Shown to fail without the check: with the unit of work trusting the key seen before, the
+    check-ins after enrolment and after the roll carried the old form (person_phone, then a
+    seal only the old key opens)."""
+    from kiosk.sync.models import SyncState
+    from kiosk.sync.outbox import person_field
+    from kiosk.sync.protocol import new_box_keypair
+
+    a = activity(session, policy="repeatable")
+    phones = iter(f"139000022{n:02d}" for n in range(10))
+
+    def event_of(phone):
+        result = check_in(session, a.id, rules=RULES, method=CheckinMethod.POSTER, phone=phone, now=DURING)
+        return session.scalar(select(OutboxEvent).where(OutboxEvent.payload["checkin_id"].as_integer() == result.checkin_id)).payload
+
+    phone = next(phones)
+    assert {k: v for k, v in event_of(phone).items() if k.startswith("person")} == person_field(session, phone) == {"person_phone": phone}
+    first_private, first_public = new_box_keypair()
+    session.add(SyncState(id=1, hub_public_key=first_public))  # enrolled
+    session.commit()
+    for _ in range(2):  # the first reads the new key inside, the second seals before the queue
+        phone = next(phones)
+        payload = event_of(phone)
+        assert "person_phone" not in payload and _opened(first_private, payload["person_sealed"]) == phone.encode()
+    second_private, second_public = new_box_keypair()
+    session.get(SyncState, 1).hub_public_key = second_public  # the hub rolled its box key
+    session.commit()
+    for _ in range(2):
+        phone = next(phones)
+        assert _opened(second_private, event_of(phone)["person_sealed"]) == phone.encode()
+
+
 def test_guest_check_in_counts_but_earns_no_points(session):
     a = activity(session)
     result = check_in(session, a.id, rules=RULES, method=CheckinMethod.KIOSK_PHONE, phone="139 0000 1111", now=DURING)

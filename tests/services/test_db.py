@@ -139,3 +139,78 @@ def test_write_transaction_ends_a_read_and_starts_as_the_writer(session):
 def test_a_write_transaction_inside_another_is_refused(session):
     with pytest.raises(RuntimeError, match="inside"), write_transaction(session), write_transaction(session):
         pass
+
+
+def test_grouped_writes_share_one_transaction_and_a_refusal_rolls_back_only_its_own(app):
+    """Units of work that queue while the writer lock is taken (a commit on its way to the disk)
+    go through together: one BEGIN IMMEDIATE, one commit. A unit that fails after writing loses
+    its own rows only (a savepoint) and its caller gets its error; the others are stored.
+
+    Shown to fail without the savepoint (the failing unit's exception caught without rolling
+    back to it): the refused unit's row was committed with the others."""
+    from kiosk.db import _QUEUES, _writer_lock, grouped_write
+
+    with app.app_context():
+        db.session.execute(text("CREATE TABLE grouped (name TEXT NOT NULL)"))
+        db.session.commit()
+        lock = _writer_lock(db.session)
+    statements: list[str] = []
+    engine_events = db.engine
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    outcomes: dict[str, object] = {}
+
+    def worker(name: str):
+        def unit(connection):
+            connection.execute(text("INSERT INTO grouped VALUES (:name)"), {"name": name})
+            if name == "refused":
+                raise ValueError("refused after writing")
+            return name.upper()
+
+        with app.app_context():
+            try:
+                outcomes[name] = grouped_write(db.session, unit)
+            except ValueError as error:
+                outcomes[name] = error
+            finally:
+                db.session.remove()
+
+    names = ["a", "b", "refused", "c", "d"]
+    threads = [threading.Thread(target=worker, args=(name,)) for name in names]
+    event.listen(engine_events, "before_cursor_execute", record)
+    lock.acquire()  # another writer's commit in progress: everyone queues
+    try:
+        for t in threads:
+            t.start()
+        while len(_QUEUES.get(id(lock), [])) < len(names):
+            threading.Event().wait(0.01)
+    finally:
+        lock.release()
+    for t in threads:
+        t.join()
+    event.remove(engine_events, "before_cursor_execute", record)
+    assert {k: v for k, v in outcomes.items() if k != "refused"} == {"a": "A", "b": "B", "c": "C", "d": "D"}
+    assert isinstance(outcomes["refused"], ValueError)
+    with app.app_context():
+        assert sorted(db.session.execute(text("SELECT name FROM grouped")).scalars()) == ["a", "b", "c", "d"]
+    assert statements.count("BEGIN IMMEDIATE") == 1
+
+
+def test_a_grouped_write_alone_is_rolled_back_whole_and_refused_inside_a_unit_of_work(session):
+    from kiosk.db import grouped_write
+
+    session.execute(text("CREATE TABLE grouped (name TEXT NOT NULL)"))
+    session.commit()
+
+    def unit(connection):
+        connection.execute(text("INSERT INTO grouped VALUES ('x')"))
+        raise LookupError("refused")
+
+    with pytest.raises(LookupError):
+        grouped_write(session, unit)
+    assert session.execute(text("SELECT count(*) FROM grouped")).scalar() == 0
+    session.rollback()
+    with pytest.raises(RuntimeError, match="inside write_transaction"), write_transaction(session):
+        grouped_write(session, lambda connection: None)

@@ -281,3 +281,18 @@ def test_poster_downloads_name_the_activity_and_the_centre_and_still_scan(staff_
     svg = staff_client.get(f"/staff/activities/{aid}/poster.svg?download=1").get_data(as_text=True)
     texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
     assert texts[0] == "书法课" and "二楼活动室" in texts and texts[-1] == app.config["CENTRE_NAME"]
+
+
+def test_a_phone_check_in_shows_the_new_balance_and_leaves_the_session_cookie_alone(staff_client, app, session):
+    """The confirmation shows the member's balance read in the check-in's own unit of work, and
+    a visitor's page does not touch Flask-Login: its session protection used to mark a phone's
+    session ``_fresh`` on its first check-in, sending a new session cookie with every one."""
+    register(session, phone="13900003333")
+    session.commit()
+    aid = activity_id(create_activity(staff_client, points="4"))
+    phone = app.test_client()
+    _, html = open_phone_page(phone, f"/c/{poster_token(session.get(Activity, aid), CODE_SIGNER, 'XH-CY-CY1')}")
+    response = phone_submit(phone, html, "13900003333")
+    assert response.status_code == 200
+    assert "您现在共有 4 积分" in response.get_data(as_text=True)
+    assert "Set-Cookie" not in response.headers

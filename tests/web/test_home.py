@@ -123,3 +123,42 @@ def test_no_page_loads_anything_from_another_host(client):
     for path in ("/", "/points", "/attract", "/staff/login"):
         html = client.get(path).get_data(as_text=True)
         assert not re.search(r'(src|href)="(https?:)?//', html), path
+
+
+def test_the_kept_home_page_is_the_page_a_fresh_render_gives(client, session, app):
+    """Home is rendered once per language, elder mode, layout, minute and notices and kept
+    (kiosk.home.views.home_page); a tap fills in its session's CSRF token. What it serves must
+    be what rendering afresh gives, with its own token in every form, and a new notice, the
+    other language or elder mode must show at once."""
+    from datetime import timedelta
+
+    from flask_wtf.csrf import generate_csrf
+
+    from kiosk.db import utcnow, write_transaction
+    from kiosk.extensions import db
+    from kiosk.home import views
+    from kiosk.home.services import current_notices, upsert_notice
+    from kiosk.web import render
+
+    client.get("/")
+    kept = client.get("/").get_data(as_text=True)
+    assert views.CSRF_SLOT not in kept
+    token = re.search(r'name="csrf-token" content="([^"]+)"', kept).group(1)
+    assert kept.count(token) == 3  # the meta tag and the top bar's two forms
+    cookies = "; ".join(f"{name}={client.get_cookie(name).value}" for name in ("session", "kiosk_device"))
+    with app.test_request_context("/", headers={"Cookie": cookies}):
+        app.preprocess_request()
+        page = render("home/page.html", tiles_html=views.tiles_html(), notices=current_notices(db.session)).get_data(as_text=True)
+        page = page.replace(generate_csrf(), token)
+    clock = re.compile(r"data-clock>[^<]*<")  # the minute may have turned in between
+    assert clock.sub("", kept) == clock.sub("", page)
+
+    with write_transaction(session):
+        upsert_notice(session, key="new", source="centre", title="新到的通知：周六义诊", body="", published_at=utcnow() - timedelta(minutes=1))
+    assert "新到的通知：周六义诊" in client.get("/").get_data(as_text=True)
+    post(client, "/lang", {"lang": "en"}, token_from="/")
+    assert '<html lang="en"' in client.get("/").get_data(as_text=True)
+    post(client, "/elder", {}, token_from="/")
+    assert 'class="elder"' in client.get("/").get_data(as_text=True)
+    htmx = client.get("/", headers={"HX-Request": "true", "HX-Target": "main"}).get_data(as_text=True)
+    assert "<html" not in htmx and "<title>" in htmx
