@@ -181,14 +181,15 @@ def books():
     page = _page()
     if query:
         result = search.search(db.session, query, page, page_size=30)
-        hits, total, pages = result.hits, result.total, result.pages
+        hits, total, pages, capped = result.hits, result.total, result.pages, result.capped
     else:
         ids = services.new_arrival_ids(db.session, 30)
-        hits, total, pages = _hits(ids), len(ids), 1
+        hits, total, pages, capped = _hits(ids), len(ids), 1, False
     return render(
         "catalogue/staff_books.html",
         hits=hits,
         total=total,
+        capped=capped,
         query=query,
         page=page,
         pages=pages,

@@ -39,6 +39,18 @@ def test_kiosk_search_page_and_fragment(client, books):
     assert "<html" not in html and "红楼梦" in html and "在架" in html and "书架 I-" in html
 
 
+def test_a_count_above_the_cap_reads_more_than(client, books, monkeypatch):
+    from kiosk.catalogue import search
+
+    headers = {"HX-Request": "true", "HX-Target": "catalogue-results"}
+    exact = client.get("/catalogue/search?q=红", headers=headers).get_data(as_text=True)
+    assert "data-results-capped" not in exact and "多种" not in exact
+    monkeypatch.setattr(search, "COUNT_CAP", 10)
+    capped = client.get("/catalogue/search?q=红", headers=headers).get_data(as_text=True)
+    assert 'data-results-count="10" data-results-capped' in capped and "找到 10 多种图书" in capped
+    assert "1 / 2" in capped  # eight a page: the pager stops at the cap
+
+
 def test_book_page_shows_copies_shelf_and_availability(client, books):
     book = books.scalar(select(Book).where(Book.title == "红楼梦"))
     html = client.get(f"/catalogue/book/{book.id}").get_data(as_text=True)
