@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kiosk.catalogue.models import Book, Copy, CopyStatus, Loan, Shelf, ShelfBook
-from kiosk.catalogue.text import FIELD_BREAK, fold, isbn10, isbn13, pinyin_of, spaced
+from kiosk.catalogue.text import FIELD_BREAK, fold, isbn10, isbn13, pinyin_many, pinyin_of, spaced
 from kiosk.db import utcnow, write_transaction
 from kiosk.errors import KioskError
 from kiosk.i18n import _l
@@ -134,8 +134,16 @@ def validate_book(data: Mapping[str, Any]) -> BookFields:
     )
 
 
-def search_columns(values: Mapping[str, Any]) -> dict[str, str]:
-    """The folded text, pinyin and per-character columns the FTS5 triggers index."""
+Pinyin = Mapping[str, tuple[str, str]]
+
+
+def search_columns(values: Mapping[str, Any], pinyin: Pinyin | None = None) -> dict[str, str]:
+    """The folded text, pinyin and per-character columns the FTS5 triggers index. ``pinyin``:
+    the (full, initials) of folded texts already known (else pinyin_of computes them)."""
+
+    def pinyin_of_(folded: str) -> tuple[str, str]:
+        return pinyin[folded] if pinyin is not None and folded in pinyin else pinyin_of(folded)
+
     title = fold(values["title"])
     authors = fold(values.get("authors"))
     others = [fold(values.get("subtitle")), authors, fold(values.get("publisher")), fold(values.get("subjects"))]
@@ -143,8 +151,8 @@ def search_columns(values: Mapping[str, Any]) -> dict[str, str]:
     if isbn:
         others += [isbn, (isbn10(isbn) or "").lower()]
     others = [o for o in others if o]
-    title_full, title_initials = pinyin_of(title)
-    author_full, author_initials = pinyin_of(authors)
+    title_full, title_initials = pinyin_of_(title)
+    author_full, author_initials = pinyin_of_(authors)
     return {
         "search_title": title,
         "search_text": FIELD_BREAK.join(others),
@@ -167,29 +175,54 @@ def source_key_for(fields: BookFields, explicit: str | None = None) -> str:
     return f"t:{fold(fields.title)}|{fold(fields.authors)}|{fold(fields.publisher)}"[:200]
 
 
-def apply_book(session: Session, book: Book | None, fields: BookFields, source_key: str) -> tuple[Book, str]:
+def apply_book(session: Session, book: Book | None, fields: BookFields, source_key: str, pinyin: Pinyin | None = None) -> tuple[Book, str]:
     """Create or update a book inside the caller's transaction: (book, created|updated|unchanged)."""
     values = fields.values()
     if book is None:
-        book = Book(source_key=source_key, **values, **search_columns(values))
+        book = Book(source_key=source_key, **values, **search_columns(values, pinyin))
         session.add(book)
         return book, "created"
     if all(getattr(book, k) == v for k, v in values.items()):
         return book, "unchanged"
-    for key, value in (values | search_columns(values)).items():
+    for key, value in (values | search_columns(values, pinyin)).items():
         setattr(book, key, value)
     return book, "updated"
+
+
+def _stored_pinyin(book: Book) -> dict[str, tuple[str, str]]:
+    """The pinyin a book already has, by folded text (pinyin_title / pinyin_other hold full
+    and initials, FIELD_BREAK between them, or nothing when the text has no pinyin)."""
+    known: dict[str, tuple[str, str]] = {}
+    for raw, stored in ((book.title, book.pinyin_title), (book.authors, book.pinyin_other)):
+        parts = stored.split(FIELD_BREAK) if stored else ["", ""]
+        if len(parts) == 2:
+            known[fold(raw)] = (parts[0], parts[1])
+    return known
+
+
+def edit_pinyin(session: Session, book_id: int | None, fields: BookFields) -> dict[str, tuple[str, str]]:
+    """The pinyin a staff edit needs, without loading pypinyin into the server: what the book
+    already has for an unchanged title or author, the rest from a child process
+    (kiosk.catalogue.text.pinyin_many). Read before the write transaction, so the database
+    is not locked while the child runs."""
+    book = session.get(Book, book_id) if book_id else None
+    known = _stored_pinyin(book) if book is not None else {}
+    missing = [t for t in dict.fromkeys((fold(fields.title), fold(fields.authors))) if t not in known]
+    if missing:
+        known |= dict(zip(missing, pinyin_many(missing)))
+    return known
 
 
 def save_book(session: Session, book_id: int | None, data: Mapping[str, Any], *, actor: StaffUser | None, remote_addr: str = "") -> int:
     """A staff edit (or a new book). Returns the book id."""
     fields = validate_book(data)
+    pinyin = edit_pinyin(session, book_id, fields)
     with write_transaction(session):
         book = get_book(session, book_id) if book_id else None
         key = book.source_key if book is not None else source_key_for(fields)
         if book is None and session.scalar(select(Book.id).where(Book.source_key == key)) is not None:
             raise CatalogueError("duplicate_book", _l("This book is already in the catalogue."), field="isbn" if fields.isbn else "title", status=409)
-        book, outcome = apply_book(session, book, fields, key)
+        book, outcome = apply_book(session, book, fields, key, pinyin)
         session.flush()
         record_audit(session, actor, f"catalogue.book_{outcome}", target=f"book:{book.id}", remote_addr=remote_addr)
         book_id = book.id
