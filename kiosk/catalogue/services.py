@@ -26,6 +26,7 @@ from kiosk.i18n import _l
 from kiosk.members.models import Member
 from kiosk.staff.models import StaffUser
 from kiosk.staff.services import record_audit
+from kiosk.sync.models import OutboxEvent
 from kiosk.sync.outbox import record_event
 from kiosk.validation import clean_text
 
@@ -522,14 +523,31 @@ def figures(session: Session, today: date) -> CatalogueFigures:
     )
 
 
-def record_daily_counts(session: Session, day: date, zone: ZoneInfo) -> None:
-    """The district's daily figures (no personal data): titles, copies, loans, returns that day."""
+def record_daily_counts(session: Session, day: date | None = None, zone: ZoneInfo | None = None, *, now: datetime | None = None) -> bool:
+    """The district's daily figures (no personal data): titles, copies, loans, returns that day.
+
+    Safe for a nightly job, or a hook run before every sync: without ``day`` it records
+    yesterday in the centre's time zone (the last finished day), and a day already in the
+    outbox is not recorded again (returns False). The check and the event are one unit of
+    work under the write lock, so two callers at once record the day once. ``zone`` defaults
+    to the app's TIMEZONE."""
+    if zone is None:
+        from flask import current_app
+
+        zone = ZoneInfo(current_app.config["TIMEZONE"])
+    if day is None:
+        day = (now or utcnow()).astimezone(zone).date() - timedelta(days=1)
     start = datetime.combine(day, datetime.min.time(), zone)
     end = start + timedelta(days=1)
-    loans = session.scalar(select(func.count()).select_from(Loan).where(Loan.borrowed_at >= start, Loan.borrowed_at < end)) or 0
-    returns = session.scalar(select(func.count()).select_from(Loan).where(Loan.returned_at >= start, Loan.returned_at < end)) or 0
-    current = figures(session, day)
     with write_transaction(session):
+        recorded = session.scalar(
+            select(OutboxEvent.id).where(OutboxEvent.type == "catalogue.daily", OutboxEvent.payload["day"].as_string() == day.isoformat()).limit(1)
+        )
+        if recorded is not None:
+            return False
+        loans = session.scalar(select(func.count()).select_from(Loan).where(Loan.borrowed_at >= start, Loan.borrowed_at < end)) or 0
+        returns = session.scalar(select(func.count()).select_from(Loan).where(Loan.returned_at >= start, Loan.returned_at < end)) or 0
+        current = figures(session, day)
         record_event(
             session,
             "catalogue.daily",
@@ -542,6 +560,7 @@ def record_daily_counts(session: Session, day: date, zone: ZoneInfo) -> None:
                 "on_loan": current.on_loan,
             },
         )
+    return True
 
 
 def export_rows(session: Session, *, actor: StaffUser | None, remote_addr: str = "") -> list[list[Any]]:
