@@ -261,6 +261,80 @@ def set_cover(session: Session, book_id: int, data: bytes, covers: Path, *, acto
     return name
 
 
+# ---- the reading room's shelf map ----
+
+SHELF_MAP_SIZE = 1600  # px, the longer side: a floor plan must stay legible on a portrait screen
+SHELF_MAP_PREFIX = "shelf-map-"
+
+
+def normalise_shelf_map(data: bytes) -> bytes:
+    """A photo or drawing of the room: checked as the reward and activity pictures are (kiosk
+    .points.services: at most 2 MB and 4096 × 4096 pixels, JPEG, PNG or WebP, the pixel count
+    read from the header before decoding), re-encoded as a JPEG up to SHELF_MAP_SIZE."""
+    import io
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    from kiosk.points.services import MAX_PICTURE_BYTES, MAX_PICTURE_PIXELS
+
+    if not data:
+        raise CatalogueError("picture_empty", _l("The picture file is empty."), field="picture")
+    if len(data) > MAX_PICTURE_BYTES:
+        raise CatalogueError("picture_too_large", _l("The picture must be smaller than 2 MB."), field="picture")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+        with image:
+            width, height = image.size
+            if width * height > MAX_PICTURE_PIXELS:
+                raise CatalogueError("picture_too_big", _l("The picture is too big (at most 4096 × 4096 pixels)."), field="picture")
+            if image.format not in {"JPEG", "PNG", "WEBP"}:
+                raise CatalogueError("picture_format", _l("Please upload a JPEG or PNG picture."), field="picture")
+            image.load()
+            small = image.convert("RGB")
+            small.thumbnail((SHELF_MAP_SIZE, SHELF_MAP_SIZE))
+            out = io.BytesIO()
+            small.save(out, format="JPEG", quality=85)
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
+        raise CatalogueError("picture_format", _l("Please upload a JPEG or PNG picture."), field="picture") from None
+    return out.getvalue()
+
+
+def shelf_map_name(folder: Path) -> str | None:
+    """The current shelf map's file name under ``folder`` (instance/catalogue), if any."""
+    names = sorted(folder.glob(SHELF_MAP_PREFIX + "*.jpg"), key=lambda p: (p.stat().st_mtime_ns, p.name)) if folder.is_dir() else []
+    return names[-1].name if names else None
+
+
+def set_shelf_map(session: Session, data: bytes, folder: Path, *, actor: StaffUser | None, remote_addr: str = "") -> str:
+    """Staff upload the reading room's shelf map: re-encoded, stored under the instance folder
+    with a content-addressed name (a kiosk never shows a stale one), the old one removed."""
+    import os
+
+    jpeg = normalise_shelf_map(data)
+    name = f"{SHELF_MAP_PREFIX}{hashlib.sha256(jpeg).hexdigest()[:12]}.jpg"
+    with write_transaction(session):
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = folder / (name + ".part")
+        partial.write_bytes(jpeg)
+        os.replace(partial, folder / name)
+        os.utime(folder / name)  # the newest is the current one, also when re-uploaded
+        record_audit(session, actor, "catalogue.shelf_map", detail=name, remote_addr=remote_addr)
+    for old in folder.glob(SHELF_MAP_PREFIX + "*.jpg"):
+        if old.name != name:
+            old.unlink(missing_ok=True)
+    return name
+
+
+def remove_shelf_map(session: Session, folder: Path, *, actor: StaffUser | None, remote_addr: str = "") -> None:
+    with write_transaction(session):
+        record_audit(session, actor, "catalogue.shelf_map_removed", remote_addr=remote_addr)
+    for old in folder.glob(SHELF_MAP_PREFIX + "*.jpg") if folder.is_dir() else ():
+        old.unlink(missing_ok=True)
+
+
 # ---- copies ----
 
 
