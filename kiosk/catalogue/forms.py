@@ -48,3 +48,7 @@ class ShelfForm(FlaskForm):
 
 class CoverForm(FlaskForm):
     cover = FileField(_l("Cover photo (JPEG or PNG)"), validators=[FileRequired()])
+
+
+class ShelfMapForm(FlaskForm):
+    picture = FileField(_l("Shelf map of the reading room (JPEG or PNG, up to 2 MB)"), validators=[FileRequired()])

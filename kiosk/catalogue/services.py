@@ -19,13 +19,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kiosk.catalogue.models import Book, Copy, CopyStatus, Loan, Shelf, ShelfBook
-from kiosk.catalogue.text import FIELD_BREAK, fold, isbn10, isbn13, pinyin_of, spaced
+from kiosk.catalogue.text import FIELD_BREAK, fold, isbn10, isbn13, pinyin_many, pinyin_of, spaced
 from kiosk.db import utcnow, write_transaction
 from kiosk.errors import KioskError
 from kiosk.i18n import _l
 from kiosk.members.models import Member
 from kiosk.staff.models import StaffUser
 from kiosk.staff.services import record_audit
+from kiosk.sync.models import OutboxEvent
 from kiosk.sync.outbox import record_event
 from kiosk.validation import clean_text
 
@@ -134,8 +135,16 @@ def validate_book(data: Mapping[str, Any]) -> BookFields:
     )
 
 
-def search_columns(values: Mapping[str, Any]) -> dict[str, str]:
-    """The folded text, pinyin and per-character columns the FTS5 triggers index."""
+Pinyin = Mapping[str, tuple[str, str]]
+
+
+def search_columns(values: Mapping[str, Any], pinyin: Pinyin | None = None) -> dict[str, str]:
+    """The folded text, pinyin and per-character columns the FTS5 triggers index. ``pinyin``:
+    the (full, initials) of folded texts already known (else pinyin_of computes them)."""
+
+    def pinyin_of_(folded: str) -> tuple[str, str]:
+        return pinyin[folded] if pinyin is not None and folded in pinyin else pinyin_of(folded)
+
     title = fold(values["title"])
     authors = fold(values.get("authors"))
     others = [fold(values.get("subtitle")), authors, fold(values.get("publisher")), fold(values.get("subjects"))]
@@ -143,8 +152,8 @@ def search_columns(values: Mapping[str, Any]) -> dict[str, str]:
     if isbn:
         others += [isbn, (isbn10(isbn) or "").lower()]
     others = [o for o in others if o]
-    title_full, title_initials = pinyin_of(title)
-    author_full, author_initials = pinyin_of(authors)
+    title_full, title_initials = pinyin_of_(title)
+    author_full, author_initials = pinyin_of_(authors)
     return {
         "search_title": title,
         "search_text": FIELD_BREAK.join(others),
@@ -167,29 +176,54 @@ def source_key_for(fields: BookFields, explicit: str | None = None) -> str:
     return f"t:{fold(fields.title)}|{fold(fields.authors)}|{fold(fields.publisher)}"[:200]
 
 
-def apply_book(session: Session, book: Book | None, fields: BookFields, source_key: str) -> tuple[Book, str]:
+def apply_book(session: Session, book: Book | None, fields: BookFields, source_key: str, pinyin: Pinyin | None = None) -> tuple[Book, str]:
     """Create or update a book inside the caller's transaction: (book, created|updated|unchanged)."""
     values = fields.values()
     if book is None:
-        book = Book(source_key=source_key, **values, **search_columns(values))
+        book = Book(source_key=source_key, **values, **search_columns(values, pinyin))
         session.add(book)
         return book, "created"
     if all(getattr(book, k) == v for k, v in values.items()):
         return book, "unchanged"
-    for key, value in (values | search_columns(values)).items():
+    for key, value in (values | search_columns(values, pinyin)).items():
         setattr(book, key, value)
     return book, "updated"
+
+
+def _stored_pinyin(book: Book) -> dict[str, tuple[str, str]]:
+    """The pinyin a book already has, by folded text (pinyin_title / pinyin_other hold full
+    and initials, FIELD_BREAK between them, or nothing when the text has no pinyin)."""
+    known: dict[str, tuple[str, str]] = {}
+    for raw, stored in ((book.title, book.pinyin_title), (book.authors, book.pinyin_other)):
+        parts = stored.split(FIELD_BREAK) if stored else ["", ""]
+        if len(parts) == 2:
+            known[fold(raw)] = (parts[0], parts[1])
+    return known
+
+
+def edit_pinyin(session: Session, book_id: int | None, fields: BookFields) -> dict[str, tuple[str, str]]:
+    """The pinyin a staff edit needs, without loading pypinyin into the server: what the book
+    already has for an unchanged title or author, the rest from a child process
+    (kiosk.catalogue.text.pinyin_many). Read before the write transaction, so the database
+    is not locked while the child runs."""
+    book = session.get(Book, book_id) if book_id else None
+    known = _stored_pinyin(book) if book is not None else {}
+    missing = [t for t in dict.fromkeys((fold(fields.title), fold(fields.authors))) if t not in known]
+    if missing:
+        known |= dict(zip(missing, pinyin_many(missing)))
+    return known
 
 
 def save_book(session: Session, book_id: int | None, data: Mapping[str, Any], *, actor: StaffUser | None, remote_addr: str = "") -> int:
     """A staff edit (or a new book). Returns the book id."""
     fields = validate_book(data)
+    pinyin = edit_pinyin(session, book_id, fields)
     with write_transaction(session):
         book = get_book(session, book_id) if book_id else None
         key = book.source_key if book is not None else source_key_for(fields)
         if book is None and session.scalar(select(Book.id).where(Book.source_key == key)) is not None:
             raise CatalogueError("duplicate_book", _l("This book is already in the catalogue."), field="isbn" if fields.isbn else "title", status=409)
-        book, outcome = apply_book(session, book, fields, key)
+        book, outcome = apply_book(session, book, fields, key, pinyin)
         session.flush()
         record_audit(session, actor, f"catalogue.book_{outcome}", target=f"book:{book.id}", remote_addr=remote_addr)
         book_id = book.id
@@ -225,6 +259,80 @@ def set_cover(session: Session, book_id: int, data: bytes, covers: Path, *, acto
     if old and old != name:
         (covers / old).unlink(missing_ok=True)
     return name
+
+
+# ---- the reading room's shelf map ----
+
+SHELF_MAP_SIZE = 1600  # px, the longer side: a floor plan must stay legible on a portrait screen
+SHELF_MAP_PREFIX = "shelf-map-"
+
+
+def normalise_shelf_map(data: bytes) -> bytes:
+    """A photo or drawing of the room: checked as the reward and activity pictures are (kiosk
+    .points.services: at most 2 MB and 4096 × 4096 pixels, JPEG, PNG or WebP, the pixel count
+    read from the header before decoding), re-encoded as a JPEG up to SHELF_MAP_SIZE."""
+    import io
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    from kiosk.points.services import MAX_PICTURE_BYTES, MAX_PICTURE_PIXELS
+
+    if not data:
+        raise CatalogueError("picture_empty", _l("The picture file is empty."), field="picture")
+    if len(data) > MAX_PICTURE_BYTES:
+        raise CatalogueError("picture_too_large", _l("The picture must be smaller than 2 MB."), field="picture")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+        with image:
+            width, height = image.size
+            if width * height > MAX_PICTURE_PIXELS:
+                raise CatalogueError("picture_too_big", _l("The picture is too big (at most 4096 × 4096 pixels)."), field="picture")
+            if image.format not in {"JPEG", "PNG", "WEBP"}:
+                raise CatalogueError("picture_format", _l("Please upload a JPEG or PNG picture."), field="picture")
+            image.load()
+            small = image.convert("RGB")
+            small.thumbnail((SHELF_MAP_SIZE, SHELF_MAP_SIZE))
+            out = io.BytesIO()
+            small.save(out, format="JPEG", quality=85)
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
+        raise CatalogueError("picture_format", _l("Please upload a JPEG or PNG picture."), field="picture") from None
+    return out.getvalue()
+
+
+def shelf_map_name(folder: Path) -> str | None:
+    """The current shelf map's file name under ``folder`` (instance/catalogue), if any."""
+    names = sorted(folder.glob(SHELF_MAP_PREFIX + "*.jpg"), key=lambda p: (p.stat().st_mtime_ns, p.name)) if folder.is_dir() else []
+    return names[-1].name if names else None
+
+
+def set_shelf_map(session: Session, data: bytes, folder: Path, *, actor: StaffUser | None, remote_addr: str = "") -> str:
+    """Staff upload the reading room's shelf map: re-encoded, stored under the instance folder
+    with a content-addressed name (a kiosk never shows a stale one), the old one removed."""
+    import os
+
+    jpeg = normalise_shelf_map(data)
+    name = f"{SHELF_MAP_PREFIX}{hashlib.sha256(jpeg).hexdigest()[:12]}.jpg"
+    with write_transaction(session):
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = folder / (name + ".part")
+        partial.write_bytes(jpeg)
+        os.replace(partial, folder / name)
+        os.utime(folder / name)  # the newest is the current one, also when re-uploaded
+        record_audit(session, actor, "catalogue.shelf_map", detail=name, remote_addr=remote_addr)
+    for old in folder.glob(SHELF_MAP_PREFIX + "*.jpg"):
+        if old.name != name:
+            old.unlink(missing_ok=True)
+    return name
+
+
+def remove_shelf_map(session: Session, folder: Path, *, actor: StaffUser | None, remote_addr: str = "") -> None:
+    with write_transaction(session):
+        record_audit(session, actor, "catalogue.shelf_map_removed", remote_addr=remote_addr)
+    for old in folder.glob(SHELF_MAP_PREFIX + "*.jpg") if folder.is_dir() else ():
+        old.unlink(missing_ok=True)
 
 
 # ---- copies ----
@@ -489,14 +597,31 @@ def figures(session: Session, today: date) -> CatalogueFigures:
     )
 
 
-def record_daily_counts(session: Session, day: date, zone: ZoneInfo) -> None:
-    """The district's daily figures (no personal data): titles, copies, loans, returns that day."""
+def record_daily_counts(session: Session, day: date | None = None, zone: ZoneInfo | None = None, *, now: datetime | None = None) -> bool:
+    """The district's daily figures (no personal data): titles, copies, loans, returns that day.
+
+    Safe for a nightly job, or a hook run before every sync: without ``day`` it records
+    yesterday in the centre's time zone (the last finished day), and a day already in the
+    outbox is not recorded again (returns False). The check and the event are one unit of
+    work under the write lock, so two callers at once record the day once. ``zone`` defaults
+    to the app's TIMEZONE."""
+    if zone is None:
+        from flask import current_app
+
+        zone = ZoneInfo(current_app.config["TIMEZONE"])
+    if day is None:
+        day = (now or utcnow()).astimezone(zone).date() - timedelta(days=1)
     start = datetime.combine(day, datetime.min.time(), zone)
     end = start + timedelta(days=1)
-    loans = session.scalar(select(func.count()).select_from(Loan).where(Loan.borrowed_at >= start, Loan.borrowed_at < end)) or 0
-    returns = session.scalar(select(func.count()).select_from(Loan).where(Loan.returned_at >= start, Loan.returned_at < end)) or 0
-    current = figures(session, day)
     with write_transaction(session):
+        recorded = session.scalar(
+            select(OutboxEvent.id).where(OutboxEvent.type == "catalogue.daily", OutboxEvent.payload["day"].as_string() == day.isoformat()).limit(1)
+        )
+        if recorded is not None:
+            return False
+        loans = session.scalar(select(func.count()).select_from(Loan).where(Loan.borrowed_at >= start, Loan.borrowed_at < end)) or 0
+        returns = session.scalar(select(func.count()).select_from(Loan).where(Loan.returned_at >= start, Loan.returned_at < end)) or 0
+        current = figures(session, day)
         record_event(
             session,
             "catalogue.daily",
@@ -509,6 +634,7 @@ def record_daily_counts(session: Session, day: date, zone: ZoneInfo) -> None:
                 "on_loan": current.on_loan,
             },
         )
+    return True
 
 
 def export_rows(session: Session, *, actor: StaffUser | None, remote_addr: str = "") -> list[list[Any]]:

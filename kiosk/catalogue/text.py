@@ -6,8 +6,10 @@ fold(): NFKC (full-width ｈｌｍ / ９７８ → half-width), lower case, trad
 Books are stored folded and queries are folded the same way, so both sides always agree.
 
 Pinyin comes from pypinyin with its phrase data (银行 → yin hang, 重庆 → chong qing); it is
-imported only when a book is written (import, staff edit, demo), never on the search path: a
-typed query is matched against the stored pinyin, and pypinyin's dictionaries cost ~55 MB.
+imported only where books are written in bulk (import, demo), never on the search path: a typed
+query is matched against the stored pinyin, and pypinyin's dictionaries cost ~55 MB, kept by a
+process until it ends. The kiosk's server (a staff edit of one book) asks a short-lived child
+process instead: pinyin_many(), which runs this file as a script.
 
 ISBN: own validation and normalisation to ISBN-13 (checked against isbnlib in the tests).
 """
@@ -15,9 +17,16 @@ ISBN: own validation and normalisation to ISBN-13 (checked against isbnlib in th
 from __future__ import annotations
 
 import functools
+import json
+import logging
 import re
+import subprocess
+import sys
 import unicodedata
+from collections.abc import Sequence
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 # Separates fields in the per-character index, so that the last character of the title and the
 # first of the author never read as one bigram. A private-use character: fold() drops it from
@@ -92,6 +101,40 @@ def pinyin_of(text: str) -> tuple[str, str]:
     return "".join(full), "".join(initials)
 
 
+PINYIN_CHILD_TIMEOUT = 60  # seconds; a cold start with the dictionaries takes about one
+
+
+def pinyin_many(texts: Sequence[str]) -> list[tuple[str, str]]:
+    """pinyin_of() for each text. A process that has not loaded pypinyin (the kiosk's server)
+    does not load it for this: a child process (this file as a script, nothing of the kiosk
+    imported) reads the texts as JSON on stdin and answers on stdout, and its ~55 MB go when
+    it exits. Should the child fail, the pinyin is computed here after all (logged): an edit
+    is worth more than the memory."""
+    texts = list(texts)
+    if "pypinyin" in sys.modules or not any(texts):
+        return [pinyin_of(t) for t in texts]
+    try:
+        done = subprocess.run(
+            [sys.executable, "-I", __file__],
+            input=json.dumps(texts).encode("ascii"),
+            capture_output=True,
+            timeout=PINYIN_CHILD_TIMEOUT,
+            check=True,
+        )
+        pairs = json.loads(done.stdout)
+        if not (isinstance(pairs, list) and len(pairs) == len(texts)):
+            raise ValueError("answer does not match the question")
+        return [(str(full), str(initials)) for full, initials in pairs]
+    except (OSError, subprocess.SubprocessError, ValueError, TypeError) as error:
+        logger.warning("pinyin child process failed (%s): computing pinyin in this process", type(error).__name__)
+        return [pinyin_of(t) for t in texts]
+
+
+def _pinyin_child() -> None:
+    texts = json.loads(sys.stdin.buffer.read())
+    sys.stdout.write(json.dumps([list(pinyin_of(str(t))) for t in texts]))
+
+
 # ---- ISBN ----
 
 _ISBN_CHARS = re.compile(r"[\s\-‐‑–—]")
@@ -144,3 +187,7 @@ def looks_like_isbn(raw: str) -> bool:
 
 def hyphenless(raw: str) -> str:
     return _ISBN_CHARS.sub("", unicodedata.normalize("NFKC", raw or ""))
+
+
+if __name__ == "__main__":
+    _pinyin_child()

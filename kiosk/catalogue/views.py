@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from kiosk.catalogue import importing, search, services
-from kiosk.catalogue.forms import BookForm, CopyForm, CoverForm, LendForm, ReturnForm, ShelfForm, UploadForm
+from kiosk.catalogue.forms import BookForm, CopyForm, CoverForm, LendForm, ReturnForm, ShelfForm, ShelfMapForm, UploadForm
 from kiosk.catalogue.models import Book, CopyStatus
 from kiosk.catalogue.services import CLC_CLASSES, CatalogueError
 from kiosk.devices.access import kiosk_blueprint
@@ -47,6 +47,10 @@ def _local_time(value) -> str:
     if value is None:
         return ""
     return value.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).strftime("%m月%d日 %H:%M")
+
+
+def _map_folder() -> Path:
+    return Path(current_app.instance_path) / "catalogue"
 
 
 def _zone() -> ZoneInfo:
@@ -135,6 +139,7 @@ def book(book_id: int):
         locations=locations,
         class_name=CLC_CLASSES.get(found.clc_class, ""),
         shelf_map=shelf_map(locations),
+        shelf_map_photo=services.shelf_map_name(_map_folder()),
         back=request.args.get("back", "")[:80] if request.args.get("back", "").startswith("/catalogue") else url_for("catalogue.index"),
     )
 
@@ -147,6 +152,14 @@ def my_loans():
     member = identified_member()
     loans = services.open_loans(db.session, local_now().date(), member_id=member.id) if member is not None else []
     return render("catalogue/my_loans.html", member=member, loans=loans, today=local_now().date())
+
+
+@bp.get("/catalogue/shelf-map/<name>")
+def shelf_map_picture(name: str):
+    if name != services.shelf_map_name(_map_folder()):
+        abort(404)
+    response = send_from_directory(_map_folder(), name, max_age=365 * 24 * 3600)
+    return response
 
 
 @bp.get("/catalogue/cover/<int:book_id>")
@@ -181,14 +194,15 @@ def books():
     page = _page()
     if query:
         result = search.search(db.session, query, page, page_size=30)
-        hits, total, pages = result.hits, result.total, result.pages
+        hits, total, pages, capped = result.hits, result.total, result.pages, result.capped
     else:
         ids = services.new_arrival_ids(db.session, 30)
-        hits, total, pages = _hits(ids), len(ids), 1
+        hits, total, pages, capped = _hits(ids), len(ids), 1, False
     return render(
         "catalogue/staff_books.html",
         hits=hits,
         total=total,
+        capped=capped,
         query=query,
         page=page,
         pages=pages,
@@ -294,6 +308,33 @@ def _set_missing(copy_id: int, missing: bool):
         return redirect(url_for("catalogue_staff.book_edit", book_id=book_id))
     flash(_("Marked missing.") if missing else _("Marked back on the shelf."), "success")
     return redirect(url_for("catalogue_staff.book_edit", book_id=book_id))
+
+
+# ---- staff: the shelf map ----
+
+
+@staff_bp.route("/shelf-map", methods=["GET", "POST"])
+def shelf_map_page():
+    form = ShelfMapForm()
+    saved, status = submit_form(
+        form,
+        lambda: services.set_shelf_map(
+            db.session, form.picture.data.read(2 * 1024 * 1024 + 1), _map_folder(), actor=current_user, remote_addr=client_address()
+        ),
+    )
+    if saved is not None and request.method == "POST":
+        flash(_("Shelf map saved: visitors see it on every book page."), "success")
+        return redirect(url_for("catalogue_staff.shelf_map_page"))
+    return render("catalogue/staff_shelf_map.html", status=status, form=form, current=services.shelf_map_name(_map_folder()), confirm_form=ConfirmForm())
+
+
+@staff_bp.post("/shelf-map/remove")
+def shelf_map_remove():
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    services.remove_shelf_map(db.session, _map_folder(), actor=current_user, remote_addr=client_address())
+    flash(_("Shelf map removed."), "success")
+    return redirect(url_for("catalogue_staff.shelf_map_page"))
 
 
 # ---- staff: export ----

@@ -23,12 +23,17 @@ from __future__ import annotations
 import html
 import pprint
 import threading
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import select
 from waitress.server import create_server
 
+from kiosk.catalogue.models import Copy
+from kiosk.catalogue.services import lend
 from kiosk.checkin import services as checkin_services
 from kiosk.checkin import settings as checkin_settings
 from kiosk.checkin.models import Activity
@@ -75,6 +80,11 @@ def kiosk(tmp_path_factory, migrated_database):
         with write_transaction(db.session):
             award_points(db.session, member.id, 10_000, PointsReason.CORRECTION, note="test")
         reward = save_reward(db.session, None, name="环保袋", description="布袋一只", cost=10, stock=5000, actor=None)
+        # 我的借阅: two books out, one of them overdue (the demo reading hall's copies).
+        zone = ZoneInfo("Asia/Shanghai")
+        first, second = db.session.scalars(select(Copy.barcode).order_by(Copy.id).limit(2))
+        lend(db.session, member, first, zone=zone, staff=None)
+        lend(db.session, member, second, zone=zone, days=3, now=datetime.now(zone) - timedelta(days=10), staff=None)
         market = db.session.query(Activity).filter_by(title=MARKET).one()
         db.session.commit()
         info = {
@@ -217,6 +227,9 @@ def test_every_kiosk_screen_holds(browser, kiosk, shots, size, locale, elder):
         page.wait_for_url(url + "/points")
         expect(page.locator("[data-balance]")).to_be_visible()
         screens.check("10-points-member", "[data-balance]", ".reward .btn-primary")
+        page.locator("[data-my-loans-link]").tap()
+        expect(page.locator("[data-my-loans] [data-overdue]")).to_be_visible()
+        screens.check("10b-my-loans", "[data-my-loans]")
         page.goto(url + f"/points/rewards/{kiosk['reward']}")
         screens.check("11-reward-confirm", ".confirm button[type=submit]")
         page.locator(".confirm button[type=submit]").tap()

@@ -39,6 +39,18 @@ def test_kiosk_search_page_and_fragment(client, books):
     assert "<html" not in html and "红楼梦" in html and "在架" in html and "书架 I-" in html
 
 
+def test_a_count_above_the_cap_reads_more_than(client, books, monkeypatch):
+    from kiosk.catalogue import search
+
+    headers = {"HX-Request": "true", "HX-Target": "catalogue-results"}
+    exact = client.get("/catalogue/search?q=红", headers=headers).get_data(as_text=True)
+    assert "data-results-capped" not in exact and "多种" not in exact
+    monkeypatch.setattr(search, "COUNT_CAP", 10)
+    capped = client.get("/catalogue/search?q=红", headers=headers).get_data(as_text=True)
+    assert 'data-results-count="10" data-results-capped' in capped and "找到 10 多种图书" in capped
+    assert "1 / 2" in capped  # eight a page: the pager stops at the cap
+
+
 def test_book_page_shows_copies_shelf_and_availability(client, books):
     book = books.scalar(select(Book).where(Book.title == "红楼梦"))
     html = client.get(f"/catalogue/book/{book.id}").get_data(as_text=True)
@@ -172,9 +184,32 @@ def test_my_loans_needs_the_card_and_shows_only_that_members_books(client, sessi
     lend(session, other, copies[-1].barcode, zone=zone, days=1, staff=None)
     token = card_token(member, member_signer(client.application.config), client.application.config["CENTRE_CODE"])
     assert client.post("/scan", data={"code": token}, headers={"X-CSRFToken": csrf_token(client)}).status_code in (200, 204, 303)
+    points = client.get("/points").get_data(as_text=True)
+    assert 'data-my-loans-link href="/catalogue/my-loans"' in points  # 我的积分 → 我的借阅
     html = client.get("/catalogue/my-loans").get_data(as_text=True)
     assert "王*英" in html and copies[0].book.title in html and copies[-1].book.title not in html
-    assert (date.today() + timedelta(days=1)).strftime("%m月%d日") in html or "应还" in html
+    assert (date.today() + timedelta(days=1)).strftime("%m月%d日") + " 应还" in html and "data-overdue" not in html
+
+
+def test_my_loans_marks_an_overdue_book_with_its_due_date(client, session, books):
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from kiosk.catalogue.services import lend
+    from kiosk.members.scan import member_signer
+    from kiosk.members.services import card_token
+
+    member = register_member(session, name="王秀英", phone="13812345678", community="翠苑一区", age_band="60-69", consent=True, consent_version="1", actor=None)
+    session.commit()
+    barcode = session.scalar(select(Copy.barcode).join(Book).where(Book.title == "红楼梦").limit(1))
+    zone = ZoneInfo("Asia/Shanghai")
+    lend(session, member, barcode, zone=zone, days=2, now=datetime.now(zone) - timedelta(days=5), staff=None)
+    token = card_token(member, member_signer(client.application.config), client.application.config["CENTRE_CODE"])
+    client.post("/scan", data={"code": token}, headers={"X-CSRFToken": csrf_token(client)})
+    html = client.get("/catalogue/my-loans").get_data(as_text=True)
+    item = html.split("data-overdue", 1)[1].split("</li>", 1)[0]
+    due = (datetime.now(zone) - timedelta(days=3)).date()
+    assert "红楼梦" in item and due.strftime("%m月%d日") + " 应还" in item and "已逾期 3 天" in item
 
 
 def test_dashboard_card_shows_titles_copies_on_loan_and_overdue(staff_client, session, books):
