@@ -158,8 +158,7 @@ def my_loans():
 def shelf_map_picture(name: str):
     if name != services.shelf_map_name(_map_folder()):
         abort(404)
-    response = send_from_directory(_map_folder(), name, max_age=365 * 24 * 3600)
-    return response
+    return send_from_directory(_map_folder(), name, max_age=365 * 24 * 3600)
 
 
 @bp.get("/catalogue/cover/<int:book_id>")
@@ -326,6 +325,14 @@ def shelf_map_page():
         flash(_("Shelf map saved: visitors see it on every book page."), "success")
         return redirect(url_for("catalogue_staff.shelf_map_page"))
     return render("catalogue/staff_shelf_map.html", status=status, form=form, current=services.shelf_map_name(_map_folder()), confirm_form=ConfirmForm())
+
+
+@staff_bp.get("/shelf-map/<name>")
+def shelf_map_staff_picture(name: str):
+    """The same picture for the staff page: the kiosk route answers enrolled kiosks only."""
+    if name != services.shelf_map_name(_map_folder()):
+        abort(404)
+    return send_from_directory(_map_folder(), name, max_age=365 * 24 * 3600)
 
 
 @staff_bp.post("/shelf-map/remove")

@@ -60,6 +60,9 @@ def test_uploaded_map_is_reencoded_and_shown_with_the_shelf_codes(staff_client, 
     assert "本书在" in codes and '<strong class="shelf-code">I-' in codes
     picture = staff_client.get(f"/catalogue/shelf-map/{stored.name}")
     assert picture.status_code == 200 and picture.data[:2] == b"\xff\xd8"
+    staff_page = staff_client.get(URL).get_data(as_text=True)
+    assert f"/staff/catalogue/shelf-map/{stored.name}" in staff_page  # the desk PC is no enrolled kiosk
+    assert staff_client.get(f"/staff/catalogue/shelf-map/{stored.name}").data[:2] == b"\xff\xd8"
     session.rollback()  # end the test's read snapshot (WAL)
     assert session.scalar(select(AuditEntry).where(AuditEntry.action == "catalogue.shelf_map")) is not None
 
