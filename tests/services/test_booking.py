@@ -467,3 +467,37 @@ def test_closure_model_is_unique_per_day(session, staff):
     services.save_closure(session, day="2027-01-01", reason="元旦", actor=staff)
     services.save_closure(session, day="2027-01-01", reason="元旦假期", actor=staff)
     assert session.scalar(select(func.count()).select_from(ClosureDay)) == 1
+
+
+# ---- the availability cache (kiosk/booking/cache.py) ----
+
+
+def test_the_cached_day_is_dropped_by_a_booking_here_and_by_a_commit_from_another_connection(session, haircut):
+    """Shown to fail without its safeguards: with the after_commit listener removed the cached
+    day survives the booking; with the PRAGMA data_version check removed it survives the other
+    connection's commit."""
+    import sqlite3
+
+    from kiosk.booking.cache import availability_cache as cache
+
+    key, now, until = ("test-day", haircut.id), datetime(2026, 11, 30, 0, 0, tzinfo=ZONE), datetime(2026, 12, 1, tzinfo=ZONE)
+
+    def cached_now():
+        session.rollback()  # the next request's read transaction
+        return cache.get(key, cache.generation(session), now)
+
+    cache.put(key, cache.generation(session), now, until, "the day, rendered")
+    assert cached_now() == "the day, rendered"  # nothing committed in between: reused
+
+    book(session, haircut)  # commits in this process
+    assert cached_now() is None
+
+    cache.put(key, cache.generation(session), now, until, "the day, rendered again")
+    assert cached_now() == "the day, rendered again"
+    other = sqlite3.connect(db.engine.url.database)  # another process, a `kiosk` command, sync
+    try:
+        with other:
+            other.execute("UPDATE service_slot SET booked = booked + 1")
+    finally:
+        other.close()
+    assert cached_now() is None
