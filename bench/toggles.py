@@ -21,3 +21,15 @@ def _uncached_lookup(secret: str | None) -> access.EnrolledDevice | None:
 
 def device_cache(_app, on: bool) -> None:
     access._lookup = _cached_lookup if on else _uncached_lookup
+
+
+def device_check(_app, on: bool) -> None:
+    """Cost of the per-request ``PRAGMA data_version`` check alone: off keeps the device with
+    no check at all (unsafe: revocations unseen; for measuring only)."""
+    from kiosk import cache
+
+    cache.commit_generation.check = (lambda session: cache.commit_generation.value) if not on else _check  # type: ignore[method-assign]
+    access._lookup = _cached_lookup
+
+
+_check = access.commit_generation.check
