@@ -5,14 +5,25 @@ the centre's LAN (where phones reach the poster pages) any other browser could r
 too. The source address proves nothing behind a local TLS proxy, so an enrolled kiosk
 carries a secret in its own long-lived cookie: separate from the Flask session, which the
 idle reset clears, and HttpOnly + SameSite=Strict.
+
+Recognising the device was an ORM query and a read transaction on every kiosk request (~30 %
+of a home page, its only database access). An enrolled device is now kept in process by the
+hash of its secret, tagged with the commit generation (kiosk.cache) it was read under, and
+used only while that generation holds: a revocation committed by this process, by another
+server on the same file or by `kiosk device revoke` moves it on, so a revoked device is refused
+at its very next request. What is checked per request is one ``PRAGMA data_version``. Unknown
+secrets are not kept (a stranger's cookies cannot fill the cache; they query every time).
 """
 
 from __future__ import annotations
 
+import threading
 import unicodedata
+from dataclasses import dataclass
 
 from flask import Blueprint, Response, current_app, g, request
 
+from kiosk.cache import commit_generation
 from kiosk.extensions import db
 
 DEVICE_COOKIE = "kiosk_device"
@@ -22,12 +33,50 @@ DEVICE_COOKIE_MAX_AGE = 5 * 365 * 24 * 3600
 OPEN_ENDPOINTS = frozenset({"checkin.count", "points.picture"})
 
 
-def current_device():
+MAX_KEPT_DEVICES = 256
+
+
+@dataclass(frozen=True)
+class EnrolledDevice:
+    """The enrolled device making a request, as kept between requests (no ORM object)."""
+
+    id: int
+    name: str
+
+
+_kept: dict[tuple[str, str], tuple[int, EnrolledDevice]] = {}  # (database, secret hash) -> (generation, device)
+_kept_lock = threading.Lock()
+
+
+def _lookup(secret: str | None) -> EnrolledDevice | None:
+    from kiosk.devices.services import MAX_SECRET_LENGTH, device_for_secret, hash_secret
+
+    if not secret or len(secret) > MAX_SECRET_LENGTH:
+        return None
+    session = db.session()
+    generation = commit_generation.check(session)
+    key = (str(session.get_bind().url), hash_secret(secret))
+    if generation is not None:
+        kept = _kept.get(key)
+        if kept is not None and kept[0] == generation:
+            return kept[1]
+    device = device_for_secret(session, secret)
+    if device is None:
+        return None
+    found = EnrolledDevice(device.id, device.name)
+    if generation is not None:
+        with _kept_lock:
+            if generation == commit_generation.value:  # else a commit landed while reading: keep nothing
+                if len(_kept) >= MAX_KEPT_DEVICES:
+                    _kept.clear()
+                _kept[key] = (generation, found)
+    return found
+
+
+def current_device() -> EnrolledDevice | None:
     """The enrolled device making this request (None outside a kiosk route or if unknown)."""
     if "kiosk_device" not in g:
-        from kiosk.devices.services import device_for_secret
-
-        g.kiosk_device = device_for_secret(db.session, request.cookies.get(DEVICE_COOKIE))
+        g.kiosk_device = _lookup(request.cookies.get(DEVICE_COOKIE))
     return g.kiosk_device
 
 
