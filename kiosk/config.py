@@ -85,6 +85,9 @@ DEFAULTS: dict[str, Any] = {
     # Card numbers typed on the kiosk (members.services.card_number): slows down guessing.
     "CARD_NUMBER_RATE_LIMIT": "10 per minute",
     "RATELIMIT_STORAGE_URI": "memory://",
+    # Said explicitly: Flask-Limiter's init_app otherwise takes the shared Limiter's last value,
+    # so one app made with limits off (a test, a bench) would switch them off for every later app.
+    "RATELIMIT_ENABLED": True,
     # A thermal receipt printer for booking tickets (ESC/POS through python-escpos):
     # "" (none: tickets only on screen), "usb:0x0416:0x5011", "network:192.168.1.50", "file:/dev/usb/lp0".
     "RECEIPT_PRINTER": "",
