@@ -9,7 +9,9 @@ interrupted request leaves nothing behind.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
+import json
 import hmac
 import secrets
 import uuid
@@ -65,14 +67,26 @@ class HubSecrets:
     def public_key(self) -> str:
         return protocol.public_key_of(self.box_keys[0])
 
+    @functools.cached_property
+    def _box_pairs(self) -> tuple[tuple[bytes, bytes], ...]:
+        """(public, private) bytes of each box key, derived once (deriving a public key is an
+        X25519 multiplication: once per event it cost as much as the opening itself)."""
+        from nacl.public import PrivateKey
+
+        pairs = []
+        for key in self.box_keys:
+            private = PrivateKey(base64.b64decode(key))
+            pairs.append((bytes(private.public_key), bytes(private)))
+        return tuple(pairs)
+
     def open_sealed(self, sealed: str) -> str:
+        from nacl.bindings import crypto_box_seal_open
         from nacl.exceptions import CryptoError
-        from nacl.public import PrivateKey, SealedBox
 
         data = base64.b64decode(sealed, validate=True)
-        for key in self.box_keys:
+        for public, private in self._box_pairs:
             try:
-                return SealedBox(PrivateKey(base64.b64decode(key))).decrypt(data).decode()
+                return crypto_box_seal_open(data, public, private).decode()
             except CryptoError:
                 continue
         raise HubError("unreadable_person", _l("A sealed person could not be opened with the hub's keys."))
@@ -313,12 +327,10 @@ def ingest(session: Session, key: HubKey, raw_events: Any, hub: HubSecrets, *, n
         state = HubCentre(centre_id=centre_id, acked_seq=0)
         session.add(state)
         session.flush()
-    insert = _insert(session)
     for row in rows:
         row["centre_id"] = centre_id
         row["received_at"] = now
-    statement = insert(HubEvent).on_conflict_do_nothing(index_elements=["centre_id", "event_id"]).returning(HubEvent.event_id)
-    inserted_ids = set(session.scalars(statement, rows).all())
+    inserted_ids = _insert_events(session, rows)
     result = PushResult(acked_seq=state.acked_seq, inserted=len(inserted_ids))
     others = [row for row in rows if row["event_id"] not in inserted_ids]
     if others:
@@ -358,6 +370,54 @@ def ingest(session: Session, key: HubKey, raw_events: Any, hub: HubSecrets, *, n
     return result
 
 
+EVENT_COLUMNS = ("centre_id", "seq", "event_id", "type", "schema_version", "occurred_at", "day", "received_at", "person", "payload", "payload_hash")
+
+
+def _insert_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Insert the batch's events that the hub does not hold yet; the event_ids inserted.
+
+    PostgreSQL: COPY into a temporary table of this connection, then one INSERT … SELECT … ON
+    CONFLICT DO NOTHING RETURNING, all in the request's transaction (a row-by-row INSERT …
+    RETURNING through the ORM cost ~0.5 ms an event, most of the push). SQLite (demo hub): the
+    dialect's INSERT … ON CONFLICT DO NOTHING."""
+    if session.get_bind().dialect.name != "postgresql":
+        statement = _insert(session)(HubEvent).on_conflict_do_nothing(index_elements=["centre_id", "event_id"]).returning(HubEvent.event_id)
+        return set(session.scalars(statement, list(rows)).all())
+    columns = ", ".join(EVENT_COLUMNS)
+    raw = session.connection().connection.driver_connection
+    with raw.cursor() as cursor:  # type: ignore[union-attr]
+        # The temporary table lives as long as the pooled connection; its rows as long as the
+        # transaction (ON COMMIT DELETE ROWS), so a rolled-back push leaves nothing behind.
+        cursor.execute(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS hub_event_incoming (centre_id integer, seq bigint, event_id varchar(36), type varchar(40), "
+            "schema_version integer, occurred_at timestamptz, day date, received_at timestamptz, person varchar(64), payload jsonb, "
+            "payload_hash varchar(64)) ON COMMIT DELETE ROWS"
+        )
+        cursor.execute("DELETE FROM hub_event_incoming")
+        with cursor.copy(f"COPY hub_event_incoming ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(
+                    (
+                        row["centre_id"],
+                        row["seq"],
+                        row["event_id"],
+                        row["type"],
+                        row["schema_version"],
+                        row["occurred_at"],
+                        row["day"],
+                        row["received_at"],
+                        row["person"],
+                        json.dumps(row["payload"], ensure_ascii=False),
+                        row["payload_hash"],
+                    )
+                )
+        cursor.execute(
+            f"INSERT INTO hub_event ({columns}) SELECT {columns} FROM hub_event_incoming ORDER BY seq "
+            "ON CONFLICT (centre_id, event_id) DO NOTHING RETURNING event_id"
+        )
+        return {event_id for (event_id,) in cursor.fetchall()}
+
+
 def _roll_up(session: Session, centre_id: int, rows: Sequence[Mapping[str, Any]]) -> None:
     if not rows:
         return
@@ -375,8 +435,7 @@ def _roll_up(session: Session, centre_id: int, rows: Sequence[Mapping[str, Any]]
         index_elements=["centre_id", "day", "type"],
         set_={"events": HubDaily.events + statement.excluded.events, "points": HubDaily.points + statement.excluded.points},
     )
-    for (day, type_), (events, points) in sorted(daily.items()):
-        session.execute(statement, {"centre_id": centre_id, "day": day, "type": type_, "events": events, "points": points})
+    session.execute(statement, [{"centre_id": centre_id, "day": day, "type": t, "events": n, "points": p} for (day, t), (n, p) in sorted(daily.items())])
     if people:
         session.execute(insert(HubPersonDay).on_conflict_do_nothing(), [{"day": d, "centre_id": c, "person": p} for d, c, p in sorted(people)])
 

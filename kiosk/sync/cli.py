@@ -126,6 +126,8 @@ def sync_command(budget: float, quiet: bool, no_pull: bool, roll_key: bool) -> N
                 pulled=report.pulled,
             )
         )
+    if report.retries:
+        click.echo(_("The hub could not be reached %(n)d times; retried with backoff.", n=report.retries), err=True)
     if report.conflicts:
         click.echo(_("%(n)d events were set aside by the hub as conflicting (see the district's conflict list).", n=len(report.conflicts)), err=True)
     if not report.ok:
