@@ -44,9 +44,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import ROOT, machine, peak_rss_mib
-
 import psycopg
+from common import ROOT, machine, peak_rss_mib
 from sqlalchemy.engine import make_url
 
 from kiosk.extensions import db

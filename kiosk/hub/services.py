@@ -11,8 +11,8 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-import json
 import hmac
+import json
 import secrets
 import uuid
 from collections import defaultdict
