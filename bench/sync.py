@@ -268,98 +268,106 @@ def exactly_once(conn: psycopg.Connection, codes: list[str]) -> dict[str, tuple[
 # ---- 1. ingest ----
 
 
-def part_ingest(pg: str, work: Path, events_count: int, workers: int) -> dict:
+def part_ingest(pg: str, work: Path, events_count: int, workers: int, repeat: int, parallel: int) -> dict:
+    """Each repetition: COPY, executemany, the API with one kiosk, the API with ``parallel``
+    kiosks at once, each into a fresh database; medians (and ranges) over the repetitions, the
+    ratios taken per repetition."""
     from kiosk.hub import services
     from kiosk.sync import protocol
-    from kiosk.sync.client import HubClient
 
     events = wire_events(events_count, start=datetime(2026, 10, 1, tzinfo=UTC))
     batches = [events[i : i + protocol.MAX_BATCH_EVENTS] for i in range(0, len(events), protocol.MAX_BATCH_EVENTS)]
     bodies = [protocol.encode_batch(batch) for batch in batches]
-    result: dict = {"events": events_count, "batches": len(bodies), "load_before": load()}
+    result: dict = {"events": events_count, "batches": len(bodies), "repeat": repeat, "parallel": parallel, "load_before": load()}
 
     # The rows exactly as the hub stores them (sealed phones opened with the hub's key).
     secrets = services.secrets_from_config({"HUB_BOX_KEY": HUB_BOX_KEY, "HUB_PSEUDONYM_KEY": HUB_PSEUDONYM_KEY, "TIMEZONE": ZONE_NAME})
     started = time.perf_counter()
     cleaned = [row for batch in batches for row in services._clean_events(batch, secrets)]
-    result["clean_only_s"] = time.perf_counter() - started  # validation + opening 70 % sealed phones
+    result["clean_only_eps"] = events_count / (time.perf_counter() - started)  # validation + opening 70 % sealed phones
     received = datetime.now(UTC)
-    url_copy, url_many = fresh_database(pg, "bench_copy"), fresh_database(pg, "bench_many")
-    centre_id = connect(url_copy).execute("SELECT id FROM centre WHERE code = 'XH-CY-CY1'").fetchone()[0]
-    tuples = [
-        (
-            centre_id,
-            r["seq"],
-            r["event_id"],
-            r["type"],
-            r["schema_version"],
-            r["occurred_at"],
-            r["day"],
-            received,
-            r["person"],
-            json.dumps(r["payload"]),
-            r["payload_hash"],
-        )
-        for r in cleaned
-    ]
-    with connect(url_copy) as conn:
-        started = time.perf_counter()
-        with conn.cursor() as cur, cur.copy(f"COPY hub_event ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
-            for row in tuples:
-                copy.write_row(row)
-        result["copy_s"] = time.perf_counter() - started
-    with connect(url_many) as conn:
-        started = time.perf_counter()
-        with conn.transaction(), conn.cursor() as cur:
-            placeholders = ", ".join(["%s"] * len(EVENT_COLUMNS))
-            cur.executemany(f"INSERT INTO hub_event ({', '.join(EVENT_COLUMNS)}) VALUES ({placeholders})", tuples)
-        result["executemany_s"] = time.perf_counter() - started
-
-    # The API path: one kiosk's batches, one after the other, as `kiosk sync` sends them.
-    url_api = fresh_database(pg, "bench_api")
-    key_id, secret = issue_keys(url_api, work, ["XH-CY-CY1"])["XH-CY-CY1"]
-    with running_hub(url_api, work / "hub-ingest", workers) as hub:
-        client = HubClient(hub.url, key_id, secret, app_version="bench")
-        client.push(bodies[0])  # warm the worker (imports, connection pool); counted below
-        with connect(url_api) as conn:
-            conn.execute("TRUNCATE hub_event, hub_daily, hub_person_day")
-            conn.execute("UPDATE hub_centre SET acked_seq = 0")
-        started = time.perf_counter()
-        for body in bodies:
-            answer = client.push(body)
-            assert answer.status == 200, answer.data
-        result["api_s"] = time.perf_counter() - started
-        with connect(url_api) as conn:
-            assert exactly_once(conn, ["XH-CY-CY1"])["XH-CY-CY1"] == (events_count, events_count, 1, events_count, events_count)
-        # Several kiosks at once (one thread each, its own centre): what the hub's workers take.
-        codes = ["XH-GD-JH", "XH-SP-WJC", "XH-ZT-CDC", "XH-LY-HLSQ"]
+    runs: dict[str, list[float]] = {"copy": [], "executemany": [], "api": [], "api_parallel": []}
+    codes = ["XH-CY-CY1", "XH-GD-JH", "XH-SP-WJC", "XH-ZT-CDC", "XH-LY-HLSQ", "XH-ZT-YCXZ", "XH-ZHPG", "XH-CY"][: max(parallel, 1)]
+    for round_ in range(repeat):
+        url_copy, url_many = fresh_database(pg, "bench_copy"), fresh_database(pg, "bench_many")
+        centre_id = connect(url_copy).execute("SELECT id FROM centre WHERE code = 'XH-CY-CY1'").fetchone()[0]
+        tuples = [
+            (centre_id, r["seq"], r["event_id"], r["type"], r["schema_version"], r["occurred_at"], r["day"], received, r["person"], json.dumps(r["payload"]), r["payload_hash"])
+            for r in cleaned
+        ]
+        with connect(url_copy) as conn:
+            started = time.perf_counter()
+            with conn.cursor() as cur, cur.copy(f"COPY hub_event ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
+                for row in tuples:
+                    copy.write_row(row)
+            runs["copy"].append(events_count / (time.perf_counter() - started))
+        with connect(url_many) as conn:
+            started = time.perf_counter()
+            with conn.transaction(), conn.cursor() as cur:
+                placeholders = ", ".join(["%s"] * len(EVENT_COLUMNS))
+                cur.executemany(f"INSERT INTO hub_event ({', '.join(EVENT_COLUMNS)}) VALUES ({placeholders})", tuples)
+            runs["executemany"].append(events_count / (time.perf_counter() - started))
+        url_api = fresh_database(pg, "bench_api")
         keys = issue_keys(url_api, work, codes)
-        errors: list[str] = []
-
-        def send(code: str) -> None:
-            other = HubClient(hub.url, *keys[code], app_version="bench")
-            for body in bodies[: len(bodies) // len(codes) or 1]:
-                answer = other.push(body)
-                if answer.status != 200:
-                    errors.append(f"{code}: {answer.status}")
-
-        threads = [threading.Thread(target=send, args=(code,)) for code in codes]
-        started = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        result["api_parallel_s"] = time.perf_counter() - started
-        result["api_parallel_events"] = len(codes) * sum(len(b) for b in batches[: len(bodies) // len(codes) or 1])
-        result["api_parallel_errors"] = errors
-        result["hub_rss_worker_mib"], result["hub_rss_master_mib"] = hub_worker_rss(hub)
-    for key in ("copy", "executemany", "api"):
-        result[f"{key}_eps"] = events_count / result[f"{key}_s"]
-    result["api_parallel_eps"] = result["api_parallel_events"] / result["api_parallel_s"]
-    result["ratio_to_executemany"] = result["api_eps"] / result["executemany_eps"]
-    result["ratio_to_copy"] = result["api_eps"] / result["copy_eps"]
+        with running_hub(url_api, work / f"hub-ingest-{round_}", workers) as hub:
+            _warm(hub, keys, codes, bodies[0])
+            with connect(url_api) as conn:
+                conn.execute("TRUNCATE hub_event, hub_daily, hub_person_day")
+                conn.execute("UPDATE hub_centre SET acked_seq = 0")
+            # One kiosk's batches, one after the other, as `kiosk sync` sends them.
+            runs["api"].append(events_count / _push(hub, keys, codes[:1], bodies))
+            with connect(url_api) as conn:
+                assert exactly_once(conn, codes[:1])[codes[0]] == (events_count, events_count, 1, events_count, events_count)
+                conn.execute("TRUNCATE hub_event, hub_daily, hub_person_day")
+                conn.execute("UPDATE hub_centre SET acked_seq = 0")
+            # ``parallel`` kiosks at once (a thread each, its own centre), the same events split
+            # between them: what the hub's workers take in the nightly window.
+            share = len(bodies) // len(codes)
+            seconds = _push(hub, keys, codes, bodies, share=share)
+            runs["api_parallel"].append(share * len(codes) * protocol.MAX_BATCH_EVENTS / seconds)
+            result["hub_rss_worker_mib"], result["hub_rss_master_mib"] = hub_worker_rss(hub)
+            result["statuses"] = access_statuses(hub)
+        print(f"  round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.0f}/s" for k, v in runs.items()), flush=True)
+    for key, values in runs.items():
+        result[f"{key}_eps"], result[f"{key}_min"], result[f"{key}_max"] = statistics.median(values), min(values), max(values)
+    for key in ("api", "api_parallel"):
+        result[f"{key}_to_executemany"] = statistics.median(a / m for a, m in zip(runs[key], runs["executemany"], strict=True))
+        result[f"{key}_to_copy"] = statistics.median(a / c for a, c in zip(runs[key], runs["copy"], strict=True))
     result["load_after"] = load()
     return result
+
+
+def _warm(hub: HubProcess, keys: dict, codes: list[str], body: bytes) -> None:
+    """One push per worker process and centre (imports, connection pool, temporary table)."""
+    from kiosk.sync.client import HubClient
+
+    for code in codes:
+        for _ in range(2):
+            HubClient(hub.url, *keys[code], app_version="bench").push(body)
+
+
+def _push(hub: HubProcess, keys: dict, codes: list[str], bodies: list[bytes], share: int | None = None) -> float:
+    """Seconds for each centre in ``codes`` to push ``bodies[:share]`` in order, all at once."""
+    from kiosk.sync.client import HubClient
+
+    errors: list[str] = []
+
+    def send(code: str) -> None:
+        client = HubClient(hub.url, *keys[code], app_version="bench")
+        for body in bodies[:share]:
+            answer = client.push(body)
+            if answer.status != 200:
+                errors.append(f"{code}: {answer.status} {answer.data}")
+
+    threads = [threading.Thread(target=send, args=(code,)) for code in codes]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    assert not errors, errors[:3]
+    return seconds
 
 
 # ---- 2. catch-up ----
@@ -589,6 +597,8 @@ def main() -> None:
     parser.add_argument("--per-day", type=int, default=40, help="events per centre per day in the dashboard's year")
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers of the hub")
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions of the ingest measurements")
+    parser.add_argument("--parallel", type=int, default=4, help="kiosks pushing at once in the ingest part")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     pg = os.environ.get("TEST_POSTGRES_URL")
@@ -603,16 +613,17 @@ def main() -> None:
         for part in parts:
             print(f"\n== {part} ==", flush=True)
             if part == "ingest":
-                r = figures["ingest"] = part_ingest(pg, work, args.ingest_events, args.workers)
+                r = figures["ingest"] = part_ingest(pg, work, args.ingest_events, args.workers, args.repeat, args.parallel)
                 print(
-                    f"{r['events']} events in {r['batches']} batches of <= 500 (load {r['load_before']} -> {r['load_after']})\n"
-                    f"  COPY           {r['copy_eps']:9.0f} events/s ({r['copy_s']:.2f} s)\n"
-                    f"  executemany    {r['executemany_eps']:9.0f} events/s ({r['executemany_s']:.2f} s)\n"
-                    f"  hub API, 1 kiosk {r['api_eps']:7.0f} events/s ({r['api_s']:.2f} s)  = {r['ratio_to_executemany']:.0%} of executemany, "
-                    f"{r['ratio_to_copy']:.0%} of COPY\n"
-                    f"  hub API, 4 kiosks at once {r['api_parallel_eps']:.0f} events/s ({r['api_parallel_events']} events, errors {len(r['api_parallel_errors'])})\n"
-                    f"  (validation + opening sealed phones alone, one process: {r['events'] / r['clean_only_s']:.0f} events/s)\n"
-                    f"  hub peak RSS: worker {r['hub_rss_worker_mib']:.0f} MiB, master {r['hub_rss_master_mib']:.0f} MiB",
+                    f"{r['events']} events in {r['batches']} batches of <= 500, medians of {r['repeat']} (load {r['load_before']} -> {r['load_after']})\n"
+                    f"  COPY                     {r['copy_eps']:7.0f} events/s ({r['copy_min']:.0f}-{r['copy_max']:.0f})\n"
+                    f"  executemany              {r['executemany_eps']:7.0f} events/s ({r['executemany_min']:.0f}-{r['executemany_max']:.0f})\n"
+                    f"  hub API, 1 kiosk         {r['api_eps']:7.0f} events/s ({r['api_min']:.0f}-{r['api_max']:.0f}) = "
+                    f"{r['api_to_executemany']:.0%} of executemany, {r['api_to_copy']:.0%} of COPY\n"
+                    f"  hub API, {r['parallel']} kiosks at once {r['api_parallel_eps']:7.0f} events/s ({r['api_parallel_min']:.0f}-{r['api_parallel_max']:.0f}) = "
+                    f"{r['api_parallel_to_executemany']:.0%} of executemany, {r['api_parallel_to_copy']:.0%} of COPY\n"
+                    f"  (validation + opening sealed phones alone, one process: {r['clean_only_eps']:.0f} events/s)\n"
+                    f"  hub peak RSS: worker {r['hub_rss_worker_mib']:.0f} MiB, master {r['hub_rss_master_mib']:.0f} MiB; statuses {r['statuses']}",
                     flush=True,
                 )
             elif part == "catchup":
