@@ -18,7 +18,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,7 +28,21 @@ from sqlalchemy.orm import Session
 from kiosk.centres.models import Centre
 from kiosk.db import utcnow
 from kiosk.errors import KioskError
-from kiosk.hub.models import HubCentre, HubConflict, HubDaily, HubEnrolment, HubEvent, HubKey, HubNonce, HubPersonDay, HubPublication, KeyStatus
+from kiosk.hub.models import (
+    HubCentre,
+    HubConflict,
+    HubDaily,
+    HubEnrolment,
+    HubEvent,
+    HubKey,
+    HubMonthly,
+    HubNonce,
+    HubPeople,
+    HubPeopleCount,
+    HubPersonDay,
+    HubPublication,
+    KeyStatus,
+)
 from kiosk.i18n import _l
 from kiosk.sync import protocol
 
@@ -330,7 +344,7 @@ def ingest(session: Session, key: HubKey, raw_events: Any, hub: HubSecrets, *, n
     for row in rows:
         row["centre_id"] = centre_id
         row["received_at"] = now
-    inserted_ids = _insert_events(session, rows)
+    inserted_ids = _insert_events(session, rows, scopes(session, centre_id))
     result = PushResult(acked_seq=state.acked_seq, inserted=len(inserted_ids))
     others = [row for row in rows if row["event_id"] not in inserted_ids]
     if others:
@@ -374,7 +388,17 @@ PERSON_DAY_TYPE = "checkin.created"
 EVENT_COLUMNS = ("centre_id", "seq", "event_id", "type", "schema_version", "occurred_at", "day", "received_at", "person", "payload", "payload_hash")
 
 
-def _insert_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> set[str]:
+def scopes(session: Session, centre_id: int) -> list[int]:
+    """The centre and its ancestors, nearest first (the branches a visit counts in)."""
+    found: list[int] = []
+    current: int | None = centre_id
+    while current is not None and current not in found:
+        found.append(current)
+        current = session.scalar(select(Centre.parent_id).where(Centre.id == current))
+    return found
+
+
+def _insert_events(session: Session, rows: Sequence[Mapping[str, Any]], scope_ids: Sequence[int]) -> set[str]:
     """Insert the batch's events that the hub does not hold yet and add those (only those) to
     the daily roll-ups; the event_ids inserted.
 
@@ -386,7 +410,7 @@ def _insert_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> set[s
     if session.get_bind().dialect.name != "postgresql":
         statement = _insert(session)(HubEvent).on_conflict_do_nothing(index_elements=["centre_id", "event_id"]).returning(HubEvent.event_id)
         inserted = set(session.scalars(statement, list(rows)).all())
-        _roll_up(session, [row for row in rows if row["event_id"] in inserted])
+        _roll_up(session, [row for row in rows if row["event_id"] in inserted], scope_ids)
         return inserted
     columns = ", ".join(EVENT_COLUMNS)
     raw = session.connection().connection.driver_connection
@@ -430,38 +454,82 @@ def _insert_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> set[s
                     INSERT INTO hub_daily (centre_id, day, type, events, points) SELECT centre_id, day, type, events, points FROM counted
                     ON CONFLICT (centre_id, day, type)
                     DO UPDATE SET events = hub_daily.events + excluded.events, points = hub_daily.points + excluded.points
+                ), monthly AS (
+                    INSERT INTO hub_monthly (centre_id, month, type, events, points)
+                    SELECT centre_id, date_trunc('month', day)::date, type, sum(events), sum(points) FROM counted GROUP BY 1, 2, 3
+                    ON CONFLICT (centre_id, month, type)
+                    DO UPDATE SET events = hub_monthly.events + excluded.events, points = hub_monthly.points + excluded.points
                 ), people AS (
                     INSERT INTO hub_person_day (day, centre_id, person)
-                    SELECT DISTINCT day, centre_id, person FROM inserted WHERE type = %s AND person IS NOT NULL
+                    SELECT DISTINCT day, centre_id, person FROM inserted WHERE type = %(person_type)s AND person IS NOT NULL
                     ON CONFLICT DO NOTHING
+                    RETURNING day, person
+                ), periods AS (
+                    -- in key order, so two pushes of one branch take their row locks in the same order
+                    INSERT INTO hub_people (scope_id, kind, start, person)
+                    SELECT DISTINCT s.scope_id, k.kind, date_trunc(k.unit, p.day)::date, p.person
+                    FROM people p
+                    CROSS JOIN (VALUES ('m', 'month', true), ('y', 'year', true), ('bm', 'month', false), ('by', 'year', false)) AS k (kind, unit, own)
+                    JOIN unnest(%(scopes)s::int[]) WITH ORDINALITY AS s (scope_id, depth) ON s.depth = 1 OR NOT k.own
+                    ORDER BY 1, 2, 3, 4
+                    ON CONFLICT DO NOTHING
+                    RETURNING scope_id, kind, start
+                ), counts AS (
+                    INSERT INTO hub_people_count (scope_id, kind, start, people)
+                    SELECT scope_id, kind, start, count(*) FROM periods GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+                    ON CONFLICT (scope_id, kind, start) DO UPDATE SET people = hub_people_count.people + excluded.people
                 )
                 SELECT event_id FROM inserted""",
-            (PERSON_DAY_TYPE,),
+            {"person_type": PERSON_DAY_TYPE, "scopes": list(scope_ids)},
         )
         return {event_id for (event_id,) in cursor.fetchall()}
 
 
-def _roll_up(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+def _month(day: date) -> date:
+    return day.replace(day=1)
+
+
+def _roll_up(session: Session, rows: Sequence[Mapping[str, Any]], scope_ids: Sequence[int]) -> None:
     """The roll-ups of newly inserted events on a SQLite demo hub (PostgreSQL: in SQL, above)."""
     if not rows:
         return
     insert = _insert(session)
     daily: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    monthly: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
     people: set[tuple] = set()
     for row in rows:
-        figures = daily[(row["centre_id"], row["day"], row["type"])]
-        figures[0] += 1
-        figures[1] += _points(row["payload"])
+        points = _points(row["payload"])
+        for figures in (daily[(row["centre_id"], row["day"], row["type"])], monthly[(row["centre_id"], _month(row["day"]), row["type"])]):
+            figures[0] += 1
+            figures[1] += points
         if row["type"] == PERSON_DAY_TYPE and row["person"]:
             people.add((row["day"], row["centre_id"], row["person"]))
-    statement = insert(HubDaily)
-    statement = statement.on_conflict_do_update(
-        index_elements=["centre_id", "day", "type"],
-        set_={"events": HubDaily.events + statement.excluded.events, "points": HubDaily.points + statement.excluded.points},
-    )
-    session.execute(statement, [{"centre_id": c, "day": day, "type": t, "events": n, "points": p} for (c, day, t), (n, p) in sorted(daily.items())])
-    if people:
-        session.execute(insert(HubPersonDay).on_conflict_do_nothing(), [{"day": d, "centre_id": c, "person": p} for d, c, p in sorted(people)])
+    for model, column, sums in ((HubDaily, "day", daily), (HubMonthly, "month", monthly)):
+        statement = insert(model)
+        statement = statement.on_conflict_do_update(
+            index_elements=["centre_id", column, "type"],
+            set_={"events": model.events + statement.excluded.events, "points": model.points + statement.excluded.points},
+        )
+        session.execute(statement, [{"centre_id": c, column: d, "type": t, "events": n, "points": p} for (c, d, t), (n, p) in sorted(sums.items())])
+    new_periods: dict[tuple, int] = defaultdict(int)
+    for day, centre_id, person in sorted(people):
+        if session.get(HubPersonDay, (day, centre_id, person)) is not None:
+            continue
+        session.add(HubPersonDay(day=day, centre_id=centre_id, person=person))
+        candidates = [(centre_id, "m", _month(day)), (centre_id, "y", day.replace(month=1, day=1))]
+        candidates += [(scope_id, kind, start) for scope_id in scope_ids for kind, start in (("bm", _month(day)), ("by", day.replace(month=1, day=1)))]
+        for scope_id, kind, start in candidates:
+            if session.get(HubPeople, (scope_id, kind, start, person)) is None:
+                session.add(HubPeople(scope_id=scope_id, kind=kind, start=start, person=person))
+                new_periods[(scope_id, kind, start)] += 1
+        session.flush()
+    for (scope_id, kind, start), count in sorted(new_periods.items()):
+        counter = session.get(HubPeopleCount, (scope_id, kind, start))
+        if counter is None:
+            session.add(HubPeopleCount(scope_id=scope_id, kind=kind, start=start, people=count))
+        else:
+            counter.people += count
+    session.flush()
 
 
 def hello(session: Session, key: HubKey, hub: HubSecrets) -> dict[str, Any]:
