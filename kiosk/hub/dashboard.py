@@ -136,11 +136,14 @@ def report(session: Session, user: HubUser, start: date, end: date, *, level: st
         ):
             rows[centre_id].figures["people"] = int(count)
     else:
-        people = session.execute(
-            select(HubPersonDay.centre_id, func.count(func.distinct(HubPersonDay.person)))
+        # DISTINCT in a subquery, then count: a hash aggregate (count(DISTINCT …) sorts).
+        pairs = (
+            select(HubPersonDay.centre_id, HubPersonDay.person)
+            .distinct()
             .where(HubPersonDay.centre_id.in_(ids), HubPersonDay.day >= start, HubPersonDay.day < end)
-            .group_by(HubPersonDay.centre_id)
-        ).all()
+            .subquery()
+        )
+        people = session.execute(select(pairs.c.centre_id, func.count()).group_by(pairs.c.centre_id)).all()
         for centre_id, count in people:
             rows[centre_id].figures["people"] = int(count)
     for state in session.scalars(select(HubCentre).where(HubCentre.centre_id.in_(ids))):
@@ -217,10 +220,10 @@ def _distinct_total(session: Session, tree: list[tuple[Centre, int]], ids: list[
         )
         return int(count or 0)
     if kind:
-        query = select(func.count(func.distinct(HubPeople.person))).where(HubPeople.scope_id.in_(ids), HubPeople.kind == kind, HubPeople.start == start)
+        people = select(HubPeople.person).distinct().where(HubPeople.scope_id.in_(ids), HubPeople.kind == kind, HubPeople.start == start)
     else:
-        query = select(func.count(func.distinct(HubPersonDay.person))).where(HubPersonDay.centre_id.in_(ids), HubPersonDay.day >= start, HubPersonDay.day < end)
-    return int(session.scalar(query) or 0)
+        people = select(HubPersonDay.person).distinct().where(HubPersonDay.centre_id.in_(ids), HubPersonDay.day >= start, HubPersonDay.day < end)
+    return int(session.scalar(select(func.count()).select_from(people.subquery())) or 0)
 
 
 def _add(figures: dict[str, int], type_: str, events: int, points: int) -> None:

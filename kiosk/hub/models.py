@@ -133,8 +133,8 @@ class HubDaily(Base):
     dashboard sums days instead of scanning events)."""
 
     __tablename__ = "hub_daily"
-    # (type, day, centre_id): the chart's attendances per day without reading the other types.
-    __table_args__ = (PrimaryKeyConstraint("centre_id", "day", "type"), Index("ix_hub_daily_type_day", "type", "day", "centre_id"))
+    # (type, day, centre_id, events): the chart's attendances per day from the index alone.
+    __table_args__ = (PrimaryKeyConstraint("centre_id", "day", "type"), Index("ix_hub_daily_type_day", "type", "day", "centre_id", "events"))
 
     centre_id: Mapped[int] = mapped_column(ForeignKey("centre.id"))
     day: Mapped[date] = mapped_column(Date)

@@ -45,7 +45,7 @@ def upgrade():
         sa.PrimaryKeyConstraint("scope_id", "kind", "start", name=op.f("pk_hub_people_count")),
     )
     with op.batch_alter_table("hub_daily", schema=None) as batch_op:
-        batch_op.create_index("ix_hub_daily_type_day", ["type", "day", "centre_id"], unique=False)
+        batch_op.create_index("ix_hub_daily_type_day", ["type", "day", "centre_id", "events"], unique=False)
     # A hub that already holds events: build the new roll-ups from the existing ones.
     if op.get_bind().dialect.name == "postgresql":
         month, year = "date_trunc('month', day)::date", "date_trunc('year', day)::date"
