@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 CATALOGUES := $(wildcard kiosk/translations/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGUES:.po=.mo)
 
-.PHONY: run run-hub test lint bench install install-test system-deps translations messages clean
+.PHONY: run run-hub test lint bench bench-sync install install-test system-deps translations messages clean
 
 run: install translations
 	$(BIN)/kiosk init
@@ -44,6 +44,12 @@ bench: install-test translations
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/checkin.py
 	$(BIN)/python bench/booking.py
+
+# Sync and hub (issue 13): ingest vs COPY/executemany, a 60,000-event catch-up, 50 kiosks at
+# once, the dashboard over 200 centres x a year; on a throwaway PostgreSQL (scripts/postgres.sh).
+# The full fault run (50,000 events, 10 kills): bash scripts/postgres.sh run $(BIN)/python bench/sync_faults.py
+bench-sync: install-test translations
+	bash scripts/postgres.sh run $(BIN)/python bench/sync.py $(BENCH_ARGS)
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test

@@ -2,9 +2,10 @@
 
 Each package in ``FEATURES`` exposes ``feature() -> Feature`` in its ``__init__.py``: what it
 adds to the kiosk (blueprints, scan recognisers, staff menu links, a dashboard card, a home
-tile, demo rows, the outbox event types it writes). ``create_app`` walks the list once and keeps
-the result on the app (``app.extensions["kiosk.features"]``), so two apps in one process never
-share a registry. Adding a feature = its own folder and templates, one line below, a migration.
+tile, demo rows, the outbox event types it writes, a hook run before each nightly sync).
+``create_app`` walks the list once and keeps the result on the app
+(``app.extensions["kiosk.features"]``), so two apps in one process never share a registry.
+Adding a feature = its own folder and templates, one line below, a migration.
 """
 
 from __future__ import annotations
@@ -108,6 +109,11 @@ class Feature:
     event_types: tuple[str, ...] = ()
     # Extra app setup (Jinja filters, login loaders…), run once after the blueprints.
     setup: Callable[[Flask], None] | None = None
+    # Called by `kiosk sync` (the nightly timer and the staff page's "sync now") before it pushes,
+    # inside the sync lock and an app context: a feature writes its nightly outbox events here
+    # (daily counts…), each in its own write_transaction, and must be idempotent (a second run
+    # the same night writes nothing). A hook that raises is reported; the push still runs.
+    before_sync: Callable[[Session], None] | None = None
 
 
 class FeatureRegistry:
@@ -127,6 +133,7 @@ class FeatureRegistry:
         self.cards = tuple(f.dashboard for f in features if f.dashboard is not None)
         self.menu = tuple(link for f in features for link in f.menu if link.in_menu)
         self.demo_loaders = tuple((f.name, f.demo) for f in features if f.demo is not None)
+        self.before_sync = tuple((f.name, f.before_sync) for f in features if f.before_sync is not None)
         event_types = [t for f in features for t in f.event_types]
         if len(set(event_types)) != len(event_types):
             raise ValueError(f"outbox event type declared twice: {event_types}")

@@ -7,7 +7,8 @@ from kiosk.i18n import _l
 
 
 def feature() -> Feature:
-    from kiosk.catalogue import dashboard, demo, scan, views
+    from kiosk.catalogue import dashboard, demo, scan, services, views
+    from kiosk.sync.outbox import once_a_day
 
     return Feature(
         name="catalogue",
@@ -28,4 +29,5 @@ def feature() -> Feature:
         demo=demo.load,
         event_types=("catalogue.loan", "catalogue.return", "catalogue.daily"),
         setup=views.setup,
+        before_sync=once_a_day("catalogue.daily", services.record_daily_counts),
     )

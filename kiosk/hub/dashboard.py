@@ -1,7 +1,9 @@
 """The district dashboard's figures: the 1+11+N tree with per-centre figures for a period.
 
-Additive figures come from hub_daily (one row per centre, day and event type, kept at ingest)
-and distinct people from hub_person_day, so the cost grows with centres × days, not with events.
+Additive figures come from hub_monthly for whole months and hub_daily for the days around them
+(kept at ingest); distinct people for a calendar month or year from the counts kept at ingest
+(hub_people_count, per centre and per branch), for other periods from hub_person_day. The cost
+grows with centres × months, not with events (bench/sync.py, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -10,13 +12,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union_all
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from kiosk.centres.models import Centre, CentreLevel
 from kiosk.db import utcnow
-from kiosk.hub.models import HubCentre, HubConflict, HubDaily, HubPersonDay, HubRole, HubUser
+from kiosk.hub.models import HubCentre, HubConflict, HubDaily, HubMonthly, HubPeople, HubPeopleCount, HubPersonDay, HubRole, HubUser
 from kiosk.hub.services import HubError
 from kiosk.i18n import _l
 
@@ -124,20 +126,26 @@ def report(session: Session, user: HubUser, start: date, end: date, *, level: st
         tree = [(c, d) for c, d in tree if c.level == CentreLevel(level)]
     ids = [c.id for c, _d in tree]
     rows = {c.id: Row(c, d) for c, d in tree}
-    daily = session.execute(
-        select(HubDaily.centre_id, HubDaily.type, func.sum(HubDaily.events), func.sum(HubDaily.points))
-        .where(HubDaily.centre_id.in_(ids), HubDaily.day >= start, HubDaily.day < end)
-        .group_by(HubDaily.centre_id, HubDaily.type)
-    ).all()
-    for centre_id, type_, events, points in daily:
+    for centre_id, type_, events, points in _sums(session, ids, start, end):
         _add(rows[centre_id].figures, type_, int(events or 0), int(points or 0))
-    people = session.execute(
-        select(HubPersonDay.centre_id, func.count(func.distinct(HubPersonDay.person)))
-        .where(HubPersonDay.centre_id.in_(ids), HubPersonDay.day >= start, HubPersonDay.day < end)
-        .group_by(HubPersonDay.centre_id)
-    ).all()
-    for centre_id, count in people:
-        rows[centre_id].figures["people"] = int(count)
+    kind = _calendar_period(start, end)
+    if kind:
+        own = HubPeopleCount.kind == kind
+        for centre_id, count in session.execute(
+            select(HubPeopleCount.scope_id, HubPeopleCount.people).where(HubPeopleCount.scope_id.in_(ids), own, HubPeopleCount.start == start)
+        ):
+            rows[centre_id].figures["people"] = int(count)
+    else:
+        # DISTINCT in a subquery, then count: a hash aggregate (count(DISTINCT …) sorts).
+        pairs = (
+            select(HubPersonDay.centre_id, HubPersonDay.person)
+            .distinct()
+            .where(HubPersonDay.centre_id.in_(ids), HubPersonDay.day >= start, HubPersonDay.day < end)
+            .subquery()
+        )
+        people = session.execute(select(pairs.c.centre_id, func.count()).group_by(pairs.c.centre_id)).all()
+        for centre_id, count in people:
+            rows[centre_id].figures["people"] = int(count)
     for state in session.scalars(select(HubCentre).where(HubCentre.centre_id.in_(ids))):
         row = rows[state.centre_id]
         row.enrolled, row.last_sync = True, state.last_push_at
@@ -149,12 +157,7 @@ def report(session: Session, user: HubUser, start: date, end: date, *, level: st
         for key, _label in COLUMNS:
             totals[key] += row.figures.get(key, 0)
     # Someone who came to two centres is one person in the total.
-    totals["people"] = int(
-        session.scalar(
-            select(func.count(func.distinct(HubPersonDay.person))).where(HubPersonDay.centre_id.in_(ids), HubPersonDay.day >= start, HubPersonDay.day < end)
-        )
-        or 0
-    )
+    totals["people"] = _distinct_total(session, tree, ids, start, end, kind, filtered=bool(level))
     per_day = dict(
         session.execute(
             select(HubDaily.day, func.sum(HubDaily.events))
@@ -164,6 +167,63 @@ def report(session: Session, user: HubUser, start: date, end: date, *, level: st
     )
     days = [(start + timedelta(days=i), int(per_day.get(start + timedelta(days=i), 0))) for i in range((end - start).days)]
     return Report(start, end, [rows[c.id] for c, _d in tree], dict(totals), days)
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
+def _calendar_period(start: date, end: date) -> str | None:
+    """ "m" or "y" when [start, end) is one calendar month or year (kept as counts), else None."""
+    if start.day == 1 and end == _next_month(start):
+        return "m"
+    if (start.month, start.day) == (1, 1) and end == start.replace(year=start.year + 1):
+        return "y"
+    return None
+
+
+def _sums(session: Session, ids: list[int], start: date, end: date) -> list[tuple]:
+    """(centre_id, type, events, points) over [start, end): whole months from hub_monthly, the
+    days before and after them from hub_daily (a year reads ~12 rows per centre and type)."""
+    first = start if start.day == 1 else _next_month(start)
+    last = end.replace(day=1)
+    parts = []
+    if first < last:
+        parts.append(
+            select(HubMonthly.centre_id, HubMonthly.type, HubMonthly.events, HubMonthly.points).where(
+                HubMonthly.centre_id.in_(ids), HubMonthly.month >= first, HubMonthly.month < last
+            )
+        )
+        ranges = [(start, first), (last, end)]
+    else:
+        ranges = [(start, end)]
+    for low, high in ranges:
+        if low < high:
+            parts.append(
+                select(HubDaily.centre_id, HubDaily.type, HubDaily.events, HubDaily.points).where(
+                    HubDaily.centre_id.in_(ids), HubDaily.day >= low, HubDaily.day < high
+                )
+            )
+    both = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+    return list(
+        session.execute(select(both.c.centre_id, both.c.type, func.sum(both.c.events), func.sum(both.c.points)).group_by(both.c.centre_id, both.c.type))
+    )
+
+
+def _distinct_total(session: Session, tree: list[tuple[Centre, int]], ids: list[int], start: date, end: date, kind: str | None, *, filtered: bool) -> int:
+    """Distinct people over the shown centres: the branch count kept at ingest when the rows are
+    a whole branch and the period a calendar month or year; else counted from the rows."""
+    roots = [c.id for c, depth in tree if depth == 0]
+    if kind and not filtered and len(roots) == 1:
+        count = session.scalar(
+            select(HubPeopleCount.people).where(HubPeopleCount.scope_id == roots[0], HubPeopleCount.kind == "b" + kind, HubPeopleCount.start == start)
+        )
+        return int(count or 0)
+    if kind:
+        people = select(HubPeople.person).distinct().where(HubPeople.scope_id.in_(ids), HubPeople.kind == kind, HubPeople.start == start)
+    else:
+        people = select(HubPersonDay.person).distinct().where(HubPersonDay.centre_id.in_(ids), HubPersonDay.day >= start, HubPersonDay.day < end)
+    return int(session.scalar(select(func.count()).select_from(people.subquery())) or 0)
 
 
 def _add(figures: dict[str, int], type_: str, events: int, points: int) -> None:

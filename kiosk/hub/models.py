@@ -133,13 +133,58 @@ class HubDaily(Base):
     dashboard sums days instead of scanning events)."""
 
     __tablename__ = "hub_daily"
-    __table_args__ = (PrimaryKeyConstraint("centre_id", "day", "type"),)
+    # (type, day, centre_id, events): the chart's attendances per day from the index alone.
+    __table_args__ = (PrimaryKeyConstraint("centre_id", "day", "type"), Index("ix_hub_daily_type_day", "type", "day", "centre_id", "events"))
 
     centre_id: Mapped[int] = mapped_column(ForeignKey("centre.id"))
     day: Mapped[date] = mapped_column(Date)
     type: Mapped[str] = mapped_column(String(40))
     events: Mapped[int] = mapped_column(BigInteger, default=0)
     points: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class HubMonthly(Base):
+    """hub_daily summed by calendar month (kept at ingest): a year's figures read 12 rows per
+    centre and type instead of 365."""
+
+    __tablename__ = "hub_monthly"
+    __table_args__ = (PrimaryKeyConstraint("centre_id", "month", "type"),)
+
+    centre_id: Mapped[int] = mapped_column(ForeignKey("centre.id"))
+    month: Mapped[date] = mapped_column(Date)  # the first of the month
+    type: Mapped[str] = mapped_column(String(40))
+    events: Mapped[int] = mapped_column(BigInteger, default=0)
+    points: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class HubPeople(Base):
+    """Who came in a calendar month or year (hub pseudonyms). ``kind`` "m"/"y": to the centre
+    ``scope_id`` itself; "bm"/"by": anywhere in its branch (the centre and everything under
+    it), so a person who came to two centres of a sub-district is one row of that sub-district.
+    Kept at ingest with HubPeopleCount: the dashboard's distinct people for a month or a year
+    without reading hub_person_day. (A centre moved to another parent keeps its old branch
+    rows: rebuild with the migration's backfill SQL.)"""
+
+    __tablename__ = "hub_people"
+    __table_args__ = (PrimaryKeyConstraint("scope_id", "kind", "start", "person"),)
+
+    scope_id: Mapped[int] = mapped_column(ForeignKey("centre.id"))
+    kind: Mapped[str] = mapped_column(String(8))  # m | y | bm | by
+    start: Mapped[date] = mapped_column(Date)
+    person: Mapped[str] = mapped_column(String(64))
+
+
+class HubPeopleCount(Base):
+    """How many rows HubPeople holds per scope and period (incremented by the rows an ingest
+    newly inserted there)."""
+
+    __tablename__ = "hub_people_count"
+    __table_args__ = (PrimaryKeyConstraint("scope_id", "kind", "start"),)
+
+    scope_id: Mapped[int] = mapped_column(ForeignKey("centre.id"))
+    kind: Mapped[str] = mapped_column(String(8))
+    start: Mapped[date] = mapped_column(Date)
+    people: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class HubPersonDay(Base):

@@ -79,10 +79,15 @@ def enrol_command(code: str, hub_url: str) -> None:
 def sync_command(budget: float, quiet: bool, no_pull: bool, roll_key: bool) -> None:
     """Push every pending event to the district hub, then pull district activities and notices."""
     from kiosk.extensions import db
+    from kiosk.features import registry
     from kiosk.sync import services
 
     try:
         with sync_lock(Path(current_app.instance_path)):
+            # Nightly events (daily counts…) first, so this run sends them; also before the
+            # kiosk is enrolled (they wait in the outbox like everything else).
+            for failure in services.run_before_sync(db.session, registry().before_sync):
+                click.echo(_("A feature's nightly step failed (the sync goes on): %(error)s", error=failure), err=True)
             state = services.sync_state(db.session)
             try:
                 client = services.client_for(state, app_version=_app_version())
@@ -121,6 +126,8 @@ def sync_command(budget: float, quiet: bool, no_pull: bool, roll_key: bool) -> N
                 pulled=report.pulled,
             )
         )
+    if report.retries:
+        click.echo(_("The hub could not be reached %(n)d times; retried with backoff.", n=report.retries), err=True)
     if report.conflicts:
         click.echo(_("%(n)d events were set aside by the hub as conflicting (see the district's conflict list).", n=len(report.conflicts)), err=True)
     if not report.ok:

@@ -13,10 +13,12 @@ number anyway) and is sealed when the event is sent.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kiosk.db import utcnow
@@ -43,3 +45,35 @@ def record_event(session: Session, type: str, payload: dict[str, Any], *, occurr
     event = OutboxEvent(event_id=str(uuid.uuid4()), type=type, schema_version=schema_version, occurred_at=occurred_at or utcnow(), payload=payload)
     session.add(event)
     return event
+
+
+def recorded_for_day(session: Session, type: str, day: date) -> bool:
+    """Whether the outbox already holds a ``type`` event whose payload names ``day``."""
+    found = session.scalar(
+        select(func.count()).select_from(OutboxEvent).where(OutboxEvent.type == type, OutboxEvent.payload["day"].as_string() == day.isoformat())
+    )
+    return bool(found)
+
+
+def _zone() -> ZoneInfo:
+    from flask import current_app, has_app_context
+
+    return ZoneInfo(current_app.config["TIMEZONE"] if has_app_context() else "Asia/Shanghai")
+
+
+def once_a_day(type: str, record: Callable[[Session, date, ZoneInfo], None], *, now: Callable[[], datetime] = utcnow) -> Callable[[Session], None]:
+    """A Feature.before_sync hook: ``record(session, day, zone)`` for the last complete local day
+    (yesterday: the timer runs after midnight) unless the outbox already holds a ``type`` event
+    for that day, so a second run the same night, or the staff's "sync now" in the afternoon,
+    writes nothing. ``record`` writes its event in its own write_transaction. Runs inside the
+    sync lock, so the check and the write cannot race another sync run."""
+
+    def hook(session: Session) -> None:
+        zone = _zone()
+        day = now().astimezone(zone).date() - timedelta(days=1)
+        done = recorded_for_day(session, type, day)
+        session.rollback()  # end the read: record() starts its own unit of work
+        if not done:
+            record(session, day, zone)
+
+    return hook

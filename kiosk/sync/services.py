@@ -10,9 +10,10 @@ own short transaction on the kiosk, so visitors keep checking in while a sync ru
 from __future__ import annotations
 
 import functools
+import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,6 +30,8 @@ from kiosk.sync import protocol
 from kiosk.sync.client import HubAnswer, HubClient, HubUnreachable
 from kiosk.sync.models import DistrictItem, OutboxEvent, SyncState
 from kiosk.sync.outbox import SEALED_FIELD, UNSEALED_FIELD
+
+log = logging.getLogger("kiosk.sync")
 
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 60.0
@@ -99,6 +102,22 @@ def roll_key(session: Session, client: HubClient) -> SyncState:
 
 
 # ---- one run ----
+
+
+def run_before_sync(session: Session, hooks: Sequence[tuple[str, Callable[[Session], None]]]) -> list[str]:
+    """Each feature's before_sync hook (kiosk.features.Feature), in feature order, before the
+    push, so what they record goes out in the same run. A hook that fails is rolled back,
+    logged and reported ("feature: error"); the others and the push still run."""
+    failures = []
+    for name, hook in hooks:
+        try:
+            hook(session)
+            session.rollback()  # end a read the hook left open (its writes committed in write_transaction)
+        except Exception as error:  # one feature's nightly figures never stop the sync
+            session.rollback()
+            log.exception("before_sync hook of %s failed", name)
+            failures.append(f"{name}: {error}"[:300])
+    return failures
 
 
 @dataclass

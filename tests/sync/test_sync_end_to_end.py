@@ -75,3 +75,46 @@ def test_thousands_of_events_go_in_batches_of_at_most_500(hub_process, hub_app, 
     assert progress[0] == (0, 1234) and progress[-1] == (1234, 1234)
     assert exactly_once(hub_sql, "XH-ZT-CDC") == (1234, 1234, 1234, 1234)
     assert kiosk.count("SELECT count(*) FROM outbox_event WHERE sent_at IS NULL") == 0
+
+
+def test_a_rolled_key_replaces_the_old_one_and_district_deletions_are_pulled(hub_process, hub_app, hub_sql, make_kiosk):
+    """(Runs last in this module: it deletes the demo hub's publications.)"""
+    from kiosk.checkin.models import ActivityStatus
+    from kiosk.db import write_transaction
+    from kiosk.extensions import db
+    from kiosk.hub import services as hub_services
+    from kiosk.sync import protocol
+    from kiosk.sync import services as sync_services
+    from tests.sync.helpers import client
+
+    kiosk = make_kiosk()
+    old = enrol(kiosk, hub_process.url, enrolment_code(hub_app, "XH-WX"))
+    fill_outbox(kiosk, 5)
+    assert sync(kiosk).ok
+    assert kiosk.run(lambda s: s.scalar(select(Activity).where(Activity.source == "district")).status) == ActivityStatus.ACTIVE
+
+    kiosk.run(sync_services.roll_key, client(kiosk))
+    new_key = kiosk.run(lambda s: sync_services.sync_state(s).key_id)
+    assert new_key != old.key_id
+    fill_outbox(kiosk, 3)
+    report = sync(kiosk)  # the first use of the new key retires the old one
+    assert report.ok and report.pushed == 3
+    stale = _client_for(hub_process.url, old)
+    refused = stale.request("POST", protocol.API_PREFIX + "/hello")
+    assert (refused.status, refused.error) == (401, "key_revoked")
+
+    with write_transaction(db.session):
+        hub_services.publish(db.session, "activity", "demo-activity", None, deleted=True)
+        hub_services.publish(db.session, "notice", "demo-notice", None, deleted=True)
+    report = sync(kiosk)
+    assert report.ok and report.pulled == 2
+    activity, notices = kiosk.run(lambda s: (s.scalar(select(Activity).where(Activity.source == "district")).status, [n.title for n in current_notices(s)]))
+    assert activity == ActivityStatus.CANCELLED  # check-ins may point at it: cancelled, not deleted
+    assert "西湖区党群服务中心：本周六全区志愿服务日" not in notices
+    assert exactly_once(hub_sql, "XH-WX") == (8, 8, 8, 8)
+
+
+def _client_for(url, enrolled):
+    from kiosk.sync.client import HubClient
+
+    return HubClient(url, enrolled.key_id, enrolled.key_secret, app_version="test")
