@@ -11,11 +11,15 @@
     strips.forEach(function (strip) {
       var chosen = strip.querySelector(".is-chosen");
       if (!chosen) { return; }
-      var left = chosen.offsetLeft - strip.offsetLeft;
-      // The chosen day a little in from the left edge, with the days before it hinted.
-      var wanted = Math.max(0, left - Math.max(0, (strip.clientWidth - chosen.offsetWidth) / 3));
-      if (left < strip.scrollLeft || left + chosen.offsetWidth > strip.scrollLeft + strip.clientWidth) {
-        strip.scrollLeft = wanted;
+      // Measured on screen (not offsetLeft, which depends on the offset parent and ignores the
+      // strip's padding): the visible part of the strip is also clipped by the window.
+      var box = strip.getBoundingClientRect();
+      var day = chosen.getBoundingClientRect();
+      var from = Math.max(box.left, 0);
+      var to = Math.min(box.right, document.documentElement.clientWidth);
+      if (day.left < from || day.right > to) {
+        // The chosen day a little in from the left edge, with the days before it hinted.
+        strip.scrollLeft += day.left - from - Math.max(0, (to - from - day.width) / 3);
       }
     });
   }
