@@ -61,7 +61,8 @@ def test_rotating_qr_read_by_a_phone_checks_in_and_the_live_count_rises(browser,
     phone.screenshot(path=str(artifacts / "phone-checked-in.png"))
     assert "13812345678" not in phone.content()
 
-    expect(count).to_have_text("0")
+    # The installed clock still flows in real time: on a loaded machine the 3 s poll may have
+    # run while the phone checked in, so the count is not asserted to be still 0 here.
     desk.clock.run_for(3_000)  # the staff screen polls every 3 s
     expect(count).to_have_text("1")
     phone_context.close()
