@@ -55,17 +55,18 @@ class CommitGeneration:
             if connection.dialect.name != "sqlite":
                 return None
             version = connection.exec_driver_sql("PRAGMA data_version").scalar()
-            self._see(connection.info, version)
+            self._see(connection.info, int(version or 0))
             return self._value
         else:
             engine = session.get_bind()
             if engine.dialect.name != "sqlite":
                 return None
-            raw = engine.raw_connection()
+            raw = engine.raw_connection()  # type: ignore[union-attr]  # a session bound to an Engine
             try:
                 cursor = raw.cursor()
                 cursor.execute("PRAGMA data_version")
-                version = cursor.fetchone()[0]
+                row = cursor.fetchone()
+                version = int(row[0]) if row else 0
                 cursor.close()
                 self._see(raw.info, version)
             finally:

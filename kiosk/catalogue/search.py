@@ -212,7 +212,7 @@ def _index_version(session: Session) -> bytes:
 
 
 def _cached_counts(session: Session, plan: _Plan, folded: str, cap: int) -> tuple[list[int], int, int]:
-    key = (str(session.get_bind().url), folded, cap)
+    key = (str(session.get_bind().engine.url), folded, cap)
     version = _index_version(session)
     with _COUNTS_LOCK:
         hit = _COUNTS.get(key)
@@ -242,7 +242,7 @@ def search(session: Session, raw: str | None, page: int = 1, page_size: int = PA
     if looks_like_isbn(raw):
         isbn = isbn13(raw)
         if isbn is not None:
-            ids = [row[0] for row in session.execute(text("SELECT id FROM book WHERE isbn = :isbn ORDER BY id"), {"isbn": isbn})]
+            ids: list[int] = [row[0] for row in session.execute(text("SELECT id FROM book WHERE isbn = :isbn ORDER BY id"), {"isbn": isbn})]
             if ids:
                 return SearchResult(raw, isbn, "isbn", len(ids), 1, _load_hits(session, ids), page_size)
     folded = fold(raw)[:MAX_QUERY]
@@ -255,7 +255,7 @@ def search(session: Session, raw: str | None, page: int = 1, page_size: int = PA
     total = min(cap, n_prefix + n_title + n_other)
     page = min(page, max(1, -(-total // page_size)))  # past the last page: the last page
     start, end = (page - 1) * page_size, min(page * page_size, total)
-    ids: list[int] = []
+    ids = []
     before = 0
     for (_, ids_sql), count in zip(plan.prefix_segments, counts):
         take = min(end, before + count) - max(start, before)
