@@ -26,7 +26,7 @@ from kiosk.members.models import Member
 from kiosk.members.scan import member_signer
 from kiosk.staff.access import client_address, staff_blueprint
 from kiosk.staff.forms import ConfirmForm
-from kiosk.web import csv_download, local_now, render, show_error, submit_form, xlsx_download
+from kiosk.web import csv_download, local_now, natural_date, render, show_error, submit_form, xlsx_download
 
 bp = kiosk_blueprint("catalogue", __name__)
 staff_bp = staff_blueprint("catalogue_staff", __name__, "/staff/catalogue")
@@ -40,13 +40,6 @@ def setup(app) -> None:
     from kiosk.catalogue.cli import catalogue_cli
 
     app.cli.add_command(catalogue_cli)
-    app.jinja_env.filters["catalogue_time"] = _local_time
-
-
-def _local_time(value) -> str:
-    if value is None:
-        return ""
-    return value.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).strftime("%m月%d日 %H:%M")
 
 
 def _map_folder() -> Path:
@@ -454,7 +447,7 @@ def loans():
         if result is not None:
             if form is lend_form:
                 flash(
-                    _("Lent: %(title)s (%(barcode)s), due %(due)s.", title=result.title, barcode=result.barcode, due=result.due_date.strftime("%m月%d日")),
+                    _("Lent: %(title)s (%(barcode)s), due %(due)s.", title=result.title, barcode=result.barcode, due=natural_date(result.due_date)),
                     "success",
                 )
             else:
