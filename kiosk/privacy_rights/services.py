@@ -223,7 +223,13 @@ def export_person(session: Session, raw_phone: str, *, actor=None, zone: ZoneInf
         for loan in loans
     ]
     audit = session.scalars(select(AuditEntry).where(_audit_about(person)).order_by(AuditEntry.id)).all()
-    data["audit"] = [{"at": _when(a.at, zone), "who": a.actor_name, "action": a.action, "detail": a.detail} for a in audit]
+    from kiosk.staff.describe import ACTION_LABELS
+
+    # The action in words for the reader (登记会员, 积分更正), its code kept beside it.
+    data["audit"] = [
+        {"at": _when(a.at, zone), "who": a.actor_name, "action": str(ACTION_LABELS.get(a.action, a.action)), "action_code": a.action, "detail": a.detail}
+        for a in audit
+    ]
     outbox = _outbox_about(session, person)
     data["district"] = {
         "events_naming_you": len(outbox),

@@ -88,7 +88,8 @@ def test_export_writes_a_readable_chinese_page_and_json_of_everything_held(app, 
     assert data["points_balance"] == 0 and len(data["points"]) == 2  # +5 for the check-in, -5 for the bag
     assert [r["reward"] for r in data["redemptions"]] == ["环保袋"]
     assert [loan["title"] for loan in data["loans"]] == ["红楼梦"] and data["loans"][0]["returned_at"]
-    assert any(a["action"] == "member.register" for a in data["audit"])
+    # Audit actions in words for the reader (not raw codes), the code kept beside them.
+    assert any(a["action_code"] == "member.register" and a["action"] == "登记会员" for a in data["audit"])
     assert data["district"]["events_naming_you"] >= 2  # registration and check-in, phone not sealed yet
     # The export itself is audited, naming the member, never the number.
     entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "privacy.export")).one()
