@@ -22,7 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from kiosk.checkin.models import Activity, ActivityCategory, ActivityStatus, CheckinPolicy
-from kiosk.db import utcnow
+from kiosk.db import utcnow, write_transaction
 from kiosk.errors import KioskError
 from kiosk.home.services import upsert_notice
 from kiosk.i18n import _l
@@ -71,16 +71,16 @@ def enrol(session: Session, client: HubClient, code: str) -> SyncState:
         raise SyncError("hub_unreachable", _l("The district hub cannot be reached: %(reason)s", reason=str(error)), status=503) from None
     if answer.status != 201:
         raise SyncError(answer.error or "enrol_refused", answer.data.get("message") or _l("The hub refused the enrolment code."), status=answer.status)
-    state = sync_state(session)
-    state.hub_url = client.base_url
-    state.centre_code = str(answer.data["centre"])
-    state.key_id = str(answer.data["key_id"])
-    state.key_secret = str(answer.data["secret"])
-    state.hub_public_key = str(answer.data["hub_public_key"])
-    state.enrolled_at = utcnow()
-    state.acked_seq = 0
-    state.last_error = ""
-    session.commit()
+    with write_transaction(session):
+        state = sync_state(session)
+        state.hub_url = client.base_url
+        state.centre_code = str(answer.data["centre"])
+        state.key_id = str(answer.data["key_id"])
+        state.key_secret = str(answer.data["secret"])
+        state.hub_public_key = str(answer.data["hub_public_key"])
+        state.enrolled_at = utcnow()
+        state.acked_seq = 0
+        state.last_error = ""
     return state
 
 
@@ -94,9 +94,9 @@ def roll_key(session: Session, client: HubClient) -> SyncState:
     answer = client.request("POST", protocol.API_PREFIX + "/keys/roll")
     if answer.status != 201:
         raise SyncError(answer.error or "roll_refused", answer.data.get("message") or answer.error, status=answer.status)
-    state = sync_state(session)
-    state.key_id, state.key_secret = str(answer.data["key_id"]), str(answer.data["secret"])
-    session.commit()
+    with write_transaction(session):
+        state = sync_state(session)
+        state.key_id, state.key_secret = str(answer.data["key_id"]), str(answer.data["secret"])
     client.key_id, client.secret = state.key_id, state.key_secret
     return state
 
@@ -196,12 +196,14 @@ def _batch(session: Session, after: int, limit: int, hub_public_key: str) -> tup
 
 
 def _record_ack(session: Session, acked: int, now: datetime) -> None:
-    state = sync_state(session)
-    state.acked_seq = acked
-    session.execute(update(OutboxEvent).where(OutboxEvent.id <= acked, OutboxEvent.sent_at.is_(None)).values(sent_at=now))
-    # A hub restored from a backup holds less than we thought: those events are pending again.
-    session.execute(update(OutboxEvent).where(OutboxEvent.id > acked, OutboxEvent.sent_at.is_not(None)).values(sent_at=None))
-    session.commit()
+    # In write_transaction (BEGIN IMMEDIATE): a plain read-then-write transaction could not be
+    # upgraded once a visitor's check-in had committed meanwhile ("database is locked").
+    with write_transaction(session):
+        state = sync_state(session)
+        state.acked_seq = acked
+        session.execute(update(OutboxEvent).where(OutboxEvent.id <= acked, OutboxEvent.sent_at.is_(None)).values(sent_at=now))
+        # A hub restored from a backup holds less than we thought: those events are pending again.
+        session.execute(update(OutboxEvent).where(OutboxEvent.id > acked, OutboxEvent.sent_at.is_not(None)).values(sent_at=None))
 
 
 def _call(backoff: Backoff, report: SyncReport, call: Callable[[], HubAnswer]) -> HubAnswer | None:
@@ -236,22 +238,22 @@ def run_sync(
     """Push everything pending, then pull. Safe to stop at any point and run again."""
     backoff = backoff or Backoff(budget_seconds)
     report = SyncReport()
-    state = sync_state(session)
-    state.last_attempt_at = utcnow()
-    session.commit()
+    with write_transaction(session):
+        sync_state(session).last_attempt_at = utcnow()
     try:
         _push_all(session, client, report, backoff, batch_size, progress)
         if pull and report.ok:
             _pull_all(session, client, report, backoff)
     finally:
-        state = sync_state(session)
+        session.rollback()  # whatever a failed step left open
         report.pending = pending_count(session)
-        if report.ok:
-            state.last_success_at = utcnow()
-            state.last_error = ""
-        else:
-            state.last_error = report.error[:2000]
-        session.commit()
+        with write_transaction(session):
+            state = sync_state(session)
+            if report.ok:
+                state.last_success_at = utcnow()
+                state.last_error = ""
+            else:
+                state.last_error = report.error[:2000]
     return report
 
 
@@ -265,13 +267,14 @@ def _push_all(session: Session, client: HubClient, report: SyncReport, backoff: 
     report.error = ""
     acked = int(answer.data["acked_seq"])
     hub_key = str(answer.data.get("hub_public_key") or "")
+    if hub_key and hub_key != sync_state(session).hub_public_key:
+        with write_transaction(session):
+            sync_state(session).hub_public_key = hub_key  # the hub rolled its box key: seal to the new one
     state = sync_state(session)
-    if hub_key and hub_key != state.hub_public_key:
-        state.hub_public_key = hub_key  # the hub rolled its box key: seal to the new one
     last = int(session.scalar(select(func.max(OutboxEvent.id))) or 0)
     if acked > last:
         report.error = f"hub_ahead: the hub holds events up to {acked} but this kiosk only has {last} (was the kiosk restored from a backup?)"
-        session.commit()
+        session.rollback()
         return
     _record_ack(session, acked, utcnow())
     total = last - acked
@@ -308,7 +311,7 @@ def _push_all(session: Session, client: HubClient, report: SyncReport, backoff: 
 def _pull_all(session: Session, client: HubClient, report: SyncReport, backoff: Backoff) -> None:
     while True:
         cursor = sync_state(session).pull_cursor
-        session.commit()
+        session.rollback()  # end the read: nothing is held while the request is on the wire
         answer = _call(backoff, report, functools.partial(client.pull, cursor))
         if answer is None:
             return
@@ -317,11 +320,10 @@ def _pull_all(session: Session, client: HubClient, report: SyncReport, backoff: 
             return
         report.error = ""
         items = answer.data.get("items", [])
-        for item in items:
-            apply_publication(session, item)
-        state = sync_state(session)
-        state.pull_cursor = int(answer.data.get("cursor", cursor))
-        session.commit()
+        with write_transaction(session):
+            for item in items:
+                apply_publication(session, item)
+            sync_state(session).pull_cursor = int(answer.data.get("cursor", cursor))
         report.pulled += len(items)
         if not answer.data.get("more"):
             return
