@@ -268,38 +268,12 @@ SHELF_MAP_PREFIX = "shelf-map-"
 
 
 def normalise_shelf_map(data: bytes) -> bytes:
-    """A photo or drawing of the room: checked as the reward and activity pictures are (kiosk
-    .points.services: at most 2 MB and 4096 × 4096 pixels, JPEG, PNG or WebP, the pixel count
-    read from the header before decoding), re-encoded as a JPEG up to SHELF_MAP_SIZE."""
-    import io
-    import warnings
+    """A photo or drawing of the room: checked as the reward and activity pictures are (at most
+    2 MB and 4096 × 4096 pixels, JPEG, PNG or WebP, the pixel count read from the header before
+    decoding), re-encoded as a JPEG up to SHELF_MAP_SIZE."""
+    from kiosk.points.services import normalise_picture
 
-    from PIL import Image, UnidentifiedImageError
-
-    from kiosk.points.services import MAX_PICTURE_BYTES, MAX_PICTURE_PIXELS
-
-    if not data:
-        raise CatalogueError("picture_empty", _l("The picture file is empty."), field="picture")
-    if len(data) > MAX_PICTURE_BYTES:
-        raise CatalogueError("picture_too_large", _l("The picture must be smaller than 2 MB."), field="picture")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-        with image:
-            width, height = image.size
-            if width * height > MAX_PICTURE_PIXELS:
-                raise CatalogueError("picture_too_big", _l("The picture is too big (at most 4096 × 4096 pixels)."), field="picture")
-            if image.format not in {"JPEG", "PNG", "WEBP"}:
-                raise CatalogueError("picture_format", _l("Please upload a JPEG or PNG picture."), field="picture")
-            image.load()
-            small = image.convert("RGB")
-            small.thumbnail((SHELF_MAP_SIZE, SHELF_MAP_SIZE))
-            out = io.BytesIO()
-            small.save(out, format="JPEG", quality=85)
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
-        raise CatalogueError("picture_format", _l("Please upload a JPEG or PNG picture."), field="picture") from None
-    return out.getvalue()
+    return normalise_picture(data, size=SHELF_MAP_SIZE, error=CatalogueError)[0]
 
 
 def shelf_map_name(folder: Path) -> str | None:

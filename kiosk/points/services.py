@@ -142,14 +142,15 @@ def _whole(raw: str | int | None, field: str, *, low: int, high: int, range_code
     return parse_whole_number(raw, field, error=PointsError, low=low, high=high, range_code=range_code, range_message=range_message)
 
 
-def normalise_picture(data: bytes) -> tuple[bytes, str]:
-    """Accept a JPEG/PNG/WebP photo, re-encode it small (a kiosk tile, not a poster)."""
+def normalise_picture(data: bytes, *, size: int = PICTURE_SIZE, error: type[KioskError] = PointsError) -> tuple[bytes, str]:
+    """Accept a JPEG/PNG/WebP photo, re-encode it as a JPEG of at most ``size`` pixels a side
+    (a kiosk tile by default; the catalogue's shelf map is larger). Refusals are ``error``s."""
     from PIL import Image, UnidentifiedImageError
 
     if not data:
-        raise PointsError("picture_empty", _l("The picture file is empty."), field="picture")
+        raise error("picture_empty", _l("The picture file is empty."), field="picture")
     if len(data) > MAX_PICTURE_BYTES:
-        raise PointsError("picture_too_large", _l("The picture must be smaller than 2 MB."), field="picture")
+        raise error("picture_too_large", _l("The picture must be smaller than 2 MB."), field="picture")
     try:
         with warnings.catch_warnings():
             # Pillow warns at open about a huge canvas; the size check below refuses it.
@@ -160,16 +161,16 @@ def normalise_picture(data: bytes) -> tuple[bytes, str]:
             # PNG of 12000×12000 took 1.2 GB to decode).
             width, height = image.size
             if width * height > MAX_PICTURE_PIXELS:
-                raise PointsError("picture_too_big", _l("The picture is too big (at most 4096 × 4096 pixels)."), field="picture")
+                raise error("picture_too_big", _l("The picture is too big (at most 4096 × 4096 pixels)."), field="picture")
             image.load()
             if image.format not in {"JPEG", "PNG", "WEBP"}:
-                raise PointsError("picture_format", _l("Please upload a JPEG or PNG picture."), field="picture")
+                raise error("picture_format", _l("Please upload a JPEG or PNG picture."), field="picture")
             small = image.convert("RGB")
-            small.thumbnail((PICTURE_SIZE, PICTURE_SIZE))
+            small.thumbnail((size, size))
             out = io.BytesIO()
             small.save(out, format="JPEG", quality=85)
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
-        raise PointsError("picture_format", _l("Please upload a JPEG or PNG picture."), field="picture") from None
+        raise error("picture_format", _l("Please upload a JPEG or PNG picture."), field="picture") from None
     return out.getvalue(), "image/jpeg"
 
 
