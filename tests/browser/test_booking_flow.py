@@ -24,9 +24,11 @@ def seed(session):
         services.save_template(session, service, weekday=weekday, starts="09:00", ends="11:30", slot_minutes=20, capacity=2, actor=None)
 
 
-@pytest.mark.parametrize("elder", [False, True])
-def test_a_visitor_books_in_five_taps_plus_the_phone_digits(serve, page, artifacts, elder):
+@pytest.mark.parametrize("elder", [False, True], ids=["normal", "elder"])
+@pytest.mark.parametrize("screen", [(1920, 1080), (1080, 1920)], ids=["landscape", "portrait"])
+def test_a_visitor_books_in_five_taps_plus_the_phone_digits(serve, page, artifacts, elder, screen):
     base_url = serve(setup=seed, demo=False)
+    page.set_viewport_size({"width": screen[0], "height": screen[1]})
     page.goto(base_url + "/")
     if elder:
         page.get_by_role("button", name="长辈模式").click()
@@ -54,7 +56,9 @@ def test_a_visitor_books_in_five_taps_plus_the_phone_digits(serve, page, artifac
     expect(page.locator("[data-ticket]")).to_have_text("理发 A001")
     expect(page.locator(".ticket-ahead")).to_contain_text("您前面还有 0 人")
     assert taps <= 5, taps
-    page.screenshot(path=str(artifacts / f"booking-ticket{'-elder' if elder else ''}.png"))
+    # The ticket and its 完成 button are on screen without scrolling, in either orientation.
+    expect(page.locator("[data-finish]")).to_be_in_viewport()
+    page.screenshot(path=str(artifacts / f"booking-ticket-{screen[0]}x{screen[1]}{'-elder' if elder else ''}.png"))
 
 
 def test_calling_next_changes_the_call_display_within_two_seconds(browser, serve, page):
