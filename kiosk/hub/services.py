@@ -289,7 +289,7 @@ def _clean_events(raw_events: Any, hub: HubSecrets) -> list[dict[str, Any]]:
             if not isinstance(type_, str) or not 0 < len(type_) <= MAX_TYPE_LENGTH:
                 raise ValueError
             version = raw.get("schema_version", 1)
-            if not isinstance(version, int) or not 0 <= version <= MAX_INT:
+            if not isinstance(version, int) or isinstance(version, bool) or not 0 <= version <= MAX_INT:
                 raise ValueError
             occurred_at = _parse_time(raw["occurred_at"])
             day = occurred_at.astimezone(hub.zone).date()  # year 1 or 9999 overflows here
