@@ -29,8 +29,9 @@ from kiosk.extensions import db
 DEVICE_COOKIE = "kiosk_device"
 DEVICE_COOKIE_MAX_AGE = 5 * 365 * 24 * 3600
 # Kiosk routes that staff screens also use and that show nothing about anyone: the live
-# count polled by the rotating-QR screen, and a reward's picture on the reward edit page.
-OPEN_ENDPOINTS = frozenset({"checkin.count", "points.picture"})
+# count polled by the rotating-QR screen, a reward's picture on the reward edit page, and a
+# book's cover on the staff book page (a desk PC is not an enrolled kiosk).
+OPEN_ENDPOINTS = frozenset({"checkin.count", "points.picture", "catalogue.cover"})
 
 
 MAX_KEPT_DEVICES = 256

@@ -267,6 +267,10 @@ def test_cover_upload_is_reencoded_and_shown_on_the_kiosk(staff_client, session,
     image = staff_client.get(f"/catalogue/cover/{book.id}")
     assert image.status_code == 200 and image.data[:2] == b"\xff\xd8"
     assert f"/catalogue/cover/{book.id}" in staff_client.get(f"/catalogue/book/{book.id}").get_data(as_text=True)
+    # The staff book page shows it on a desk PC that is not an enrolled kiosk (was a 403).
+    desk = app.test_client(enrolled=False)
+    assert desk.get(f"/catalogue/cover/{book.id}").status_code == 200
+    assert desk.get(f"/catalogue/book/{book.id}").status_code == 403  # the kiosk page itself stays closed
 
 
 def test_an_unreadable_upload_ends_as_a_failed_batch_with_the_reason(staff_client, session):
