@@ -111,7 +111,10 @@ class Browser:
             with self.opener.open(urllib.request.Request(self.base + path, data=body, headers=headers), timeout=timeout) as response:
                 status, text = response.status, response.read().decode()
         except urllib.error.HTTPError as error:
-            status, text = error.code, error.read().decode(errors="replace")
+            try:
+                status, text = error.code, error.read().decode(errors="replace")
+            except (OSError, http.client.HTTPException):  # killed while sending the error page
+                return UNKNOWN, ""
         except (OSError, http.client.HTTPException):  # reset, refused, cut off mid-body
             return UNKNOWN, ""
         match = CSRF_META.search(text)
