@@ -47,33 +47,39 @@ def record_event(session: Session, type: str, payload: dict[str, Any], *, occurr
     return event
 
 
-def recorded_for_day(session: Session, type: str, day: date) -> bool:
-    """Whether the outbox already holds a ``type`` event whose payload names ``day``."""
-    found = session.scalar(
-        select(func.count()).select_from(OutboxEvent).where(OutboxEvent.type == type, OutboxEvent.payload["day"].as_string() == day.isoformat())
-    )
-    return bool(found)
-
-
 def _zone() -> ZoneInfo:
     from flask import current_app, has_app_context
 
     return ZoneInfo(current_app.config["TIMEZONE"] if has_app_context() else "Asia/Shanghai")
 
 
+CATCH_UP_DAYS = 31
+
+
+def last_recorded_day(session: Session, type: str) -> date | None:
+    """The latest day a ``type`` event names, or None."""
+    latest = session.scalar(select(func.max(OutboxEvent.payload["day"].as_string())).where(OutboxEvent.type == type))
+    return date.fromisoformat(latest) if latest else None
+
+
 def once_a_day(type: str, record: Callable[[Session, date, ZoneInfo], None], *, now: Callable[[], datetime] = utcnow) -> Callable[[Session], None]:
     """A Feature.before_sync hook: ``record(session, day, zone)`` for the last complete local day
     (yesterday: the timer runs after midnight) unless the outbox already holds a ``type`` event
     for that day, so a second run the same night, or the staff's "sync now" in the afternoon,
-    writes nothing. ``record`` writes its event in its own write_transaction. Runs inside the
-    sync lock, so the check and the write cannot race another sync run."""
+    writes nothing. Days missed since the last recorded one (the PC was off, no sync ran) are
+    recorded too, oldest first, up to CATCH_UP_DAYS back, so the district's series has no hole
+    for a night the kiosk slept. ``record`` writes its event in its own write_transaction. Runs
+    inside the sync lock, so the check and the write cannot race another sync run."""
 
     def hook(session: Session) -> None:
         zone = _zone()
-        day = now().astimezone(zone).date() - timedelta(days=1)
-        done = recorded_for_day(session, type, day)
+        yesterday = now().astimezone(zone).date() - timedelta(days=1)
+        last = last_recorded_day(session, type)
         session.rollback()  # end the read: record() starts its own unit of work
-        if not done:
+        first = yesterday if last is None else max(last + timedelta(days=1), yesterday - timedelta(days=CATCH_UP_DAYS - 1))
+        day = first
+        while day <= yesterday:
             record(session, day, zone)
+            day += timedelta(days=1)
 
     return hook

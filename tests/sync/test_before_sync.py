@@ -62,6 +62,28 @@ def test_the_hook_records_the_last_complete_local_day_and_only_once(make_kiosk):
     assert [p["day"] for p in _daily(kiosk)] == ["2026-12-03", "2026-12-04"]
 
 
+def test_nights_without_a_sync_are_caught_up_oldest_first_within_a_bound(make_kiosk):
+    """The PC was off for three nights: the next run records each missed day, not only the
+    last. A kiosk silent for months records the last CATCH_UP_DAYS days only. Shown to fail
+    with the hook recording yesterday alone (the 4th to the 6th missing)."""
+    from kiosk.catalogue.services import record_daily_counts
+    from kiosk.sync.outbox import CATCH_UP_DAYS
+
+    kiosk = make_kiosk()
+
+    def at(moment):
+        return once_a_day("catalogue.daily", record_daily_counts, now=lambda: moment)
+
+    kiosk.run(services.run_before_sync, [("catalogue", at(datetime(2026, 12, 3, 17, 30, tzinfo=UTC)))])
+    kiosk.run(services.run_before_sync, [("catalogue", at(datetime(2026, 12, 7, 17, 30, tzinfo=UTC)))])
+    assert [p["day"] for p in _daily(kiosk)] == ["2026-12-03", "2026-12-04", "2026-12-05", "2026-12-06", "2026-12-07"]
+
+    kiosk.run(services.run_before_sync, [("catalogue", at(datetime(2027, 3, 1, 17, 30, tzinfo=UTC)))])
+    days = [p["day"] for p in _daily(kiosk)][5:]
+    assert len(days) == CATCH_UP_DAYS
+    assert days[0] == (date(2027, 3, 1) - timedelta(days=CATCH_UP_DAYS - 1)).isoformat() and days[-1] == "2027-03-01"
+
+
 def test_a_failing_hook_is_reported_and_the_others_still_run(make_kiosk):
     kiosk = make_kiosk()
     ran = []
