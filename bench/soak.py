@@ -17,8 +17,6 @@ the first (warm-up) minute at most 10 %. The baseline is the same run's first mi
 from __future__ import annotations
 
 import argparse
-import http.client
-import http.cookiejar
 import json
 import os
 import random
@@ -29,15 +27,16 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common import BIN, ROOT, THREADS, free_port, machine, prepare_instance, server
+
+from tests.hardening.kiosk_process import UNKNOWN, Browser
 
 NO_LIMIT = "10000000 per minute"
 DEVICE_SECRET = "soak-kiosk-device-secret"
@@ -86,12 +85,6 @@ with app.app_context():
         "cards": cards, "members": members, "reward": reward, "service": service.id, "barcodes": barcodes}))
 """.replace("__SECRET__", DEVICE_SECRET)
 SEARCHES = ["红楼梦", "hlm", "三体", "xihu", "9787020002207", "刘慈欣", "杭州", "中国", "儿童", "紅樓夢"]
-CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
 
 
 class Recorder:
@@ -105,33 +98,18 @@ class Recorder:
             self.samples.append((int((time.monotonic() - self.start) // 60), kind, seconds, status))
 
 
-class Client:
+class Client(Browser):
+    """The hardening tests' browser (tests/hardening/kiosk_process.py), every request timed and
+    recorded; an HTMX request whenever it posts, as the kiosk pages do."""
+
     def __init__(self, base: str, recorder: Recorder, kind: str, device: bool = False):
-        self.base, self.recorder, self.kind = base, recorder, kind
-        jar = http.cookiejar.CookieJar()
-        if device:
-            host = urllib.parse.urlsplit(base).hostname
-            jar.set_cookie(
-                http.cookiejar.Cookie(0, "kiosk_device", DEVICE_SECRET, None, False, host, False, False, "/", True, False, None, False, None, None, {})
-            )
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), _NoRedirect)
-        self.token = ""
+        super().__init__(base, DEVICE_SECRET if device else None)
+        self.recorder, self.kind = recorder, kind
 
     def go(self, path: str, data: dict | None = None) -> tuple[int, str]:
-        headers = {"X-CSRFToken": self.token, "HX-Request": "true"} if data is not None else {}
-        body = urllib.parse.urlencode(data).encode() if data is not None else None
         began = time.perf_counter()
-        try:
-            with self.opener.open(urllib.request.Request(self.base + path, data=body, headers=headers), timeout=30) as response:
-                status, text = response.status, response.read().decode()
-        except urllib.error.HTTPError as error:
-            status, text = error.code, error.read().decode(errors="replace")
-        except (OSError, http.client.HTTPException):
-            status, text = 0, ""
-        self.recorder.add(self.kind, time.perf_counter() - began, status)
-        match = CSRF.search(text)
-        if match:
-            self.token = match.group(1)
+        status, text = self.request(path, data, htmx=data is not None)
+        self.recorder.add(self.kind, time.perf_counter() - began, 0 if status == UNKNOWN else status)
         return status, text
 
 
