@@ -15,12 +15,28 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from tests.helpers import CSRF_META, TEST_SECRET, TEST_SIGNING_KEY
+from kiosk.extensions import db
+from tests.helpers import CSRF_META, TEST_SECRET, TEST_SIGNING_KEY, copy_database, make_app
 
 # A killed request (connection reset, refused while the server is down) has no known outcome.
 UNKNOWN = -1
+
+
+def seeded_instance(instance: Path, migrated_database: Path, seed: Callable[[Any], Any]) -> Any:
+    """An instance folder for `kiosk serve`: a copy of the migrated database with ``seed(session)``
+    run in it (the app's connections closed after); what ``seed`` returns."""
+    instance.mkdir(parents=True, exist_ok=True)
+    copy_database(migrated_database, instance / "kiosk.sqlite3")
+    app = make_app(instance)
+    with app.app_context():
+        seeded = seed(db.session)
+        db.session.remove()
+        db.engine.dispose()
+    return seeded
 
 
 class KioskProcess:

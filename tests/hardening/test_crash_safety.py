@@ -35,8 +35,8 @@ from kiosk.points.models import PointsReason
 from kiosk.points.services import award_points, save_reward
 from kiosk.signing import TokenSigner
 from kiosk.staff.services import create_staff_user
-from tests.hardening.kiosk_process import UNKNOWN, Browser, KioskProcess
-from tests.helpers import TEST_DEVICE_SECRET, TEST_SIGNING_KEY, copy_database, make_app, open_activity_now
+from tests.hardening.kiosk_process import UNKNOWN, Browser, KioskProcess, seeded_instance
+from tests.helpers import TEST_DEVICE_SECRET, TEST_SIGNING_KEY, copy_database, open_activity_now
 
 KILLS = 20
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -232,13 +232,7 @@ def check_database(kiosk: KioskProcess, load: Load) -> None:
 
 def test_sigkill_at_twenty_random_moments_loses_nothing_answered_and_half_writes_nothing(tmp_path: Path, migrated_database: Path):
     instance = tmp_path / "instance"
-    instance.mkdir()
-    copy_database(migrated_database, instance / "kiosk.sqlite3")
-    app = make_app(instance)
-    with app.app_context():
-        seeded = _seed(db.session)
-        db.session.remove()
-        db.engine.dispose()
+    seeded = seeded_instance(instance, migrated_database, _seed)
     kiosk = KioskProcess(instance, **LIMITS).start()
     rng = random.Random(14)
     load = Load(kiosk, seeded, rng)
@@ -273,12 +267,7 @@ BROKEN = {
 def healthy(tmp_path_factory, migrated_database: Path):
     """A database the mixed load wrote for a moment (killed once), that the checker passes."""
     instance = tmp_path_factory.mktemp("healthy")
-    copy_database(migrated_database, instance / "kiosk.sqlite3")
-    app = make_app(instance)
-    with app.app_context():
-        seeded = _seed(db.session)
-        db.session.remove()
-        db.engine.dispose()
+    seeded = seeded_instance(instance, migrated_database, _seed)
     kiosk = KioskProcess(instance, **LIMITS).start()
     load = Load(kiosk, seeded, random.Random(14))
     load.run_until_killed(2.0)

@@ -33,8 +33,8 @@ from collections import defaultdict, deque
 from pathlib import Path
 
 from kiosk.extensions import db
-from tests.hardening.kiosk_process import UNKNOWN, Browser, KioskProcess
-from tests.helpers import TEST_DEVICE_SECRET, copy_database, csrf_token, make_app, open_activity_now
+from tests.hardening.kiosk_process import UNKNOWN, Browser, KioskProcess, seeded_instance
+from tests.helpers import TEST_DEVICE_SECRET, csrf_token, make_app, open_activity_now
 from tests.sync.helpers import enrol, enrolment_code, sync
 
 MOBILE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
@@ -233,13 +233,8 @@ def _logged_in(base: str, username: str) -> Browser:
 
 def test_no_page_log_export_or_hub_dump_shows_a_phone_or_a_name_it_should_not(tmp_path, migrated_database, hub_process, hub_app):
     instance = tmp_path / "kiosk"
-    instance.mkdir()
-    copy_database(migrated_database, instance / "kiosk.sqlite3")
-    app = make_app(instance)
-    with app.app_context():
-        seeded = _seed(db.session)
-        db.session.remove()
-        db.engine.dispose()
+    seeded = seeded_instance(instance, migrated_database, _seed)
+    app = make_app(instance)  # its URL map
     server = KioskProcess(instance, RATELIMIT_ENABLED="false", LOG_LEVEL="DEBUG").start()
     problems: list[str] = []
     try:

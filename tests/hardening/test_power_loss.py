@@ -58,11 +58,11 @@ with app.app_context():
 """
 
 
-def _seed(instance: Path) -> int:
+def _seed(instance: Path, members: int = MEMBERS) -> int:
     app = make_app(instance)
     with app.app_context():
         activity = open_activity_now(db.session, title="停电演练", points="3", capacity="")
-        for i in range(MEMBERS):
+        for i in range(members):
             register_member(
                 db.session,
                 name=f"会员{chr(0x4E00 + i)}",
@@ -205,24 +205,12 @@ def committed_copy(tmp_path_factory, migrated_database: Path) -> tuple[Path, int
 
     instance = tmp_path_factory.mktemp("committed")
     copy_database(migrated_database, instance / "kiosk.sqlite3")
+    activity_id = _seed(instance, members=40)
     app = make_app(instance)
     with app.app_context():
-        activity = open_activity_now(db.session, title="停电演练", points="3", capacity="")
-        for i in range(40):
-            register_member(
-                db.session,
-                name=f"会员{chr(0x4E00 + i)}",
-                phone=f"1390000{i:04d}",
-                community="",
-                age_band="60-69",
-                consent=True,
-                consent_version="t",
-                actor=None,
-            )
-        db.session.commit()
         rules = settings.rules(app.config)
         for member in list(db.session.scalars(select(Member).order_by(Member.id))):
-            check_in(db.session, activity.id, rules=rules, method=CheckinMethod.KIOSK_PHONE, member=member)
+            check_in(db.session, activity_id, rules=rules, method=CheckinMethod.KIOSK_PHONE, member=member)
         first = db.session.scalar(select(Member.id).order_by(Member.id))
         db.session.remove()
         db.engine.dispose()

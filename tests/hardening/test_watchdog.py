@@ -20,10 +20,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from kiosk.extensions import db
 from kiosk.ops.watchdog import Watchdog, interval, notify
-from tests.hardening.kiosk_process import Browser, KioskProcess
-from tests.helpers import TEST_DEVICE_SECRET, copy_database, make_app, open_activity_now
+from tests.hardening.kiosk_process import Browser, KioskProcess, seeded_instance
+from tests.helpers import TEST_DEVICE_SECRET, open_activity_now
 
 WATCHDOG_USEC = 2_000_000  # WatchdogSec=2: a ping every second
 
@@ -77,15 +76,8 @@ def systemd() -> Iterator[Systemd]:
 
 @pytest.fixture
 def instance(tmp_path, migrated_database):
-    copy_database(migrated_database, tmp_path / "kiosk.sqlite3")
-    app = make_app(tmp_path)
-    with app.app_context():
-        activity = open_activity_now(db.session, title="晨练", points="1", policy="repeatable")
-        db.session.commit()
-        app.config["TEST_ACTIVITY"] = activity.id
-        db.session.remove()
-        db.engine.dispose()
-    return tmp_path, app.config["TEST_ACTIVITY"]
+    activity = seeded_instance(tmp_path, migrated_database, lambda session: open_activity_now(session, title="晨练", points="1", policy="repeatable").id)
+    return tmp_path, activity
 
 
 def test_ready_then_watchdog_pings_while_the_server_answers(instance, systemd):
