@@ -147,6 +147,9 @@ def serve_command(host: str | None, port: int | None, threads: int | None) -> No
     host = host or app.config["SERVE_HOST"]
     port = port or app.config["SERVE_PORT"]
     click.echo(_("Centre Kiosk is running at http://%(host)s:%(port)d/ (staff: /staff/)", host=host, port=port))
+    import logging
+
+    logging.basicConfig()  # as waitress.serve does: records reach standard error (the journal)
     server = waitress.create_server(
         app, host=host, port=port, threads=threads or app.config["SERVE_THREADS"], ident="centre-kiosk", **waitress_options(app.config)
     )
