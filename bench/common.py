@@ -14,6 +14,7 @@ import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -42,6 +43,30 @@ def peak_rss_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def rss_mib(pid: int) -> float:
+    """A process's resident memory now (VmRSS), MiB; NaN when it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def p95_ms(seconds: list[float]) -> float:
+    return statistics.quantiles(seconds, n=20)[-1] * 1000 if len(seconds) >= 2 else (seconds[0] * 1000 if seconds else 0.0)
+
+
+def soak_minutes(samples: list[tuple], rss: list[tuple[float, Any]], minutes: int) -> list[tuple[list[tuple], Any]]:
+    """The soaks' per-minute view: (the samples of minute m (their first item is the minute; the
+    last minute takes the stragglers), the last RSS reading by the minute's end) for each minute."""
+    grouped: list[list[tuple]] = [[] for _ in range(minutes)]
+    for sample in samples:
+        grouped[min(sample[0], minutes - 1)].append(sample)
+    return [(grouped[m], ([r for t, r in rss if t <= (m + 1) * 60] or [None])[-1]) for m in range(minutes)]
 
 
 @contextmanager

@@ -17,8 +17,6 @@ the first (warm-up) minute at most 10 %. The baseline is the same run's first mi
 from __future__ import annotations
 
 import argparse
-import http.client
-import http.cookiejar
 import json
 import os
 import random
@@ -29,15 +27,15 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
-from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import BIN, ROOT, THREADS, free_port, machine, prepare_instance, server
+from common import BIN, ROOT, THREADS, free_port, machine, p95_ms, prepare_instance, rss_mib, server, soak_minutes
+
+from tests.hardening.kiosk_process import UNKNOWN, Browser
 
 NO_LIMIT = "10000000 per minute"
 DEVICE_SECRET = "soak-kiosk-device-secret"
@@ -86,12 +84,6 @@ with app.app_context():
         "cards": cards, "members": members, "reward": reward, "service": service.id, "barcodes": barcodes}))
 """.replace("__SECRET__", DEVICE_SECRET)
 SEARCHES = ["红楼梦", "hlm", "三体", "xihu", "9787020002207", "刘慈欣", "杭州", "中国", "儿童", "紅樓夢"]
-CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
 
 
 class Recorder:
@@ -105,33 +97,18 @@ class Recorder:
             self.samples.append((int((time.monotonic() - self.start) // 60), kind, seconds, status))
 
 
-class Client:
+class Client(Browser):
+    """The hardening tests' browser (tests/hardening/kiosk_process.py), every request timed and
+    recorded; an HTMX request whenever it posts, as the kiosk pages do."""
+
     def __init__(self, base: str, recorder: Recorder, kind: str, device: bool = False):
-        self.base, self.recorder, self.kind = base, recorder, kind
-        jar = http.cookiejar.CookieJar()
-        if device:
-            host = urllib.parse.urlsplit(base).hostname
-            jar.set_cookie(
-                http.cookiejar.Cookie(0, "kiosk_device", DEVICE_SECRET, None, False, host, False, False, "/", True, False, None, False, None, None, {})
-            )
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), _NoRedirect)
-        self.token = ""
+        super().__init__(base, DEVICE_SECRET if device else None)
+        self.recorder, self.kind = recorder, kind
 
     def go(self, path: str, data: dict | None = None) -> tuple[int, str]:
-        headers = {"X-CSRFToken": self.token, "HX-Request": "true"} if data is not None else {}
-        body = urllib.parse.urlencode(data).encode() if data is not None else None
         began = time.perf_counter()
-        try:
-            with self.opener.open(urllib.request.Request(self.base + path, data=body, headers=headers), timeout=30) as response:
-                status, text = response.status, response.read().decode()
-        except urllib.error.HTTPError as error:
-            status, text = error.code, error.read().decode(errors="replace")
-        except (OSError, http.client.HTTPException):
-            status, text = 0, ""
-        self.recorder.add(self.kind, time.perf_counter() - began, status)
-        match = CSRF.search(text)
-        if match:
-            self.token = match.group(1)
+        status, text = self.request(path, data, htmx=data is not None)
+        self.recorder.add(self.kind, time.perf_counter() - began, 0 if status == UNKNOWN else status)
         return status, text
 
 
@@ -208,17 +185,6 @@ def staff_loop(base: str, seeded: dict, recorder: Recorder, stop: threading.Even
         stop.wait(rng.uniform(1.0, 3.0))
 
 
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def p95(values: list[float]) -> float:
-    return statistics.quantiles(values, n=20)[-1] * 1000 if len(values) >= 2 else (values[0] * 1000 if values else 0.0)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10)
@@ -266,9 +232,6 @@ def main() -> None:
             with __import__("sqlite3").connect(instance / "kiosk.sqlite3") as db:
                 integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
     minutes = int(args.minutes + 0.999)
-    by_minute: dict[int, list] = defaultdict(list)
-    for sample in recorder.samples:
-        by_minute[min(sample[0], minutes - 1)].append(sample)
     print(f"machine: {machine()}")
     print(
         f"soak: {args.minutes:g} min, {args.kiosks} kiosks, {args.phones} phones, {args.staff} staff; waitress {THREADS} threads; SQLite WAL, synchronous=FULL"
@@ -276,20 +239,18 @@ def main() -> None:
     print(f"load average (1 min) during the run: mean {statistics.mean(load):.2f}, max {max(load):.2f}")
     print(f"{'minute':>6} {'requests':>8} {'errors':>6} {'4xx':>5} {'p95 ms':>7} {'kiosk p95':>9} {'phone p95':>9} {'staff p95':>9} {'RSS MiB':>8}")
     rows = []
-    for minute in range(minutes):
-        samples = by_minute.get(minute, [])
+    for minute, (samples, rss_then) in enumerate(soak_minutes(recorder.samples, rss, minutes)):
         errors = sum(1 for s in samples if s[3] == 0 or s[3] >= 500)
         refused = sum(1 for s in samples if 400 <= s[3] < 500)
-        kinds = {kind: p95([s[2] for s in samples if s[1] == kind]) for kind in ("kiosk", "phone", "staff")}
-        at_end = [mib for t, mib in rss if t <= (minute + 1) * 60]
+        kinds = {kind: p95_ms([s[2] for s in samples if s[1] == kind]) for kind in ("kiosk", "phone", "staff")}
         row = {
             "minute": minute + 1,
             "requests": len(samples),
             "errors": errors,
             "refused": refused,
-            "p95_ms": p95([s[2] for s in samples]),
+            "p95_ms": p95_ms([s[2] for s in samples]),
             **{f"{k}_p95_ms": v for k, v in kinds.items()},
-            "rss_mib": at_end[-1] if at_end else float("nan"),
+            "rss_mib": rss_then if rss_then is not None else float("nan"),
         }
         rows.append(row)
         print(

@@ -147,7 +147,16 @@ def serve_command(host: str | None, port: int | None, threads: int | None) -> No
     host = host or app.config["SERVE_HOST"]
     port = port or app.config["SERVE_PORT"]
     click.echo(_("Centre Kiosk is running at http://%(host)s:%(port)d/ (staff: /staff/)", host=host, port=port))
-    waitress.serve(app, host=host, port=port, threads=threads or app.config["SERVE_THREADS"], ident="centre-kiosk", **waitress_options(app.config))
+    import logging
+
+    logging.basicConfig()  # as waitress.serve does: records reach standard error (the journal)
+    server = waitress.create_server(
+        app, host=host, port=port, threads=threads or app.config["SERVE_THREADS"], ident="centre-kiosk", **waitress_options(app.config)
+    )
+    from kiosk.ops.watchdog import serve_notified
+
+    server.print_listen("Serving on http://{}:{}")
+    serve_notified(server, host, port)  # READY=1 now that it listens; WATCHDOG=1 while /healthz answers
 
 
 def waitress_options(config) -> dict:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 
 from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
@@ -49,29 +48,14 @@ staff_bp = staff_blueprint("ops_staff", __name__, "/staff/status")
 @role_required(StaffRole.ADMIN)
 def status():
     """The watchdog page: uptime, last backup, disk, database size, last sync, the doctor's checks."""
+    from dataclasses import fields
     from pathlib import Path
 
     from kiosk.db import utcnow
-    from kiosk.ops import backup, doctor
-    from kiosk.sync.models import SyncState
+    from kiosk.ops.services import status_report
 
     now = utcnow()
-    instance = Path(current_app.instance_path)
     started = current_app.extensions.get("kiosk.started_at", now)
-    checks = doctor.run_checks(doctor.Context(current_app.config, instance, db.session, now, timeout=2.0))
-    state = db.session.get(SyncState, 1)
-    db.session.commit()
-    usage = shutil.disk_usage(instance)
-    return render(
-        "ops/status.html",
-        checks=checks,
-        failed=sum(1 for c in checks if c.failed),
-        started=started,
-        uptime=now - started,
-        last_backup=backup.last_backup(instance),
-        disk_free_mb=usage.free // (1024 * 1024),
-        disk_total_mb=usage.total // (1024 * 1024),
-        database_mb=round(doctor.database_size(current_app.config) / (1024 * 1024), 1),
-        sync_state=state,
-        version=__version__,
-    )
+    report = status_report(db.session, current_app.config, Path(current_app.instance_path), now=now, started=started)
+    db.session.rollback()  # a read: end it before rendering (nothing was written to commit)
+    return render("ops/status.html", **{f.name: getattr(report, f.name) for f in fields(report)}, version=__version__)

@@ -15,19 +15,38 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from tests.helpers import CSRF_META, TEST_SECRET, TEST_SIGNING_KEY
+from kiosk.extensions import db
+from tests.helpers import CSRF_META, TEST_SECRET, TEST_SIGNING_KEY, copy_database, make_app
 
 # A killed request (connection reset, refused while the server is down) has no known outcome.
 UNKNOWN = -1
 
 
+def seeded_instance(instance: Path, migrated_database: Path, seed: Callable[[Any], Any]) -> Any:
+    """An instance folder for `kiosk serve`: a copy of the migrated database with ``seed(session)``
+    run in it (the app's connections closed after); what ``seed`` returns."""
+    instance.mkdir(parents=True, exist_ok=True)
+    copy_database(migrated_database, instance / "kiosk.sqlite3")
+    app = make_app(instance)
+    with app.app_context():
+        seeded = seed(db.session)
+        db.session.remove()
+        db.engine.dispose()
+    return seeded
+
+
 class KioskProcess:
     """`python -m kiosk.cli serve` on a fixed loopback port, in its own process group."""
 
-    def __init__(self, instance: Path, **config: str):
+    def __init__(self, instance: Path, *, threads: int = 8, environ: dict[str, str] | None = None, **config: str):
+        """``config``: KIOSK_* settings; ``environ``: other variables (NOTIFY_SOCKET, ...)."""
         self.instance = instance
+        self.threads = threads
+        self.environ = environ or {}
         self.database = instance / "kiosk.sqlite3"
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
@@ -39,12 +58,12 @@ class KioskProcess:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")}
         env |= {"KIOSK_INSTANCE_PATH": str(self.instance), "KIOSK_SECRET_KEY": TEST_SECRET, "KIOSK_SIGNING_KEY": TEST_SIGNING_KEY}
-        return env | {"KIOSK_DISTRICT_KEY": "test-district-key"} | {f"KIOSK_{k}": str(v) for k, v in self.config.items()}
+        return env | {"KIOSK_DISTRICT_KEY": "test-district-key"} | {f"KIOSK_{k}": str(v) for k, v in self.config.items()} | self.environ
 
     def start(self) -> KioskProcess:
         """Start it as a kiosk PC's service manager would: the same command, no repair step."""
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "kiosk.cli", "serve", "--port", str(self.port), "--threads", "8"],
+            [sys.executable, "-m", "kiosk.cli", "serve", "--port", str(self.port), "--threads", str(self.threads)],
             env=self.env(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -16,6 +16,7 @@ may or may not be there, but whole or not at all.
 from __future__ import annotations
 
 import random
+import sqlite3
 import threading
 import time
 import uuid
@@ -23,6 +24,8 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from kiosk.booking import services as booking
 from kiosk.db import write_transaction
@@ -32,8 +35,8 @@ from kiosk.points.models import PointsReason
 from kiosk.points.services import award_points, save_reward
 from kiosk.signing import TokenSigner
 from kiosk.staff.services import create_staff_user
-from tests.hardening.kiosk_process import UNKNOWN, Browser, KioskProcess
-from tests.helpers import TEST_DEVICE_SECRET, TEST_SIGNING_KEY, copy_database, make_app, open_activity_now
+from tests.hardening.kiosk_process import UNKNOWN, Browser, KioskProcess, seeded_instance
+from tests.helpers import TEST_DEVICE_SECRET, TEST_SIGNING_KEY, copy_database, open_activity_now
 
 KILLS = 20
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -229,13 +232,7 @@ def check_database(kiosk: KioskProcess, load: Load) -> None:
 
 def test_sigkill_at_twenty_random_moments_loses_nothing_answered_and_half_writes_nothing(tmp_path: Path, migrated_database: Path):
     instance = tmp_path / "instance"
-    instance.mkdir()
-    copy_database(migrated_database, instance / "kiosk.sqlite3")
-    app = make_app(instance)
-    with app.app_context():
-        seeded = _seed(db.session)
-        db.session.remove()
-        db.engine.dispose()
+    seeded = seeded_instance(instance, migrated_database, _seed)
     kiosk = KioskProcess(instance, **LIMITS).start()
     rng = random.Random(14)
     load = Load(kiosk, seeded, rng)
@@ -252,3 +249,44 @@ def test_sigkill_at_twenty_random_moments_loses_nothing_answered_and_half_writes
     assert all(status < 500 for statuses in load.answers.values() for status in statuses), {k: sorted(set(v)) for k, v in load.answers.items()}
     # Every kind of write got through at some point, so each invariant above was exercised.
     assert {kind: len(keys) > 0 for kind, keys in load.succeeded.items()} == dict.fromkeys(FOUND, True), (answered, load.succeeded.keys())
+
+
+# ---- the checker can fail: each broken state below must be reported ----
+
+BROKEN = {
+    "member check-in without its points": "DELETE FROM points_entry WHERE id = (SELECT max(id) FROM points_entry WHERE reason = 'checkin')",
+    "check-in without its outbox event": "DELETE FROM outbox_event WHERE id = (SELECT max(id) FROM outbox_event WHERE type = 'checkin.created')",
+    "booking without its ticket or event": "UPDATE booking SET ticket = '' WHERE id = (SELECT max(id) FROM booking)",
+    "copy on loan without a loan": "UPDATE book_copy SET status = 'on_loan' WHERE id = (SELECT min(id) FROM book_copy WHERE status = 'on_shelf')",
+    "outbox sequence without gaps": "UPDATE outbox_event SET id = id + 1000 WHERE id = (SELECT max(id) FROM outbox_event)",
+    "answered with success but not": None,  # a success the database does not hold
+}
+
+
+@pytest.fixture(scope="module")
+def healthy(tmp_path_factory, migrated_database: Path):
+    """A database the mixed load wrote for a moment (killed once), that the checker passes."""
+    instance = tmp_path_factory.mktemp("healthy")
+    seeded = seeded_instance(instance, migrated_database, _seed)
+    kiosk = KioskProcess(instance, **LIMITS).start()
+    load = Load(kiosk, seeded, random.Random(14))
+    load.run_until_killed(2.0)
+    check_database(kiosk, load)
+    assert {"checkin", "booking"} <= set(load.succeeded), load.succeeded.keys()
+    return kiosk, load
+
+
+@pytest.mark.parametrize("broken", list(BROKEN))
+def test_the_crash_checker_reports_a_half_written_state(healthy, tmp_path: Path, broken: str):
+    kiosk, load = healthy
+    copy = KioskProcess(tmp_path)
+    copy_database(kiosk.database, copy.database)
+    sql = BROKEN[broken]
+    if sql is None:
+        load = Load.__new__(Load)
+        load.succeeded = {"booking": ["a-key-never-written"]}
+    else:
+        with sqlite3.connect(copy.database) as connection:
+            assert connection.execute(sql).rowcount == 1
+    with pytest.raises(AssertionError, match=broken):
+        check_database(copy, load)

@@ -25,6 +25,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from kiosk.extensions import db
 from kiosk.members.services import register_member
 from tests.helpers import TEST_SECRET, TEST_SIGNING_KEY, copy_database, make_app, open_activity_now
@@ -56,11 +58,11 @@ with app.app_context():
 """
 
 
-def _seed(instance: Path) -> int:
+def _seed(instance: Path, members: int = MEMBERS) -> int:
     app = make_app(instance)
     with app.app_context():
         activity = open_activity_now(db.session, title="停电演练", points="3", capacity="")
-        for i in range(MEMBERS):
+        for i in range(members):
             register_member(
                 db.session,
                 name=f"会员{chr(0x4E00 + i)}",
@@ -159,3 +161,76 @@ def test_copies_of_the_files_taken_mid_write_open_clean_with_a_prefix_of_the_che
     assert len(counts) >= 10, counts
     # The copies were taken while the writer was writing, not all before or after it.
     assert len({c for c in counts if 0 < c < MEMBERS}) >= 5, counts
+
+
+# ---- the checker can fail: each broken copy below must be reported ----
+
+
+def _torn_page(path: Path) -> None:
+    """The check-ins' table page half rewritten: its first half garbage (a write the disk cut short)."""
+    with sqlite3.connect(path) as connection:
+        page = connection.execute("PRAGMA page_size").fetchone()[0]
+        root = connection.execute("SELECT rootpage FROM sqlite_master WHERE name = 'check_in'").fetchone()[0]
+    with open(path, "r+b") as fh:
+        fh.seek((root - 1) * page)
+        fh.write(os.urandom(page // 2))
+
+
+BROKEN_COPIES = {
+    "torn page": (_torn_page, (AssertionError, sqlite3.DatabaseError), None),
+    "check-in without its points entry": (
+        "DELETE FROM points_entry WHERE id = (SELECT max(id) FROM points_entry WHERE reason = 'checkin')",
+        AssertionError,
+        "a torn check-in",
+    ),
+    "check-ins not a prefix": (
+        "DELETE FROM check_in WHERE id = (SELECT min(id) FROM check_in)",
+        AssertionError,
+        "not a prefix",
+    ),
+    "a gap in the outbox": ("UPDATE outbox_event SET id = id + 1000 WHERE id = (SELECT max(id) FROM outbox_event)", AssertionError, "a gap"),
+    "fewer than reported": (None, AssertionError, "reported committed before the copy"),
+}
+
+
+@pytest.fixture(scope="module")
+def committed_copy(tmp_path_factory, migrated_database: Path) -> tuple[Path, int, int]:
+    """A database with 40 members checked in, in order, and fully checkpointed."""
+    from sqlalchemy import select
+
+    from kiosk.checkin import settings
+    from kiosk.checkin.models import CheckinMethod
+    from kiosk.checkin.services import check_in
+    from kiosk.members.models import Member
+
+    instance = tmp_path_factory.mktemp("committed")
+    copy_database(migrated_database, instance / "kiosk.sqlite3")
+    activity_id = _seed(instance, members=40)
+    app = make_app(instance)
+    with app.app_context():
+        rules = settings.rules(app.config)
+        for member in list(db.session.scalars(select(Member).order_by(Member.id))):
+            check_in(db.session, activity_id, rules=rules, method=CheckinMethod.KIOSK_PHONE, member=member)
+        first = db.session.scalar(select(Member.id).order_by(Member.id))
+        db.session.remove()
+        db.engine.dispose()
+    with sqlite3.connect(instance / "kiosk.sqlite3") as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert _check_copy(instance / "kiosk.sqlite3", 40, first) == 40
+    return instance / "kiosk.sqlite3", first, 40
+
+
+@pytest.mark.parametrize("broken", list(BROKEN_COPIES))
+def test_the_copy_checker_reports_a_broken_copy(committed_copy, tmp_path: Path, broken: str):
+    source, first, count = committed_copy
+    copy = tmp_path / "kiosk.sqlite3"
+    shutil.copyfile(source, copy)
+    damage, raised, message = BROKEN_COPIES[broken]
+    at_least = count + 1 if damage is None else 0
+    if callable(damage):
+        damage(copy)
+    elif damage is not None:
+        with sqlite3.connect(copy) as connection:
+            assert connection.execute(damage).rowcount == 1
+    with pytest.raises(raised, match=message):
+        _check_copy(copy, at_least, first)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
 from alembic.script import ScriptDirectory
 from flask_migrate import upgrade
 from werkzeug.security import generate_password_hash
@@ -69,32 +70,62 @@ KEPT_FROM_0002 = {
 }
 
 
+AT_0006 = [
+    (
+        "INSERT INTO book (id, title, subtitle, authors, publisher, year, isbn, call_number, clc_class, subjects, summary, cover, source_key, "
+        "search_title, search_text, pinyin_title, pinyin_other, pinyin_initials, pinyin_full, chars_title, chars_text, created_at, updated_at) "
+        "VALUES (5, '红楼梦', '', '曹雪芹', '人民文学出版社', 1996, '9787020002207', 'I242.4/1', 'I', '', '', NULL, 'isbn:9787020002207', "
+        "'红楼梦', '曹雪芹 人民文学出版社', 'hong lou meng', 'cao xue qin', 'hlm', 'hongloumeng', '红楼梦', '曹雪芹', ?, ?)",
+        (T, T),
+    ),
+]
+KEPT_FROM_0006 = {"SELECT title, authors FROM book": [("红楼梦", "曹雪芹")]}
+# 0010_title_fts's data step: the books already there are indexed for the title search.
+KEPT_FROM_0010 = {"SELECT rowid FROM book_title_fts WHERE book_title_fts MATCH '\"红楼梦\"'": [(5,)]}
+DATA = {
+    "0001_foundation": (AT_0001, KEPT),
+    "0002_members_points": (AT_0002, KEPT_FROM_0002),
+    "0006_catalogue": (AT_0006, KEPT_FROM_0006),
+    "0010_title_fts": ([], KEPT_FROM_0010),
+}
+
+
+def upgrade_step_by_step(app, database: Path, *, sabotage: dict[str, str] | None = None) -> list[str]:
+    """Every migration one at a time, the old release's rows written at their revision, the
+    checker run after each step (``sabotage``: SQL run right after a step, to break it)."""
+    script = ScriptDirectory.from_config(app.extensions["migrate"].migrate.get_config())
+    revisions = [r.revision for r in reversed(list(script.walk_revisions()))]
+    assert revisions[0] == "0001_foundation" and len(revisions) >= 7
+    checks: dict = {}
+    for revision in revisions:
+        upgrade(revision=revision)
+        db.engine.dispose()
+        with sqlite3.connect(database) as raw:
+            if (sql := (sabotage or {}).get(revision)) is not None:
+                raw.execute(sql)
+            rows, kept = DATA.get(revision, ([], {}))
+            for sql, args in rows:
+                raw.execute(sql, args)
+            checks |= kept
+            check_step(raw, revision, checks)
+    assert revisions[-1] == script.get_current_head()
+    return revisions
+
+
+def check_step(raw: sqlite3.Connection, revision: str, checks: dict) -> None:
+    """The checker: at ``revision``, every row kept and every data step done."""
+    assert raw.execute("SELECT version_num FROM alembic_version").fetchall() == [(revision,)]
+    assert {sql: raw.execute(sql).fetchall() for sql in checks} == checks, f"after {revision}"
+    assert raw.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
 def test_a_database_from_the_first_release_upgrades_step_by_step_and_is_served(tmp_path: Path):
     instance = tmp_path / "instance"
     instance.mkdir()
     database = instance / "kiosk.sqlite3"
     app = make_app(instance)
     with app.app_context():
-        script = ScriptDirectory.from_config(app.extensions["migrate"].migrate.get_config())
-        revisions = [r.revision for r in reversed(list(script.walk_revisions()))]
-        assert revisions[0] == "0001_foundation" and len(revisions) >= 7
-        checks: dict = {}
-        for revision in revisions:
-            upgrade(revision=revision)
-            db.engine.dispose()
-            with sqlite3.connect(database) as raw:
-                if revision == "0001_foundation":
-                    for sql, args in AT_0001:
-                        raw.execute(sql, args)
-                    checks |= KEPT
-                elif revision == "0002_members_points":
-                    for sql, args in AT_0002:
-                        raw.execute(sql, args)
-                    checks |= KEPT_FROM_0002
-                assert raw.execute("SELECT version_num FROM alembic_version").fetchall() == [(revision,)]
-                assert {sql: raw.execute(sql).fetchall() for sql in checks} == checks, f"after {revision}"
-                assert raw.execute("PRAGMA foreign_key_check").fetchall() == []
-        assert revisions[-1] == script.get_current_head()
+        upgrade_step_by_step(app, database)
         enrol_test_device(db.session)
         db.session.commit()
         db.session.remove()
@@ -113,3 +144,22 @@ def test_a_database_from_the_first_release_upgrades_step_by_step_and_is_served(t
         assert raw.execute("SELECT sum(delta) FROM points_entry WHERE member_id = 3").fetchone() == (40,)
         assert raw.execute("SELECT session_version FROM staff_user WHERE id = 7").fetchone() == (0,)
         assert raw.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    assert "红楼梦" in client.get("/catalogue/search?q=红楼梦").get_data(as_text=True)
+
+
+# ---- the checker can fail: a migration that skipped its data step, one that lost rows ----
+
+SABOTAGE = {
+    # 0010 made its index but never filled it from the books already there.
+    "0010_title_fts": ("0010_title_fts", "INSERT INTO book_title_fts(book_title_fts) VALUES ('delete-all')"),
+    # A table rebuild (batch_alter_table) that dropped the old release's points.
+    "0003_checkin": ("0003_checkin", "DELETE FROM points_entry WHERE reason = 'correction'"),
+}
+
+
+@pytest.mark.parametrize("broken", list(SABOTAGE))
+def test_the_upgrade_checker_reports_a_skipped_data_step(tmp_path: Path, broken: str):
+    revision, sql = SABOTAGE[broken]
+    app = make_app(tmp_path)
+    with app.app_context(), pytest.raises(AssertionError, match=f"after {revision}"):
+        upgrade_step_by_step(app, tmp_path / "kiosk.sqlite3", sabotage={revision: sql})

@@ -11,22 +11,9 @@ import sys
 import pytest
 from sqlalchemy import select
 
-from kiosk.catalogue import demo, search, text
+from kiosk.catalogue import search, text
 from kiosk.catalogue.models import Book
-from tests.helpers import csrf_token, login
-
-
-@pytest.fixture
-def books(session):
-    demo.load(session, None)
-    return session
-
-
-@pytest.fixture
-def staff_client(client, make_staff):
-    make_staff("wang.li", "correct-horse-1", "admin")
-    login(client, "wang.li", "correct-horse-1")
-    return client
+from tests.helpers import csrf_token
 
 
 @pytest.fixture

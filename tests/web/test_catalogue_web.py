@@ -9,25 +9,11 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from kiosk.catalogue import demo
 from kiosk.catalogue.models import Book, Copy, CopyStatus, ImportBatch
 from kiosk.members.services import register_member
 from kiosk.staff.models import AuditEntry
 from kiosk.sync.models import OutboxEvent
-from tests.helpers import csrf_token, login
-
-
-@pytest.fixture
-def books(session):
-    demo.load(session, None)
-    return session
-
-
-@pytest.fixture
-def staff_client(client, make_staff):
-    make_staff("wang.li", "correct-horse-1", "admin")
-    login(client, "wang.li", "correct-horse-1")
-    return client
+from tests.helpers import csrf_token
 
 
 def test_kiosk_search_page_and_fragment(client, books):
