@@ -20,6 +20,7 @@ from kiosk.devices.access import device_key, kiosk_blueprint, phone_key
 from kiosk.errors import KioskError
 from kiosk.extensions import db, limiter
 from kiosk.home.views import after_visit_url
+from kiosk.limits import Limit, fixed_window, remote_address
 from kiosk.members.scan import member_signer
 from kiosk.members.services import looks_like_card_number, resolve_card_number
 from kiosk.privacy import mask_name, mask_phone
@@ -168,9 +169,14 @@ def _pass_limit() -> str:
     return current_app.config["PASS_CHECKIN_LIMIT"]
 
 
+def _succeeded(response) -> bool:
+    return response.status_code == 200
+
+
 @phone_bp.post("/checkin")
-@limiter.limit(_phone_limit)
-@limiter.limit(_pass_limit, key_func=pass_key, deduct_when=lambda response: response.status_code == 200)
+# Per phone (address), counting every request; per pass, counting successful check-ins. In
+# process (kiosk.limits), not Flask-Limiter: this is the hottest route of the kiosk.
+@fixed_window(Limit("phone-checkin", _phone_limit, remote_address), Limit("phone-pass", _pass_limit, pass_key, deduct_when=_succeeded))
 def phone_checkin():
     config = current_app.config
     raw_id = request.form.get("activity", "")
