@@ -28,7 +28,7 @@ from kiosk.qr import labelled_png, labelled_svg, qr_png, qr_svg
 from kiosk.security import pass_key, public_base_url
 from kiosk.staff.access import client_address, is_admin, staff_blueprint
 from kiosk.staff.forms import ConfirmForm
-from kiosk.web import csv_download, download, natural_span, render, submit_form, xlsx_download
+from kiosk.web import csv_download, download, natural_span, prebuilt, render, slot, submit_form, xlsx_download
 
 bp = kiosk_blueprint("checkin", __name__)
 phone_bp = Blueprint("phone", __name__, url_prefix="/c")
@@ -201,7 +201,14 @@ def phone_checkin():
                 typed=(request.form.get("phone") or "")[:20],
             )
         return render("checkin/phone_refused.html", status=error.status, error=error)
-    return render("checkin/phone_done.html", message=_success_text(result), result=result, balance=result.balance)
+    # Prebuilt (kiosk.web.prebuilt): the page differs per check-in only by the message and the
+    # balance; whether there is a balance and a member name picks the variant.
+    return prebuilt(
+        "checkin/phone_done.html",
+        (result.balance is not None, bool(result.member_name)),
+        {"message": slot(0), "balance": None if result.balance is None else slot(1), "member": bool(result.member_name)},
+        {0: _success_text(result), 1: str(result.balance)},
+    )
 
 
 # ---- staff ----
