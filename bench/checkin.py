@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -131,7 +132,11 @@ def run_kiosk(instance: Path, token: str, connections: int, seconds: int, checko
     command = [str(BIN / "kiosk"), "serve", "--port", str(port), "--threads", str(THREADS)]
     with server(command, port, env=env, probe="/healthz") as process:
         os.environ.update(open_phone_page(f"http://127.0.0.1:{port}", token))
+        cpu = cpu_seconds(process.pid)
         figures = wrk(f"http://127.0.0.1:{port}/c/checkin", connections, seconds, script=ROOT / "bench" / "checkin.lua")
+        # The server's CPU time per answered request (all its threads; the commit's wait for the
+        # disk is not CPU): unlike req/s it hardly moves with other load on the machine.
+        figures["cpu_ms"] = (cpu_seconds(process.pid) - cpu) * 1000 / max(figures["requests"], 1)
         rss = peak_rss_mib(process.pid)
     # The rows of the bench's activity only (the demo has check-ins, points and events of its own).
     with sqlite3.connect(instance / "kiosk.sqlite3") as db:
@@ -142,6 +147,12 @@ def run_kiosk(instance: Path, token: str, connections: int, seconds: int, checko
             {"a": int(os.environ["BENCH_ACTIVITY"])},
         ).fetchone()
     return figures, (figures["requests"], *counts), rss
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def enrol(instance: Path) -> None:
@@ -217,9 +228,10 @@ def main() -> None:
         f"servers: waitress, {THREADS} threads; SQLite WAL, synchronous=FULL{'; enrolled (phones sealed)' if args.enrolled else ''}\n"
         "figures: median (range); ratio = req/s / hello-world's in the same repetition; "
         "written = (requests answered, check-ins, points entries, check-in events of the bench's activity) per repetition;\n"
-        "check-ins may exceed the requests by those still in flight when wrk stopped\n"
+        "check-ins may exceed the requests by those still in flight when wrk stopped; "
+        "CPU ms/req = the kiosk process's CPU time (all threads) per answered request, median (range)\n"
     )
-    print(HEADER + "  written")
+    print(HEADER + "  CPU ms/req  written")
     rows = []
     for connections in loads:
         for what in ("hello", *kiosks):
@@ -228,7 +240,12 @@ def main() -> None:
             rows.append({"server": what if what != "hello" else name, "what": label, "connections": connections, **row, "rss_mib": rss[what]})
             extra = written[(what, connections)] if what != "hello" else ""
             rows[-1]["written"] = extra
-            print(format_row(name, label, connections, row, rss[what]) + f"  {extra}")
+            cpu = ""
+            if what != "hello":
+                values = [sample["cpu_ms"] for sample in samples[(what, connections)]]
+                rows[-1]["cpu_ms"] = statistics.median(values)
+                cpu = f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+            print(format_row(name, label, connections, row, rss[what]) + f"  {cpu:>10}  {extra}")
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "checkin.json").write_text(json.dumps({"machine": machine(), "enrolled": args.enrolled, "rows": rows}, indent=2, default=str))

@@ -33,3 +33,50 @@ def device_check(_app, on: bool) -> None:
 
 
 _check = access.commit_generation.check
+
+
+def _phone_checkin_view(app, on: bool, flask_limiter: bool):
+    from kiosk.checkin import views
+    from kiosk.extensions import limiter
+
+    endpoint = "phone.phone_checkin"
+    original = app.extensions.setdefault("bench_phone_checkin", app.view_functions[endpoint])
+    if on:
+        app.view_functions[endpoint] = original
+    elif flask_limiter:
+        # Before issue 9 part 5: the same view under Flask-Limiter's two route limits.
+        bare = original.__wrapped__
+        view = app.extensions.get("bench_flask_limited")
+        if view is None:
+            view = limiter.limit(views._phone_limit)(
+                limiter.limit(views._pass_limit, key_func=views.pass_key, deduct_when=lambda response: response.status_code == 200)(bare)
+            )
+            app.extensions["bench_flask_limited"] = view
+        app.view_functions[endpoint] = view
+
+
+def phone_limiter(app, on: bool) -> None:
+    """kiosk.limits' fixed window (on) or Flask-Limiter (off) on POST /c/checkin."""
+    _phone_checkin_view(app, on, flask_limiter=True)
+
+
+def _rendered(page: str, _variant: tuple, context: dict, values: dict):
+    from kiosk.web import render
+
+    balance = None if context["balance"] is None else int(values[1])
+    return render(page, **(context | {"message": values[0], "balance": balance}))
+
+
+def prebuilt_done(_app, on: bool) -> None:
+    """The check-in confirmation prebuilt (on) or rendered in full per check-in (off)."""
+    from kiosk.checkin import views
+    from kiosk.web import prebuilt
+
+    views.prebuilt = prebuilt if on else _rendered  # type: ignore[assignment]
+
+
+def raw_reads(_app, on: bool) -> None:
+    """The check-in's balance and hub-key reads on the DBAPI connection (on) or as Core statements."""
+    from kiosk.checkin import services
+
+    services.RAW_READS = on

@@ -10,8 +10,11 @@ under and use it only while the generation is still the same. The generation mov
   same file, `kiosk` commands (`kiosk device revoke`), sync. SQLite's ``PRAGMA data_version``
   changes on a connection whenever *another* connection commits; each pooled connection keeps
   the value it last saw, and the first request to see it differ moves the generation on (a
-  connection never seen before counts as a change). Commits of the connection itself are the
-  previous rule's.
+  connection never seen before counts as a change). A connection's own commits do not change
+  its data_version, so every commit through SQLAlchemy, a Session's or a Core
+  ``engine.begin()`` / ``connection.commit()`` outside any Session alike, makes that connection
+  forget the value it saw (the engine-level ``commit`` event): the first check through it
+  afterwards moves the generation on, as does the first check through any other connection.
 
 A value read at generation g and stored only if the generation is still g (``store_ok``) was
 read after every commit the check saw: a commit landing in between makes the store a no-op.
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 import threading
 
-from sqlalchemy import event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.orm import Session, scoped_session
 
 _SEEN = "kiosk_data_version"
@@ -85,3 +88,12 @@ commit_generation = CommitGeneration()
 @event.listens_for(Session, "after_commit")
 def _after_commit(_session: Session) -> None:
     commit_generation.bump()
+
+
+@event.listens_for(Engine, "commit")
+def _connection_commits(connection: Connection) -> None:
+    """Any commit through SQLAlchemy (Session or Core): this connection's next check counts as
+    a change. The event comes just before the commit itself; the connection is checked again
+    only after it (a connection serves one thread at a time), and every other connection sees
+    the commit in its data_version."""
+    connection.info.pop(_SEEN, None)

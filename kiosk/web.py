@@ -13,6 +13,8 @@ import csv
 import hashlib
 import io
 import logging
+import re
+import secrets
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
@@ -23,6 +25,7 @@ from flask_babel import format_date, get_locale, get_translations
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, generate_csrf
 from jinja2.ext import _make_new_gettext, _make_new_ngettext
+from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 from werkzeug.security import safe_join
 
@@ -63,6 +66,54 @@ def render(page: str, fragment: str | None = None, /, *, status: int = 200, **co
         bare = _is_htmx() and request.htmx.target == MAIN_TARGET and not request.htmx.boosted
         body = render_template(page, layout=BARE_LAYOUT if bare else FULL_LAYOUT, **context)
     response = make_response(body, status)
+    response.vary.add("HX-Request")
+    return response
+
+
+# ---- prebuilt pages: rendered once, a few values filled in per request ----
+
+PREBUILT = "kiosk_prebuilt"
+# Stand-ins for the variable parts of a prebuilt page: per-process random 18-digit numbers, so
+# one can stand for a number (``%(n)d``) as well as for text, and no page contains one by chance.
+_SLOT_BASE = 10**17 * 7 + secrets.randbelow(10**16) * 10
+
+
+def slot(index: int) -> int:
+    """The stand-in for variable part ``index`` (0-8) of a prebuilt page."""
+    return _SLOT_BASE + index
+
+
+_CSRF_SLOT = str(slot(9))
+
+
+def prebuilt(page: str, variant: tuple, context: dict[str, Any], values: dict[int, str]) -> Response:
+    """``render(page, **context)`` for a page the same for every visitor but for a few values.
+
+    The page is rendered once per variant (what the caller's template branches on), language,
+    elder mode, layout and the configuration it shows, with ``slot(i)`` standing for each
+    variable part in ``context`` and a stand-in for the CSRF token; a request then fills in
+    ``values`` (slot index -> text, escaped here) and its own CSRF token (only if the page has
+    one). A page that reads anything else per request must not be prebuilt.
+    """
+    config = current_app.config
+    locale = str(get_locale() or config["DEFAULT_LOCALE"])
+    bare = _is_htmx() and request.htmx.target == MAIN_TARGET and not request.htmx.boosted
+    key = (page, variant, locale, elder_mode(), bare, request.script_root, config["CENTRE_NAME"], config["IDLE_GRACE_SECONDS"], config["TIMEZONE"])
+    pages = current_app.extensions.setdefault(PREBUILT, {})
+    parts = pages.get(key)
+    if parts is None:
+        body = render_template(page, **context, layout=BARE_LAYOUT if bare else FULL_LAYOUT, csrf_token=lambda: _CSRF_SLOT)
+        stand_ins = {str(slot(i)): i for i in range(10)}
+        pieces = re.split(f"({'|'.join(stand_ins)})", body)
+        # Literal text at even positions, a slot's index at odd ones.
+        parts = [piece if position % 2 == 0 else stand_ins[piece] for position, piece in enumerate(pieces)]
+        if len(pages) >= 64:
+            pages.clear()
+        pages[key] = parts
+    filled = {index: str(escape(value)) for index, value in values.items()}
+    if 9 in parts:
+        filled[9] = generate_csrf()
+    response = make_response("".join(part if isinstance(part, str) else filled[part] for part in parts))
     response.vary.add("HX-Request")
     return response
 

@@ -12,7 +12,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Date, Table, bindparam, func, insert, select
@@ -495,8 +495,8 @@ def check_in(
             if points:
                 _insert_points(connection, person.member.id, points, checkin_id)
             # Read here, where it is exact and costs one indexed sum, not another transaction.
-            new_balance = int(connection.execute(_BALANCE, {"member_id": person.member.id}).scalar() or 0)
-        hub_key = connection.execute(_HUB_KEY).scalar() or ""
+            new_balance = int(_scalar(connection, _BALANCE, _BALANCE_SQL, {"member_id": person.member.id}) or 0)
+        hub_key = _scalar(connection, _HUB_KEY, _HUB_KEY_SQL, {}) or ""
         person_sealed = sealed
         if person_sealed is None or hub_key != known_key or person.phone != expected_phone:
             person_sealed = _person_field(hub_key, person.phone)
@@ -578,6 +578,21 @@ _BALANCE = select(func.coalesce(func.sum(PointsEntry.__table__.c.delta), 0)).whe
 _HUB_KEY = select(cast(Table, SyncState.__table__).c.hub_public_key).where(cast(Table, SyncState.__table__).c.id == 1)
 # The row record_event() writes (kiosk.sync.outbox), sent_at empty.
 _INSERT_EVENT = insert(cast(Table, OutboxEvent.__table__))
+
+
+# The same two reads in SQLite's own words, run on the DBAPI connection of the unit (same
+# transaction) without SQLAlchemy's per-statement work: plain integers and text, no type
+# processing to skip. Other databases go through the Core statements.
+_BALANCE_SQL = "SELECT coalesce(sum(delta), 0) FROM points_entry WHERE member_id = :member_id"
+_HUB_KEY_SQL = "SELECT hub_public_key FROM sync_state WHERE id = 1"
+RAW_READS = True
+
+
+def _scalar(connection: Connection, statement, sql: str, params: dict) -> Any:
+    if RAW_READS and connection.dialect.name == "sqlite":
+        row = connection.connection.driver_connection.execute(sql, params).fetchone()  # type: ignore[union-attr]
+        return row[0] if row else None
+    return connection.execute(statement, params).scalar()
 
 
 # The hub's public key as last read by a check-in, per database (kiosk.sync.outbox.hub_public_key).

@@ -20,6 +20,7 @@ from kiosk.devices.access import device_key, kiosk_blueprint, phone_key
 from kiosk.errors import KioskError
 from kiosk.extensions import db, limiter
 from kiosk.home.views import after_visit_url
+from kiosk.limits import Limit, fixed_window, remote_address
 from kiosk.members.scan import member_signer
 from kiosk.members.services import looks_like_card_number, resolve_card_number
 from kiosk.privacy import mask_name, mask_phone
@@ -27,7 +28,7 @@ from kiosk.qr import labelled_png, labelled_svg, qr_png, qr_svg
 from kiosk.security import pass_key, public_base_url
 from kiosk.staff.access import client_address, is_admin, staff_blueprint
 from kiosk.staff.forms import ConfirmForm
-from kiosk.web import csv_download, download, natural_span, render, submit_form, xlsx_download
+from kiosk.web import csv_download, download, natural_span, prebuilt, render, slot, submit_form, xlsx_download
 
 bp = kiosk_blueprint("checkin", __name__)
 phone_bp = Blueprint("phone", __name__, url_prefix="/c")
@@ -168,9 +169,14 @@ def _pass_limit() -> str:
     return current_app.config["PASS_CHECKIN_LIMIT"]
 
 
+def _succeeded(response) -> bool:
+    return response.status_code == 200
+
+
 @phone_bp.post("/checkin")
-@limiter.limit(_phone_limit)
-@limiter.limit(_pass_limit, key_func=pass_key, deduct_when=lambda response: response.status_code == 200)
+# Per phone (address), counting every request; per pass, counting successful check-ins. In
+# process (kiosk.limits), not Flask-Limiter: this is the hottest route of the kiosk.
+@fixed_window(Limit("phone-checkin", _phone_limit, remote_address), Limit("phone-pass", _pass_limit, pass_key, deduct_when=_succeeded))
 def phone_checkin():
     config = current_app.config
     raw_id = request.form.get("activity", "")
@@ -195,7 +201,14 @@ def phone_checkin():
                 typed=(request.form.get("phone") or "")[:20],
             )
         return render("checkin/phone_refused.html", status=error.status, error=error)
-    return render("checkin/phone_done.html", message=_success_text(result), result=result, balance=result.balance)
+    # Prebuilt (kiosk.web.prebuilt): the page differs per check-in only by the message and the
+    # balance; whether there is a balance and a member name picks the variant.
+    return prebuilt(
+        "checkin/phone_done.html",
+        (result.balance is not None, bool(result.member_name)),
+        {"message": slot(0), "balance": None if result.balance is None else slot(1), "member": bool(result.member_name)},
+        {0: _success_text(result), 1: str(result.balance)},
+    )
 
 
 # ---- staff ----

@@ -13,14 +13,16 @@ number anyway) and is sealed when the event is sent.
 from __future__ import annotations
 
 import uuid
+import weakref
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session, object_session
 
+from kiosk.cache import commit_generation
 from kiosk.db import utcnow
 from kiosk.sync.models import OutboxEvent, SyncState
 from kiosk.sync.protocol import seal
@@ -29,8 +31,46 @@ SEALED_FIELD = "person_sealed"
 UNSEALED_FIELD = "person_phone"
 
 
+# The hub's key per database (engine), tagged with kiosk.cache's commit generation it was read under.
+_HUB_KEYS: weakref.WeakKeyDictionary[object, tuple[int, str]] = weakref.WeakKeyDictionary()
+
+
+_WROTE_STATE = "kiosk_sync_state_written"
+
+
+@event.listens_for(SyncState, "after_insert")
+@event.listens_for(SyncState, "after_update")
+def _state_written(_mapper, _connection, state: SyncState) -> None:
+    """A flushed, uncommitted change to the sync state: its session reads the key afresh until
+    the transaction ends (the commit generation moves on only at the commit)."""
+    session = object_session(state)
+    if session is not None:
+        session.info[_WROTE_STATE] = True
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _transaction_ended(session: Session) -> None:
+    session.info.pop(_WROTE_STATE, None)
+
+
 def hub_public_key(session: Session) -> str:
-    return session.scalar(select(SyncState.hub_public_key).where(SyncState.id == 1)) or ""
+    """The hub's public key ("" before enrolment), kept in process while kiosk.cache's commit
+    generation stays the same (enrolment, a key roll, any commit here or elsewhere moves it on).
+    A session with an unflushed change to the sync state reads it (and keeps nothing)."""
+    changed = session.info.get(_WROTE_STATE) or (
+        any(isinstance(item, SyncState) for item in (*session.new, *session.dirty)) if session.new or session.dirty else False
+    )
+    generation = None if changed else commit_generation.check(session)
+    bind = session.get_bind()
+    if generation is not None:
+        cached = _HUB_KEYS.get(bind)
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+    key = session.scalar(select(SyncState.hub_public_key).where(SyncState.id == 1)) or ""
+    if generation is not None and generation == commit_generation.value:
+        _HUB_KEYS[bind] = (generation, key)
+    return key
 
 
 def person_field(session: Session, phone: str | None) -> dict[str, str]:

@@ -13,8 +13,9 @@ import sqlite3
 import urllib.error
 import urllib.request
 
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 
+from kiosk.cache import commit_generation
 from kiosk.devices.access import DEVICE_COOKIE
 from kiosk.devices.models import KioskDevice
 from kiosk.devices.services import hash_secret, revoke_device
@@ -68,3 +69,27 @@ def test_a_running_server_refuses_a_device_revoked_by_another_process(serve_proc
         db.engine.dispose()
     assert _get(served.url + "/") == 403
     assert _get(served.url + "/points") == 403
+
+
+def test_a_core_commit_outside_any_session_is_seen_by_the_next_check(app, client):
+    """``engine.begin()`` commits without a Session (no ``after_commit``), and a connection's own
+    commit does not change its ``PRAGMA data_version``: kiosk.cache's engine-level ``commit``
+    event is what makes the next check through that same connection see it. Fails without
+    that listener (the revoked device gets 200)."""
+    db.session.remove()
+    db.engine.dispose()  # one pooled connection from here on: the check and the commit share it
+    generation = commit_generation.check(db.session)
+    assert commit_generation.check(db.session) == generation  # nothing committed: unchanged
+    with db.engine.begin() as connection:
+        connection.execute(text("UPDATE kiosk_device SET name = name"))
+    assert commit_generation.check(db.session) != generation
+
+    assert client.get("/").status_code == 200
+    assert client.get("/").status_code == 200  # kept now
+    db.session.remove()
+    with db.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE kiosk_device SET revoked_at = '2026-11-29 00:00:00.000000', secret_hash = NULL WHERE secret_hash = :hash"),
+            {"hash": hash_secret(TEST_DEVICE_SECRET)},
+        )
+    assert client.get("/").status_code == 403
