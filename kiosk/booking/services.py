@@ -15,15 +15,15 @@ import unicodedata
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import Connection, Date, Table, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.orm import Session
 
 from kiosk.booking.models import (
     OPEN_STATUSES,
@@ -43,7 +43,7 @@ from kiosk.booking.models import (
     WaitlistEntry,
     WaitlistStatus,
 )
-from kiosk.db import utcnow, write_transaction
+from kiosk.db import UTCDateTime, grouped_write, utcnow, write_transaction
 from kiosk.errors import KioskError
 from kiosk.i18n import _l
 from kiosk.identify.services import PhoneError, parse_phone
@@ -53,7 +53,9 @@ from kiosk.points.services import award_points
 from kiosk.signing import TokenSigner, signer_from_config
 from kiosk.staff.models import StaffUser
 from kiosk.staff.services import record_audit
-from kiosk.sync.outbox import person_field, record_event
+from kiosk.sync.models import OutboxEvent, SyncState
+from kiosk.sync.outbox import SEALED_FIELD, UNSEALED_FIELD, person_field, record_event
+from kiosk.sync.protocol import seal
 from kiosk.validation import clean_text, parse_whole_number
 
 UTC = ZoneInfo("UTC")
@@ -938,12 +940,16 @@ def book(
     """Book one place in a slot. The same request_key (a double tap, a retry) returns the
     first ticket; a full slot raises SlotFullError with the next free slots.
 
-    What no concurrent request can change in between (the service, the slot's time, lead time,
-    horizon, the no-show block) is checked before the write lock; the unit of work holds only
-    what races decide: the request key, the person's open bookings, the place (``booked <
-    capacity`` in the database), the ticket number, the booking and its event. Every statement
-    inside the lock waits for the GIL behind the server's other threads, so fewer of them is
-    what lets bookings keep up under load (bench/booking.py)."""
+    The hot path of the keypad, built as check-in's (kiosk.checkin.services.check_in): what no
+    concurrent request can change in between (the service, the slot's time, lead time, horizon,
+    the no-show block) is checked before the write lock, and the person's phone is sealed to
+    the hub there too. The unit of work holds only what races decide, as prebuilt SQLAlchemy
+    Core statements on plain values (no ORM object): the request key, the person's open
+    bookings, the place (``booked < capacity`` in the database), the ticket number, the
+    booking, its event and the people ahead. It goes through kiosk.db.grouped_write: bookings
+    that arrive while another one's commit is on its way to the disk share the next commit,
+    each in its own savepoint (bench/booking.py). A booking by staff (audit entry) or by a
+    person with waitlist news to show (marked seen) has a write_transaction of its own."""
     now = now or utcnow()
     key = _check_request_key(request_key)
     if member_id is None:
@@ -959,50 +965,279 @@ def book(
     slot = find_slot(session, service, slot_key, rules.zone, booked=False)
     _check_time_rules(session, service, slot, person, now, rules.zone, channel)
     promotions = _has_promotions(session, person)
-    service_key = service.id
-    # What was read above stays loaded through the commits (the read's and the unit of work's):
-    # reloading the service and the person inside the lock, and the booking after it, would
-    # only repeat what this request already knows.
-    real = session() if isinstance(session, scoped_session) else session
-    expire_on_commit, real.expire_on_commit = real.expire_on_commit, False
+    plan = _BookingPlan.of(session, service, slot, person, channel, key, rules, now, staff)
+
+    def unit(connection: Connection) -> TicketView | int:
+        return _book_unit(connection, plan)
+
     try:
-        with write_transaction(session):
-            retried = _retried(session, key, person)
-            if retried is not None:
-                booking = retried
-            else:
-                _check_person_limits(session, service, slot, person, now, rules.zone)
-                _upsert_slot_row(session, service, slot)
-                taken = _take_place_at(session, service, slot)
-                if taken is None:
-                    raise _SlotTaken
-                try:
-                    with session.begin_nested():
-                        booking = _add_booking(
-                            session,
-                            service,
-                            slot_id=taken.id,
-                            day=slot.day,
-                            queue_at=slot.starts_at,
-                            person=person,
-                            channel=channel,
-                            request_key=key,
-                            rules=rules,
-                            now=now,
-                            staff=staff,
-                        )
-                except IntegrityError:
-                    raise BookingError("bad_request_key", _l("Please go back and try again."), status=409) from None
-                if staff is not None:
-                    record_audit(session, staff, "booking.staff", target=f"booking:{booking.id}", detail=f"service={service.id}", remote_addr=remote_addr)
-            promoted = _take_promotions(session, person, now) if promotions else []
+        if staff is None and not promotions:
+            done = grouped_write(session, unit)
+            promoted: list[str] = []
+        else:
+            with write_transaction(session):
+                done = unit(session.connection())
+                if staff is not None and not isinstance(done, int):
+                    record_audit(
+                        session, staff, "booking.staff", target=f"booking:{done.booking_id}", detail=f"service={plan.service_id}", remote_addr=remote_addr
+                    )
+                promoted = _take_promotions(session, person, now) if promotions else []
     except _SlotTaken:
-        # The alternatives are read after the lock is released (the 49 losers of a race).
-        raise SlotFullError(next_free_slots(session, service, slot.starts_at, now, rules.zone), service_key, slot.key(rules.zone)) from None
-    finally:
-        real.expire_on_commit = expire_on_commit
-    # The ticket (people ahead, masked name) is read after the commit, outside the lock.
-    return ticket_view(session, booking, promoted=promoted)
+        # The alternatives are read after the lock is released (the 49 losers of a race), in a
+        # read transaction that sees the commit which took the place.
+        session.rollback()
+        raise SlotFullError(next_free_slots(session, service, slot.starts_at, now, rules.zone), plan.service_id, slot.key(rules.zone)) from None
+    if isinstance(done, int):  # the same request key got there first (inside the lock)
+        session.rollback()  # a read transaction that sees it (grouped_write may have left this one open)
+        return ticket_view(session, get_booking(session, done), promoted=promoted)
+    return replace(done, promoted=tuple(promoted)) if promoted else done
+
+
+@dataclass(frozen=True)
+class _BookingPlan:
+    """Everything a booking's unit of work needs, read before the lock (plain values: the unit
+    may run on another thread, on another request's connection)."""
+
+    database: str
+    service_id: int
+    service_name: str
+    service_place: str
+    prefix: str
+    per_person_limit: int
+    cancel_minutes: int
+    slot: SlotView
+    today: date
+    person_key: str
+    member_id: int | None
+    guest_phone: str | None
+    person_phone: str  # the member's number or the guest's: sealed in the event
+    masked_who: str
+    channel: BookingChannel
+    request_key: str
+    device_id: str
+    staff_id: int | None
+    now: datetime
+    hub_key: str | None  # the hub key the person was sealed with (None: not sealed yet)
+    sealed: dict[str, str]
+    event_base: dict[str, Any]  # the event's payload but for the booking id and the person
+
+    @classmethod
+    def of(
+        cls,
+        session: Session,
+        service: Service,
+        slot: SlotView,
+        person: Person,
+        channel: BookingChannel,
+        key: str,
+        rules: BookingRules,
+        now: datetime,
+        staff: StaffUser | None,
+    ) -> _BookingPlan:
+        from kiosk.privacy import mask_name, mask_phone
+
+        member = person.member
+        phone = _person_phone(person) or ""
+        database = str(session.get_bind().engine.url)
+        hub_key = _HUB_KEYS.get(database)
+        return cls(
+            database=database,
+            service_id=service.id,
+            service_name=service.name,
+            service_place=service.place,
+            prefix=service.prefix,
+            per_person_limit=service.per_person_limit,
+            cancel_minutes=service.cancel_minutes,
+            slot=slot,
+            today=local_today(now, rules.zone),
+            person_key=person.key,
+            member_id=member.id if member is not None else None,
+            guest_phone=person.phone,
+            person_phone=phone,
+            masked_who=mask_name(member.name) if member is not None else mask_phone(person.phone) if person.phone else "",
+            channel=channel,
+            request_key=key,
+            device_id=rules.device_id,
+            staff_id=staff.id if staff is not None else None,
+            now=now,
+            hub_key=hub_key,
+            sealed=_sealed_person(hub_key, phone) if hub_key is not None else {},
+            event_base={
+                "service_id": service.id,
+                "service_key": service.demo_key,
+                "category": service.category.value,
+                "day": slot.day.isoformat(),
+                "starts_at": slot.starts_at.astimezone(UTC).isoformat(),
+                "channel": channel.value,
+                "member": member is not None,
+                "age_band": member.age_band.value if member is not None else None,
+                "device": rules.device_id,
+            },
+        )
+
+
+# The hub's public key as last read by a booking, per database (kiosk.sync.outbox.hub_public_key).
+_HUB_KEYS: dict[str, str] = {}
+
+
+def _sealed_person(hub_key: str, phone: str) -> dict[str, str]:
+    """kiosk.sync.outbox.person_field() for a hub key already read."""
+    if not phone:
+        return {}
+    return {SEALED_FIELD: seal(hub_key, phone)} if hub_key else {UNSEALED_FIELD: phone}
+
+
+def _book_unit(connection: Connection, plan: _BookingPlan) -> TicketView | int:
+    """The serialised part of a booking (see book()): the ticket, or the id of the booking this
+    request key already made."""
+    slot = plan.slot
+    existing = connection.execute(_BY_REQUEST_KEY, {"request_key": plan.request_key}).first()
+    if existing is not None:
+        if existing.person_key != plan.person_key:
+            raise BookingError("bad_request_key", _l("Please go back and try again."), status=409)
+        return int(existing.id)
+    open_count, same_slot = connection.execute(
+        _PERSON_OPEN, {"b_service": plan.service_id, "b_person": plan.person_key, "b_today": plan.today, "b_starts": slot.starts_at}
+    ).one()
+    if same_slot:
+        raise BookingError("already_booked", _l("You have already booked this time."), status=409)
+    if open_count >= plan.per_person_limit:
+        raise BookingError(
+            "limit_reached",
+            _l("You already have %(n)d open booking(s) for %(service)s. Cancel one first or ask the desk.", n=plan.per_person_limit, service=plan.service_name),
+            status=409,
+        )
+    connection.execute(
+        _UPSERT_SLOT,
+        {
+            "service_id": plan.service_id,
+            "day": slot.day,
+            "starts_at": slot.starts_at,
+            "ends_at": slot.ends_at,
+            "capacity": slot.capacity,
+            "booked": 0,
+            "provider_id": slot.provider_id,
+        },
+    )
+    slot_id = connection.execute(_TAKE_PLACE, {"b_service": plan.service_id, "b_starts": slot.starts_at}).scalar()
+    if slot_id is None:
+        raise _SlotTaken
+    seq = int(connection.execute(_NEXT_TICKET, {"service_id": plan.service_id, "day": slot.day}).scalar_one())
+    try:
+        booking_id = connection.execute(
+            _INSERT_BOOKING,
+            {
+                "service_id": plan.service_id,
+                "slot_id": slot_id,
+                "day": slot.day,
+                "ticket_seq": seq,
+                "ticket": f"{plan.prefix}{seq:03d}",
+                "queue_at": slot.starts_at,
+                "status": BookingStatus.BOOKED,
+                "channel": plan.channel,
+                "member_id": plan.member_id,
+                "phone": plan.guest_phone,
+                "person_key": plan.person_key,
+                "request_key": plan.request_key,
+                "device_id": plan.device_id,
+                "staff_id": plan.staff_id,
+                "created_at": plan.now,
+            },
+        ).scalar_one()
+    except IntegrityError:
+        raise BookingError("bad_request_key", _l("Please go back and try again."), status=409) from None
+    hub_key = connection.execute(_HUB_KEY).scalar() or ""
+    sealed = plan.sealed
+    if plan.hub_key != hub_key:
+        sealed = _sealed_person(hub_key, plan.person_phone)
+        _HUB_KEYS[plan.database] = hub_key
+    connection.execute(
+        _INSERT_EVENT,
+        {
+            "event_id": str(uuid.uuid4()),
+            "type": "booking.created",
+            "schema_version": 1,
+            "occurred_at": plan.now,
+            "payload": {"booking_id": booking_id, **plan.event_base, **sealed},
+        },
+    )
+    ahead = connection.execute(_AHEAD, {"b_service": plan.service_id, "b_day": slot.day, "b_queue_at": slot.starts_at, "b_seq": seq}).scalar()
+    return TicketView(
+        booking_id,
+        plan.service_id,
+        plan.service_name,
+        plan.service_place,
+        f"{plan.prefix}{seq:03d}",
+        slot.day,
+        slot.starts_at,
+        BookingStatus.BOOKED,
+        plan.channel,
+        int(ahead or 0),
+        plan.masked_who,
+        slot.starts_at - timedelta(minutes=plan.cancel_minutes),
+    )
+
+
+# A booking's statements, built once (SQLAlchemy then reuses their compiled SQL). Bind names
+# b_* where a column of the same name is in the statement's SET or VALUES.
+_booking_t = cast(Table, Booking.__table__)
+_slot_t = cast(Table, Slot.__table__)
+_counter_t = cast(Table, TicketCounter.__table__)
+_BY_REQUEST_KEY = select(_booking_t.c.id, _booking_t.c.person_key).where(_booking_t.c.request_key == bindparam("request_key"))
+_PERSON_OPEN = (
+    select(func.count(), func.coalesce(func.sum(case((_slot_t.c.starts_at == bindparam("b_starts", type_=UTCDateTime()), 1), else_=0)), 0))
+    .select_from(_booking_t.outerjoin(_slot_t, _slot_t.c.id == _booking_t.c.slot_id))
+    .where(
+        _booking_t.c.service_id == bindparam("b_service"),
+        _booking_t.c.person_key == bindparam("b_person"),
+        _booking_t.c.status.in_(OPEN_STATUSES),
+        _booking_t.c.day >= bindparam("b_today", type_=Date()),
+    )
+)
+_slot_insert = sqlite_insert(_slot_t)
+# The slot's row (created on first booking); its capacity follows today's schedule but never
+# drops below what is already booked (as _upsert_slot_row).
+_UPSERT_SLOT = _slot_insert.on_conflict_do_update(
+    index_elements=["service_id", "starts_at"],
+    set_={"capacity": func.max(_slot_insert.excluded.capacity, _slot_t.c.booked)},
+    where=_slot_t.c.capacity != _slot_insert.excluded.capacity,
+)
+# One place of the slot, or no row when it is full (the database decides).
+_TAKE_PLACE = (
+    update(_slot_t)
+    .where(
+        _slot_t.c.service_id == bindparam("b_service"),
+        _slot_t.c.starts_at == bindparam("b_starts", type_=UTCDateTime()),
+        _slot_t.c.booked < _slot_t.c.capacity,
+    )
+    .values(booked=_slot_t.c.booked + 1)
+    .returning(_slot_t.c.id)
+)
+# The next number of the service's day (gap-free: a rolled-back booking rolls it back), as _next_ticket.
+_NEXT_TICKET = (
+    sqlite_insert(_counter_t)
+    .values(last=1)
+    .on_conflict_do_update(index_elements=["service_id", "day"], set_={"last": _counter_t.c.last + 1})
+    .returning(_counter_t.c.last)
+)
+_INSERT_BOOKING = insert(_booking_t).returning(_booking_t.c.id)
+_HUB_KEY = select(cast(Table, SyncState.__table__).c.hub_public_key).where(cast(Table, SyncState.__table__).c.id == 1)
+# The row record_event() writes (kiosk.sync.outbox), sent_at empty.
+_INSERT_EVENT = insert(cast(Table, OutboxEvent.__table__))
+# people_ahead() of a new booking.
+_AHEAD = (
+    select(func.count())
+    .select_from(_booking_t)
+    .where(
+        _booking_t.c.service_id == bindparam("b_service"),
+        _booking_t.c.day == bindparam("b_day", type_=Date()),
+        _booking_t.c.status.in_(OPEN_STATUSES),
+        or_(
+            _booking_t.c.queue_at < bindparam("b_queue_at", type_=UTCDateTime()),
+            and_(_booking_t.c.queue_at == bindparam("b_queue_at", type_=UTCDateTime()), _booking_t.c.ticket_seq < bindparam("b_seq")),
+        ),
+    )
+)
 
 
 class _SlotTaken(Exception):
