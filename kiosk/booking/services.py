@@ -128,26 +128,40 @@ class SlotView:
 
 @dataclass
 class _Schedule:
-    """A service's templates, overrides, closures and slot rows over a range of days."""
+    """A service's templates, overrides, closures and slot rows over a range of days (rows of
+    their columns, not ORM objects)."""
 
-    templates: list[ScheduleTemplate]
-    overrides: dict[date, ScheduleOverride]
+    templates: Sequence[Any]  # ScheduleTemplate's columns
+    overrides: dict[date, Any]  # ScheduleOverride's columns by day
     closures: set[date]
     booked: dict[datetime, int]  # a slot row's booked count by its start (UTC)
 
 
+# The schedule's statements, built once: prebuilt Core reads of a few columns cost a fraction of
+# ORM queries building objects (every booking and every uncached availability reads them).
+_template_t = cast(Table, ScheduleTemplate.__table__)
+_override_t = cast(Table, ScheduleOverride.__table__)
+_closure_t = cast(Table, ClosureDay.__table__)
+_first, _last = bindparam("first", type_=Date()), bindparam("last", type_=Date())
+_TEMPLATES = select(_template_t).where(_template_t.c.service_id == bindparam("service_id"))
+_OVERRIDES = select(_override_t).where(_override_t.c.service_id == bindparam("service_id"), _override_t.c.day.between(_first, _last))
+_CLOSURES = select(_closure_t.c.day).where(_closure_t.c.day.between(_first, _last))
+# Two columns, not Slot objects: a month of booked slots is ~600 rows, and building ORM
+# instances for them was a third of the availability page's time (bench/booking.py).
+_slot_table = cast(Table, Slot.__table__)
+_SLOT_COUNTS = select(_slot_table.c.starts_at, _slot_table.c.booked).where(
+    _slot_table.c.service_id == bindparam("service_id"), _slot_table.c.day.between(_first, _last)
+)
+
+
 def _load_schedule(session: Session, service: Service, first: date, last: date, *, booked: bool = True) -> _Schedule:
-    templates = list(session.scalars(select(ScheduleTemplate).where(ScheduleTemplate.service_id == service.id)))
-    overrides = {
-        o.day: o for o in session.scalars(select(ScheduleOverride).where(ScheduleOverride.service_id == service.id, ScheduleOverride.day.between(first, last)))
-    }
-    closures = set(session.scalars(select(ClosureDay.day).where(ClosureDay.day.between(first, last))))
-    # Two columns, not Slot objects: a month of booked slots is ~600 rows, and building ORM
-    # instances for them was a third of the availability page's time (bench/booking.py).
+    params = {"service_id": service.id, "first": first, "last": last}
+    templates = session.execute(_TEMPLATES, params).all()
+    overrides = {o.day: o for o in session.execute(_OVERRIDES, params)}
+    closures = set(session.execute(_CLOSURES, params).scalars())
     counts: dict[datetime, int] = {}
     if booked:
-        rows = session.execute(select(Slot.starts_at, Slot.booked).where(Slot.service_id == service.id, Slot.day.between(first, last)))
-        counts = {starts_at: count for starts_at, count in rows}
+        counts = {starts_at: count for starts_at, count in session.execute(_SLOT_COUNTS, params)}
     return _Schedule(templates, overrides, closures, counts)
 
 
@@ -587,26 +601,23 @@ def blocked_until(session: Session, person_key: str, service: Service, now: date
     counting those before a staff member lifted the block) block for block_days after the last."""
     if service.block_days == 0:
         return None
-    since = now - timedelta(days=service.noshow_days)
-    lifted = select(func.max(BlockLift.lifted_at)).where(BlockLift.person_key == person_key).scalar_subquery()
-    noshows = list(
-        session.scalars(
-            select(Booking.closed_at)
-            .where(
-                Booking.person_key == person_key,
-                Booking.status == BookingStatus.NO_SHOW,
-                Booking.closed_at > since,
-                or_(lifted.is_(None), Booking.closed_at > lifted),
-            )
-            .order_by(Booking.closed_at.desc())
-        )
-    )
-    if len(noshows) < service.noshow_limit:
+    count, last = session.execute(_NOSHOWS, {"person_key": person_key, "since": now - timedelta(days=service.noshow_days)}).one()
+    if count < service.noshow_limit or last is None:
         return None
-    last = noshows[0]
-    assert last is not None  # closed_at > since excludes NULL
-    until = last + timedelta(days=service.block_days)
+    until = UTCDateTime().process_result_value(last, None) + timedelta(days=service.block_days)
     return until if until > now else None
+
+
+# The no-shows that count towards a block (built once: every kiosk booking asks).
+_booking_table = cast(Table, Booking.__table__)
+_lift_table = cast(Table, BlockLift.__table__)
+_lifted = select(func.max(_lift_table.c.lifted_at)).where(_lift_table.c.person_key == bindparam("person_key")).scalar_subquery()
+_NOSHOWS = select(func.count(), func.max(_booking_table.c.closed_at)).where(
+    _booking_table.c.person_key == bindparam("person_key"),
+    _booking_table.c.status == BookingStatus.NO_SHOW,
+    _booking_table.c.closed_at > bindparam("since", type_=UTCDateTime()),
+    or_(_lifted.is_(None), _booking_table.c.closed_at > _lifted),
+)
 
 
 def lift_block(session: Session, *, phone: str | None, reason: str | None, staff: StaffUser, now: datetime | None = None, remote_addr: str = "") -> BlockLift:
@@ -1180,8 +1191,8 @@ def _book_unit(connection: Connection, plan: _BookingPlan) -> TicketView | int:
 
 # A booking's statements, built once (SQLAlchemy then reuses their compiled SQL). Bind names
 # b_* where a column of the same name is in the statement's SET or VALUES.
-_booking_t = cast(Table, Booking.__table__)
-_slot_t = cast(Table, Slot.__table__)
+_booking_t = _booking_table
+_slot_t = _slot_table
 _counter_t = cast(Table, TicketCounter.__table__)
 _BY_REQUEST_KEY = select(_booking_t.c.id, _booking_t.c.person_key).where(_booking_t.c.request_key == bindparam("request_key"))
 _PERSON_OPEN = (
@@ -1246,21 +1257,24 @@ class _SlotTaken(Exception):
 
 def _retried(session: Session, key: str, person: Person) -> Booking | None:
     """The booking this request key already made (a double tap, a retried request)."""
-    existing = session.scalar(select(Booking).where(Booking.request_key == key))
-    if existing is not None and existing.person_key != person.key:
+    existing = session.execute(_BY_REQUEST_KEY, {"request_key": key}).first()
+    if existing is None:
+        return None
+    if existing.person_key != person.key:
         raise BookingError("bad_request_key", _l("Please go back and try again."), status=409)
-    return existing
+    return get_booking(session, existing.id)
 
 
 def _has_promotions(session: Session, person: Person) -> bool:
-    return (
-        session.scalar(
-            select(WaitlistEntry.id)
-            .where(WaitlistEntry.person_key == person.key, WaitlistEntry.status == WaitlistStatus.PROMOTED, WaitlistEntry.notified_at.is_(None))
-            .limit(1)
-        )
-        is not None
-    )
+    return session.execute(_PROMOTIONS, {"person_key": person.key}).first() is not None
+
+
+_waitlist_t = cast(Table, WaitlistEntry.__table__)
+_PROMOTIONS = (
+    select(_waitlist_t.c.id)
+    .where(_waitlist_t.c.person_key == bindparam("person_key"), _waitlist_t.c.status == WaitlistStatus.PROMOTED, _waitlist_t.c.notified_at.is_(None))
+    .limit(1)
+)
 
 
 @dataclass(frozen=True)
