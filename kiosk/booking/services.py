@@ -47,7 +47,7 @@ from kiosk.db import UTCDateTime, grouped_write, utcnow, write_transaction
 from kiosk.errors import KioskError
 from kiosk.i18n import _l
 from kiosk.identify.services import PhoneError, parse_phone
-from kiosk.members.models import Member
+from kiosk.members.models import AgeBand, Member
 from kiosk.points.models import PointsReason
 from kiosk.points.services import award_points
 from kiosk.signing import TokenSigner, signer_from_config
@@ -567,16 +567,38 @@ def list_closures(session: Session, since: date) -> list[ClosureDay]:
 
 
 @dataclass(frozen=True)
+class PersonMember:
+    """A member as a booking reads them (a Core row, not an ORM object)."""
+
+    id: int
+    name: str
+    phone: str
+    age_band: AgeBand
+    active: bool
+
+
+@dataclass(frozen=True)
 class Person:
     key: str  # m:<member id> or p:<phone>
-    member: Member | None
+    member: PersonMember | None
     phone: str | None  # a guest's number; a member's number is on the member
+
+
+_member_t = cast(Table, Member.__table__)
+_MEMBER_COLUMNS = (_member_t.c.id, _member_t.c.name, _member_t.c.phone, _member_t.c.age_band, _member_t.c.active)
+_MEMBER_BY_ID = select(*_MEMBER_COLUMNS).where(_member_t.c.id == bindparam("id"))
+_MEMBER_BY_PHONE = select(*_MEMBER_COLUMNS).where(_member_t.c.phone == bindparam("phone"))
+
+
+def _member(session: Session, member_id: int) -> PersonMember | None:
+    row = session.execute(_MEMBER_BY_ID, {"id": member_id}).first()
+    return PersonMember(*tuple(row)) if row is not None else None
 
 
 def identify(session: Session, *, phone: str | None = None, member_id: int | None = None) -> Person:
     """A member (card, or a phone that belongs to a member) or a guest with a phone number."""
     if member_id is not None:
-        member = session.get(Member, member_id)
+        member = _member(session, member_id)
         if member is None or not member.active:
             raise BookingError("member_revoked", _l("This membership is not active. Please ask the staff at the desk."), status=403)
         return Person(f"m:{member.id}", member, None)
@@ -584,8 +606,9 @@ def identify(session: Session, *, phone: str | None = None, member_id: int | Non
         number = parse_phone(phone)
     except PhoneError as error:
         raise BookingError(error.code, error.message, field="phone") from None
-    member = session.scalar(select(Member).where(Member.phone == number))
-    if member is not None:
+    row = session.execute(_MEMBER_BY_PHONE, {"phone": number}).first()
+    if row is not None:
+        member = PersonMember(*tuple(row))
         if not member.active:
             raise BookingError("member_revoked", _l("This membership is not active. Please ask the staff at the desk."), status=403)
         return Person(f"m:{member.id}", member, None)
@@ -754,7 +777,9 @@ def get_booking(session: Session, booking_id: Any) -> Booking:
     return booking
 
 
-def _event_payload(session: Session, booking: Booking, service: Service, person_phone: str | None, member: Member | None, rules: BookingRules) -> dict:
+def _event_payload(
+    session: Session, booking: Booking, service: Service, person_phone: str | None, member: Member | PersonMember | None, rules: BookingRules
+) -> dict:
     """What the district learns: no name; the phone sealed to the hub (which keeps only its own
     pseudonym of it) and an age band."""
     return {
@@ -1351,7 +1376,7 @@ def _promote(session: Session, service: Service, slot: Slot, rules: BookingRules
             continue
         if not _take_place(session, slot.id):
             return None
-        member = session.get(Member, entry.member_id) if entry.member_id else None
+        member = _member(session, entry.member_id) if entry.member_id else None
         person = Person(entry.person_key, member, entry.phone)
         booking = _add_booking(
             session,
