@@ -661,19 +661,17 @@ def lift_block(session: Session, *, phone: str | None, reason: str | None, staff
 
 
 def ticket_text(service: Service, seq: int) -> str:
-    return f"{service.prefix}{seq:03d}"
+    return _ticket_text(service.prefix, seq)
+
+
+def _ticket_text(prefix: str, seq: int) -> str:
+    return f"{prefix}{seq:03d}"
 
 
 def _next_ticket(session: Session, service_id: int, day: date) -> int:
     """The next number of the service's day, inside the caller's write (gap-free: a rolled-back
     booking rolls its number back)."""
-    statement = (
-        sqlite_insert(TicketCounter)
-        .values(service_id=service_id, day=day, last=1)
-        .on_conflict_do_update(index_elements=["service_id", "day"], set_={"last": TicketCounter.last + 1})
-        .returning(TicketCounter.last)
-    )
-    return int(session.execute(statement).scalar_one())
+    return int(session.execute(_NEXT_TICKET, {"service_id": service_id, "day": day}).scalar_one())
 
 
 def ticket_token(booking_id: int, signer: TokenSigner, centre_code: str) -> str:
@@ -868,52 +866,26 @@ def _check_time_rules(session: Session, service: Service, slot: SlotView, person
 def _check_person_limits(session: Session, service: Service, slot: SlotView, person: Person, now: datetime, zone: ZoneInfo) -> None:
     """One query for both rules: this person's open bookings of the service, and whether one
     of them is at this very time."""
-    open_count, same_slot = session.execute(
-        select(func.count(), func.coalesce(func.sum(case((Slot.starts_at == slot.starts_at, 1), else_=0)), 0))
-        .select_from(Booking)
-        .outerjoin(Slot, Slot.id == Booking.slot_id)
-        .where(Booking.service_id == service.id, Booking.person_key == person.key, Booking.status.in_(OPEN_STATUSES), Booking.day >= local_today(now, zone))
-    ).one()
+    _refuse_over_limit(
+        session.execute(_PERSON_OPEN, _person_open_params(service.id, person.key, local_today(now, zone), slot)).one(), service.per_person_limit, service.name
+    )
+
+
+def _person_open_params(service_id: int, person_key: str, today: date, slot: SlotView) -> dict[str, Any]:
+    return {"b_service": service_id, "b_person": person_key, "b_today": today, "b_starts": slot.starts_at}
+
+
+def _refuse_over_limit(found: Any, limit: int, service_name: str) -> None:
+    """The refusal of _PERSON_OPEN's answer (open bookings, of which at this very time)."""
+    open_count, same_slot = found
     if same_slot:
         raise BookingError("already_booked", _l("You have already booked this time."), status=409)
-    if open_count >= service.per_person_limit:
+    if open_count >= limit:
         raise BookingError(
             "limit_reached",
-            _l("You already have %(n)d open booking(s) for %(service)s. Cancel one first or ask the desk.", n=service.per_person_limit, service=service.name),
+            _l("You already have %(n)d open booking(s) for %(service)s. Cancel one first or ask the desk.", n=limit, service=service_name),
             status=409,
         )
-
-
-def _upsert_slot_row(session: Session, service: Service, slot: SlotView) -> None:
-    """The slot's row (created on first booking); its capacity follows today's schedule but
-    never drops below what is already booked. One statement."""
-    insert = sqlite_insert(Slot).values(
-        service_id=service.id, day=slot.day, starts_at=slot.starts_at, ends_at=slot.ends_at, capacity=slot.capacity, booked=0, provider_id=slot.provider_id
-    )
-    session.execute(
-        insert.on_conflict_do_update(
-            index_elements=["service_id", "starts_at"],
-            set_={"capacity": func.max(insert.excluded.capacity, Slot.booked)},
-            where=Slot.capacity != insert.excluded.capacity,
-        )
-    )
-
-
-def _ensure_slot_row(session: Session, service: Service, slot: SlotView) -> int:
-    _upsert_slot_row(session, service, slot)
-    slot_id = session.scalar(select(Slot.id).where(Slot.service_id == service.id, Slot.starts_at == slot.starts_at))
-    assert slot_id is not None
-    return int(slot_id)
-
-
-def _take_place_at(session: Session, service: Service, slot: SlotView) -> Slot | None:
-    """One place of the slot's row, or None when it is full (the database decides)."""
-    return session.scalars(
-        update(Slot)
-        .where(Slot.service_id == service.id, Slot.starts_at == slot.starts_at, Slot.booked < Slot.capacity)
-        .values(booked=Slot.booked + 1)
-        .returning(Slot)
-    ).one_or_none()
 
 
 def _take_place(session: Session, slot_id: int) -> bool:
@@ -1132,17 +1104,8 @@ def _book_unit(connection: Connection, plan: _BookingPlan) -> TicketView | int:
         if existing.person_key != plan.person_key:
             raise BookingError("bad_request_key", _l("Please go back and try again."), status=409)
         return int(existing.id)
-    open_count, same_slot = connection.execute(
-        _PERSON_OPEN, {"b_service": plan.service_id, "b_person": plan.person_key, "b_today": plan.today, "b_starts": slot.starts_at}
-    ).one()
-    if same_slot:
-        raise BookingError("already_booked", _l("You have already booked this time."), status=409)
-    if open_count >= plan.per_person_limit:
-        raise BookingError(
-            "limit_reached",
-            _l("You already have %(n)d open booking(s) for %(service)s. Cancel one first or ask the desk.", n=plan.per_person_limit, service=plan.service_name),
-            status=409,
-        )
+    found = connection.execute(_PERSON_OPEN, _person_open_params(plan.service_id, plan.person_key, plan.today, slot)).one()
+    _refuse_over_limit(found, plan.per_person_limit, plan.service_name)
     connection.execute(
         _UPSERT_SLOT,
         {
@@ -1159,6 +1122,7 @@ def _book_unit(connection: Connection, plan: _BookingPlan) -> TicketView | int:
     if slot_id is None:
         raise _SlotTaken
     seq = int(connection.execute(_NEXT_TICKET, {"service_id": plan.service_id, "day": slot.day}).scalar_one())
+    ticket = _ticket_text(plan.prefix, seq)
     try:
         booking_id = connection.execute(
             _INSERT_BOOKING,
@@ -1167,7 +1131,7 @@ def _book_unit(connection: Connection, plan: _BookingPlan) -> TicketView | int:
                 "slot_id": slot_id,
                 "day": slot.day,
                 "ticket_seq": seq,
-                "ticket": f"{plan.prefix}{seq:03d}",
+                "ticket": ticket,
                 "queue_at": slot.starts_at,
                 "status": BookingStatus.BOOKED,
                 "channel": plan.channel,
@@ -1203,7 +1167,7 @@ def _book_unit(connection: Connection, plan: _BookingPlan) -> TicketView | int:
         plan.service_id,
         plan.service_name,
         plan.service_place,
-        f"{plan.prefix}{seq:03d}",
+        ticket,
         slot.day,
         slot.starts_at,
         BookingStatus.BOOKED,
@@ -1249,7 +1213,7 @@ _TAKE_PLACE = (
     .values(booked=_slot_t.c.booked + 1)
     .returning(_slot_t.c.id)
 )
-# The next number of the service's day (gap-free: a rolled-back booking rolls it back), as _next_ticket.
+# The next number of the service's day (_next_ticket).
 _NEXT_TICKET = (
     sqlite_insert(_counter_t)
     .values(last=1)
