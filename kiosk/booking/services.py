@@ -720,19 +720,12 @@ class TicketView:
 def people_ahead(session: Session, booking: Booking) -> int:
     if not booking.is_open:
         return 0
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(Booking)
-            .where(
-                Booking.service_id == booking.service_id,
-                Booking.day == booking.day,
-                Booking.status.in_(OPEN_STATUSES),
-                or_(Booking.queue_at < booking.queue_at, and_(Booking.queue_at == booking.queue_at, Booking.ticket_seq < booking.ticket_seq)),
-            )
-        )
-        or 0
-    )
+    return _count_ahead(session, booking.service_id, booking.day, booking.queue_at, booking.ticket_seq)  # autoflushes
+
+
+def _count_ahead(connection: Connection | Session, service_id: int, day: date, queue_at: datetime, seq: int) -> int:
+    """Open tickets of the service's day before this one in the queue."""
+    return int(connection.execute(_AHEAD, {"b_service": service_id, "b_day": day, "b_queue_at": queue_at, "b_seq": seq}).scalar() or 0)
 
 
 def _mask(booking: Booking) -> str:
@@ -1161,7 +1154,7 @@ def _book_unit(connection: Connection, plan: _BookingPlan) -> TicketView | int:
             "payload": {"booking_id": booking_id, **plan.event_base, **sealed},
         },
     )
-    ahead = connection.execute(_AHEAD, {"b_service": plan.service_id, "b_day": slot.day, "b_queue_at": slot.starts_at, "b_seq": seq}).scalar()
+    ahead = _count_ahead(connection, plan.service_id, slot.day, slot.starts_at, seq)
     return TicketView(
         booking_id,
         plan.service_id,
@@ -1172,7 +1165,7 @@ def _book_unit(connection: Connection, plan: _BookingPlan) -> TicketView | int:
         slot.starts_at,
         BookingStatus.BOOKED,
         plan.channel,
-        int(ahead or 0),
+        ahead,
         plan.masked_who,
         slot.starts_at - timedelta(minutes=plan.cancel_minutes),
     )
@@ -1224,7 +1217,7 @@ _INSERT_BOOKING = insert(_booking_t).returning(_booking_t.c.id)
 _HUB_KEY = select(cast(Table, SyncState.__table__).c.hub_public_key).where(cast(Table, SyncState.__table__).c.id == 1)
 # The row record_event() writes (kiosk.sync.outbox), sent_at empty.
 _INSERT_EVENT = insert(cast(Table, OutboxEvent.__table__))
-# people_ahead() of a new booking.
+# people_ahead(): open tickets of the day before this one.
 _AHEAD = (
     select(func.count())
     .select_from(_booking_t)
