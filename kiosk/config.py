@@ -135,6 +135,18 @@ def _coerce(raw: str, like: Any) -> Any:
     return raw
 
 
+def _pool_options(config: dict[str, Any]) -> dict[str, Any]:
+    """A file SQLite database keeps one pooled connection per waitress thread and more. With
+    SQLAlchemy's default (5 kept, 10 overflow) the 8 threads opened and closed a connection on
+    most requests under load: each new connection ran the connect pragmas (journal_mode=WAL
+    takes a lock) and, never seen by kiosk.cache before, moved the commit generation on, which
+    emptied the availability and device caches (bench/booking.py: 29 connects in 5 s)."""
+    url = str(config["SQLALCHEMY_DATABASE_URI"])
+    if not url.startswith("sqlite") or url in {"sqlite://", "sqlite:///:memory:"} or "mode=memory" in url:
+        return {}
+    return {"pool_size": 2 * int(config["SERVE_THREADS"]) + 4, "max_overflow": 16}
+
+
 def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     config: dict[str, Any] = dict(DEFAULTS)
     config_file = instance_path / CONFIG_FILE_NAME
@@ -154,7 +166,7 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
         config["DATABASE_URL"] = f"sqlite:///{instance_path / DATABASE_FILE_NAME}"
     config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
     # Error messages must not echo SQL parameters (phones) into logs or tracebacks.
-    config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"hide_parameters": True})
+    config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"hide_parameters": True, **_pool_options(config)})
     config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=float(config["SESSION_HOURS"])))

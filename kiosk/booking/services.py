@@ -15,15 +15,15 @@ import unicodedata
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import Connection, Date, Table, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.orm import Session
 
 from kiosk.booking.models import (
     OPEN_STATUSES,
@@ -43,17 +43,19 @@ from kiosk.booking.models import (
     WaitlistEntry,
     WaitlistStatus,
 )
-from kiosk.db import utcnow, write_transaction
+from kiosk.db import UTCDateTime, grouped_write, utcnow, write_transaction
 from kiosk.errors import KioskError
 from kiosk.i18n import _l
 from kiosk.identify.services import PhoneError, parse_phone
-from kiosk.members.models import Member
+from kiosk.members.models import AgeBand, Member
 from kiosk.points.models import PointsReason
 from kiosk.points.services import award_points
 from kiosk.signing import TokenSigner, signer_from_config
 from kiosk.staff.models import StaffUser
 from kiosk.staff.services import record_audit
-from kiosk.sync.outbox import person_field, record_event
+from kiosk.sync.models import OutboxEvent, SyncState
+from kiosk.sync.outbox import SEALED_FIELD, UNSEALED_FIELD, person_field, record_event
+from kiosk.sync.protocol import seal
 from kiosk.validation import clean_text, parse_whole_number
 
 UTC = ZoneInfo("UTC")
@@ -126,26 +128,40 @@ class SlotView:
 
 @dataclass
 class _Schedule:
-    """A service's templates, overrides, closures and slot rows over a range of days."""
+    """A service's templates, overrides, closures and slot rows over a range of days (rows of
+    their columns, not ORM objects)."""
 
-    templates: list[ScheduleTemplate]
-    overrides: dict[date, ScheduleOverride]
+    templates: Sequence[Any]  # ScheduleTemplate's columns
+    overrides: dict[date, Any]  # ScheduleOverride's columns by day
     closures: set[date]
     booked: dict[datetime, int]  # a slot row's booked count by its start (UTC)
 
 
+# The schedule's statements, built once: prebuilt Core reads of a few columns cost a fraction of
+# ORM queries building objects (every booking and every uncached availability reads them).
+_template_t = cast(Table, ScheduleTemplate.__table__)
+_override_t = cast(Table, ScheduleOverride.__table__)
+_closure_t = cast(Table, ClosureDay.__table__)
+_first, _last = bindparam("first", type_=Date()), bindparam("last", type_=Date())
+_TEMPLATES = select(_template_t).where(_template_t.c.service_id == bindparam("service_id"))
+_OVERRIDES = select(_override_t).where(_override_t.c.service_id == bindparam("service_id"), _override_t.c.day.between(_first, _last))
+_CLOSURES = select(_closure_t.c.day).where(_closure_t.c.day.between(_first, _last))
+# Two columns, not Slot objects: a month of booked slots is ~600 rows, and building ORM
+# instances for them was a third of the availability page's time (bench/booking.py).
+_slot_table = cast(Table, Slot.__table__)
+_SLOT_COUNTS = select(_slot_table.c.starts_at, _slot_table.c.booked).where(
+    _slot_table.c.service_id == bindparam("service_id"), _slot_table.c.day.between(_first, _last)
+)
+
+
 def _load_schedule(session: Session, service: Service, first: date, last: date, *, booked: bool = True) -> _Schedule:
-    templates = list(session.scalars(select(ScheduleTemplate).where(ScheduleTemplate.service_id == service.id)))
-    overrides = {
-        o.day: o for o in session.scalars(select(ScheduleOverride).where(ScheduleOverride.service_id == service.id, ScheduleOverride.day.between(first, last)))
-    }
-    closures = set(session.scalars(select(ClosureDay.day).where(ClosureDay.day.between(first, last))))
-    # Two columns, not Slot objects: a month of booked slots is ~600 rows, and building ORM
-    # instances for them was a third of the availability page's time (bench/booking.py).
+    params = {"service_id": service.id, "first": first, "last": last}
+    templates = session.execute(_TEMPLATES, params).all()
+    overrides = {o.day: o for o in session.execute(_OVERRIDES, params)}
+    closures = set(session.execute(_CLOSURES, params).scalars())
     counts: dict[datetime, int] = {}
     if booked:
-        rows = session.execute(select(Slot.starts_at, Slot.booked).where(Slot.service_id == service.id, Slot.day.between(first, last)))
-        counts = {starts_at: count for starts_at, count in rows}
+        counts = {starts_at: count for starts_at, count in session.execute(_SLOT_COUNTS, params)}
     return _Schedule(templates, overrides, closures, counts)
 
 
@@ -551,16 +567,38 @@ def list_closures(session: Session, since: date) -> list[ClosureDay]:
 
 
 @dataclass(frozen=True)
+class PersonMember:
+    """A member as a booking reads them (a Core row, not an ORM object)."""
+
+    id: int
+    name: str
+    phone: str
+    age_band: AgeBand
+    active: bool
+
+
+@dataclass(frozen=True)
 class Person:
     key: str  # m:<member id> or p:<phone>
-    member: Member | None
+    member: PersonMember | None
     phone: str | None  # a guest's number; a member's number is on the member
+
+
+_member_t = cast(Table, Member.__table__)
+_MEMBER_COLUMNS = (_member_t.c.id, _member_t.c.name, _member_t.c.phone, _member_t.c.age_band, _member_t.c.active)
+_MEMBER_BY_ID = select(*_MEMBER_COLUMNS).where(_member_t.c.id == bindparam("id"))
+_MEMBER_BY_PHONE = select(*_MEMBER_COLUMNS).where(_member_t.c.phone == bindparam("phone"))
+
+
+def _member(session: Session, member_id: int) -> PersonMember | None:
+    row = session.execute(_MEMBER_BY_ID, {"id": member_id}).first()
+    return PersonMember(*tuple(row)) if row is not None else None
 
 
 def identify(session: Session, *, phone: str | None = None, member_id: int | None = None) -> Person:
     """A member (card, or a phone that belongs to a member) or a guest with a phone number."""
     if member_id is not None:
-        member = session.get(Member, member_id)
+        member = _member(session, member_id)
         if member is None or not member.active:
             raise BookingError("member_revoked", _l("This membership is not active. Please ask the staff at the desk."), status=403)
         return Person(f"m:{member.id}", member, None)
@@ -568,8 +606,9 @@ def identify(session: Session, *, phone: str | None = None, member_id: int | Non
         number = parse_phone(phone)
     except PhoneError as error:
         raise BookingError(error.code, error.message, field="phone") from None
-    member = session.scalar(select(Member).where(Member.phone == number))
-    if member is not None:
+    row = session.execute(_MEMBER_BY_PHONE, {"phone": number}).first()
+    if row is not None:
+        member = PersonMember(*tuple(row))
         if not member.active:
             raise BookingError("member_revoked", _l("This membership is not active. Please ask the staff at the desk."), status=403)
         return Person(f"m:{member.id}", member, None)
@@ -585,26 +624,23 @@ def blocked_until(session: Session, person_key: str, service: Service, now: date
     counting those before a staff member lifted the block) block for block_days after the last."""
     if service.block_days == 0:
         return None
-    since = now - timedelta(days=service.noshow_days)
-    lifted = select(func.max(BlockLift.lifted_at)).where(BlockLift.person_key == person_key).scalar_subquery()
-    noshows = list(
-        session.scalars(
-            select(Booking.closed_at)
-            .where(
-                Booking.person_key == person_key,
-                Booking.status == BookingStatus.NO_SHOW,
-                Booking.closed_at > since,
-                or_(lifted.is_(None), Booking.closed_at > lifted),
-            )
-            .order_by(Booking.closed_at.desc())
-        )
-    )
-    if len(noshows) < service.noshow_limit:
+    count, last = session.execute(_NOSHOWS, {"person_key": person_key, "since": now - timedelta(days=service.noshow_days)}).one()
+    if count < service.noshow_limit or last is None:
         return None
-    last = noshows[0]
-    assert last is not None  # closed_at > since excludes NULL
-    until = last + timedelta(days=service.block_days)
+    until = UTCDateTime().process_result_value(last, None) + timedelta(days=service.block_days)
     return until if until > now else None
+
+
+# The no-shows that count towards a block (built once: every kiosk booking asks).
+_booking_table = cast(Table, Booking.__table__)
+_lift_table = cast(Table, BlockLift.__table__)
+_lifted = select(func.max(_lift_table.c.lifted_at)).where(_lift_table.c.person_key == bindparam("person_key")).scalar_subquery()
+_NOSHOWS = select(func.count(), func.max(_booking_table.c.closed_at)).where(
+    _booking_table.c.person_key == bindparam("person_key"),
+    _booking_table.c.status == BookingStatus.NO_SHOW,
+    _booking_table.c.closed_at > bindparam("since", type_=UTCDateTime()),
+    or_(_lifted.is_(None), _booking_table.c.closed_at > _lifted),
+)
 
 
 def lift_block(session: Session, *, phone: str | None, reason: str | None, staff: StaffUser, now: datetime | None = None, remote_addr: str = "") -> BlockLift:
@@ -625,19 +661,17 @@ def lift_block(session: Session, *, phone: str | None, reason: str | None, staff
 
 
 def ticket_text(service: Service, seq: int) -> str:
-    return f"{service.prefix}{seq:03d}"
+    return _ticket_text(service.prefix, seq)
+
+
+def _ticket_text(prefix: str, seq: int) -> str:
+    return f"{prefix}{seq:03d}"
 
 
 def _next_ticket(session: Session, service_id: int, day: date) -> int:
     """The next number of the service's day, inside the caller's write (gap-free: a rolled-back
     booking rolls its number back)."""
-    statement = (
-        sqlite_insert(TicketCounter)
-        .values(service_id=service_id, day=day, last=1)
-        .on_conflict_do_update(index_elements=["service_id", "day"], set_={"last": TicketCounter.last + 1})
-        .returning(TicketCounter.last)
-    )
-    return int(session.execute(statement).scalar_one())
+    return int(session.execute(_NEXT_TICKET, {"service_id": service_id, "day": day}).scalar_one())
 
 
 def ticket_token(booking_id: int, signer: TokenSigner, centre_code: str) -> str:
@@ -686,19 +720,12 @@ class TicketView:
 def people_ahead(session: Session, booking: Booking) -> int:
     if not booking.is_open:
         return 0
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(Booking)
-            .where(
-                Booking.service_id == booking.service_id,
-                Booking.day == booking.day,
-                Booking.status.in_(OPEN_STATUSES),
-                or_(Booking.queue_at < booking.queue_at, and_(Booking.queue_at == booking.queue_at, Booking.ticket_seq < booking.ticket_seq)),
-            )
-        )
-        or 0
-    )
+    return _count_ahead(session, booking.service_id, booking.day, booking.queue_at, booking.ticket_seq)  # autoflushes
+
+
+def _count_ahead(connection: Connection | Session, service_id: int, day: date, queue_at: datetime, seq: int) -> int:
+    """Open tickets of the service's day before this one in the queue."""
+    return int(connection.execute(_AHEAD, {"b_service": service_id, "b_day": day, "b_queue_at": queue_at, "b_seq": seq}).scalar() or 0)
 
 
 def _mask(booking: Booking) -> str:
@@ -741,7 +768,9 @@ def get_booking(session: Session, booking_id: Any) -> Booking:
     return booking
 
 
-def _event_payload(session: Session, booking: Booking, service: Service, person_phone: str | None, member: Member | None, rules: BookingRules) -> dict:
+def _event_payload(
+    session: Session, booking: Booking, service: Service, person_phone: str | None, member: Member | PersonMember | None, rules: BookingRules
+) -> dict:
     """What the district learns: no name; the phone sealed to the hub (which keeps only its own
     pseudonym of it) and an age band."""
     return {
@@ -830,52 +859,26 @@ def _check_time_rules(session: Session, service: Service, slot: SlotView, person
 def _check_person_limits(session: Session, service: Service, slot: SlotView, person: Person, now: datetime, zone: ZoneInfo) -> None:
     """One query for both rules: this person's open bookings of the service, and whether one
     of them is at this very time."""
-    open_count, same_slot = session.execute(
-        select(func.count(), func.coalesce(func.sum(case((Slot.starts_at == slot.starts_at, 1), else_=0)), 0))
-        .select_from(Booking)
-        .outerjoin(Slot, Slot.id == Booking.slot_id)
-        .where(Booking.service_id == service.id, Booking.person_key == person.key, Booking.status.in_(OPEN_STATUSES), Booking.day >= local_today(now, zone))
-    ).one()
+    _refuse_over_limit(
+        session.execute(_PERSON_OPEN, _person_open_params(service.id, person.key, local_today(now, zone), slot)).one(), service.per_person_limit, service.name
+    )
+
+
+def _person_open_params(service_id: int, person_key: str, today: date, slot: SlotView) -> dict[str, Any]:
+    return {"b_service": service_id, "b_person": person_key, "b_today": today, "b_starts": slot.starts_at}
+
+
+def _refuse_over_limit(found: Any, limit: int, service_name: str) -> None:
+    """The refusal of _PERSON_OPEN's answer (open bookings, of which at this very time)."""
+    open_count, same_slot = found
     if same_slot:
         raise BookingError("already_booked", _l("You have already booked this time."), status=409)
-    if open_count >= service.per_person_limit:
+    if open_count >= limit:
         raise BookingError(
             "limit_reached",
-            _l("You already have %(n)d open booking(s) for %(service)s. Cancel one first or ask the desk.", n=service.per_person_limit, service=service.name),
+            _l("You already have %(n)d open booking(s) for %(service)s. Cancel one first or ask the desk.", n=limit, service=service_name),
             status=409,
         )
-
-
-def _upsert_slot_row(session: Session, service: Service, slot: SlotView) -> None:
-    """The slot's row (created on first booking); its capacity follows today's schedule but
-    never drops below what is already booked. One statement."""
-    insert = sqlite_insert(Slot).values(
-        service_id=service.id, day=slot.day, starts_at=slot.starts_at, ends_at=slot.ends_at, capacity=slot.capacity, booked=0, provider_id=slot.provider_id
-    )
-    session.execute(
-        insert.on_conflict_do_update(
-            index_elements=["service_id", "starts_at"],
-            set_={"capacity": func.max(insert.excluded.capacity, Slot.booked)},
-            where=Slot.capacity != insert.excluded.capacity,
-        )
-    )
-
-
-def _ensure_slot_row(session: Session, service: Service, slot: SlotView) -> int:
-    _upsert_slot_row(session, service, slot)
-    slot_id = session.scalar(select(Slot.id).where(Slot.service_id == service.id, Slot.starts_at == slot.starts_at))
-    assert slot_id is not None
-    return int(slot_id)
-
-
-def _take_place_at(session: Session, service: Service, slot: SlotView) -> Slot | None:
-    """One place of the slot's row, or None when it is full (the database decides)."""
-    return session.scalars(
-        update(Slot)
-        .where(Slot.service_id == service.id, Slot.starts_at == slot.starts_at, Slot.booked < Slot.capacity)
-        .values(booked=Slot.booked + 1)
-        .returning(Slot)
-    ).one_or_none()
 
 
 def _take_place(session: Session, slot_id: int) -> bool:
@@ -938,12 +941,16 @@ def book(
     """Book one place in a slot. The same request_key (a double tap, a retry) returns the
     first ticket; a full slot raises SlotFullError with the next free slots.
 
-    What no concurrent request can change in between (the service, the slot's time, lead time,
-    horizon, the no-show block) is checked before the write lock; the unit of work holds only
-    what races decide: the request key, the person's open bookings, the place (``booked <
-    capacity`` in the database), the ticket number, the booking and its event. Every statement
-    inside the lock waits for the GIL behind the server's other threads, so fewer of them is
-    what lets bookings keep up under load (bench/booking.py)."""
+    The hot path of the keypad, built as check-in's (kiosk.checkin.services.check_in): what no
+    concurrent request can change in between (the service, the slot's time, lead time, horizon,
+    the no-show block) is checked before the write lock, and the person's phone is sealed to
+    the hub there too. The unit of work holds only what races decide, as prebuilt SQLAlchemy
+    Core statements on plain values (no ORM object): the request key, the person's open
+    bookings, the place (``booked < capacity`` in the database), the ticket number, the
+    booking, its event and the people ahead. It goes through kiosk.db.grouped_write: bookings
+    that arrive while another one's commit is on its way to the disk share the next commit,
+    each in its own savepoint (bench/booking.py). A booking by staff (audit entry) or by a
+    person with waitlist news to show (marked seen) has a write_transaction of its own."""
     now = now or utcnow()
     key = _check_request_key(request_key)
     if member_id is None:
@@ -959,50 +966,271 @@ def book(
     slot = find_slot(session, service, slot_key, rules.zone, booked=False)
     _check_time_rules(session, service, slot, person, now, rules.zone, channel)
     promotions = _has_promotions(session, person)
-    service_key = service.id
-    # What was read above stays loaded through the commits (the read's and the unit of work's):
-    # reloading the service and the person inside the lock, and the booking after it, would
-    # only repeat what this request already knows.
-    real = session() if isinstance(session, scoped_session) else session
-    expire_on_commit, real.expire_on_commit = real.expire_on_commit, False
+    plan = _BookingPlan.of(session, service, slot, person, channel, key, rules, now, staff)
+
+    def unit(connection: Connection) -> TicketView | int:
+        return _book_unit(connection, plan)
+
     try:
-        with write_transaction(session):
-            retried = _retried(session, key, person)
-            if retried is not None:
-                booking = retried
-            else:
-                _check_person_limits(session, service, slot, person, now, rules.zone)
-                _upsert_slot_row(session, service, slot)
-                taken = _take_place_at(session, service, slot)
-                if taken is None:
-                    raise _SlotTaken
-                try:
-                    with session.begin_nested():
-                        booking = _add_booking(
-                            session,
-                            service,
-                            slot_id=taken.id,
-                            day=slot.day,
-                            queue_at=slot.starts_at,
-                            person=person,
-                            channel=channel,
-                            request_key=key,
-                            rules=rules,
-                            now=now,
-                            staff=staff,
-                        )
-                except IntegrityError:
-                    raise BookingError("bad_request_key", _l("Please go back and try again."), status=409) from None
-                if staff is not None:
-                    record_audit(session, staff, "booking.staff", target=f"booking:{booking.id}", detail=f"service={service.id}", remote_addr=remote_addr)
-            promoted = _take_promotions(session, person, now) if promotions else []
+        if staff is None and not promotions:
+            done = grouped_write(session, unit)
+            promoted: list[str] = []
+        else:
+            with write_transaction(session):
+                done = unit(session.connection())
+                if staff is not None and not isinstance(done, int):
+                    record_audit(
+                        session, staff, "booking.staff", target=f"booking:{done.booking_id}", detail=f"service={plan.service_id}", remote_addr=remote_addr
+                    )
+                promoted = _take_promotions(session, person, now) if promotions else []
     except _SlotTaken:
-        # The alternatives are read after the lock is released (the 49 losers of a race).
-        raise SlotFullError(next_free_slots(session, service, slot.starts_at, now, rules.zone), service_key, slot.key(rules.zone)) from None
-    finally:
-        real.expire_on_commit = expire_on_commit
-    # The ticket (people ahead, masked name) is read after the commit, outside the lock.
-    return ticket_view(session, booking, promoted=promoted)
+        # The alternatives are read after the lock is released (the 49 losers of a race), in a
+        # read transaction that sees the commit which took the place.
+        session.rollback()
+        raise SlotFullError(next_free_slots(session, service, slot.starts_at, now, rules.zone), plan.service_id, slot.key(rules.zone)) from None
+    if isinstance(done, int):  # the same request key got there first (inside the lock)
+        session.rollback()  # a read transaction that sees it (grouped_write may have left this one open)
+        return ticket_view(session, get_booking(session, done), promoted=promoted)
+    return replace(done, promoted=tuple(promoted)) if promoted else done
+
+
+@dataclass(frozen=True)
+class _BookingPlan:
+    """Everything a booking's unit of work needs, read before the lock (plain values: the unit
+    may run on another thread, on another request's connection)."""
+
+    database: str
+    service_id: int
+    service_name: str
+    service_place: str
+    prefix: str
+    per_person_limit: int
+    cancel_minutes: int
+    slot: SlotView
+    today: date
+    person_key: str
+    member_id: int | None
+    guest_phone: str | None
+    person_phone: str  # the member's number or the guest's: sealed in the event
+    masked_who: str
+    channel: BookingChannel
+    request_key: str
+    device_id: str
+    staff_id: int | None
+    now: datetime
+    hub_key: str | None  # the hub key the person was sealed with (None: not sealed yet)
+    sealed: dict[str, str]
+    event_base: dict[str, Any]  # the event's payload but for the booking id and the person
+
+    @classmethod
+    def of(
+        cls,
+        session: Session,
+        service: Service,
+        slot: SlotView,
+        person: Person,
+        channel: BookingChannel,
+        key: str,
+        rules: BookingRules,
+        now: datetime,
+        staff: StaffUser | None,
+    ) -> _BookingPlan:
+        from kiosk.privacy import mask_name, mask_phone
+
+        member = person.member
+        phone = _person_phone(person) or ""
+        database = str(session.get_bind().engine.url)
+        hub_key = _HUB_KEYS.get(database)
+        return cls(
+            database=database,
+            service_id=service.id,
+            service_name=service.name,
+            service_place=service.place,
+            prefix=service.prefix,
+            per_person_limit=service.per_person_limit,
+            cancel_minutes=service.cancel_minutes,
+            slot=slot,
+            today=local_today(now, rules.zone),
+            person_key=person.key,
+            member_id=member.id if member is not None else None,
+            guest_phone=person.phone,
+            person_phone=phone,
+            masked_who=mask_name(member.name) if member is not None else mask_phone(person.phone) if person.phone else "",
+            channel=channel,
+            request_key=key,
+            device_id=rules.device_id,
+            staff_id=staff.id if staff is not None else None,
+            now=now,
+            hub_key=hub_key,
+            sealed=_sealed_person(hub_key, phone) if hub_key is not None else {},
+            event_base={
+                "service_id": service.id,
+                "service_key": service.demo_key,
+                "category": service.category.value,
+                "day": slot.day.isoformat(),
+                "starts_at": slot.starts_at.astimezone(UTC).isoformat(),
+                "channel": channel.value,
+                "member": member is not None,
+                "age_band": member.age_band.value if member is not None else None,
+                "device": rules.device_id,
+            },
+        )
+
+
+# The hub's public key as last read by a booking, per database (kiosk.sync.outbox.hub_public_key).
+_HUB_KEYS: dict[str, str] = {}
+
+
+def _sealed_person(hub_key: str, phone: str) -> dict[str, str]:
+    """kiosk.sync.outbox.person_field() for a hub key already read."""
+    if not phone:
+        return {}
+    return {SEALED_FIELD: seal(hub_key, phone)} if hub_key else {UNSEALED_FIELD: phone}
+
+
+def _book_unit(connection: Connection, plan: _BookingPlan) -> TicketView | int:
+    """The serialised part of a booking (see book()): the ticket, or the id of the booking this
+    request key already made."""
+    slot = plan.slot
+    existing = connection.execute(_BY_REQUEST_KEY, {"request_key": plan.request_key}).first()
+    if existing is not None:
+        if existing.person_key != plan.person_key:
+            raise BookingError("bad_request_key", _l("Please go back and try again."), status=409)
+        return int(existing.id)
+    found = connection.execute(_PERSON_OPEN, _person_open_params(plan.service_id, plan.person_key, plan.today, slot)).one()
+    _refuse_over_limit(found, plan.per_person_limit, plan.service_name)
+    connection.execute(
+        _UPSERT_SLOT,
+        {
+            "service_id": plan.service_id,
+            "day": slot.day,
+            "starts_at": slot.starts_at,
+            "ends_at": slot.ends_at,
+            "capacity": slot.capacity,
+            "booked": 0,
+            "provider_id": slot.provider_id,
+        },
+    )
+    slot_id = connection.execute(_TAKE_PLACE, {"b_service": plan.service_id, "b_starts": slot.starts_at}).scalar()
+    if slot_id is None:
+        raise _SlotTaken
+    seq = int(connection.execute(_NEXT_TICKET, {"service_id": plan.service_id, "day": slot.day}).scalar_one())
+    ticket = _ticket_text(plan.prefix, seq)
+    try:
+        booking_id = connection.execute(
+            _INSERT_BOOKING,
+            {
+                "service_id": plan.service_id,
+                "slot_id": slot_id,
+                "day": slot.day,
+                "ticket_seq": seq,
+                "ticket": ticket,
+                "queue_at": slot.starts_at,
+                "status": BookingStatus.BOOKED,
+                "channel": plan.channel,
+                "member_id": plan.member_id,
+                "phone": plan.guest_phone,
+                "person_key": plan.person_key,
+                "request_key": plan.request_key,
+                "device_id": plan.device_id,
+                "staff_id": plan.staff_id,
+                "created_at": plan.now,
+            },
+        ).scalar_one()
+    except IntegrityError:
+        raise BookingError("bad_request_key", _l("Please go back and try again."), status=409) from None
+    hub_key = connection.execute(_HUB_KEY).scalar() or ""
+    sealed = plan.sealed
+    if plan.hub_key != hub_key:
+        sealed = _sealed_person(hub_key, plan.person_phone)
+        _HUB_KEYS[plan.database] = hub_key
+    connection.execute(
+        _INSERT_EVENT,
+        {
+            "event_id": str(uuid.uuid4()),
+            "type": "booking.created",
+            "schema_version": 1,
+            "occurred_at": plan.now,
+            "payload": {"booking_id": booking_id, **plan.event_base, **sealed},
+        },
+    )
+    ahead = _count_ahead(connection, plan.service_id, slot.day, slot.starts_at, seq)
+    return TicketView(
+        booking_id,
+        plan.service_id,
+        plan.service_name,
+        plan.service_place,
+        ticket,
+        slot.day,
+        slot.starts_at,
+        BookingStatus.BOOKED,
+        plan.channel,
+        ahead,
+        plan.masked_who,
+        slot.starts_at - timedelta(minutes=plan.cancel_minutes),
+    )
+
+
+# A booking's statements, built once (SQLAlchemy then reuses their compiled SQL). Bind names
+# b_* where a column of the same name is in the statement's SET or VALUES.
+_booking_t = _booking_table
+_slot_t = _slot_table
+_counter_t = cast(Table, TicketCounter.__table__)
+_BY_REQUEST_KEY = select(_booking_t.c.id, _booking_t.c.person_key).where(_booking_t.c.request_key == bindparam("request_key"))
+_PERSON_OPEN = (
+    select(func.count(), func.coalesce(func.sum(case((_slot_t.c.starts_at == bindparam("b_starts", type_=UTCDateTime()), 1), else_=0)), 0))
+    .select_from(_booking_t.outerjoin(_slot_t, _slot_t.c.id == _booking_t.c.slot_id))
+    .where(
+        _booking_t.c.service_id == bindparam("b_service"),
+        _booking_t.c.person_key == bindparam("b_person"),
+        _booking_t.c.status.in_(OPEN_STATUSES),
+        _booking_t.c.day >= bindparam("b_today", type_=Date()),
+    )
+)
+_slot_insert = sqlite_insert(_slot_t)
+# The slot's row (created on first booking); its capacity follows today's schedule but never
+# drops below what is already booked (as _upsert_slot_row).
+_UPSERT_SLOT = _slot_insert.on_conflict_do_update(
+    index_elements=["service_id", "starts_at"],
+    set_={"capacity": func.max(_slot_insert.excluded.capacity, _slot_t.c.booked)},
+    where=_slot_t.c.capacity != _slot_insert.excluded.capacity,
+)
+# One place of the slot, or no row when it is full (the database decides).
+_TAKE_PLACE = (
+    update(_slot_t)
+    .where(
+        _slot_t.c.service_id == bindparam("b_service"),
+        _slot_t.c.starts_at == bindparam("b_starts", type_=UTCDateTime()),
+        _slot_t.c.booked < _slot_t.c.capacity,
+    )
+    .values(booked=_slot_t.c.booked + 1)
+    .returning(_slot_t.c.id)
+)
+# The next number of the service's day (_next_ticket).
+_NEXT_TICKET = (
+    sqlite_insert(_counter_t)
+    .values(last=1)
+    .on_conflict_do_update(index_elements=["service_id", "day"], set_={"last": _counter_t.c.last + 1})
+    .returning(_counter_t.c.last)
+)
+_INSERT_BOOKING = insert(_booking_t).returning(_booking_t.c.id)
+_HUB_KEY = select(cast(Table, SyncState.__table__).c.hub_public_key).where(cast(Table, SyncState.__table__).c.id == 1)
+# The row record_event() writes (kiosk.sync.outbox), sent_at empty.
+_INSERT_EVENT = insert(cast(Table, OutboxEvent.__table__))
+# people_ahead(): open tickets of the day before this one.
+_AHEAD = (
+    select(func.count())
+    .select_from(_booking_t)
+    .where(
+        _booking_t.c.service_id == bindparam("b_service"),
+        _booking_t.c.day == bindparam("b_day", type_=Date()),
+        _booking_t.c.status.in_(OPEN_STATUSES),
+        or_(
+            _booking_t.c.queue_at < bindparam("b_queue_at", type_=UTCDateTime()),
+            and_(_booking_t.c.queue_at == bindparam("b_queue_at", type_=UTCDateTime()), _booking_t.c.ticket_seq < bindparam("b_seq")),
+        ),
+    )
+)
 
 
 class _SlotTaken(Exception):
@@ -1011,21 +1239,24 @@ class _SlotTaken(Exception):
 
 def _retried(session: Session, key: str, person: Person) -> Booking | None:
     """The booking this request key already made (a double tap, a retried request)."""
-    existing = session.scalar(select(Booking).where(Booking.request_key == key))
-    if existing is not None and existing.person_key != person.key:
+    existing = session.execute(_BY_REQUEST_KEY, {"request_key": key}).first()
+    if existing is None:
+        return None
+    if existing.person_key != person.key:
         raise BookingError("bad_request_key", _l("Please go back and try again."), status=409)
-    return existing
+    return get_booking(session, existing.id)
 
 
 def _has_promotions(session: Session, person: Person) -> bool:
-    return (
-        session.scalar(
-            select(WaitlistEntry.id)
-            .where(WaitlistEntry.person_key == person.key, WaitlistEntry.status == WaitlistStatus.PROMOTED, WaitlistEntry.notified_at.is_(None))
-            .limit(1)
-        )
-        is not None
-    )
+    return session.execute(_PROMOTIONS, {"person_key": person.key}).first() is not None
+
+
+_waitlist_t = cast(Table, WaitlistEntry.__table__)
+_PROMOTIONS = (
+    select(_waitlist_t.c.id)
+    .where(_waitlist_t.c.person_key == bindparam("person_key"), _waitlist_t.c.status == WaitlistStatus.PROMOTED, _waitlist_t.c.notified_at.is_(None))
+    .limit(1)
+)
 
 
 @dataclass(frozen=True)
@@ -1102,7 +1333,7 @@ def _promote(session: Session, service: Service, slot: Slot, rules: BookingRules
             continue
         if not _take_place(session, slot.id):
             return None
-        member = session.get(Member, entry.member_id) if entry.member_id else None
+        member = _member(session, entry.member_id) if entry.member_id else None
         person = Person(entry.person_key, member, entry.phone)
         booking = _add_booking(
             session,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import time
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -138,32 +139,46 @@ def _service_or_404(service_id: int) -> Service:
 @bp.get("/booking/<int:service_id>")
 def service_page(service_id: int):
     """The day strip (free places per day) and the slots of the chosen day."""
-    service = _service_or_404(service_id)
     session.pop(PENDING_SESSION_KEY, None)
-    day_html = _day_view(service, request.args.get("day", "")[:10])
+    heading, day_html = _day_view(service_id, request.args.get("day", "")[:10])
     # A day tap swaps only the strip and its slots; a tile tap (aimed at #main) gets the page.
     fragment = "booking/_day_cached.html" if request.headers.get("HX-Target") == "booking-day" else None
-    return render("booking/service.html", fragment, service=service, day_html=day_html)
+    return render("booking/service.html", fragment, service=heading, day_html=day_html)
 
 
-def _day_view(service: Service, raw_day: str) -> Markup:
-    """The strip and the chosen day's slots as HTML, from the availability cache when nothing
-    could have changed them (kiosk.booking.cache)."""
+@dataclass(frozen=True)
+class _Heading:
+    """What the service page shows of the service besides the strip (kept with the strip)."""
+
+    id: int
+    name: str
+    place: str
+    description: str
+
+
+def _day_view(service_id: int, raw_day: str) -> tuple[_Heading, Markup]:
+    """The service's heading and the strip and the chosen day's slots as HTML, from the
+    availability cache when nothing could have changed them (kiosk.booking.cache). A cached
+    entry answers without loading the service: any commit (a service closed or renamed
+    included) empties the cache first, so it still stands for an active service."""
     now = _now()
     zone = _zone()
     # The generation is taken before reading, so a write committed meanwhile discards this read.
     generation = availability_cache.generation(db.session)
-    key = (str(db.session.get_bind().url), service.id, raw_day, str(get_locale()))
+    key = (str(db.session.get_bind().url), service_id, raw_day, str(get_locale()))
     cached = availability_cache.get(key, generation, now)
     if cached is not None:
-        return Markup(cached)
+        heading, html = cached
+        return heading, Markup(html)
+    service = _service_or_404(service_id)
     days = services.availability(db.session, service, now, zone)
     chosen = next((d for d in days if d.day.isoformat() == raw_day), None) if raw_day else None
     if chosen is None:
         chosen = next((d for d in days if d.free), days[0] if days else None)
     html = render_template("booking/_day.html", service=service, days=days, chosen=chosen, now=now, lead=timedelta(minutes=service.lead_minutes))
-    availability_cache.put(key, generation, now, services.availability_changes_at(service, days, now, zone), html)
-    return Markup(html)
+    heading = _Heading(service.id, service.name, service.place or "", service.description or "")
+    availability_cache.put(key, generation, now, services.availability_changes_at(service, days, now, zone), (heading, html))
+    return heading, Markup(html)
 
 
 @bp.get("/booking/<int:service_id>/slot/<slot_key>")

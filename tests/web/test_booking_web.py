@@ -383,3 +383,18 @@ def test_bad_ticket_input_gets_a_clear_refusal_and_writes_nothing(client, sessio
     assert 400 <= response.status_code < 500 and "Traceback" not in body, (response.status_code, body[:300])
     assert response.status_code == status and text in body, (response.status_code, body[:300])
     assert counts(session) == before
+
+
+def test_a_cached_service_page_is_not_shown_once_staff_close_or_rename_the_service(client, session, haircut):
+    """The day strip is answered from the availability cache without loading the service
+    (bench/booking.py); a commit empties the cache first. Shown to fail without the safeguard:
+    with kiosk.cache's after_commit bump and its data_version check both removed (the test's
+    session commits on a connection of its own), the closed service's page stays 200."""
+    page = f"/booking/{haircut.id}"
+    first = client.get(page, headers={"HX-Request": "true", "HX-Target": "booking-day"})
+    assert first.status_code == 200 and client.get(page).status_code == 200  # cached now
+    services.save_service(session, haircut, name="剪发", prefix="A", category="haircut", place="嘉荷社区 一楼", actor=None)
+    assert "剪发" in client.get(page).get_data(as_text=True)
+    services.save_service(session, haircut, name="剪发", prefix="A", category="haircut", place="嘉荷社区 一楼", active=False, actor=None)
+    assert client.get(page).status_code == 404
+    assert client.get(page, headers={"HX-Request": "true", "HX-Target": "booking-day"}).status_code == 404
