@@ -428,9 +428,8 @@ def _canonical(type_: str, version: int, occurred_at: str, payload: Mapping[str,
     try:
         dumped = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
         text = (
-            f'{{"occurred_at":{json.dumps(occurred_at)},"payload":{dumped},'
-            f'"schema_version":{int(version)},"type":{json.dumps(type_, ensure_ascii=False)}}}'
-        ).encode("utf-8")
+            f'{{"occurred_at":{json.dumps(occurred_at)},"payload":{dumped},"schema_version":{int(version)},"type":{json.dumps(type_, ensure_ascii=False)}}}'
+        ).encode()
     except (ValueError, TypeError):  # UnicodeEncodeError too; TypeError: keys that do not sort
         return None
     if "\\u0000" in dumped or "\x00" in type_:
