@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
+from kiosk.centres.models import Centre
 from kiosk.db import write_transaction
 from kiosk.extensions import db
 from kiosk.hub import services
@@ -43,6 +44,8 @@ def test_people_counts_kept_at_ingest_equal_a_recount(hub_app):
     """Guards the cascade in _insert_events (new in a year or to a branch only if new to the
     centre that month): a year or branch row left out would make a count here fall short."""
     hub = services.secrets_from_config(hub_app.config)
+    ids = {code: db.session.scalar(select(Centre.id).where(Centre.code == code)) for code in ("XH", "XH-ZT", "XH-ZT-CDC")}
+    assert services.scopes(db.session, ids["XH-ZT-CDC"]) == [ids["XH-ZT-CDC"], ids["XH-ZT"], ids["XH"]]
     keys = {code: _key(code) for code in CENTRES}
     seqs = dict.fromkeys(CENTRES, 0)
     start = datetime(2026, 11, 29, 4, tzinfo=UTC)  # 12:00 in Shanghai
