@@ -48,6 +48,7 @@ import psycopg
 from common import ROOT, machine, peak_rss_mib
 from sqlalchemy.engine import make_url
 
+from kiosk.db import write_transaction
 from kiosk.extensions import db
 from tests.helpers import CSRF_META, make_app
 from tests.sync.conftest import HUB_BOX_KEY, HUB_PSEUDONYM_KEY, HubProcess, database_url, hub_config
@@ -130,9 +131,10 @@ def issue_keys(url: str, work: Path, codes: list[str]) -> dict[str, tuple[str, s
     keys = {}
     with hub_app(url, work):
         for code in codes:
-            issued = services.enrol(db.session, services.create_enrolment(db.session, code, created_by="bench"))
+            enrolment = services.create_enrolment(db.session, code, created_by="bench")
+            with write_transaction(db.session):
+                issued = services.enrol(db.session, enrolment)
             keys[code] = (issued.key_id, issued.secret)
-        db.session.commit()
     return keys
 
 
@@ -201,10 +203,13 @@ def _public_key() -> str:
 
 
 def wire_events(count: int, *, start: datetime, people: int = 800, seed: int = 1) -> list[dict]:
-    """Events as an enrolled kiosk writes them: check-ins (phone sealed to the hub), points,
-    bookings; one every ~43 s (60,000 = 30 days)."""
-    from kiosk.sync.protocol import seal
+    """Events as an enrolled kiosk writes them: check-ins (phone sealed to the hub with
+    kiosk.sync.protocol.seal, which check_in, outbox.person_field and the send-time sealing all
+    call: once per person and hub key in a kiosk process), points, bookings; one every ~43 s
+    (60,000 = 30 days). Each call is one kiosk process: its seals are its own."""
+    from kiosk.sync.protocol import forget_seals, seal
 
+    forget_seals()
     rng = random.Random(seed)
     public = _public_key()
     step = timedelta(days=30) / 60_000

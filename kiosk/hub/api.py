@@ -36,11 +36,8 @@ def _path() -> str:
     return request.path + (f"?{query}" if query else "")
 
 
-def _authenticated():
-    body = request.get_data(cache=True)
-    key = services.authenticate(db.session, request.method, _path(), request.headers, body)
-    services.check_protocol(request.headers, _hub())  # refusing rolls back the nonce too
-    return key, body
+def _signed() -> services.SignedRequest:
+    return services.SignedRequest(request.method, _path(), request.headers, request.get_data(cache=True))
 
 
 @bp.get("/hub-key")
@@ -51,28 +48,21 @@ def hub_key():
 
 @bp.post("/enrol")
 def enrol():
-    services.check_protocol(request.headers, _hub())
     data = request.get_json(silent=True)
     code = data.get("code", "") if isinstance(data, dict) else ""  # a JSON array here was a 500
-    issued = services.enrol(db.session, str(code))
-    db.session.commit()
+    issued = services.enrol_unit(db.session, str(code), request.headers, _hub())
     log.info("centre %s enrolled (key %s)", issued.centre_code, issued.key_id)
     return jsonify(centre=issued.centre_code, key_id=issued.key_id, secret=issued.secret, hub_public_key=_hub().public_key), 201
 
 
 @bp.post("/hello")
 def hello():
-    key, _body = _authenticated()
-    answer = services.hello(db.session, key, _hub())
-    db.session.commit()
-    return jsonify(answer)
+    return jsonify(services.hello_unit(db.session, _signed(), _hub()))
 
 
 @bp.post("/keys/roll")
 def roll():
-    key, _body = _authenticated()
-    issued = services.roll_key(db.session, key)
-    db.session.commit()
+    issued = services.roll_key_unit(db.session, _signed(), _hub())
     return jsonify(centre=issued.centre_code, key_id=issued.key_id, secret=issued.secret), 201
 
 
@@ -80,16 +70,7 @@ def roll():
 def push():
     if request.content_length is not None and request.content_length > protocol.MAX_BATCH_BYTES:
         return jsonify(error="batch_too_large", message=f"at most {protocol.MAX_BATCH_BYTES} bytes"), 413
-    key, body = _authenticated()
-    if request.headers.get("Content-Encoding", "") != "gzip":
-        raise HubError("gzip_required", "push bodies are gzip JSON")
-    try:
-        batch = protocol.decode_batch(body)
-    except (OSError, EOFError, ValueError):
-        raise HubError("bad_batch", "the body is not gzip JSON") from None
-    events = batch.get("events") if isinstance(batch, dict) else None
-    result = services.ingest(db.session, key, events, _hub(), app_version=request.headers.get(protocol.HEADER_APP_VERSION, ""))
-    db.session.commit()
+    result = services.push_unit(db.session, _signed(), _hub())
     # 409 says "stored, acknowledged, but some event_ids came with a different payload": they
     # are set aside on the hub for district staff, and the acknowledged sequence moved on.
     status = 409 if result.conflicts else 200
@@ -98,8 +79,5 @@ def push():
 
 @bp.get("/pull")
 def pull():
-    key, _body = _authenticated()
     cursor = services.small_number(request.args.get("cursor", "0")) or 0
-    answer = services.pull(db.session, key, cursor)
-    db.session.commit()
-    return jsonify(answer)
+    return jsonify(services.pull_unit(db.session, _signed(), _hub(), cursor))

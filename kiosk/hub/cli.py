@@ -10,6 +10,8 @@ from pathlib import Path
 import click
 from flask import Blueprint, current_app
 
+from kiosk.db import write_transaction
+
 bp = Blueprint("hub_cli", __name__, cli_group="hub")
 
 
@@ -54,8 +56,8 @@ def demo_command() -> None:
     from kiosk.extensions import db
     from kiosk.hub import demo
 
-    summary = demo.load(db.session)
-    db.session.commit()
+    with write_transaction(db.session):
+        summary = demo.load(db.session)
     click.echo(f"Hub demo: {summary}")
     click.echo("District login: district / district-demo-1; sub-district (翠苑): cuiyuan / cuiyuan-demo-1")
 
@@ -71,7 +73,6 @@ def enrolment_command(centre_code: str) -> None:
         code = create_enrolment(db.session, centre_code, created_by="cli")
     except HubError as error:
         raise click.ClickException(str(error.message)) from None
-    db.session.commit()
     click.echo(code)
 
 
@@ -86,7 +87,6 @@ def revoke_command(centre_code: str) -> None:
         count = revoke_keys(db.session, centre_code)
     except HubError as error:
         raise click.ClickException(str(error.message)) from None
-    db.session.commit()
     click.echo(f"{count} key(s) revoked")
 
 
@@ -102,10 +102,10 @@ def user_command(username: str, role: str, centre_code: str, password: str) -> N
     from kiosk.hub.services import HubError
 
     try:
-        create_user(db.session, username, password, role, centre_code or None)
+        with write_transaction(db.session):
+            create_user(db.session, username, password, role, centre_code or None)
     except HubError as error:
         raise click.ClickException(str(error.message)) from None
-    db.session.commit()
     click.echo(f"user {username} added")
 
 
@@ -124,8 +124,8 @@ def publish_command(kind: str, key: str, data_file, delete: bool) -> None:
         click.echo("--data or --delete is required", err=True)
         sys.exit(2)
     try:
-        publication = publish(db.session, kind, key, data, deleted=delete)
+        with write_transaction(db.session):
+            publication = publish(db.session, kind, key, data, deleted=delete)
     except HubError as error:
         raise click.ClickException(str(error.message)) from None
-    db.session.commit()
     click.echo(f"revision {publication.revision}")

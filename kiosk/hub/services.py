@@ -1,9 +1,11 @@
 """The hub's services: enrolment and keys, request authentication, ingest, publications.
 
-Plain functions over a Session (no Flask). Everything a request writes happens in the caller's
-one transaction: authentication records the nonce, ingest inserts the events, the conflicts,
-the daily figures and the acknowledged sequence, and the caller commits once, so a refused or
-interrupted request leaves nothing behind.
+Plain functions over a Session (no Flask). The units of work own their transaction
+(kiosk.db.write_transaction): create_enrolment, revoke_keys, and one per signed API request
+(signed_unit: hello, roll, push, pull) in which authentication records the nonce and the work
+inserts the events, the conflicts, the roll-ups and the acknowledged sequence, committed once,
+so a refused or interrupted request leaves nothing behind. The pieces they are made of (enrol,
+authenticate, ingest, pull, publish …) write in the caller's transaction.
 """
 
 from __future__ import annotations
@@ -16,17 +18,17 @@ import json
 import secrets
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from kiosk.centres.models import Centre
-from kiosk.db import utcnow
+from kiosk.db import utcnow, write_transaction
 from kiosk.errors import KioskError
 from kiosk.hub.models import (
     HubCentre,
@@ -54,6 +56,8 @@ MAX_TYPE_LENGTH = 40
 MAX_BIGINT = 2**63 - 1  # PostgreSQL bigint: a larger seq was a 500 (issue 14, the sync API fuzz)
 MAX_INT = 2**31 - 1  # schema_version (integer)
 MAX_POINTS = 10**9  # a day's points are summed into a bigint
+# sealed value -> pseudonym entries a hub worker keeps (~0.3 KB each: ~10 MB per worker)
+PSEUDONYM_MEMO_SIZE = 32_768
 
 
 def small_number(raw: str, digits: int = 18) -> int | None:
@@ -85,6 +89,7 @@ class HubSecrets:
     pseudonym_key: bytes
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
     min_protocol: int = protocol.PROTOCOL_VERSION
+    memo_size: int = PSEUDONYM_MEMO_SIZE
 
     @property
     def public_key(self) -> str:
@@ -117,6 +122,21 @@ class HubSecrets:
     def pseudonym(self, phone: str) -> str:
         return hmac.new(self.pseudonym_key, phone.encode(), hashlib.sha256).hexdigest()
 
+    def person_of(self, sealed: str) -> str:
+        """The pseudonym of the phone inside a sealed value, opened at most once per sealed value
+        in this process: a kiosk seals a person once per hub key (protocol.seal), so every event
+        of that person carries the same value. The memo maps sealed value -> pseudonym, both of
+        which the hub already holds; it never holds a phone (the phone lives only inside
+        _open_person, as before). Bounded LRU of ``memo_size`` entries per worker."""
+        return self._memo(sealed)
+
+    @functools.cached_property
+    def _memo(self) -> Callable[[str], str]:
+        return functools.lru_cache(maxsize=self.memo_size)(self._open_person)
+
+    def _open_person(self, sealed: str) -> str:
+        return self.pseudonym(self.open_sealed(sealed))
+
 
 def secrets_from_config(config: Mapping[str, Any]) -> HubSecrets:
     box = config.get("HUB_BOX_KEY") or ""
@@ -147,12 +167,13 @@ def _code_hash(code: str) -> str:
 
 
 def create_enrolment(session: Session, centre_code: str, *, created_by: str = "", now: datetime | None = None) -> str:
-    """A one-time code for a centre's kiosk (`kiosk enrol CODE`), valid ENROLMENT_DAYS."""
+    """A one-time code for a centre's kiosk (`kiosk enrol CODE`), valid ENROLMENT_DAYS. A unit
+    of work: committed when it returns."""
     now = now or utcnow()
-    centre = _centre(session, centre_code)
-    raw = "".join(secrets.choice(ENROLMENT_ALPHABET) for _ in range(12))
-    session.add(HubEnrolment(code_hash=_code_hash(raw), centre_id=centre.id, created_by=created_by, expires_at=now + timedelta(days=ENROLMENT_DAYS)))
-    session.flush()
+    with write_transaction(session):
+        centre = _centre(session, centre_code)
+        raw = "".join(secrets.choice(ENROLMENT_ALPHABET) for _ in range(12))
+        session.add(HubEnrolment(code_hash=_code_hash(raw), centre_id=centre.id, created_by=created_by, expires_at=now + timedelta(days=ENROLMENT_DAYS)))
     return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
 
 
@@ -180,14 +201,26 @@ def enrol(session: Session, code: str, *, now: datetime | None = None) -> Issued
     if enrolment is None or enrolment.used_at is not None or enrolment.expires_at <= now:
         raise AuthError("bad_enrolment_code", _l("This enrolment code is unknown, used or expired. Ask the district for a new one."))
     enrolment.used_at = now
-    revoke_keys(session, enrolment.centre.code, now=now)
+    _revoke(session, enrolment.centre_id, now)
     return _new_key(session, enrolment.centre)
 
 
+def enrol_unit(session: Session, code: str, headers: Mapping[str, str], hub: HubSecrets) -> IssuedKey:
+    """`POST /enrol` as one unit of work (the protocol check first: a refused kiosk writes nothing)."""
+    check_protocol(headers, hub)
+    with write_transaction(session):
+        return enrol(session, code)
+
+
 def revoke_keys(session: Session, centre_code: str, *, now: datetime | None = None) -> int:
-    centre = _centre(session, centre_code)
+    """Revoke every key of a centre at once (a unit of work); how many were still valid."""
+    with write_transaction(session):
+        return _revoke(session, _centre(session, centre_code).id, now or utcnow())
+
+
+def _revoke(session: Session, centre_id: int, now: datetime) -> int:
     result = session.execute(
-        update(HubKey).where(HubKey.centre_id == centre.id, HubKey.status != KeyStatus.REVOKED).values(status=KeyStatus.REVOKED, revoked_at=now or utcnow())
+        update(HubKey).where(HubKey.centre_id == centre_id, HubKey.status != KeyStatus.REVOKED).values(status=KeyStatus.REVOKED, revoked_at=now)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
@@ -241,6 +274,58 @@ def authenticate(session: Session, method: str, path: str, headers: Mapping[str,
     return key
 
 
+@dataclass(frozen=True)
+class SignedRequest:
+    """What authenticate() checks of a request: PATH includes the query string, BODY is the
+    bytes on the wire."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
+T = TypeVar("T")
+
+
+def signed_unit(session: Session, request: SignedRequest, hub: HubSecrets, work: Callable[[HubKey], T]) -> T:
+    """One signed request of a centre as one unit of work: authenticate (recording the nonce),
+    check the protocol, ``work(key)``, commit. Any refusal or error rolls back all of it, the
+    nonce included."""
+    with write_transaction(session):
+        key = authenticate(session, request.method, request.path, request.headers, request.body)
+        check_protocol(request.headers, hub)
+        return work(key)
+
+
+def hello_unit(session: Session, request: SignedRequest, hub: HubSecrets) -> dict[str, Any]:
+    return signed_unit(session, request, hub, lambda key: hello(session, key, hub))
+
+
+def roll_key_unit(session: Session, request: SignedRequest, hub: HubSecrets) -> IssuedKey:
+    return signed_unit(session, request, hub, lambda key: roll_key(session, key))
+
+
+def pull_unit(session: Session, request: SignedRequest, hub: HubSecrets, cursor: int) -> dict[str, Any]:
+    return signed_unit(session, request, hub, lambda key: pull(session, key, cursor))
+
+
+def push_unit(session: Session, request: SignedRequest, hub: HubSecrets) -> PushResult:
+    """`POST /events`: a gzip JSON batch stored exactly once (ingest), in one unit of work."""
+
+    def work(key: HubKey) -> PushResult:
+        if request.headers.get("Content-Encoding", "") != "gzip":
+            raise HubError("gzip_required", "push bodies are gzip JSON")
+        try:
+            batch = protocol.decode_batch(request.body)
+        except (OSError, EOFError, ValueError):
+            raise HubError("bad_batch", "the body is not gzip JSON") from None
+        events = batch.get("events") if isinstance(batch, dict) else None
+        return ingest(session, key, events, hub, app_version=request.headers.get(protocol.HEADER_APP_VERSION, ""))
+
+    return signed_unit(session, request, hub, work)
+
+
 def check_protocol(headers: Mapping[str, str], hub: HubSecrets) -> None:
     version = small_number(headers.get(protocol.HEADER_PROTOCOL, ""), 9) or 0
     if version < hub.min_protocol:
@@ -274,7 +359,8 @@ def _parse_time(raw: Any) -> datetime:
 
 def _clean_events(raw_events: Any, hub: HubSecrets) -> list[dict[str, Any]]:
     """Validate a batch and turn sealed phones into the hub's pseudonym (the sealed value goes
-    no further than this function: it is never stored)."""
+    no further than this function and the worker's memo of sealed value -> pseudonym: it is
+    never stored)."""
     bad = HubError("bad_batch", _l("The batch is not a list of valid events."))
     if not isinstance(raw_events, list) or not 0 < len(raw_events) <= protocol.MAX_BATCH_EVENTS:
         raise bad
@@ -305,14 +391,14 @@ def _clean_events(raw_events: Any, hub: HubSecrets) -> list[dict[str, Any]]:
         sealed = payload.pop("person_sealed", None)
         if sealed is not None:
             try:
-                phone = hub.open_sealed(str(sealed))
+                person = hub.person_of(str(sealed))
             except (ValueError, TypeError):
                 raise bad from None
-            person = hub.pseudonym(phone)
             payload["person"] = person
-        stored = {"type": type_, "schema_version": version, "occurred_at": occurred_at.isoformat(), "payload": payload}
-        if not _storable(stored):
+        canonical = _canonical(type_, version, occurred_at.isoformat(), payload)
+        if canonical is None:
             raise bad
+        payload_json, payload_hash = canonical
         rows.append(
             {
                 "seq": seq,
@@ -323,21 +409,37 @@ def _clean_events(raw_events: Any, hub: HubSecrets) -> list[dict[str, Any]]:
                 "day": day,
                 "person": person,
                 "payload": payload,
-                "payload_hash": protocol.canonical_hash(stored),
+                "payload_json": payload_json,
+                "payload_hash": payload_hash,
             }
         )
     return rows
 
 
-def _storable(value: Any) -> bool:
-    """PostgreSQL stores it: UTF-8 text (no lone surrogates), no
-    NUL (text and jsonb refuse it), no NaN or Infinity (jsonb refuses them). Each was a 500."""
+@functools.lru_cache(maxsize=256)
+def _json_text(value: str) -> str:
+    """A JSON string (a batch has a handful of event types: dumped once each)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _canonical(type_: str, version: int, occurred_at: str, payload: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(the payload as JSON, protocol.canonical_hash of the stored event) from one dump of the
+    payload, or None when PostgreSQL would not store it: UTF-8 text (no lone surrogates), no NUL
+    (text and jsonb refuse it), no NaN or Infinity (jsonb refuses them). Each was a 500.
+
+    The hash is byte for byte canonical_hash({"type", "schema_version", "occurred_at",
+    "payload"}) (sorted keys, no spaces), so events stored before still match their resends;
+    the event's own keys are written around the payload's dump in sorted order (occurred_at is an
+    isoformat: nothing to escape) instead of dumping it again (three dumps an event were a tenth
+    of a push)."""
     try:
-        dumped = json.dumps(value, ensure_ascii=False, allow_nan=False)
-        dumped.encode("utf-8")
-    except ValueError:  # UnicodeEncodeError too
-        return False
-    return "\\u0000" not in dumped
+        dumped = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        stored = (f'{{"occurred_at":"{occurred_at}","payload":{dumped},"schema_version":{int(version)},"type":{_json_text(type_)}}}').encode()
+    except (ValueError, TypeError):  # UnicodeEncodeError too; TypeError: keys that do not sort
+        return None
+    if "\\u0000" in dumped or "\x00" in type_:
+        return None
+    return dumped, hashlib.sha256(stored).hexdigest()
 
 
 def _insert(session: Session) -> Any:
@@ -415,12 +517,20 @@ EVENT_COLUMNS = ("centre_id", "seq", "event_id", "type", "schema_version", "occu
 
 def scopes(session: Session, centre_id: int) -> list[int]:
     """The centre and its ancestors, nearest first (the branches a visit counts in)."""
-    found: list[int] = []
-    current: int | None = centre_id
-    while current is not None and current not in found:
-        found.append(current)
-        current = session.scalar(select(Centre.parent_id).where(Centre.id == current))
+    found: list[int] = [centre_id]
+    for (scope_id,) in session.execute(_ANCESTORS, {"centre": centre_id}):  # one query, not one per level
+        if scope_id in found:  # a loop in the tree ends the walk
+            break
+        found.append(scope_id)
     return found
+
+
+_ANCESTORS = text(
+    "WITH RECURSIVE up (id, parent_id, depth) AS ("
+    " SELECT id, parent_id, 0 FROM centre WHERE id = :centre"
+    " UNION ALL SELECT c.id, c.parent_id, up.depth + 1 FROM centre c JOIN up ON c.id = up.parent_id WHERE up.depth < 64"
+    ") SELECT id FROM up WHERE depth > 0 ORDER BY depth"
+)
 
 
 def _insert_events(session: Session, rows: Sequence[Mapping[str, Any]], scope_ids: Sequence[int]) -> set[str]:
@@ -434,7 +544,7 @@ def _insert_events(session: Session, rows: Sequence[Mapping[str, Any]], scope_id
     NOTHING and the roll-ups in Python."""
     if session.get_bind().dialect.name != "postgresql":
         statement = _insert(session)(HubEvent).on_conflict_do_nothing(index_elements=["centre_id", "event_id"]).returning(HubEvent.event_id)
-        inserted = set(session.scalars(statement, list(rows)).all())
+        inserted = set(session.scalars(statement, [{k: v for k, v in row.items() if k != "payload_json"} for row in rows]).all())
         _roll_up(session, [row for row in rows if row["event_id"] in inserted], scope_ids)
         return inserted
     columns = ", ".join(EVENT_COLUMNS)
@@ -461,7 +571,7 @@ def _insert_events(session: Session, rows: Sequence[Mapping[str, Any]], scope_id
                         row["day"],
                         row["received_at"],
                         row["person"],
-                        json.dumps(row["payload"], ensure_ascii=False),
+                        row["payload_json"],
                         row["payload_hash"],
                         _points(row["payload"]),
                     )
@@ -489,23 +599,46 @@ def _insert_events(session: Session, rows: Sequence[Mapping[str, Any]], scope_id
                     SELECT DISTINCT day, centre_id, person FROM inserted WHERE type = %(person_type)s AND person IS NOT NULL
                     ON CONFLICT DO NOTHING
                     RETURNING day, person
-                ), periods AS (
-                    -- in key order, so two pushes of one branch take their row locks in the same order
+                ), month_own AS (
+                    -- Who is new to this centre in a month. Only they can be new in its year or
+                    -- to a branch in that month (a repeat visitor costs one index probe, not 2 +
+                    -- 2 per level). Shared rows (bm, then by) are inserted in key order, so two
+                    -- pushes of one branch take their row locks in the same order.
                     INSERT INTO hub_people (scope_id, kind, start, person)
-                    SELECT DISTINCT s.scope_id, k.kind, date_trunc(k.unit, p.day)::date, p.person
-                    FROM people p
-                    CROSS JOIN (VALUES ('m', 'month', true), ('y', 'year', true), ('bm', 'month', false), ('by', 'year', false)) AS k (kind, unit, own)
-                    JOIN unnest(%(scopes)s::int[]) WITH ORDINALITY AS s (scope_id, depth) ON s.depth = 1 OR NOT k.own
+                    SELECT DISTINCT %(centre)s::int, 'm'::text, date_trunc('month', day)::date, person FROM people
+                    ORDER BY 1, 2, 3, 4
+                    ON CONFLICT DO NOTHING
+                    RETURNING scope_id, kind, start, person
+                ), year_own AS (
+                    INSERT INTO hub_people (scope_id, kind, start, person)
+                    SELECT DISTINCT scope_id, 'y'::text, date_trunc('year', start)::date, person FROM month_own
                     ORDER BY 1, 2, 3, 4
                     ON CONFLICT DO NOTHING
                     RETURNING scope_id, kind, start
+                ), month_branch AS (
+                    INSERT INTO hub_people (scope_id, kind, start, person)
+                    SELECT DISTINCT s.scope_id, 'bm'::text, m.start, m.person FROM month_own m CROSS JOIN unnest(%(scopes)s::int[]) AS s (scope_id)
+                    ORDER BY 1, 2, 3, 4
+                    ON CONFLICT DO NOTHING
+                    RETURNING scope_id, kind, start, person
+                ), year_branch AS (
+                    INSERT INTO hub_people (scope_id, kind, start, person)
+                    SELECT DISTINCT scope_id, 'by'::text, date_trunc('year', start)::date, person FROM month_branch
+                    ORDER BY 1, 2, 3, 4
+                    ON CONFLICT DO NOTHING
+                    RETURNING scope_id, kind, start
+                ), periods AS (
+                    SELECT scope_id, kind, start FROM month_own
+                    UNION ALL SELECT scope_id, kind, start FROM year_own
+                    UNION ALL SELECT scope_id, kind, start FROM month_branch
+                    UNION ALL SELECT scope_id, kind, start FROM year_branch
                 ), counts AS (
                     INSERT INTO hub_people_count (scope_id, kind, start, people)
                     SELECT scope_id, kind, start, count(*) FROM periods GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
                     ON CONFLICT (scope_id, kind, start) DO UPDATE SET people = hub_people_count.people + excluded.people
                 )
                 SELECT event_id FROM inserted""",
-            {"person_type": PERSON_DAY_TYPE, "scopes": list(scope_ids)},
+            {"person_type": PERSON_DAY_TYPE, "scopes": list(scope_ids), "centre": scope_ids[0]},
         )
         return {event_id for (event_id,) in cursor.fetchall()}
 

@@ -131,9 +131,7 @@ def new_enrolment(code: str):
     if ConfirmForm().validate_on_submit():
         try:
             session["hub_new_code"] = (code, services.create_enrolment(db.session, code, created_by=g.hub_user.username))
-            db.session.commit()
         except HubError as error:
-            db.session.rollback()
             flash(str(error.message), "error")
     return redirect(url_for("hub.centres"))
 
@@ -144,10 +142,8 @@ def revoke(code: str):
     if ConfirmForm().validate_on_submit():
         try:
             count = services.revoke_keys(db.session, code)
-            db.session.commit()
             flash(_("%(n)d key(s) of %(code)s revoked.", n=count, code=code), "success")
         except HubError as error:
-            db.session.rollback()
             flash(str(error.message), "error")
     return redirect(url_for("hub.centres"))
 

@@ -88,7 +88,7 @@ def sync_command(budget: float, quiet: bool, no_pull: bool, roll_key: bool) -> N
             # kiosk is enrolled (they wait in the outbox like everything else).
             for failure in services.run_before_sync(db.session, registry().before_sync):
                 click.echo(_("A feature's nightly step failed (the sync goes on): %(error)s", error=failure), err=True)
-            state = services.sync_state(db.session)
+            state = services.sync_status(db.session)
             try:
                 client = services.client_for(state, app_version=_app_version())
                 if roll_key:
@@ -141,7 +141,7 @@ def sync_status_command() -> None:
     from kiosk.extensions import db
     from kiosk.sync import services
 
-    state = services.sync_state(db.session)
+    state = services.sync_status(db.session)
     click.echo(f"hub: {state.hub_url or '-'}  centre: {state.centre_code or '-'}  key: {state.key_id or '-'}")
     click.echo(f"acked_seq: {state.acked_seq}  pending: {services.pending_count(db.session)}  pull_cursor: {state.pull_cursor}")
     click.echo(f"last success: {state.last_success_at or '-'}  last attempt: {state.last_attempt_at or '-'}")

@@ -12,6 +12,7 @@ has seen, so a captured request cannot be replayed. See docs/sync.md and docs/op
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 import hashlib
 import hmac
@@ -91,13 +92,39 @@ def canonical_hash(value: Any) -> str:
 # ---- phones sealed to the hub ----
 
 
+# How many (hub key, phone) seals a kiosk process keeps: a centre's regulars many times over.
+SEAL_CACHE_SIZE = 4096
+
+
 def seal(public_key_b64: str, phone: str) -> str:
-    """Encrypt a phone number to the hub's public key (X25519 sealed box, a fresh ephemeral key
-    each time): only the hub's private key opens it, and no two seals of a number look alike."""
+    """A phone number encrypted to the hub's public key (X25519 sealed box): only the hub's
+    private key opens it.
+
+    Sealed once per person and hub key in this process (a bounded LRU): every event of one
+    person carries the same sealed value until the hub's key rolls or the process restarts, so
+    the hub opens it once (HubSecrets.person_of memoises sealed value -> pseudonym) instead of
+    paying an X25519 multiplication per event at both ends. Two kiosks, or one kiosk before and
+    after a restart, still seal one number to unrelated values (a fresh ephemeral key each
+    time), and no kiosk can test a guess against a sealed value. Threat model: docs/sync.md."""
+    return _sealed(public_key_b64, phone)
+
+
+@functools.lru_cache(maxsize=SEAL_CACHE_SIZE)
+def _sealed(public_key_b64: str, phone: str) -> str:
+    return seal_fresh(public_key_b64, phone)
+
+
+def seal_fresh(public_key_b64: str, phone: str) -> str:
+    """A new sealed value each call (a fresh ephemeral key): what seal() caches."""
     from nacl.public import PublicKey, SealedBox
 
     box = SealedBox(PublicKey(base64.b64decode(public_key_b64)))
     return base64.b64encode(box.encrypt(phone.encode())).decode()
+
+
+def forget_seals() -> None:
+    """Drop this process's sealed values (the next seal of each number is a new one)."""
+    _sealed.cache_clear()
 
 
 def new_box_keypair() -> tuple[str, str]:

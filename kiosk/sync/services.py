@@ -45,7 +45,18 @@ class NotEnrolled(SyncError):
     pass
 
 
+def sync_status(session: Session) -> SyncState:
+    """This kiosk's sync state for reading: the row, or, before the first enrolment or sync run
+    wrote it, a detached one with the defaults. Never inserts (a read ends with a rollback)."""
+    state = session.get(SyncState, 1)
+    if state is not None:
+        return state
+    return SyncState(id=1, hub_url="", centre_code="", key_id="", key_secret="", hub_public_key="", acked_seq=0, pull_cursor=0, last_error="")
+
+
 def sync_state(session: Session) -> SyncState:
+    """The sync state row for writing, inserted if missing: only inside a unit of work
+    (write_transaction); readers use sync_status()."""
     state = session.get(SyncState, 1)
     if state is None:
         state = SyncState(id=1)
@@ -267,10 +278,10 @@ def _push_all(session: Session, client: HubClient, report: SyncReport, backoff: 
     report.error = ""
     acked = int(answer.data["acked_seq"])
     hub_key = str(answer.data.get("hub_public_key") or "")
-    if hub_key and hub_key != sync_state(session).hub_public_key:
+    if hub_key and hub_key != sync_status(session).hub_public_key:
         with write_transaction(session):
             sync_state(session).hub_public_key = hub_key  # the hub rolled its box key: seal to the new one
-    state = sync_state(session)
+    state = sync_status(session)
     last = int(session.scalar(select(func.max(OutboxEvent.id))) or 0)
     if acked > last:
         report.error = f"hub_ahead: the hub holds events up to {acked} but this kiosk only has {last} (was the kiosk restored from a backup?)"
@@ -310,7 +321,7 @@ def _push_all(session: Session, client: HubClient, report: SyncReport, backoff: 
 
 def _pull_all(session: Session, client: HubClient, report: SyncReport, backoff: Backoff) -> None:
     while True:
-        cursor = sync_state(session).pull_cursor
+        cursor = sync_status(session).pull_cursor
         session.rollback()  # end the read: nothing is held while the request is on the wire
         answer = _call(backoff, report, functools.partial(client.pull, cursor))
         if answer is None:

@@ -24,9 +24,9 @@ bp = staff_blueprint("sync", __name__, "/staff/sync")
 @bp.get("/")
 @role_required(StaffRole.ADMIN)
 def status():
-    state = services.sync_state(db.session)
+    state = services.sync_status(db.session)
     pending = services.pending_count(db.session)
-    db.session.commit()
+    db.session.rollback()  # end the read (it wrote nothing)
     running = sync_running(Path(current_app.instance_path))
     return render("sync/status.html", state=state, pending=pending, running=running, form=ConfirmForm())
 
