@@ -64,7 +64,7 @@ def erase_command(phone: str, yes: bool) -> None:
     who = mask_phone(person.phone)
     if person.member is not None:
         who = _("%(name)s (%(phone)s, member %(number)s)", name=mask_name(person.member.name), phone=who, number=person.member.member_number)
-    db.session.commit()  # end the read before the prompt
+    db.session.rollback()  # end the read (nothing written) before the prompt waits on a person
     if not yes:
         click.confirm(_("Erase %(who)s? Their name and number cannot be brought back.", who=who), abort=True)
     try:

@@ -23,6 +23,11 @@
       }
     });
   }
+  // htmx:afterSwap runs in the same task as the swap, before the first paint of the new strip;
+  // htmx:load comes only after the settle delay (20 ms, longer on a busy kiosk), long enough
+  // for a tap, or a screenshot, to find the chosen day still off screen. htmx:load stays for
+  // content htmx brings in other ways (history restore); a second reveal does nothing.
+  document.addEventListener("htmx:afterSwap", function (event) { reveal(event.detail.elt); });
   document.addEventListener("htmx:load", function (event) { reveal(event.detail.elt); });
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", function () { reveal(document); });

@@ -79,3 +79,27 @@ def test_calling_next_changes_the_call_display_within_two_seconds(browser, serve
     expect(display.locator("[data-call-now]")).to_have_text("请 理发 A001 到 2 号位", timeout=2000)
     assert time.monotonic() - clicked <= 2.0
     desk_context.close()
+
+
+def test_the_chosen_day_is_on_screen_as_soon_as_the_strip_is(serve, page):
+    """A tapped day far along the strip comes back chosen and in view at once, not after htmx's
+    settle delay: a busy kiosk (CI, 2 cores) stretched that delay long enough for the visitor's
+    next look, or the visitor-screen guard, to find the chosen day off the right edge."""
+    base_url = serve(setup=seed, demo=False)
+    page.set_viewport_size({"width": 1080, "height": 1920})
+    page.goto(base_url + "/")
+    page.get_by_role("button", name="长辈模式").click()
+    page.get_by_role("link", name="服务预约").click()
+    page.locator(".service-tile", has_text="理发").click()
+    expect(page.locator(".day.is-chosen")).to_be_visible()
+    # A settle delay far longer than any check below: only what runs with the swap can count.
+    page.evaluate("htmx.config.defaultSettleDelay = 5000")
+    last = page.locator(".day-strip a.day").last
+    last.scroll_into_view_if_needed()
+    day = last.get_attribute("data-day")
+    last.click()
+    chosen = page.locator(f'.day.is-chosen[data-day="{day}"]')
+    expect(chosen).to_be_visible(timeout=4000)
+    box = chosen.bounding_box()
+    assert box is not None
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 1080, box

@@ -14,9 +14,6 @@ from kiosk.sync.models import SyncState
 from tests.helpers import login
 
 COMMIT = re.compile(r"\.commit\(")
-# Left to their owners, each to be removed: a read ended by a commit (helper D: kiosk/ops), and
-# a read ended before a terminal prompt.
-KNOWN = {"ops/views.py": 1, "privacy_rights/cli.py": 1}
 
 
 def test_no_view_api_or_command_commits():
@@ -30,7 +27,7 @@ def test_no_view_api_or_command_commits():
             count = len(COMMIT.findall(path.read_text(encoding="utf-8")))
             if count:
                 found[path.relative_to(root).as_posix()] = count
-    assert {name: n for name, n in found.items() if n > KNOWN.get(name, 0)} == {}
+    assert found == {}
 
 
 def test_the_sync_page_reads_without_writing_a_sync_state_row(client, make_staff, session):
