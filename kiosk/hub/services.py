@@ -521,7 +521,7 @@ def ingest(session: Session, key: HubKey, raw_events: Any, hub: HubSecrets, *, n
     centre_id = key.centre_id
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
-        acked_before, scope_ids = _lock_centre(session, centre_id)
+        acked_before, scope_ids, held_max = _lock_centre(session, centre_id)
         rows = _stage(session, _cleaned(raw_events, hub), centre_id, now)
         state = None
     else:
@@ -532,12 +532,20 @@ def ingest(session: Session, key: HubKey, raw_events: Any, hub: HubSecrets, *, n
             session.add(state)
             session.flush()
         acked_before, scope_ids = state.acked_seq, scopes(session, centre_id)
+        held_max = session.scalar(select(func.max(HubEvent.seq)).where(HubEvent.centre_id == centre_id)) or 0
         for row in rows:
             row["centre_id"] = centre_id
             row["received_at"] = now
-    # The acknowledged sequence: the longest run without gaps from what the hub held before.
+    # The acknowledged sequence: the longest run without gaps from what the hub held before,
+    # counting events held past it (a kiosk with two batches on the wire may have its second
+    # stored first: the first one's answer then acknowledges both).
+    seqs = {row["seq"] for row in rows}
+    if held_max > acked_before:
+        seqs.update(
+            session.scalars(select(HubEvent.seq).where(HubEvent.centre_id == centre_id, HubEvent.seq > acked_before).order_by(HubEvent.seq).limit(100_000))
+        )
     acked = acked_before
-    for seq in sorted(row["seq"] for row in rows):
+    for seq in sorted(seqs):
         if seq == acked + 1:
             acked = seq
         elif seq > acked + 1:
@@ -621,12 +629,10 @@ def _driver(session: Session) -> Any:
     return session.connection().connection.driver_connection
 
 
-def _lock_centre(session: Session, centre_id: int) -> tuple[int, list[int]]:
+def _lock_centre(session: Session, centre_id: int) -> tuple[int, list[int], int]:
     """PostgreSQL: lock the centre's hub row (two pushes of one centre go one after the other)
-    and read its acknowledged sequence and the centre's ancestors in the same round trip,
-    creating the request's temporary table on the way (it lives as long as the pooled
-    connection, its rows as long as the transaction: ON COMMIT DELETE ROWS, so a rolled-back
-    push leaves nothing behind)."""
+    and read, in the same round trip, its acknowledged sequence, the centre's ancestors and the
+    highest sequence held."""
     raw = _driver(session)
     with raw.cursor() as cursor:
         row = cursor.execute(_LOCK_CENTRE, {"centre": centre_id}, prepare=True).fetchone()
@@ -641,14 +647,16 @@ def _lock_centre(session: Session, centre_id: int) -> tuple[int, list[int]]:
         if scope_id in found:  # a loop in the tree ends the walk
             break
         found.append(scope_id)
-    return acked, found
+    return acked, found, int(row[2] or 0)
 
 
 _LOCK_CENTRE = (
     "SELECT h.acked_seq, ARRAY(WITH RECURSIVE up (id, parent_id, depth) AS ("
     " SELECT id, parent_id, 0 FROM centre WHERE id = h.centre_id"
     " UNION ALL SELECT c.id, c.parent_id, up.depth + 1 FROM centre c JOIN up ON c.id = up.parent_id WHERE up.depth < 64"
-    ") SELECT id FROM up WHERE depth > 0 ORDER BY depth) FROM hub_centre h WHERE h.centre_id = %(centre)s FOR UPDATE OF h"
+    ") SELECT id FROM up WHERE depth > 0 ORDER BY depth),"
+    " (SELECT max(seq) FROM hub_event e WHERE e.centre_id = h.centre_id)"
+    " FROM hub_centre h WHERE h.centre_id = %(centre)s FOR UPDATE OF h"
 )
 
 _INCOMING = (
@@ -660,7 +668,9 @@ _INCOMING = (
 
 def _stage(session: Session, events: Iterable[dict[str, Any]], centre_id: int, now: datetime) -> list[dict[str, Any]]:
     """PostgreSQL: COPY validated events into the temporary table as they come (validation
-    raises at the first bad one, which aborts the COPY); the rows, as _clean_events gives them."""
+    raises at the first bad one, which aborts the COPY); the rows, as _clean_events gives them.
+    The table lives as long as the pooled connection, its rows as long as the transaction (ON
+    COMMIT DELETE ROWS), so a rolled-back push leaves nothing behind."""
     raw = _driver(session)
     rows: list[dict[str, Any]] = []
     with raw.cursor() as cursor:
