@@ -19,7 +19,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from kiosk.centres.models import Centre, CentreLevel
 from kiosk.db import utcnow
 from kiosk.hub.models import HubCentre, HubConflict, HubDaily, HubMonthly, HubPeople, HubPeopleCount, HubPersonDay, HubRole, HubUser
-from kiosk.hub.services import HubError
+from kiosk.hub.services import HubError, level_kind
 from kiosk.i18n import _l
 
 SILENT_AFTER = timedelta(hours=48)  # more than 2 nights without a push
@@ -122,6 +122,7 @@ def visible_centres(session: Session, user: HubUser) -> list[tuple[Centre, int]]
 def report(session: Session, user: HubUser, start: date, end: date, *, level: str = "", now: datetime | None = None) -> Report:
     now = now or utcnow()
     tree = visible_centres(session, user)
+    roots = [c.id for c, depth in tree if depth == 0]  # the branches shown, before any filter
     if level:
         tree = [(c, d) for c, d in tree if c.level == CentreLevel(level)]
     ids = [c.id for c, _d in tree]
@@ -157,7 +158,7 @@ def report(session: Session, user: HubUser, start: date, end: date, *, level: st
         for key, _label in COLUMNS:
             totals[key] += row.figures.get(key, 0)
     # Someone who came to two centres is one person in the total.
-    totals["people"] = _distinct_total(session, tree, ids, start, end, kind, filtered=bool(level))
+    totals["people"] = _distinct_total(session, roots, ids, start, end, kind, level)
     per_day = dict(
         session.execute(
             select(HubDaily.day, func.sum(HubDaily.events))
@@ -210,13 +211,14 @@ def _sums(session: Session, ids: list[int], start: date, end: date) -> list[tupl
     )
 
 
-def _distinct_total(session: Session, tree: list[tuple[Centre, int]], ids: list[int], start: date, end: date, kind: str | None, *, filtered: bool) -> int:
-    """Distinct people over the shown centres: the branch count kept at ingest when the rows are
-    a whole branch and the period a calendar month or year; else counted from the rows."""
-    roots = [c.id for c, depth in tree if depth == 0]
-    if kind and not filtered and len(roots) == 1:
+def _distinct_total(session: Session, roots: list[int], ids: list[int], start: date, end: date, kind: str | None, level: str) -> int:
+    """Distinct people over the shown centres: when they are one whole branch (``roots``), or
+    its centres of one level, and the period a calendar month or year, the count kept at ingest
+    for that branch (and level); else counted from the rows."""
+    if kind and len(roots) == 1:
+        kept = level_kind(level, kind) if level else "b" + kind
         count = session.scalar(
-            select(HubPeopleCount.people).where(HubPeopleCount.scope_id == roots[0], HubPeopleCount.kind == "b" + kind, HubPeopleCount.start == start)
+            select(HubPeopleCount.people).where(HubPeopleCount.scope_id == roots[0], HubPeopleCount.kind == kept, HubPeopleCount.start == start)
         )
         return int(count or 0)
     if kind:

@@ -521,7 +521,7 @@ def ingest(session: Session, key: HubKey, raw_events: Any, hub: HubSecrets, *, n
     centre_id = key.centre_id
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
-        acked_before, scope_ids, held_max = _lock_centre(session, centre_id)
+        acked_before, scope_ids, level = _lock_centre(session, centre_id)
         rows = _stage(session, _cleaned(raw_events, hub), centre_id, now)
         state = None
     else:
@@ -532,29 +532,22 @@ def ingest(session: Session, key: HubKey, raw_events: Any, hub: HubSecrets, *, n
             session.add(state)
             session.flush()
         acked_before, scope_ids = state.acked_seq, scopes(session, centre_id)
-        held_max = session.scalar(select(func.max(HubEvent.seq)).where(HubEvent.centre_id == centre_id)) or 0
+        level = str(getattr(key.centre.level, "value", key.centre.level))
         for row in rows:
             row["centre_id"] = centre_id
             row["received_at"] = now
-    # The acknowledged sequence: the longest run without gaps from what the hub held before,
-    # counting events held past it (a kiosk with two batches on the wire may have its second
-    # stored first: the first one's answer then acknowledges both).
-    seqs = {row["seq"] for row in rows}
-    if held_max > acked_before:
-        seqs.update(
-            session.scalars(select(HubEvent.seq).where(HubEvent.centre_id == centre_id, HubEvent.seq > acked_before).order_by(HubEvent.seq).limit(100_000))
-        )
+    # The acknowledged sequence: the longest run without gaps from what the hub held before.
     acked = acked_before
-    for seq in sorted(seqs):
+    for seq in sorted(row["seq"] for row in rows):
         if seq == acked + 1:
             acked = seq
         elif seq > acked + 1:
             break
     app_version = app_version[:20]
     if postgres:
-        inserted_ids = _insert_staged(session, centre_id, scope_ids, acked=acked, now=now, app_version=app_version)
+        inserted_ids = _insert_staged(session, centre_id, scope_ids, level, acked=acked, now=now, app_version=app_version)
     else:
-        inserted_ids = _insert_events(session, rows, scope_ids)
+        inserted_ids = _insert_events(session, rows, scope_ids, level)
     forget_erased_people(session, centre_id, [row for row in rows if row["event_id"] in inserted_ids and row["type"] == "privacy.erased"])
     result = PushResult(acked_seq=acked, inserted=len(inserted_ids))
     others = [row for row in rows if row["event_id"] not in inserted_ids] if len(inserted_ids) < len(rows) else []
@@ -592,6 +585,16 @@ def ingest(session: Session, key: HubKey, raw_events: Any, hub: HubSecrets, *, n
     return result
 
 
+# hub_people kinds per branch and level of centre: "l" + the level's letter + "m" or "y".
+LEVEL_LETTERS = {"district": "d", "subdistrict": "s", "community": "c", "village": "v", "business": "b", "industry": "i"}
+
+
+def level_kind(level: str, period: str) -> str:
+    """The hub_people kind of the people who came, in a month ("m") or year ("y"), to a centre
+    of ``level`` in a branch (e.g. "lcm": community centres, month)."""
+    return "l" + LEVEL_LETTERS.get(level, "x") + period
+
+
 # Distinct people are counted from check-ins (hub_person_day).
 PERSON_DAY_TYPE = "checkin.created"
 EVENT_COLUMNS = ("centre_id", "seq", "event_id", "type", "schema_version", "occurred_at", "day", "received_at", "person", "payload", "payload_hash")
@@ -615,13 +618,13 @@ _ANCESTORS = text(
 )
 
 
-def _insert_events(session: Session, rows: Sequence[Mapping[str, Any]], scope_ids: Sequence[int]) -> set[str]:
+def _insert_events(session: Session, rows: Sequence[Mapping[str, Any]], scope_ids: Sequence[int], level: str) -> set[str]:
     """SQLite (demo hub): insert the batch's events that the hub does not hold yet (the
     dialect's INSERT … ON CONFLICT DO NOTHING) and add those (only those) to the roll-ups in
     Python; the event_ids inserted. PostgreSQL: _stage and _insert_staged."""
     statement = _insert(session)(HubEvent).on_conflict_do_nothing(index_elements=["centre_id", "event_id"]).returning(HubEvent.event_id)
     inserted = set(session.scalars(statement, [{k: v for k, v in row.items() if k not in ("payload_json", "points")} for row in rows]).all())
-    _roll_up(session, [row for row in rows if row["event_id"] in inserted], scope_ids)
+    _roll_up(session, [row for row in rows if row["event_id"] in inserted], scope_ids, level)
     return inserted
 
 
@@ -629,10 +632,10 @@ def _driver(session: Session) -> Any:
     return session.connection().connection.driver_connection
 
 
-def _lock_centre(session: Session, centre_id: int) -> tuple[int, list[int], int]:
+def _lock_centre(session: Session, centre_id: int) -> tuple[int, list[int], str]:
     """PostgreSQL: lock the centre's hub row (two pushes of one centre go one after the other)
-    and read, in the same round trip, its acknowledged sequence, the centre's ancestors and the
-    highest sequence held."""
+    and read, in the same round trip, its acknowledged sequence, the centre's ancestors and its
+    level."""
     raw = _driver(session)
     with raw.cursor() as cursor:
         row = cursor.execute(_LOCK_CENTRE, {"centre": centre_id}, prepare=True).fetchone()
@@ -647,7 +650,7 @@ def _lock_centre(session: Session, centre_id: int) -> tuple[int, list[int], int]
         if scope_id in found:  # a loop in the tree ends the walk
             break
         found.append(scope_id)
-    return acked, found, int(row[2] or 0)
+    return acked, found, str(row[2] or "")
 
 
 _LOCK_CENTRE = (
@@ -655,7 +658,7 @@ _LOCK_CENTRE = (
     " SELECT id, parent_id, 0 FROM centre WHERE id = h.centre_id"
     " UNION ALL SELECT c.id, c.parent_id, up.depth + 1 FROM centre c JOIN up ON c.id = up.parent_id WHERE up.depth < 64"
     ") SELECT id FROM up WHERE depth > 0 ORDER BY depth),"
-    " (SELECT max(seq) FROM hub_event e WHERE e.centre_id = h.centre_id)"
+    " (SELECT level FROM centre WHERE id = h.centre_id)"
     " FROM hub_centre h WHERE h.centre_id = %(centre)s FOR UPDATE OF h"
 )
 
@@ -700,7 +703,7 @@ def _stage(session: Session, events: Iterable[dict[str, Any]], centre_id: int, n
     return rows
 
 
-def _insert_staged(session: Session, centre_id: int, scope_ids: Sequence[int], *, acked: int, now: datetime, app_version: str) -> set[str]:
+def _insert_staged(session: Session, centre_id: int, scope_ids: Sequence[int], level: str, *, acked: int, now: datetime, app_version: str) -> set[str]:
     """PostgreSQL: one statement inserts the staged events the hub does not hold yet (ON
     CONFLICT DO NOTHING RETURNING), adds those (only those) to every roll-up and records the
     acknowledged sequence; the event_ids inserted. (Row by row through the ORM it cost ~0.5 ms
@@ -762,18 +765,42 @@ def _insert_staged(session: Session, centre_id: int, scope_ids: Sequence[int], *
                     ORDER BY 1, 2, 3, 4
                     ON CONFLICT DO NOTHING
                     RETURNING scope_id, kind, start
+                ), month_level AS (
+                    -- The same per branch and level of centre (the dashboard's level filter).
+                    INSERT INTO hub_people (scope_id, kind, start, person)
+                    SELECT DISTINCT s.scope_id, %(level_month)s::text, m.start, m.person FROM month_own m CROSS JOIN unnest(%(scopes)s::int[]) AS s (scope_id)
+                    ORDER BY 1, 2, 3, 4
+                    ON CONFLICT DO NOTHING
+                    RETURNING scope_id, kind, start, person
+                ), year_level AS (
+                    INSERT INTO hub_people (scope_id, kind, start, person)
+                    SELECT DISTINCT scope_id, %(level_year)s::text, date_trunc('year', start)::date, person FROM month_level
+                    ORDER BY 1, 2, 3, 4
+                    ON CONFLICT DO NOTHING
+                    RETURNING scope_id, kind, start
                 ), periods AS (
                     SELECT scope_id, kind, start FROM month_own
                     UNION ALL SELECT scope_id, kind, start FROM year_own
                     UNION ALL SELECT scope_id, kind, start FROM month_branch
                     UNION ALL SELECT scope_id, kind, start FROM year_branch
+                    UNION ALL SELECT scope_id, kind, start FROM month_level
+                    UNION ALL SELECT scope_id, kind, start FROM year_level
                 ), counts AS (
                     INSERT INTO hub_people_count (scope_id, kind, start, people)
                     SELECT scope_id, kind, start, count(*) FROM periods GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
                     ON CONFLICT (scope_id, kind, start) DO UPDATE SET people = hub_people_count.people + excluded.people
                 )
                 SELECT event_id FROM inserted""",
-            {"person_type": PERSON_DAY_TYPE, "scopes": list(scope_ids), "centre": centre_id, "acked": acked, "now": now, "app_version": app_version},
+            {
+                "person_type": PERSON_DAY_TYPE,
+                "scopes": list(scope_ids),
+                "centre": centre_id,
+                "acked": acked,
+                "now": now,
+                "app_version": app_version,
+                "level_month": level_kind(level, "m"),
+                "level_year": level_kind(level, "y"),
+            },
             prepare=True,  # planned once per connection (planning it took as long as running it)
         )
         return {event_id for (event_id,) in cursor.fetchall()}
@@ -783,7 +810,7 @@ def _month(day: date) -> date:
     return day.replace(day=1)
 
 
-def _roll_up(session: Session, rows: Sequence[Mapping[str, Any]], scope_ids: Sequence[int]) -> None:
+def _roll_up(session: Session, rows: Sequence[Mapping[str, Any]], scope_ids: Sequence[int], level: str) -> None:
     """The roll-ups of newly inserted events on a SQLite demo hub (PostgreSQL: in SQL, above)."""
     if not rows:
         return
@@ -811,7 +838,9 @@ def _roll_up(session: Session, rows: Sequence[Mapping[str, Any]], scope_ids: Seq
             continue
         session.add(HubPersonDay(day=day, centre_id=centre_id, person=person))
         candidates = [(centre_id, "m", _month(day)), (centre_id, "y", day.replace(month=1, day=1))]
-        candidates += [(scope_id, kind, start) for scope_id in scope_ids for kind, start in (("bm", _month(day)), ("by", day.replace(month=1, day=1)))]
+        periods = (("m", _month(day)), ("y", day.replace(month=1, day=1)))
+        candidates += [(scope_id, prefix + kind, start) for scope_id in scope_ids for prefix in ("b",) for kind, start in periods]
+        candidates += [(scope_id, level_kind(level, kind), start) for scope_id in scope_ids for kind, start in periods]
         for scope_id, kind, start in candidates:
             if session.get(HubPeople, (scope_id, kind, start, person)) is None:
                 session.add(HubPeople(scope_id=scope_id, kind=kind, start=start, person=person))

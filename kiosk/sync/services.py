@@ -13,9 +13,7 @@ import functools
 import logging
 import random
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -35,8 +33,6 @@ from kiosk.sync.outbox import SEALED_FIELD, UNSEALED_FIELD
 
 log = logging.getLogger("kiosk.sync")
 
-# Push batches on the wire at once (see _push_all).
-PUSH_DEPTH = 2
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 60.0
 
@@ -235,21 +231,6 @@ def _call(backoff: Backoff, report: SyncReport, call: Callable[[], HubAnswer]) -
                 return None
 
 
-def _answer(future: Future[HubAnswer], backoff: Backoff, report: SyncReport, again: Callable[[], HubAnswer]) -> HubAnswer | None:
-    """The answer to a request sent ahead; if the hub was unreachable, the request again (newly
-    signed) with backoff, as _call does."""
-    try:
-        answer = future.result()
-        backoff.succeeded()
-        return answer
-    except HubUnreachable as error:
-        report.error = f"hub_unreachable: {error}"
-        report.retries += 1
-        if not backoff.wait():
-            return None
-    return _call(backoff, report, again)
-
-
 def _refusal(answer: HubAnswer) -> str:
     message = answer.data.get("message") or ""
     return f"{answer.error or answer.status}: {message}".strip(": ")
@@ -311,46 +292,30 @@ def _push_all(session: Session, client: HubClient, report: SyncReport, backoff: 
     if progress:
         progress(0, total)
     start = acked
-    # Two batches on the wire at once: the hub validates the next while it stores this one (a
-    # centre's pushes still take its lock in turn, and its answer acknowledges everything held
-    # without a gap, whichever of the two was stored first). Answers are read in order.
-    sent = acked
-    in_flight: deque[tuple[list[dict[str, Any]], bytes, Future[HubAnswer]]] = deque()
-    with ThreadPoolExecutor(max_workers=PUSH_DEPTH, thread_name_prefix="kiosk-push") as wire_pool:
-        while True:
-            while len(in_flight) < PUSH_DEPTH and sent < last:
-                wire, body = _batch(session, sent, batch_size, hub_key or state.hub_public_key)
-                if not wire:
-                    break
-                in_flight.append((wire, body, wire_pool.submit(client.push, body)))
-                sent = wire[-1]["seq"]
-            if not in_flight:
-                break
-            wire, body, future = in_flight.popleft()
-            answer = _answer(future, backoff, report, functools.partial(client.push, body))
-            if answer is not None and answer.status in (200, 409) and max(acked, int(answer.data["acked_seq"])) < wire[-1]["seq"]:
-                # Stored, but the hub has not got the batch before it yet (or is too old to
-                # count events held past its cursor): ask again now that it has.
-                answer = _call(backoff, report, functools.partial(client.push, body))
-            if answer is None:
-                return
-            if answer.status not in (200, 409):
-                report.error = _refusal(answer)
-                return
-            report.error = ""
-            report.batches += 1
-            report.pushed += int(answer.data.get("inserted", 0))
-            report.conflicts.extend(answer.data.get("conflicts", []))
-            new_acked = max(acked, int(answer.data["acked_seq"]))
-            _record_ack(session, new_acked, utcnow())
-            if new_acked < wire[-1]["seq"]:
-                report.error = f"no_progress: the hub acknowledged {new_acked} after a batch starting at {wire[0]['seq']}"
-                return
-            acked = new_acked
-            if progress:
-                progress(acked - start, total)
-            last = int(session.scalar(select(func.max(OutboxEvent.id))) or 0)  # visitors kept checking in
-            session.rollback()
+    while acked < last:
+        wire, body = _batch(session, acked, batch_size, hub_key or state.hub_public_key)
+        if not wire:
+            break
+        answer = _call(backoff, report, functools.partial(client.push, body))
+        if answer is None:
+            return
+        if answer.status not in (200, 409):
+            report.error = _refusal(answer)
+            return
+        report.error = ""
+        report.batches += 1
+        report.pushed += int(answer.data.get("inserted", 0))
+        report.conflicts.extend(answer.data.get("conflicts", []))
+        new_acked = int(answer.data["acked_seq"])
+        _record_ack(session, new_acked, utcnow())
+        if new_acked <= acked:
+            report.error = f"no_progress: the hub acknowledged {new_acked} after a batch starting at {wire[0]['seq']}"
+            return
+        acked = new_acked
+        if progress:
+            progress(acked - start, total)
+        last = int(session.scalar(select(func.max(OutboxEvent.id))) or 0)  # visitors kept checking in
+        session.rollback()
     report.acked_seq = acked
 
 
