@@ -4,8 +4,7 @@
     .venv/bin/python bench/sync.py --part ingest|catchup|fleet|dashboard ...   (TEST_POSTGRES_URL set)
 
 1. ingest: hub ingest events/s through the real API path (signed gzip batches of 500 POSTed
-   in order, PUSH_DEPTH on the wire at once as `kiosk sync` sends them, and one at a time, to
-   the hub under gunicorn, sealed phones opened, pseudonyms, daily roll-ups, acknowledged
+   to the hub under gunicorn, sealed phones opened, pseudonyms, daily roll-ups, acknowledged
    sequence) against, in the same run and into the same table of fresh databases of the same
    schema, a bare COPY and an executemany (psycopg 3, plain INSERT) of the same rows as the
    hub stores them (phones already opened: the baselines do no crypto).
@@ -52,7 +51,6 @@ from sqlalchemy.engine import make_url
 from kiosk.db import write_transaction
 from kiosk.extensions import db
 from kiosk.hub.services import LEVEL_LETTERS
-from kiosk.sync.services import PUSH_DEPTH
 from tests.helpers import CSRF_META, make_app
 from tests.sync.conftest import HUB_BOX_KEY, HUB_PSEUDONYM_KEY, HubProcess, database_url, hub_config
 
@@ -294,7 +292,7 @@ def part_ingest(pg: str, work: Path, events_count: int, workers: int, repeat: in
     cleaned = [row for batch in batches for row in services._clean_events(batch, secrets)]
     result["clean_only_eps"] = events_count / (time.perf_counter() - started)  # validation + opening 70 % sealed phones
     received = datetime.now(UTC)
-    runs: dict[str, list[float]] = {"copy": [], "executemany": [], "api": [], "api_serial": [], "api_parallel": []}
+    runs: dict[str, list[float]] = {"copy": [], "executemany": [], "api": [], "api_parallel": []}
     codes = ["XH-CY-CY1", "XH-GD-JH", "XH-SP-WJC", "XH-ZT-CDC", "XH-LY-HLSQ", "XH-ZT-YCXZ", "XH-ZHPG", "XH-CY"][: max(parallel, 1)]
     for round_ in range(repeat):
         url_copy, url_many = fresh_database(pg, "bench_copy"), fresh_database(pg, "bench_many")
@@ -332,24 +330,22 @@ def part_ingest(pg: str, work: Path, events_count: int, workers: int, repeat: in
         with running_hub(url_api, work / f"hub-ingest-{round_}", workers) as hub:
             _warm(hub, keys, codes, bodies[0])
             _reset(url_api)
-            # One kiosk's batches in order, as `kiosk sync` sends them: PUSH_DEPTH on the wire
-            # at once ("api"), and strictly one after the other ("api_serial", as before sync6).
-            for name, depth in (("api", PUSH_DEPTH), ("api_serial", 1)):
-                runs[name].append(events_count / _push(hub, keys, codes[:1], bodies, depth=depth))
-                with connect(url_api) as conn:
-                    assert exactly_once(conn, codes[:1])[codes[0]] == (events_count, events_count, 1, events_count, events_count)
-                _reset(url_api)
+            # One kiosk's batches, one after the other, as `kiosk sync` sends them.
+            runs["api"].append(events_count / _push(hub, keys, codes[:1], bodies))
+            with connect(url_api) as conn:
+                assert exactly_once(conn, codes[:1])[codes[0]] == (events_count, events_count, 1, events_count, events_count)
+            _reset(url_api)
             # ``parallel`` kiosks at once (a thread each, its own centre), the same events split
             # between them: what the hub's workers take in the nightly window.
             share = len(bodies) // len(codes)
-            seconds = _push(hub, keys, codes, bodies, share=share, depth=PUSH_DEPTH)
+            seconds = _push(hub, keys, codes, bodies, share=share)
             runs["api_parallel"].append(share * len(codes) * protocol.MAX_BATCH_EVENTS / seconds)
             result["hub_rss_worker_mib"], result["hub_rss_master_mib"] = hub_worker_rss(hub)
             result["statuses"] = access_statuses(hub)
         print(f"  round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.0f}/s" for k, v in runs.items()), flush=True)
     for key, values in runs.items():
         result[f"{key}_eps"], result[f"{key}_min"], result[f"{key}_max"] = statistics.median(values), min(values), max(values)
-    for key in ("api", "api_serial", "api_parallel"):
+    for key in ("api", "api_parallel"):
         result[f"{key}_to_executemany"] = statistics.median(a / m for a, m in zip(runs[key], runs["executemany"], strict=True))
         result[f"{key}_to_copy"] = statistics.median(a / c for a, c in zip(runs[key], runs["copy"], strict=True))
     result["load_after"] = load()
@@ -372,22 +368,18 @@ def _reset(url: str) -> None:
         conn.execute("UPDATE hub_centre SET acked_seq = 0")
 
 
-def _push(hub: HubProcess, keys: dict, codes: list[str], bodies: list[bytes], share: int | None = None, depth: int = 1) -> float:
-    """Seconds for each centre in ``codes`` to push ``bodies[:share]`` in order, all at once;
-    each centre keeps ``depth`` requests on the wire and reads the answers in order, as
-    kiosk.sync.services._push_all does."""
-    from concurrent.futures import ThreadPoolExecutor
-
+def _push(hub: HubProcess, keys: dict, codes: list[str], bodies: list[bytes], share: int | None = None) -> float:
+    """Seconds for each centre in ``codes`` to push ``bodies[:share]`` in order, all at once."""
     from kiosk.sync.client import HubClient
 
     errors: list[str] = []
 
     def send(code: str) -> None:
         client = HubClient(hub.url, *keys[code], app_version="bench")
-        with ThreadPoolExecutor(max_workers=depth) as pool:
-            for answer in pool.map(client.push, bodies[:share]):
-                if answer.status != 200:
-                    errors.append(f"{code}: {answer.status} {answer.data}")
+        for body in bodies[:share]:
+            answer = client.push(body)
+            if answer.status != 200:
+                errors.append(f"{code}: {answer.status} {answer.data}")
 
     threads = [threading.Thread(target=send, args=(code,)) for code in codes]
     started = time.perf_counter()
@@ -703,9 +695,7 @@ def main() -> None:
                     f"  COPY                     {r['copy_eps']:7.0f} events/s ({r['copy_min']:.0f}-{r['copy_max']:.0f})\n"
                     f"  executemany              {r['executemany_eps']:7.0f} events/s ({r['executemany_min']:.0f}-{r['executemany_max']:.0f})\n"
                     f"  hub API, 1 kiosk         {r['api_eps']:7.0f} events/s ({r['api_min']:.0f}-{r['api_max']:.0f}) = "
-                    f"{r['api_to_executemany']:.0%} of executemany, {r['api_to_copy']:.0%} of COPY ({PUSH_DEPTH} batches on the wire, as kiosk sync)\n"
-                    f"  hub API, 1 kiosk, serial {r['api_serial_eps']:7.0f} events/s ({r['api_serial_min']:.0f}-{r['api_serial_max']:.0f}) = "
-                    f"{r['api_serial_to_executemany']:.0%} of executemany (one batch at a time)\n"
+                    f"{r['api_to_executemany']:.0%} of executemany, {r['api_to_copy']:.0%} of COPY\n"
                     f"  hub API, {r['parallel']} kiosks at once {r['api_parallel_eps']:7.0f} events/s ({r['api_parallel_min']:.0f}-{r['api_parallel_max']:.0f}) = "
                     f"{r['api_parallel_to_executemany']:.0%} of executemany, {r['api_parallel_to_copy']:.0%} of COPY\n"
                     f"  (validation + opening sealed phones alone, one process: {r['clean_only_eps']:.0f} events/s)\n"

@@ -25,6 +25,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 API_PREFIX = "/api/sync/v1"
 # The hub refuses a kiosk whose sync protocol is older than it understands (426 + kiosk_too_old).
 PROTOCOL_VERSION = 1
@@ -84,7 +86,12 @@ def decode_batch(body: bytes) -> Any:
         raw = fh.read(MAX_BODY_BYTES_UNCOMPRESSED + 1)
     if len(raw) > MAX_BODY_BYTES_UNCOMPRESSED:
         raise ValueError("body too large once inflated")
-    return json.loads(raw)
+    try:
+        return orjson.loads(raw)  # 2-3x faster than json.loads
+    except orjson.JSONDecodeError:
+        # What orjson refuses and the standard library reads (integers past 64 bits, NaN, lone
+        # surrogates): as before, for validation to judge.
+        return json.loads(raw)
 
 
 def canonical_hash(value: Any) -> str:
