@@ -50,6 +50,7 @@ from sqlalchemy.engine import make_url
 
 from kiosk.db import write_transaction
 from kiosk.extensions import db
+from kiosk.hub.services import LEVEL_LETTERS
 from tests.helpers import CSRF_META, make_app
 from tests.sync.conftest import HUB_BOX_KEY, HUB_PSEUDONYM_KEY, HubProcess, database_url, hub_config
 
@@ -328,15 +329,12 @@ def part_ingest(pg: str, work: Path, events_count: int, workers: int, repeat: in
         keys = issue_keys(url_api, work, codes)
         with running_hub(url_api, work / f"hub-ingest-{round_}", workers) as hub:
             _warm(hub, keys, codes, bodies[0])
-            with connect(url_api) as conn:
-                conn.execute("TRUNCATE hub_event, hub_daily, hub_person_day")
-                conn.execute("UPDATE hub_centre SET acked_seq = 0")
+            _reset(url_api)
             # One kiosk's batches, one after the other, as `kiosk sync` sends them.
             runs["api"].append(events_count / _push(hub, keys, codes[:1], bodies))
             with connect(url_api) as conn:
                 assert exactly_once(conn, codes[:1])[codes[0]] == (events_count, events_count, 1, events_count, events_count)
-                conn.execute("TRUNCATE hub_event, hub_daily, hub_person_day")
-                conn.execute("UPDATE hub_centre SET acked_seq = 0")
+            _reset(url_api)
             # ``parallel`` kiosks at once (a thread each, its own centre), the same events split
             # between them: what the hub's workers take in the nightly window.
             share = len(bodies) // len(codes)
@@ -361,6 +359,13 @@ def _warm(hub: HubProcess, keys: dict, codes: list[str], body: bytes) -> None:
     for code in codes:
         for _ in range(2):
             HubClient(hub.url, *keys[code], app_version="bench").push(body)
+
+
+def _reset(url: str) -> None:
+    """Forget every pushed event and what ingest kept of it (the centres and keys stay)."""
+    with connect(url) as conn:
+        conn.execute("TRUNCATE hub_event, hub_daily, hub_monthly, hub_person_day, hub_people, hub_people_count, hub_conflict")
+        conn.execute("UPDATE hub_centre SET acked_seq = 0")
 
 
 def _push(hub: HubProcess, keys: dict, codes: list[str], bodies: list[bytes], share: int | None = None) -> float:
@@ -545,6 +550,14 @@ def seed_year(url: str, work: Path, centres: int, per_day: int, first: date, day
             "FROM hub_person_day p JOIN up ON up.centre_id = p.centre_id "
             "UNION SELECT DISTINCT up.scope_id, 'by', date_trunc('year', p.day)::date, p.person FROM hub_person_day p JOIN up ON up.centre_id = p.centre_id"
         )
+        # …and per branch and level of centre (the backfill of migration 0011_hub_level_people).
+        letter = "CASE c.level " + " ".join(f"WHEN '{level}' THEN '{code}'" for level, code in LEVEL_LETTERS.items()) + " ELSE 'x' END"
+        conn.execute(
+            "WITH RECURSIVE up (centre_id, scope_id) AS (SELECT id, id FROM centre UNION ALL "
+            "SELECT up.centre_id, c.parent_id FROM up JOIN centre c ON c.id = up.scope_id WHERE c.parent_id IS NOT NULL) "
+            f"INSERT INTO hub_people (scope_id, kind, start, person) SELECT DISTINCT up.scope_id, 'l' || {letter} || p.kind, p.start, p.person "
+            "FROM hub_people p JOIN centre c ON c.id = p.scope_id JOIN up ON up.centre_id = p.scope_id WHERE p.kind IN ('m', 'y')"
+        )
         conn.execute("INSERT INTO hub_people_count (scope_id, kind, start, people) SELECT scope_id, kind, start, count(*) FROM hub_people GROUP BY 1, 2, 3")
         # Most centres synced last night; every 20th has been silent for a week.
         conn.execute(
@@ -614,15 +627,21 @@ def part_dashboard(pg: str, work: Path, centres: int, per_day: int, rounds: int,
         url = fresh_database(pg, "bench_dashboard")
         result |= seed_year(url, work, centres, per_day, first, 365)
     year = f"period=custom&from={first.isoformat()}&to={(today - timedelta(days=1)).isoformat()}"
+    last_30 = f"period=custom&from={(today - timedelta(days=30)).isoformat()}&to={(today - timedelta(days=1)).isoformat()}"
     with running_hub(url, work / "hub-dashboard", workers) as hub:
         opener = login(hub.url, "district", "district-demo-1")
         result["year"] = time_requests(opener, f"{hub.url}/district/?period=year", rounds)
         result["month"] = time_requests(opener, f"{hub.url}/district/?period=month", rounds)
         result["year_community"] = time_requests(opener, f"{hub.url}/district/?period=year&level=community", rounds)
+        result["month_community"] = time_requests(opener, f"{hub.url}/district/?period=month&level=community", rounds)
+        result["week"] = time_requests(opener, f"{hub.url}/district/?period=week", rounds)
+        result["day"] = time_requests(opener, f"{hub.url}/district/?period=day", rounds)
         sub = login(hub.url, "cuiyuan", "cuiyuan-demo-1")
         result["year_subdistrict_user"] = time_requests(sub, f"{hub.url}/district/?period=year", rounds)
         result["year_csv"] = time_requests(opener, f"{hub.url}/district/export.csv?period=year", max(3, rounds // 5))
         result["last_365_days"] = time_requests(opener, f"{hub.url}/district/?{year}", max(3, rounds // 5))
+        result["last_365_days_community"] = time_requests(opener, f"{hub.url}/district/?{year}&level=community", max(3, rounds // 5))
+        result["last_30_days"] = time_requests(opener, f"{hub.url}/district/?{last_30}", max(3, rounds // 5))
     # Baseline: the same figures straight from the events (what the roll-ups avoid).
     with connect(url) as conn:
         timings = []
@@ -711,7 +730,19 @@ def main() -> None:
                     f"  load {r['load_before']} -> {r['load_after']}",
                     flush=True,
                 )
-                for key in ("year", "month", "year_community", "year_subdistrict_user", "year_csv", "last_365_days"):
+                for key in (
+                    "year",
+                    "month",
+                    "week",
+                    "day",
+                    "year_community",
+                    "month_community",
+                    "year_subdistrict_user",
+                    "year_csv",
+                    "last_30_days",
+                    "last_365_days",
+                    "last_365_days_community",
+                ):
                     t = r[key]
                     print(f"  GET /district/ {key:22} p50 {t['p50_ms']:7.1f} ms  p95 {t['p95_ms']:7.1f} ms  max {t['max_ms']:7.1f} ms", flush=True)
                 print(f"  baseline: the year's figures straight from hub_event (two aggregates): {r['from_events_ms']:.0f} ms", flush=True)

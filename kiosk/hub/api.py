@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, jsonify, request
 from kiosk.extensions import csrf, db
 from kiosk.hub import services
 from kiosk.hub.services import HubError
+from kiosk.i18n import _l
 from kiosk.sync import protocol
 
 bp = Blueprint("sync_api", __name__, url_prefix=protocol.API_PREFIX)
@@ -69,7 +70,7 @@ def roll():
 @bp.post("/events")
 def push():
     if request.content_length is not None and request.content_length > protocol.MAX_BATCH_BYTES:
-        return jsonify(error="batch_too_large", message=f"at most {protocol.MAX_BATCH_BYTES} bytes"), 413
+        return jsonify(error="batch_too_large", message=str(_l("A batch may be at most %(n)d bytes.", n=protocol.MAX_BATCH_BYTES))), 413
     result = services.push_unit(db.session, _signed(), _hub())
     # 409 says "stored, acknowledged, but some event_ids came with a different payload": they
     # are set aside on the hub for district staff, and the acknowledged sequence moved on.

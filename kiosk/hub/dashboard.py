@@ -12,14 +12,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select, union_all
+from sqlalchemy import func, select, text, union_all
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from kiosk.centres.models import Centre, CentreLevel
 from kiosk.db import utcnow
 from kiosk.hub.models import HubCentre, HubConflict, HubDaily, HubMonthly, HubPeople, HubPeopleCount, HubPersonDay, HubRole, HubUser
-from kiosk.hub.services import HubError
+from kiosk.hub.services import HubError, level_kind
 from kiosk.i18n import _l
 
 SILENT_AFTER = timedelta(hours=48)  # more than 2 nights without a push
@@ -122,6 +122,7 @@ def visible_centres(session: Session, user: HubUser) -> list[tuple[Centre, int]]
 def report(session: Session, user: HubUser, start: date, end: date, *, level: str = "", now: datetime | None = None) -> Report:
     now = now or utcnow()
     tree = visible_centres(session, user)
+    roots = [c.id for c, depth in tree if depth == 0]  # the branches shown, before any filter
     if level:
         tree = [(c, d) for c, d in tree if c.level == CentreLevel(level)]
     ids = [c.id for c, _d in tree]
@@ -135,15 +136,9 @@ def report(session: Session, user: HubUser, start: date, end: date, *, level: st
             select(HubPeopleCount.scope_id, HubPeopleCount.people).where(HubPeopleCount.scope_id.in_(ids), own, HubPeopleCount.start == start)
         ):
             rows[centre_id].figures["people"] = int(count)
-    else:
-        # DISTINCT in a subquery, then count: a hash aggregate (count(DISTINCT …) sorts).
-        pairs = (
-            select(HubPersonDay.centre_id, HubPersonDay.person)
-            .distinct()
-            .where(HubPersonDay.centre_id.in_(ids), HubPersonDay.day >= start, HubPersonDay.day < end)
-            .subquery()
-        )
-        people = session.execute(select(pairs.c.centre_id, func.count()).group_by(pairs.c.centre_id)).all()
+    counted_total = None
+    if not kind:
+        people, counted_total = _people_over_days(session, ids, start, end)
         for centre_id, count in people:
             rows[centre_id].figures["people"] = int(count)
     for state in session.scalars(select(HubCentre).where(HubCentre.centre_id.in_(ids))):
@@ -157,7 +152,7 @@ def report(session: Session, user: HubUser, start: date, end: date, *, level: st
         for key, _label in COLUMNS:
             totals[key] += row.figures.get(key, 0)
     # Someone who came to two centres is one person in the total.
-    totals["people"] = _distinct_total(session, tree, ids, start, end, kind, filtered=bool(level))
+    totals["people"] = counted_total if counted_total is not None else _distinct_total(session, roots, ids, start, end, kind, level)
     per_day = dict(
         session.execute(
             select(HubDaily.day, func.sum(HubDaily.events))
@@ -210,20 +205,48 @@ def _sums(session: Session, ids: list[int], start: date, end: date) -> list[tupl
     )
 
 
-def _distinct_total(session: Session, tree: list[tuple[Centre, int]], ids: list[int], start: date, end: date, kind: str | None, *, filtered: bool) -> int:
-    """Distinct people over the shown centres: the branch count kept at ingest when the rows are
-    a whole branch and the period a calendar month or year; else counted from the rows."""
-    roots = [c.id for c, depth in tree if depth == 0]
-    if kind and not filtered and len(roots) == 1:
+def _people_over_days(session: Session, ids: list[int], start: date, end: date) -> tuple[list[tuple[int, int]], int]:
+    """Distinct people per centre over [start, end) and over all of them, counted from
+    hub_person_day: the (centre, person) pairs once, then both counts from the pairs. On
+    PostgreSQL in one statement, with the memory for the hash of a year's pairs (at the default
+    4 MB it spilled to disk: 2.5 s → 1.5 s for 200 centres' year, docs/benchmarks.md)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
+        found = session.execute(_PEOPLE_OVER_DAYS, {"ids": ids, "start": start, "end": end}).all()
+        return [(c, n) for c, n in found if c is not None], int(next((n for c, n in found if c is None), 0))
+    pairs = (
+        select(HubPersonDay.centre_id, HubPersonDay.person)
+        .distinct()
+        .where(HubPersonDay.centre_id.in_(ids), HubPersonDay.day >= start, HubPersonDay.day < end)
+        .subquery()
+    )
+    people = [(c, int(n)) for c, n in session.execute(select(pairs.c.centre_id, func.count()).group_by(pairs.c.centre_id))]
+    total = session.scalar(select(func.count()).select_from(select(pairs.c.person).distinct().subquery()))
+    return people, int(total or 0)
+
+
+_PEOPLE_OVER_DAYS = text(
+    "WITH pairs AS MATERIALIZED (SELECT DISTINCT centre_id, person FROM hub_person_day"
+    " WHERE centre_id = ANY(:ids) AND day >= :start AND day < :end)"
+    " SELECT centre_id, count(*) FROM pairs GROUP BY centre_id"
+    " UNION ALL SELECT NULL, count(*) FROM (SELECT DISTINCT person FROM pairs) people"
+)
+
+
+def _distinct_total(session: Session, roots: list[int], ids: list[int], start: date, end: date, kind: str | None, level: str) -> int:
+    """Distinct people over the shown centres: when they are one whole branch (``roots``), or
+    its centres of one level, and the period a calendar month or year, the count kept at ingest
+    for that branch (and level); else counted from the rows."""
+    if kind and len(roots) == 1:
+        kept = level_kind(level, kind) if level else "b" + kind
         count = session.scalar(
-            select(HubPeopleCount.people).where(HubPeopleCount.scope_id == roots[0], HubPeopleCount.kind == "b" + kind, HubPeopleCount.start == start)
+            select(HubPeopleCount.people).where(HubPeopleCount.scope_id == roots[0], HubPeopleCount.kind == kept, HubPeopleCount.start == start)
         )
         return int(count or 0)
     if kind:
         people = select(HubPeople.person).distinct().where(HubPeople.scope_id.in_(ids), HubPeople.kind == kind, HubPeople.start == start)
-    else:
-        people = select(HubPersonDay.person).distinct().where(HubPersonDay.centre_id.in_(ids), HubPersonDay.day >= start, HubPersonDay.day < end)
-    return int(session.scalar(select(func.count()).select_from(people.subquery())) or 0)
+        return int(session.scalar(select(func.count()).select_from(people.subquery())) or 0)
+    return _people_over_days(session, ids, start, end)[1]
 
 
 def _add(figures: dict[str, int], type_: str, events: int, points: int) -> None:

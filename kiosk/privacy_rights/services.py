@@ -448,7 +448,18 @@ def erase_person(session: Session, raw_phone: str, *, actor=None, zone: ZoneInfo
             detail=" ".join(f"{k}={v}" for k, v in sorted(counts.items())),
             remote_addr=remote_addr,
         )
+    # Committed: no kiosk process keeps the number's sealed value any longer (this one at once,
+    # the server's at its next seal, through the marker it watches).
+    _forget_sealed(person.phone)
     return result
+
+
+def _forget_sealed(phone: str) -> None:
+    from flask import current_app, has_app_context
+
+    from kiosk.sync import erasure_marker, protocol
+
+    protocol.note_erasure(erasure_marker(current_app) if has_app_context() else None, phone)
 
 
 # ---- retention ----

@@ -12,15 +12,20 @@ has seen, so a captured request cannot be replayed. See docs/sync.md and docs/op
 from __future__ import annotations
 
 import base64
-import functools
 import gzip
 import hashlib
 import hmac
 import io
 import json
+import os
 import secrets
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
+
+import orjson
 
 API_PREFIX = "/api/sync/v1"
 # The hub refuses a kiosk whose sync protocol is older than it understands (426 + kiosk_too_old).
@@ -81,7 +86,12 @@ def decode_batch(body: bytes) -> Any:
         raw = fh.read(MAX_BODY_BYTES_UNCOMPRESSED + 1)
     if len(raw) > MAX_BODY_BYTES_UNCOMPRESSED:
         raise ValueError("body too large once inflated")
-    return json.loads(raw)
+    try:
+        return orjson.loads(raw)  # 2-3x faster than json.loads
+    except orjson.JSONDecodeError:
+        # What orjson refuses and the standard library reads (integers past 64 bits, NaN, lone
+        # surrogates): as before, for validation to judge.
+        return json.loads(raw)
 
 
 def canonical_hash(value: Any) -> str:
@@ -95,6 +105,11 @@ def canonical_hash(value: Any) -> str:
 # How many (hub key, phone) seals a kiosk process keeps: a centre's regulars many times over.
 SEAL_CACHE_SIZE = 4096
 
+_SEALS: OrderedDict[tuple[str, str], str] = OrderedDict()  # (hub public key, phone) -> sealed, LRU order
+_SEALS_LOCK = threading.Lock()
+# The erasure marker this process watches (watch_erasures) and the stamp it last saw there.
+_ERASURES: dict[str, Any] = {"path": None, "seen": None}
+
 
 def seal(public_key_b64: str, phone: str) -> str:
     """A phone number encrypted to the hub's public key (X25519 sealed box): only the hub's
@@ -105,13 +120,81 @@ def seal(public_key_b64: str, phone: str) -> str:
     the hub opens it once (HubSecrets.person_of memoises sealed value -> pseudonym) instead of
     paying an X25519 multiplication per event at both ends. Two kiosks, or one kiosk before and
     after a restart, still seal one number to unrelated values (a fresh ephemeral key each
-    time), and no kiosk can test a guess against a sealed value. Threat model: docs/sync.md."""
-    return _sealed(public_key_b64, phone)
+    time), and no kiosk can test a guess against a sealed value. An erasure drops the person's
+    entry (forget_seal; in other processes through the marker of watch_erasures). Threat
+    model: docs/sync.md."""
+    _check_erasures()
+    key = (public_key_b64, phone)
+    with _SEALS_LOCK:
+        sealed = _SEALS.get(key)
+        if sealed is not None:
+            _SEALS.move_to_end(key)
+            return sealed
+    sealed = seal_fresh(public_key_b64, phone)
+    with _SEALS_LOCK:
+        _SEALS[key] = sealed
+        while len(_SEALS) > SEAL_CACHE_SIZE:
+            _SEALS.popitem(last=False)
+    return sealed
 
 
-@functools.lru_cache(maxsize=SEAL_CACHE_SIZE)
-def _sealed(public_key_b64: str, phone: str) -> str:
-    return seal_fresh(public_key_b64, phone)
+def cached_seals() -> int:
+    """How many sealed values this process keeps."""
+    return len(_SEALS)
+
+
+def forget_seal(phone: str) -> None:
+    """Drop this process's sealed values of one number (under every hub key): `kiosk privacy
+    erase` calls it, and note_erasure() tells the other processes of the kiosk."""
+    with _SEALS_LOCK:
+        for key in [key for key in _SEALS if key[1] == phone]:
+            del _SEALS[key]
+
+
+def forget_seals() -> None:
+    """Drop this process's sealed values (the next seal of each number is a new one)."""
+    with _SEALS_LOCK:
+        _SEALS.clear()
+
+
+def watch_erasures(path: Path | None) -> None:
+    """Make this process drop every sealed value it keeps when ``path`` (a marker in the
+    instance folder) changes: the server process learns of an erasure made by the `kiosk
+    privacy erase` command without knowing whose (erasures are rare; each person is sealed
+    afresh once). One stat() per seal."""
+    _ERASURES["path"], _ERASURES["seen"] = path, _stamp(path)
+
+
+def note_erasure(path: Path | None, phone: str) -> None:
+    """After an erasure committed: drop the number's sealed values here and move the marker on,
+    so every kiosk process watching it drops its own."""
+    forget_seal(phone)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="ascii") as marker:
+            marker.write(".")  # the size changes even when the clock does not
+        if _ERASURES["path"] == path:
+            _ERASURES["seen"] = _stamp(path)
+
+
+def _stamp(path: Path | None) -> tuple[int, int] | None:
+    if path is None:
+        return None
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_mtime_ns, status.st_size
+
+
+def _check_erasures() -> None:
+    path = _ERASURES["path"]
+    if path is None:
+        return
+    stamp = _stamp(path)
+    if stamp != _ERASURES["seen"]:
+        _ERASURES["seen"] = stamp
+        forget_seals()
 
 
 def seal_fresh(public_key_b64: str, phone: str) -> str:
@@ -120,11 +203,6 @@ def seal_fresh(public_key_b64: str, phone: str) -> str:
 
     box = SealedBox(PublicKey(base64.b64decode(public_key_b64)))
     return base64.b64encode(box.encrypt(phone.encode())).decode()
-
-
-def forget_seals() -> None:
-    """Drop this process's sealed values (the next seal of each number is a new one)."""
-    _sealed.cache_clear()
 
 
 def new_box_keypair() -> tuple[str, str]:

@@ -32,11 +32,14 @@ def _expected() -> dict[tuple[int, str, date], int]:
     people: dict[tuple[int, str, date], set[str]] = defaultdict(set)
     for row in db.session.scalars(select(HubPersonDay)):
         month, year = row.day.replace(day=1), row.day.replace(month=1, day=1)
+        level = db.session.get(Centre, row.centre_id).level.value
         people[(row.centre_id, "m", month)].add(row.person)
         people[(row.centre_id, "y", year)].add(row.person)
         for scope in services.scopes(db.session, row.centre_id):
             people[(scope, "bm", month)].add(row.person)
             people[(scope, "by", year)].add(row.person)
+            people[(scope, services.level_kind(level, "m"), month)].add(row.person)
+            people[(scope, services.level_kind(level, "y"), year)].add(row.person)
     return {key: len(persons) for key, persons in people.items()}
 
 
@@ -76,3 +79,5 @@ def test_people_counts_kept_at_ingest_equal_a_recount(hub_app):
     assert kept == expected
     assert len(db.session.scalars(select(HubPeople)).all()) == sum(expected.values())
     assert any(kind == "by" and start.year == 2027 for (_scope, kind, start) in expected)  # crossed the new year
+    # Centres of three levels in 转塘's branch: the sub-district centre, a village, a business district.
+    assert {"lsm", "lsy", "lvm", "lvy", "lbm", "lby"} <= {kind for (scope, kind, _start) in expected if scope == ids["XH-ZT"]}
