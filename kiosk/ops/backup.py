@@ -82,16 +82,26 @@ def _private(path: Path) -> None:
         path.chmod(0o600)
 
 
+def _complaint(error: Exception) -> str:
+    """SQLite's message, readable. A damaged file can put bytes that are not UTF-8 into the
+    message (an object name from a scribbled schema); Python's sqlite3 then raises
+    UnicodeDecodeError instead of DatabaseError, and the bytes are still the complaint."""
+    if isinstance(error, UnicodeDecodeError):
+        return bytes(error.object).decode("utf-8", "replace")
+    return str(error)
+
+
 def integrity(path: Path, *, quick: bool = False) -> str:
     """``ok`` or SQLite's first complaint (read-only: the file is never changed)."""
     try:
         connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     except sqlite3.Error as error:
-        return str(error)
+        return _complaint(error)
+    connection.text_factory = lambda raw: raw.decode("utf-8", "replace")
     try:
         rows = connection.execute("PRAGMA quick_check" if quick else "PRAGMA integrity_check").fetchall()
-    except sqlite3.DatabaseError as error:
-        return str(error)
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as error:
+        return _complaint(error)
     finally:
         connection.close()
     return "ok" if rows == [("ok",)] else "; ".join(str(r[0]) for r in rows[:3])
@@ -261,7 +271,7 @@ def last_change(path: Path) -> str | None:
         for sql in ("SELECT max(occurred_at) FROM outbox_event", "SELECT max(at) FROM audit_entry"):
             try:
                 value = connection.execute(sql).fetchone()[0]
-            except sqlite3.DatabaseError:
+            except (sqlite3.DatabaseError, UnicodeDecodeError):  # see _complaint
                 continue
             if value and (newest is None or str(value) > newest):
                 newest = str(value)

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import urllib.request
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -180,6 +181,27 @@ def test_restore_refuses_a_damaged_backup_and_changes_nothing(instance_path, tmp
     assert "未通过完整性检查" in invoke(instance_path, "restore", str(not_sqlite), "--force").output
     assert "没有备份文件" in invoke(instance_path, "restore", str(tmp_path / "missing.sqlite3")).output
     assert database.read_bytes() == before
+
+
+def test_restore_refuses_a_backup_whose_schema_names_are_not_utf8(instance_path, tmp_path):
+    """A scribbled schema can name an object in bytes that are not UTF-8: SQLite's complaint
+    carries them and Python's sqlite3 raises UnicodeDecodeError, not DatabaseError (seen when
+    the random scribble above hit sqlite_master). Still a clear refusal, nothing changed."""
+    damaged = tmp_path / "kiosk-XH-20261102-000000.sqlite3"
+    with closing(sqlite3.connect(damaged)) as connection:
+        connection.execute("CREATE TABLE zzzzzz (a)")
+        connection.commit()
+    data = bytearray(damaged.read_bytes())
+    at = data.find(b"zzzzzz")
+    data[at : at + 6] = b"\xb1\xb0\xa0\xf9\xbd\x10"  # the name column of sqlite_master
+    at = data.find(b"(a)")
+    data[at : at + 3] = b"(a "  # and its CREATE statement cut short: a malformed schema
+    damaged.write_bytes(bytes(data))
+    before = (instance_path / "kiosk.sqlite3").read_bytes()
+    refused = invoke(instance_path, "restore", str(damaged), "--force")
+    assert refused.exit_code == 1 and "未通过完整性检查" in refused.output, refused
+    assert "malformed database schema" in refused.output
+    assert (instance_path / "kiosk.sqlite3").read_bytes() == before
 
 
 class FakeHub(BaseHTTPRequestHandler):
