@@ -10,8 +10,12 @@ The mix, with think time between actions as people have (not a throughput test):
 - staff at the desk: dashboard, member search, points corrections, lending and taking back a
   book, the queue, the activity's live count.
 Every request is timed; an error is a 5xx, a refused connection or a timeout (a 4xx refusal
-is counted apart: e.g. a number already checked in). Targets: zero errors, RSS growth after
-the first (warm-up) minute at most 10 %. The baseline is the same run's first minute.
+is counted apart, and broken down by route at the end: e.g. a full slot). Targets: zero
+errors, RSS growth after the first (warm-up) minute at most 10 %. The baseline is the same
+run's first minute.
+
+    --probe [--probe-frames N]   the server's memory by kind every minute (kiosk.ops.memprobe),
+                                 and with N > 0 what Python allocated between minute 2 and the end
 """
 
 from __future__ import annotations
