@@ -10,17 +10,24 @@ The mix, with think time between actions as people have (not a throughput test):
 - staff at the desk: dashboard, member search, points corrections, lending and taking back a
   book, the queue, the activity's live count.
 Every request is timed; an error is a 5xx, a refused connection or a timeout (a 4xx refusal
-is counted apart: e.g. a number already checked in). Targets: zero errors, RSS growth after
-the first (warm-up) minute at most 10 %. The baseline is the same run's first minute.
+is counted apart, and broken down by route at the end: e.g. a full slot). Targets: zero
+errors, RSS growth after the first (warm-up) minute at most 10 %. The baseline is the same
+run's first minute.
+
+    --probe [--probe-frames N]   the server's memory by kind every minute (kiosk.ops.memprobe),
+                                 and with N > 0 what Python allocated between minute 2 and the end
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import random
 import re
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -90,11 +97,20 @@ class Recorder:
     def __init__(self, start: float):
         self.start = start
         self.lock = threading.Lock()
-        self.samples: list[tuple[int, str, float, int]] = []  # minute, kind, seconds, status (0 = no answer)
+        self.samples: list[tuple[int, str, float, int, str]] = []  # minute, kind, seconds, status (0 = no answer), route
 
-    def add(self, kind: str, seconds: float, status: int) -> None:
+    def add(self, kind: str, seconds: float, status: int, route: str) -> None:
         with self.lock:
-            self.samples.append((int((time.monotonic() - self.start) // 60), kind, seconds, status))
+            self.samples.append((int((time.monotonic() - self.start) // 60), kind, seconds, status, route))
+
+
+def route_of(path: str, posted: bool) -> str:
+    """The route a request went to, for the 4xx breakdown: ids and tokens in the path become
+    <id> / <token>, the query string goes ("POST /booking/book", "GET /checkin/<id>")."""
+    parts = []
+    for part in path.split("?", 1)[0].split("/"):
+        parts.append("<id>" if part.isdigit() else "<token>" if len(part) >= 20 else part)
+    return ("POST " if posted else "GET ") + ("/".join(parts) or "/")
 
 
 class Client(Browser):
@@ -108,7 +124,7 @@ class Client(Browser):
     def go(self, path: str, data: dict | None = None) -> tuple[int, str]:
         began = time.perf_counter()
         status, text = self.request(path, data, htmx=data is not None)
-        self.recorder.add(self.kind, time.perf_counter() - began, 0 if status == UNKNOWN else status)
+        self.recorder.add(self.kind, time.perf_counter() - began, 0 if status == UNKNOWN else status, route_of(path, data is not None))
         return status, text
 
 
@@ -185,12 +201,59 @@ def staff_loop(base: str, seeded: dict, recorder: Recorder, stop: threading.Even
         stop.wait(rng.uniform(1.0, 3.0))
 
 
+def wait_for(path: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            sys.exit(f"no memory probe at {path}")
+        time.sleep(0.5)
+
+
+def report_probes(folder: Path, count: int) -> None:
+    """Each minute's probe, then what grew between the probe at minute 2 and the last one."""
+    import tracemalloc
+
+    mib = 1024 * 1024
+    print("memory probe (MiB): minute, RSS, anonymous, SQLite heap (page cache), glibc in use / held free, traced by Python, gc objects, pool in/out, caches")
+    figures = []
+    for number in range(1, count + 1):
+        wait_for(folder / f"probe-{number}.json")
+        f = json.loads((folder / f"probe-{number}.json").read_text())
+        figures.append(f)
+        print(
+            f"  {number:2d}  {f['kernel'].get('Rss', 0) / mib:6.1f} {f['kernel'].get('Anonymous', 0) / mib:6.1f}"
+            f"  {f['sqlite'].get('memory_used', 0) / mib:5.1f} ({f['sqlite'].get('page_cache', 0) / mib:5.1f})"
+            f"  {f['glibc'].get('in_use', 0) / mib:6.1f} / {f['glibc'].get('free_held', 0) / mib:5.1f}"
+            f"  {f['tracemalloc']['current'] / mib:6.1f}  {f['gc']['objects']:7d}"
+            f"  {f['pool'].get('checkedin', '?')}/{f['pool'].get('checkedout', '?')}  {json.dumps(f['caches'])}"
+        )
+        print("      anonymous resident by mapping (MiB): " + ", ".join(f"{k} {v / mib:.1f}" for k, v in f.get("anonymous", {}).items()))
+    if count < 3 or not (folder / f"probe-{count}.tracemalloc").exists():
+        return
+    first, last = 2, count
+    ignore = [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, "<frozen importlib._bootstrap*>")]
+    before = tracemalloc.Snapshot.load(str(folder / f"probe-{first}.tracemalloc")).filter_traces(ignore)
+    after = tracemalloc.Snapshot.load(str(folder / f"probe-{last}.tracemalloc")).filter_traces(ignore)
+    total = sum(s.size_diff for s in after.compare_to(before, "filename"))
+    print(f"Python allocations, probe {first} -> probe {last}: {total / mib:+.2f} MiB traced; largest growth by allocation site:")
+    for stat in after.compare_to(before, "traceback")[:12]:
+        frames = [f"{Path(frame.filename).name}:{frame.lineno}" for frame in list(stat.traceback)[::-1][:6]]
+        print(f"  {stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7d} blocks  " + " < ".join(frames))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--kiosks", type=int, default=6)
     parser.add_argument("--phones", type=int, default=4)
     parser.add_argument("--staff", type=int, default=2)
+    parser.add_argument(
+        "--probe",
+        action="store_true",
+        help="trace the server's memory (kiosk.ops.memprobe): a probe every minute, then the growth from minute 2 to the end by allocation site and by kind of memory (slows the server; RSS figures then include the tracer's own)",
+    )
+    parser.add_argument("--probe-frames", type=int, default=4, help="frames traced per allocation with --probe (0: no tracing, the memory figures only)")
+    parser.add_argument("--env", action="append", default=[], metavar="KIOSK_KEY=VALUE", help="extra configuration for the server (experiments)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         instance = Path(tmp)
@@ -206,7 +269,13 @@ def main() -> None:
         }
         limits |= {"KIOSK_MEMBER_SEARCH_RATE_LIMIT": NO_LIMIT, "KIOSK_LOGIN_RATE_LIMIT": NO_LIMIT, "KIOSK_PASS_CHECKIN_LIMIT": NO_LIMIT}
         command = [str(BIN / "kiosk"), "serve", "--port", str(port), "--threads", str(THREADS)]
-        with server(command, port, env={"KIOSK_INSTANCE_PATH": tmp, **limits}, probe="/healthz") as process:
+        extra = dict(item.split("=", 1) for item in args.env)
+        probes = ROOT / "bench" / "results" / "soak-probe"
+        if args.probe:
+            shutil.rmtree(probes, ignore_errors=True)
+            extra["KIOSK_MEMORY_PROBE_DIR"] = str(probes)
+            extra.setdefault("KIOSK_MEMORY_PROBE_FRAMES", str(args.probe_frames))
+        with server(command, port, env={"KIOSK_INSTANCE_PATH": tmp, **limits, **extra}, probe="/healthz") as process:
             base = f"http://127.0.0.1:{port}"
             start = time.monotonic()
             recorder, stop, lock, number = Recorder(start), threading.Event(), threading.Lock(), [0]
@@ -222,13 +291,21 @@ def main() -> None:
                 thread.start()
             rss: list[tuple[float, float]] = []
             load: list[float] = []
+            probed = 0
             while time.monotonic() - start < args.minutes * 60:
                 time.sleep(5)
                 rss.append((time.monotonic() - start, rss_mib(process.pid)))
                 load.append(os.getloadavg()[0])
+                if args.probe and rss[-1][0] >= (probed + 1) * 60:
+                    probed += 1
+                    os.kill(process.pid, signal.SIGUSR1)
             stop.set()
             for thread in threads:
                 thread.join(timeout=60)
+            if args.probe:
+                probed += 1
+                os.kill(process.pid, signal.SIGUSR1)
+                wait_for(probes / f"probe-{probed}.json")
             with __import__("sqlite3").connect(instance / "kiosk.sqlite3") as db:
                 integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
     minutes = int(args.minutes + 0.999)
@@ -264,6 +341,14 @@ def main() -> None:
         f"RSS: {warm:.1f} MiB after the warm-up minute, {rss[-1][1]:.1f} MiB at the end: {growth:+.1f} % (target ≤ 10 %); peak {max(m for _, m in rss):.1f} MiB"
     )
     print(f"database after the run: integrity_check {integrity}")
+    refusals = collections.Counter((s[4], s[3]) for s in recorder.samples if 400 <= s[3] < 500)
+    if refusals:
+        print("4xx by route (route, status: count; minutes):")
+        for (route, status), count in refusals.most_common():
+            when = collections.Counter(s[0] + 1 for s in recorder.samples if s[4] == route and s[3] == status)
+            print(f"  {route} {status}: {count}  (minutes {', '.join(f'{m}: {n}' for m, n in sorted(when.items()))})")
+    if args.probe:
+        report_probes(probes, probed)
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "soak.json").write_text(

@@ -144,6 +144,10 @@ def serve_command(host: str | None, port: int | None, threads: int | None) -> No
 
     hold_serve_lock(Path(app.instance_path))  # `kiosk restore` refuses while this is held
     install_file_logging(app.config, Path(app.instance_path))
+    from kiosk.ops import allocator, memprobe
+
+    memprobe.install(app)  # only with MEMORY_PROBE_DIR set (bench/soak.py --probe)
+    allocator.tune(app.config)  # before waitress starts its threads (their arenas)
     host = host or app.config["SERVE_HOST"]
     port = port or app.config["SERVE_PORT"]
     click.echo(_("Centre Kiosk is running at http://%(host)s:%(port)d/ (staff: /staff/)", host=host, port=port))

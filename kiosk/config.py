@@ -115,6 +115,16 @@ DEFAULTS: dict[str, Any] = {
     # `kiosk doctor`: least free disk space, and the most the clock may differ from the hub's.
     "DOCTOR_MIN_FREE_MB": 1024,
     "DOCTOR_MAX_CLOCK_SKEW_SECONDS": 60,
+    # glibc's allocator under `kiosk serve` (kiosk.ops.allocator): at most this many arenas
+    # (0: glibc's default, 8 per core), and the free memory inside them given back to the
+    # kernel every MALLOC_TRIM_SECONDS (0: never). Measured in docs/benchmarks.md ("Soak").
+    "MALLOC_ARENA_MAX": 2,
+    "MALLOC_TRIM_SECONDS": 30,
+    # Benchmarks only (bench/soak.py --probe): `kiosk serve` traces memory and writes a probe
+    # into this folder on SIGUSR1 (kiosk.ops.memprobe). Empty: off, nothing installed.
+    "MEMORY_PROBE_DIR": "",
+    # How many frames of each allocation the probe traces (0: its figures only, no tracemalloc).
+    "MEMORY_PROBE_FRAMES": 4,
 }
 
 SUPPORTED_LOCALES = ("zh", "en")
