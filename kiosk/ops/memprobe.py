@@ -29,6 +29,7 @@ import signal
 import sys
 import tempfile
 import threading
+import traceback
 import tracemalloc
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,10 @@ def install(app: Flask) -> bool:
 def write_probe(app: Flask, folder: Path, number: int) -> None:
     if tracemalloc.is_tracing():
         tracemalloc.take_snapshot().dump(str(folder / f"probe-{number}.tracemalloc"))
-    figures = measure(app)
+    try:
+        figures = measure(app)
+    except Exception:  # noqa: BLE001 -- a probe thread dies silently: leave the reason where the bench looks
+        figures = {"error": traceback.format_exc()}
     (folder / f"probe-{number}.json.part").write_text(json.dumps(figures, indent=1))
     os.replace(folder / f"probe-{number}.json.part", folder / f"probe-{number}.json")
 
@@ -191,7 +195,7 @@ def in_process_caches() -> dict[str, int]:
     sizes: dict[str, int] = {}
     modules = sys.modules
     if "kiosk.sync.protocol" in modules:
-        sizes["seal_lru"] = modules["kiosk.sync.protocol"]._sealed.cache_info().currsize
+        sizes["seal_lru"] = modules["kiosk.sync.protocol"].cached_seals()
     if "kiosk.catalogue.search" in modules:
         sizes["catalogue_counts"] = len(modules["kiosk.catalogue.search"]._COUNTS)
     if "kiosk.catalogue.text" in modules:
