@@ -15,7 +15,7 @@ import unicodedata
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -154,7 +154,7 @@ _SLOT_COUNTS = select(_slot_table.c.starts_at, _slot_table.c.booked).where(
 )
 
 
-def _load_schedule(session: Session, service: Service, first: date, last: date, *, booked: bool = True) -> _Schedule:
+def _load_schedule(session: Session | Connection, service: Service | ServiceRow, first: date, last: date, *, booked: bool = True) -> _Schedule:
     params = {"service_id": service.id, "first": first, "last": last}
     templates = session.execute(_TEMPLATES, params).all()
     overrides = {o.day: o for o in session.execute(_OVERRIDES, params)}
@@ -165,7 +165,7 @@ def _load_schedule(session: Session, service: Service, first: date, last: date, 
     return _Schedule(templates, overrides, closures, counts)
 
 
-def _windows(service: Service, schedule: _Schedule, day: date) -> list[tuple[time, time, int, int, int | None]]:
+def _windows(service: Service | ServiceRow, schedule: _Schedule, day: date) -> list[tuple[time, time, int, int, int | None]]:
     """(starts, ends, slot minutes, capacity, provider) for one day, after overrides and closures."""
     if day in schedule.closures:
         return []
@@ -191,7 +191,7 @@ def _windows(service: Service, schedule: _Schedule, day: date) -> list[tuple[tim
     return [(t.starts, t.ends, t.slot_minutes, t.capacity, t.provider_id) for t in weekly]
 
 
-def _day_slots(service: Service, schedule: _Schedule, day: date, zone: ZoneInfo) -> list[SlotView]:
+def _day_slots(service: Service | ServiceRow, schedule: _Schedule, day: date, zone: ZoneInfo) -> list[SlotView]:
     slots: dict[datetime, SlotView] = {}
     for starts, ends, minutes, capacity, provider_id in _windows(service, schedule, day):
         start = datetime.combine(day, starts, zone)
@@ -223,11 +223,11 @@ def local_today(now: datetime, zone: ZoneInfo) -> date:
     return now.astimezone(zone).date()
 
 
-def last_bookable_day(service: Service, now: datetime, zone: ZoneInfo) -> date:
+def last_bookable_day(service: Service | ServiceRow, now: datetime, zone: ZoneInfo) -> date:
     return local_today(now, zone) + timedelta(days=service.horizon_days)
 
 
-def _bookable(service: Service, slot: SlotView, now: datetime) -> bool:
+def _bookable(service: Service | ServiceRow, slot: SlotView, now: datetime) -> bool:
     return slot.starts_at - now >= timedelta(minutes=service.lead_minutes)
 
 
@@ -292,13 +292,13 @@ def parse_slot_key(raw: str | None, zone: ZoneInfo) -> datetime:
     return local.astimezone(UTC)
 
 
-def find_slot(session: Session, service: Service, slot_key: str | None, zone: ZoneInfo, *, booked: bool = True) -> SlotView:
+def find_slot(session: Session | Connection, service: Service | ServiceRow, slot_key: str | None, zone: ZoneInfo, *, booked: bool = True) -> SlotView:
     """The slot of *this* service at that time, or bad_slot (another service's slot, a time the
     schedule does not have, a closed day). Without ``booked`` its places taken are not read
     (book() lets the database count them)."""
     at = parse_slot_key(slot_key, zone)
     day = at.astimezone(zone).date()
-    for slot in day_slots(session, service, day, zone, booked=booked):
+    for slot in _day_slots(service, _load_schedule(session, service, day, day, booked=booked), day, zone):
         if slot.starts_at == at:
             return slot
     raise BookingError("not_a_slot", _l("This service has no slot at that time. Please choose again."), status=404)
@@ -315,6 +315,44 @@ def get_service(session: Session, service_id: Any, *, active_only: bool = False)
     if service is None or (active_only and not service.active):
         raise BookingError("unknown_service", _l("This service does not exist."), status=404)
     return service
+
+
+@dataclass(frozen=True)
+class ServiceRow:
+    """The columns of a service a booking reads (a Core row, not an ORM object): book() reads
+    it on every keypad confirmation, where loading the ORM object was a tenth of the request."""
+
+    id: int
+    name: str
+    prefix: str
+    category: ServiceCategory
+    place: str
+    duration_minutes: int
+    lead_minutes: int
+    horizon_days: int
+    per_person_limit: int
+    cancel_minutes: int
+    noshow_limit: int
+    noshow_days: int
+    block_days: int
+    active: bool
+    demo_key: str | None
+
+
+_service_t = cast(Table, Service.__table__)
+_SERVICE_ROW = select(*(_service_t.c[f.name] for f in fields(ServiceRow))).where(_service_t.c.id == bindparam("id"))
+
+
+def _service_row(connection: Connection, service_id: Any) -> ServiceRow | None:
+    """The service's row, or None (no such service, or an id that is not one)."""
+    try:
+        number = int(service_id)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if not 0 < number < 2**63:
+        return None
+    row = connection.execute(_SERVICE_ROW, {"id": number}).first()
+    return ServiceRow(*tuple(row)) if row is not None else None
 
 
 def list_services(session: Session, *, active_only: bool = False) -> list[Service]:
@@ -591,7 +629,7 @@ _MEMBER_BY_PHONE = select(*_MEMBER_COLUMNS).where(_member_t.c.phone == bindparam
 
 
 def _member(session: Session, member_id: int) -> PersonMember | None:
-    row = session.execute(_MEMBER_BY_ID, {"id": member_id}).first()
+    row = session.connection().execute(_MEMBER_BY_ID, {"id": member_id}).first()
     return PersonMember(*tuple(row)) if row is not None else None
 
 
@@ -606,7 +644,7 @@ def identify(session: Session, *, phone: str | None = None, member_id: int | Non
         number = parse_phone(phone)
     except PhoneError as error:
         raise BookingError(error.code, error.message, field="phone") from None
-    row = session.execute(_MEMBER_BY_PHONE, {"phone": number}).first()
+    row = session.connection().execute(_MEMBER_BY_PHONE, {"phone": number}).first()
     if row is not None:
         member = PersonMember(*tuple(row))
         if not member.active:
@@ -619,12 +657,17 @@ def _person_phone(person: Person) -> str | None:
     return person.member.phone if person.member is not None else person.phone
 
 
-def blocked_until(session: Session, person_key: str, service: Service, now: datetime) -> datetime | None:
+def blocked_until(
+    session: Session, person_key: str, service: Service | ServiceRow, now: datetime, *, noshows: tuple[int, Any] | None = None
+) -> datetime | None:
     """When the no-show block ends, or None: noshow_limit no-shows within noshow_days (not
-    counting those before a staff member lifted the block) block for block_days after the last."""
+    counting those before a staff member lifted the block) block for block_days after the last.
+    ``noshows``: _NOSHOWS's answer (count, last) when the caller has read it already."""
     if service.block_days == 0:
         return None
-    count, last = session.execute(_NOSHOWS, {"person_key": person_key, "since": now - timedelta(days=service.noshow_days)}).one()
+    if noshows is None:
+        noshows = tuple(session.execute(_NOSHOWS, {"person_key": person_key, "since": now - timedelta(days=service.noshow_days)}).one())
+    count, last = noshows
     if count < service.noshow_limit or last is None:
         return None
     until = UTCDateTime().process_result_value(last, None) + timedelta(days=service.block_days)
@@ -835,8 +878,18 @@ def _check_rules(session: Session, service: Service, slot: SlotView, person: Per
     _check_person_limits(session, service, slot, person, now, zone)
 
 
-def _check_time_rules(session: Session, service: Service, slot: SlotView, person: Person, now: datetime, zone: ZoneInfo, channel: BookingChannel) -> None:
-    """Past, lead time, horizon and the no-show block."""
+def _check_time_rules(
+    session: Session,
+    service: Service | ServiceRow,
+    slot: SlotView,
+    person: Person,
+    now: datetime,
+    zone: ZoneInfo,
+    channel: BookingChannel,
+    *,
+    noshows: tuple[int, Any] | None = None,
+) -> None:
+    """Past, lead time, horizon and the no-show block (``noshows``: see blocked_until)."""
     if slot.starts_at <= now:
         raise BookingError("slot_past", _l("This time has already passed. Please choose a later time."), status=409)
     if not _bookable(service, slot, now):
@@ -844,7 +897,7 @@ def _check_time_rules(session: Session, service: Service, slot: SlotView, person
     if slot.day > last_bookable_day(service, now, zone):
         raise BookingError("too_far", _l("Bookings open %(n)d days ahead. Please choose an earlier day.", n=service.horizon_days), status=409)
     if channel == BookingChannel.KIOSK:
-        until = blocked_until(session, person.key, service, now)
+        until = blocked_until(session, person.key, service, now, noshows=noshows)
         if until is not None:
             raise BookingError(
                 "blocked",
@@ -959,13 +1012,22 @@ def book(
         except PhoneError as error:
             raise BookingError(error.code, error.message, field="phone") from None
     person = identify(session, phone=phone, member_id=member_id)
-    retried = _retried(session, key, person)
-    if retried is not None:
-        return ticket_view(session, retried)
-    service = get_service(session, service_id, active_only=True)
-    slot = find_slot(session, service, slot_key, rules.zone, booked=False)
-    _check_time_rules(session, service, slot, person, now, rules.zone, channel)
-    promotions = _has_promotions(session, person)
+    # The reads before the lock are prebuilt Core statements on the session's connection (no
+    # ORM object): the person (above), the service, the slot's day of the schedule and, in one
+    # statement, this request key's booking, the no-show count and any waitlist news.
+    connection = session.connection()
+    service = _service_row(connection, service_id)
+    since = now - timedelta(days=service.noshow_days) if service is not None else now
+    state = connection.execute(_PERSON_STATE, {"person_key": person.key, "request_key": key, "since": since}).one()
+    if state.key_booking is not None:  # a double tap or a retried request: the first ticket
+        if state.key_person != person.key:
+            raise BookingError("bad_request_key", _l("Please go back and try again."), status=409)
+        return ticket_view(session, get_booking(session, state.key_booking))
+    if service is None or not service.active:
+        raise BookingError("unknown_service", _l("This service does not exist."), status=404)
+    slot = find_slot(connection, service, slot_key, rules.zone, booked=False)
+    _check_time_rules(session, service, slot, person, now, rules.zone, channel, noshows=(state.noshows, state.last_noshow))
+    promotions = bool(state.promoted)
     plan = _BookingPlan.of(session, service, slot, person, channel, key, rules, now, staff)
 
     def unit(connection: Connection) -> TicketView | int:
@@ -987,7 +1049,8 @@ def book(
         # The alternatives are read after the lock is released (the 49 losers of a race), in a
         # read transaction that sees the commit which took the place.
         session.rollback()
-        raise SlotFullError(next_free_slots(session, service, slot.starts_at, now, rules.zone), plan.service_id, slot.key(rules.zone)) from None
+        alternatives = next_free_slots(session, get_service(session, plan.service_id), slot.starts_at, now, rules.zone)
+        raise SlotFullError(alternatives, plan.service_id, slot.key(rules.zone)) from None
     if isinstance(done, int):  # the same request key got there first (inside the lock)
         session.rollback()  # a read transaction that sees it (grouped_write may have left this one open)
         return ticket_view(session, get_booking(session, done), promoted=promoted)
@@ -1026,7 +1089,7 @@ class _BookingPlan:
     def of(
         cls,
         session: Session,
-        service: Service,
+        service: Service | ServiceRow,
         slot: SlotView,
         person: Person,
         channel: BookingChannel,
@@ -1090,28 +1153,38 @@ def _sealed_person(hub_key: str, phone: str) -> dict[str, str]:
 
 def _book_unit(connection: Connection, plan: _BookingPlan) -> TicketView | int:
     """The serialised part of a booking (see book()): the ticket, or the id of the booking this
-    request key already made."""
+    request key already made. Five statements: one read (this request key's booking, the
+    person's open bookings and whether one is at this very time, the hub key, the people ahead)
+    and four writes (the place, the ticket number, the booking, its event)."""
     slot = plan.slot
-    existing = connection.execute(_BY_REQUEST_KEY, {"request_key": plan.request_key}).first()
-    if existing is not None:
-        if existing.person_key != plan.person_key:
+    found = connection.execute(
+        _LOCKED_READ,
+        {
+            "b_key": plan.request_key,
+            "b_service": plan.service_id,
+            "b_person": plan.person_key,
+            "b_today": plan.today,
+            "b_starts": slot.starts_at,
+            "b_day": slot.day,
+        },
+    ).one()
+    if found.key_booking is not None:
+        if found.key_person != plan.person_key:
             raise BookingError("bad_request_key", _l("Please go back and try again."), status=409)
-        return int(existing.id)
-    found = connection.execute(_PERSON_OPEN, _person_open_params(plan.service_id, plan.person_key, plan.today, slot)).one()
-    _refuse_over_limit(found, plan.per_person_limit, plan.service_name)
-    connection.execute(
-        _UPSERT_SLOT,
+        return int(found.key_booking)
+    _refuse_over_limit((found.open_count, found.same_slot), plan.per_person_limit, plan.service_name)
+    slot_id = connection.execute(
+        _TAKE_PLACE,
         {
             "service_id": plan.service_id,
             "day": slot.day,
             "starts_at": slot.starts_at,
             "ends_at": slot.ends_at,
             "capacity": slot.capacity,
-            "booked": 0,
+            "booked": 1,
             "provider_id": slot.provider_id,
         },
-    )
-    slot_id = connection.execute(_TAKE_PLACE, {"b_service": plan.service_id, "b_starts": slot.starts_at}).scalar()
+    ).scalar()
     if slot_id is None:
         raise _SlotTaken
     seq = int(connection.execute(_NEXT_TICKET, {"service_id": plan.service_id, "day": slot.day}).scalar_one())
@@ -1139,7 +1212,7 @@ def _book_unit(connection: Connection, plan: _BookingPlan) -> TicketView | int:
         ).scalar_one()
     except IntegrityError:
         raise BookingError("bad_request_key", _l("Please go back and try again."), status=409) from None
-    hub_key = connection.execute(_HUB_KEY).scalar() or ""
+    hub_key = found.hub_key or ""
     sealed = plan.sealed
     if plan.hub_key != hub_key:
         sealed = _sealed_person(hub_key, plan.person_phone)
@@ -1154,7 +1227,6 @@ def _book_unit(connection: Connection, plan: _BookingPlan) -> TicketView | int:
             "payload": {"booking_id": booking_id, **plan.event_base, **sealed},
         },
     )
-    ahead = _count_ahead(connection, plan.service_id, slot.day, slot.starts_at, seq)
     return TicketView(
         booking_id,
         plan.service_id,
@@ -1165,7 +1237,7 @@ def _book_unit(connection: Connection, plan: _BookingPlan) -> TicketView | int:
         slot.starts_at,
         BookingStatus.BOOKED,
         plan.channel,
-        ahead,
+        int(found.ahead),
         plan.masked_who,
         slot.starts_at - timedelta(minutes=plan.cancel_minutes),
     )
@@ -1176,7 +1248,6 @@ def _book_unit(connection: Connection, plan: _BookingPlan) -> TicketView | int:
 _booking_t = _booking_table
 _slot_t = _slot_table
 _counter_t = cast(Table, TicketCounter.__table__)
-_BY_REQUEST_KEY = select(_booking_t.c.id, _booking_t.c.person_key).where(_booking_t.c.request_key == bindparam("request_key"))
 _PERSON_OPEN = (
     select(func.count(), func.coalesce(func.sum(case((_slot_t.c.starts_at == bindparam("b_starts", type_=UTCDateTime()), 1), else_=0)), 0))
     .select_from(_booking_t.outerjoin(_slot_t, _slot_t.c.id == _booking_t.c.slot_id))
@@ -1188,24 +1259,16 @@ _PERSON_OPEN = (
     )
 )
 _slot_insert = sqlite_insert(_slot_t)
-# The slot's row (created on first booking); its capacity follows today's schedule but never
-# drops below what is already booked (as _upsert_slot_row).
-_UPSERT_SLOT = _slot_insert.on_conflict_do_update(
+# The place, in one statement: the slot's row is created on first booking with this place
+# taken, or one more place is taken if one is free. Its capacity follows today's schedule
+# but never drops below what is already booked (as _upsert_slot_row): with schedule capacity
+# E and b booked, the place is free when b < max(E, b), i.e. b < E, and the row then holds E.
+# A full slot returns no row (DO UPDATE … WHERE false: no RETURNING) and changes nothing.
+_TAKE_PLACE = _slot_insert.on_conflict_do_update(
     index_elements=["service_id", "starts_at"],
-    set_={"capacity": func.max(_slot_insert.excluded.capacity, _slot_t.c.booked)},
-    where=_slot_t.c.capacity != _slot_insert.excluded.capacity,
-)
-# One place of the slot, or no row when it is full (the database decides).
-_TAKE_PLACE = (
-    update(_slot_t)
-    .where(
-        _slot_t.c.service_id == bindparam("b_service"),
-        _slot_t.c.starts_at == bindparam("b_starts", type_=UTCDateTime()),
-        _slot_t.c.booked < _slot_t.c.capacity,
-    )
-    .values(booked=_slot_t.c.booked + 1)
-    .returning(_slot_t.c.id)
-)
+    set_={"capacity": func.max(_slot_insert.excluded.capacity, _slot_t.c.booked), "booked": _slot_t.c.booked + 1},
+    where=_slot_t.c.booked < _slot_insert.excluded.capacity,
+).returning(_slot_t.c.id)
 # The next number of the service's day (_next_ticket).
 _NEXT_TICKET = (
     sqlite_insert(_counter_t)
@@ -1214,7 +1277,8 @@ _NEXT_TICKET = (
     .returning(_counter_t.c.last)
 )
 _INSERT_BOOKING = insert(_booking_t).returning(_booking_t.c.id)
-_HUB_KEY = select(cast(Table, SyncState.__table__).c.hub_public_key).where(cast(Table, SyncState.__table__).c.id == 1)
+_sync_t = cast(Table, SyncState.__table__)
+_HUB_KEY = select(_sync_t.c.hub_public_key).where(_sync_t.c.id == 1)
 # The row record_event() writes (kiosk.sync.outbox), sent_at empty.
 _INSERT_EVENT = insert(cast(Table, OutboxEvent.__table__))
 # people_ahead(): open tickets of the day before this one.
@@ -1231,24 +1295,50 @@ _AHEAD = (
         ),
     )
 )
+# The unit of work's one read, before its writes: the booking this request key made (if any),
+# the person's open bookings of the service (and of them at this very time: _PERSON_OPEN), the
+# hub key, and the open tickets of the day that will be ahead of this one (_AHEAD for the
+# number the counter is about to give: its last + 1, or 1 on the day's first ticket).
+# (correlate(None): each subquery reads the booking table on its own, not the outer query's row.)
+_key_booking = select(_booking_t.c.id).where(_booking_t.c.request_key == bindparam("b_key")).correlate(None).scalar_subquery()
+_key_person = select(_booking_t.c.person_key).where(_booking_t.c.request_key == bindparam("b_key")).correlate(None).scalar_subquery()
+_next_seq = (
+    func.coalesce(
+        select(_counter_t.c.last)
+        .where(_counter_t.c.service_id == bindparam("b_service"), _counter_t.c.day == bindparam("b_day", type_=Date()))
+        .scalar_subquery(),
+        0,
+    )
+    + 1
+)
+_ahead = (
+    select(func.count())
+    .select_from(_booking_t)
+    .where(
+        _booking_t.c.service_id == bindparam("b_service"),
+        _booking_t.c.day == bindparam("b_day", type_=Date()),
+        _booking_t.c.status.in_(OPEN_STATUSES),
+        or_(
+            _booking_t.c.queue_at < bindparam("b_starts", type_=UTCDateTime()),
+            and_(_booking_t.c.queue_at == bindparam("b_starts", type_=UTCDateTime()), _booking_t.c.ticket_seq < _next_seq),
+        ),
+    )
+    .correlate(None)
+    .scalar_subquery()
+)
+_LOCKED_READ = _PERSON_OPEN.with_only_columns(
+    func.count().label("open_count"),
+    func.coalesce(func.sum(case((_slot_t.c.starts_at == bindparam("b_starts", type_=UTCDateTime()), 1), else_=0)), 0).label("same_slot"),
+    _key_booking.label("key_booking"),
+    _key_person.label("key_person"),
+    _HUB_KEY.scalar_subquery().label("hub_key"),
+    _ahead.label("ahead"),
+    maintain_column_froms=False,
+)
 
 
 class _SlotTaken(Exception):
     """Inside book(): the last place went to someone else (rolls the unit of work back)."""
-
-
-def _retried(session: Session, key: str, person: Person) -> Booking | None:
-    """The booking this request key already made (a double tap, a retried request)."""
-    existing = session.execute(_BY_REQUEST_KEY, {"request_key": key}).first()
-    if existing is None:
-        return None
-    if existing.person_key != person.key:
-        raise BookingError("bad_request_key", _l("Please go back and try again."), status=409)
-    return get_booking(session, existing.id)
-
-
-def _has_promotions(session: Session, person: Person) -> bool:
-    return session.execute(_PROMOTIONS, {"person_key": person.key}).first() is not None
 
 
 _waitlist_t = cast(Table, WaitlistEntry.__table__)
@@ -1256,6 +1346,19 @@ _PROMOTIONS = (
     select(_waitlist_t.c.id)
     .where(_waitlist_t.c.person_key == bindparam("person_key"), _waitlist_t.c.status == WaitlistStatus.PROMOTED, _waitlist_t.c.notified_at.is_(None))
     .limit(1)
+)
+
+
+# book()'s read of the person before the lock, in one statement: the booking this request key
+# made (a double tap, a retry), the no-shows that count towards a block (_NOSHOWS) and whether
+# a waitlist place is waiting to be shown (_PROMOTIONS).
+_PERSON_STATE = _NOSHOWS.with_only_columns(
+    func.count().label("noshows"),
+    func.max(_booking_table.c.closed_at).label("last_noshow"),
+    select(_booking_t.c.id).where(_booking_t.c.request_key == bindparam("request_key")).correlate(None).scalar_subquery().label("key_booking"),
+    select(_booking_t.c.person_key).where(_booking_t.c.request_key == bindparam("request_key")).correlate(None).scalar_subquery().label("key_person"),
+    _PROMOTIONS.exists().label("promoted"),
+    maintain_column_froms=False,
 )
 
 
