@@ -10,7 +10,9 @@ request key per confirmation screen.
 
 from __future__ import annotations
 
+import json
 import re
+import sqlite3
 import unicodedata
 import uuid
 from collections import defaultdict
@@ -20,7 +22,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Date, Table, and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import Connection, Date, Table, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -53,7 +55,6 @@ from kiosk.points.services import award_points
 from kiosk.signing import TokenSigner, signer_from_config
 from kiosk.staff.models import StaffUser
 from kiosk.staff.services import record_audit
-from kiosk.sync.models import OutboxEvent, SyncState
 from kiosk.sync.outbox import SEALED_FIELD, UNSEALED_FIELD, person_field, record_event
 from kiosk.sync.protocol import seal
 from kiosk.validation import clean_text, parse_whole_number
@@ -154,7 +155,7 @@ _SLOT_COUNTS = select(_slot_table.c.starts_at, _slot_table.c.booked).where(
 )
 
 
-def _load_schedule(session: Session | Connection, service: Service | ServiceRow, first: date, last: date, *, booked: bool = True) -> _Schedule:
+def _load_schedule(session: Session, service: Service | ServiceRow, first: date, last: date, *, booked: bool = True) -> _Schedule:
     params = {"service_id": service.id, "first": first, "last": last}
     templates = session.execute(_TEMPLATES, params).all()
     overrides = {o.day: o for o in session.execute(_OVERRIDES, params)}
@@ -163,6 +164,91 @@ def _load_schedule(session: Session | Connection, service: Service | ServiceRow,
     if booked:
         counts = {starts_at: count for starts_at, count in session.execute(_SLOT_COUNTS, params)}
     return _Schedule(templates, overrides, closures, counts)
+
+
+# ---- the keypad's hot path in SQLite's own words ----
+#
+# A booking's statements (book(), _book_unit) run on the DBAPI connection of the session or of
+# the unit of work (same transaction, same savepoints) without SQLAlchemy's per-statement work:
+# ~70 µs of Python each through Core, ~10 µs this way (bench/booking.py: booking and check-in
+# are CPU-bound on one core, so a booking's CPU sets its req/s). Booking lives on the kiosk's
+# SQLite only. Values go in and come out as SQLAlchemy's SQLite types store them (_sql_day,
+# _sql_moment; enums by value), so the rows are those the Core statements wrote
+# (tests/services/test_booking.py compares the two on the same bookings).
+
+
+def _raw(connection: Connection) -> Any:
+    """The sqlite3 connection under a SQLAlchemy one (its transaction is the caller's)."""
+    return connection.connection.driver_connection
+
+
+def _sql_day(day: date) -> str:
+    return day.isoformat()  # SQLAlchemy's SQLite DATE: YYYY-MM-DD
+
+
+def _sql_moment(moment: datetime) -> str:
+    """UTCDateTime as stored: UTC, SQLAlchemy's SQLite DATETIME format (microseconds always)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _moment(raw: str | None) -> datetime | None:
+    return datetime.fromisoformat(raw).replace(tzinfo=UTC) if raw is not None else None
+
+
+@dataclass(frozen=True)
+class _TemplateRow:
+    weekday: int
+    valid_from: date | None
+    valid_until: date | None
+    starts: time
+    ends: time
+    slot_minutes: int
+    capacity: int
+    provider_id: int | None
+
+
+@dataclass(frozen=True)
+class _OverrideRow:
+    day: date
+    closed: bool
+    starts: time | None
+    ends: time | None
+    slot_minutes: int | None
+    capacity: int | None
+    provider_id: int | None
+
+
+_DAY_TEMPLATES_SQL = (
+    "SELECT weekday, valid_from, valid_until, starts, ends, slot_minutes, capacity, provider_id FROM service_template"
+    " WHERE service_id = ? AND weekday = ? ORDER BY id"
+)
+_DAY_OVERRIDE_SQL = "SELECT day, closed, starts, ends, slot_minutes, capacity, provider_id FROM service_override WHERE service_id = ? AND day = ?"
+_CLOSED_SQL = "SELECT 1 FROM closure_day WHERE day = ?"
+
+
+def _opt_date(raw: str | None) -> date | None:
+    return date.fromisoformat(raw) if raw is not None else None
+
+
+def _opt_time(raw: str | None) -> time | None:
+    return time.fromisoformat(raw) if raw is not None else None
+
+
+def _raw_schedule(connection: Connection, service_id: int, day: date) -> _Schedule:
+    """_load_schedule(…, day, day, booked=False) for book(): one day's templates, override and
+    closure, no slot rows."""
+    raw = _raw(connection)
+    templates = [
+        _TemplateRow(weekday, _opt_date(valid_from), _opt_date(valid_until), time.fromisoformat(starts), time.fromisoformat(ends), minutes, capacity, provider)
+        for weekday, valid_from, valid_until, starts, ends, minutes, capacity, provider in raw.execute(_DAY_TEMPLATES_SQL, (service_id, day.weekday()))
+    ]
+    found = raw.execute(_DAY_OVERRIDE_SQL, (service_id, _sql_day(day))).fetchone()
+    overrides = {}
+    if found is not None:
+        _day, closed, starts, ends, minutes, capacity, provider = found
+        overrides[day] = _OverrideRow(date.fromisoformat(_day), bool(closed), _opt_time(starts), _opt_time(ends), minutes, capacity, provider)
+    closures = {day} if raw.execute(_CLOSED_SQL, (_sql_day(day),)).fetchone() is not None else set()
+    return _Schedule(templates, overrides, closures, {})
 
 
 def _windows(service: Service | ServiceRow, schedule: _Schedule, day: date) -> list[tuple[time, time, int, int, int | None]]:
@@ -292,13 +378,15 @@ def parse_slot_key(raw: str | None, zone: ZoneInfo) -> datetime:
     return local.astimezone(UTC)
 
 
-def find_slot(session: Session | Connection, service: Service | ServiceRow, slot_key: str | None, zone: ZoneInfo, *, booked: bool = True) -> SlotView:
+def find_slot(session: Session, service: Service | ServiceRow, slot_key: str | None, zone: ZoneInfo, *, booked: bool = True) -> SlotView:
     """The slot of *this* service at that time, or bad_slot (another service's slot, a time the
     schedule does not have, a closed day). Without ``booked`` its places taken are not read
-    (book() lets the database count them)."""
+    (book() lets the database count them, and reads the day's schedule in SQLite's own words:
+    _raw_schedule)."""
     at = parse_slot_key(slot_key, zone)
     day = at.astimezone(zone).date()
-    for slot in _day_slots(service, _load_schedule(session, service, day, day, booked=booked), day, zone):
+    schedule = _load_schedule(session, service, day, day) if booked else _raw_schedule(session.connection(), service.id, day)
+    for slot in _day_slots(service, schedule, day, zone):
         if slot.starts_at == at:
             return slot
     raise BookingError("not_a_slot", _l("This service has no slot at that time. Please choose again."), status=404)
@@ -339,8 +427,7 @@ class ServiceRow:
     demo_key: str | None
 
 
-_service_t = cast(Table, Service.__table__)
-_SERVICE_ROW = select(*(_service_t.c[f.name] for f in fields(ServiceRow))).where(_service_t.c.id == bindparam("id"))
+_SERVICE_ROW_SQL = f"SELECT {', '.join(f.name for f in fields(ServiceRow))} FROM service WHERE id = ?"
 
 
 def _service_row(connection: Connection, service_id: Any) -> ServiceRow | None:
@@ -351,8 +438,12 @@ def _service_row(connection: Connection, service_id: Any) -> ServiceRow | None:
         return None
     if not 0 < number < 2**63:
         return None
-    row = connection.execute(_SERVICE_ROW, {"id": number}).first()
-    return ServiceRow(*tuple(row)) if row is not None else None
+    row = _raw(connection).execute(_SERVICE_ROW_SQL, (number,)).fetchone()
+    if row is None:
+        return None
+    values = list(row)
+    values[3], values[13] = ServiceCategory(values[3]), bool(values[13])  # category, active
+    return ServiceRow(*values)
 
 
 def list_services(session: Session, *, active_only: bool = False) -> list[Service]:
@@ -622,15 +713,16 @@ class Person:
     phone: str | None  # a guest's number; a member's number is on the member
 
 
-_member_t = cast(Table, Member.__table__)
-_MEMBER_COLUMNS = (_member_t.c.id, _member_t.c.name, _member_t.c.phone, _member_t.c.age_band, _member_t.c.active)
-_MEMBER_BY_ID = select(*_MEMBER_COLUMNS).where(_member_t.c.id == bindparam("id"))
-_MEMBER_BY_PHONE = select(*_MEMBER_COLUMNS).where(_member_t.c.phone == bindparam("phone"))
+_MEMBER_SQL = "SELECT id, name, phone, age_band, active FROM member WHERE "
+
+
+def _member_row(session: Session, where: str, value: Any) -> PersonMember | None:
+    row = _raw(session.connection()).execute(_MEMBER_SQL + where, (value,)).fetchone()
+    return PersonMember(row[0], row[1], row[2], AgeBand(row[3]), bool(row[4])) if row is not None else None
 
 
 def _member(session: Session, member_id: int) -> PersonMember | None:
-    row = session.connection().execute(_MEMBER_BY_ID, {"id": member_id}).first()
-    return PersonMember(*tuple(row)) if row is not None else None
+    return _member_row(session, "id = ?", member_id) if 0 < member_id < 2**63 else None
 
 
 def identify(session: Session, *, phone: str | None = None, member_id: int | None = None) -> Person:
@@ -644,9 +736,8 @@ def identify(session: Session, *, phone: str | None = None, member_id: int | Non
         number = parse_phone(phone)
     except PhoneError as error:
         raise BookingError(error.code, error.message, field="phone") from None
-    row = session.connection().execute(_MEMBER_BY_PHONE, {"phone": number}).first()
-    if row is not None:
-        member = PersonMember(*tuple(row))
+    member = _member_row(session, "phone = ?", number)
+    if member is not None:
         if not member.active:
             raise BookingError("member_revoked", _l("This membership is not active. Please ask the staff at the desk."), status=403)
         return Person(f"m:{member.id}", member, None)
@@ -1018,16 +1109,23 @@ def book(
     connection = session.connection()
     service = _service_row(connection, service_id)
     since = now - timedelta(days=service.noshow_days) if service is not None else now
-    state = connection.execute(_PERSON_STATE, {"person_key": person.key, "request_key": key, "since": since}).one()
-    if state.key_booking is not None:  # a double tap or a retried request: the first ticket
-        if state.key_person != person.key:
+    noshows, last_noshow, key_booking, key_person, promoted_flag = (
+        _raw(connection)
+        .execute(
+            _PERSON_STATE_SQL,
+            {"person": person.key, "key": key, "since": _sql_moment(since), "no_show": BookingStatus.NO_SHOW.value, "promoted": WaitlistStatus.PROMOTED.value},
+        )
+        .fetchone()
+    )
+    if key_booking is not None:  # a double tap or a retried request: the first ticket
+        if key_person != person.key:
             raise BookingError("bad_request_key", _l("Please go back and try again."), status=409)
-        return ticket_view(session, get_booking(session, state.key_booking))
+        return ticket_view(session, get_booking(session, key_booking))
     if service is None or not service.active:
         raise BookingError("unknown_service", _l("This service does not exist."), status=404)
-    slot = find_slot(connection, service, slot_key, rules.zone, booked=False)
-    _check_time_rules(session, service, slot, person, now, rules.zone, channel, noshows=(state.noshows, state.last_noshow))
-    promotions = bool(state.promoted)
+    slot = find_slot(session, service, slot_key, rules.zone, booked=False)
+    _check_time_rules(session, service, slot, person, now, rules.zone, channel, noshows=(noshows, _moment(last_noshow)))
+    promotions = bool(promoted_flag)
     plan = _BookingPlan.of(session, service, slot, person, channel, key, rules, now, staff)
 
     def unit(connection: Connection) -> TicketView | int:
@@ -1153,79 +1251,60 @@ def _sealed_person(hub_key: str, phone: str) -> dict[str, str]:
 
 def _book_unit(connection: Connection, plan: _BookingPlan) -> TicketView | int:
     """The serialised part of a booking (see book()): the ticket, or the id of the booking this
-    request key already made. Five statements: one read (this request key's booking, the
-    person's open bookings and whether one is at this very time, the hub key, the people ahead)
-    and four writes (the place, the ticket number, the booking, its event)."""
+    request key already made. Five statements in SQLite's own words (see _raw): one read (this
+    request key's booking, the person's open bookings and whether one is at this very time, the
+    hub key, the people ahead) and four writes (the place, the ticket number, the booking, its
+    event), the rows as SQLAlchemy's Core statements wrote them."""
     slot = plan.slot
-    found = connection.execute(
-        _LOCKED_READ,
-        {
-            "b_key": plan.request_key,
-            "b_service": plan.service_id,
-            "b_person": plan.person_key,
-            "b_today": plan.today,
-            "b_starts": slot.starts_at,
-            "b_day": slot.day,
-        },
-    ).one()
-    if found.key_booking is not None:
-        if found.key_person != plan.person_key:
+    raw = _raw(connection)
+    starts, day = _sql_moment(slot.starts_at), _sql_day(slot.day)
+    open_count, same_slot, key_booking, key_person, hub_key, ahead = raw.execute(
+        _LOCKED_READ_SQL,
+        {"key": plan.request_key, "service": plan.service_id, "person": plan.person_key, "today": _sql_day(plan.today), "starts": starts, "day": day}
+        | _OPEN_PARAMS,
+    ).fetchone()
+    if key_booking is not None:
+        if key_person != plan.person_key:
             raise BookingError("bad_request_key", _l("Please go back and try again."), status=409)
-        return int(found.key_booking)
-    _refuse_over_limit((found.open_count, found.same_slot), plan.per_person_limit, plan.service_name)
-    slot_id = connection.execute(
-        _TAKE_PLACE,
-        {
-            "service_id": plan.service_id,
-            "day": slot.day,
-            "starts_at": slot.starts_at,
-            "ends_at": slot.ends_at,
-            "capacity": slot.capacity,
-            "booked": 1,
-            "provider_id": slot.provider_id,
-        },
-    ).scalar()
-    if slot_id is None:
+        return int(key_booking)
+    _refuse_over_limit((open_count, same_slot), plan.per_person_limit, plan.service_name)
+    taken = raw.execute(_TAKE_PLACE_SQL, (plan.service_id, day, starts, _sql_moment(slot.ends_at), slot.capacity, slot.provider_id)).fetchone()
+    if taken is None:
         raise _SlotTaken
-    seq = int(connection.execute(_NEXT_TICKET, {"service_id": plan.service_id, "day": slot.day}).scalar_one())
+    seq = int(raw.execute(_NEXT_TICKET_SQL, (plan.service_id, day)).fetchone()[0])
     ticket = _ticket_text(plan.prefix, seq)
     try:
-        booking_id = connection.execute(
-            _INSERT_BOOKING,
-            {
-                "service_id": plan.service_id,
-                "slot_id": slot_id,
-                "day": slot.day,
-                "ticket_seq": seq,
-                "ticket": ticket,
-                "queue_at": slot.starts_at,
-                "status": BookingStatus.BOOKED,
-                "channel": plan.channel,
-                "member_id": plan.member_id,
-                "phone": plan.guest_phone,
-                "person_key": plan.person_key,
-                "request_key": plan.request_key,
-                "device_id": plan.device_id,
-                "staff_id": plan.staff_id,
-                "created_at": plan.now,
-            },
-        ).scalar_one()
-    except IntegrityError:
+        booking_id = raw.execute(
+            _INSERT_BOOKING_SQL,
+            (
+                plan.service_id,
+                taken[0],
+                day,
+                seq,
+                ticket,
+                starts,
+                BookingStatus.BOOKED.value,
+                plan.channel.value,
+                plan.member_id,
+                plan.guest_phone,
+                plan.person_key,
+                plan.request_key,
+                *_BOOKING_DEFAULTS,
+                plan.device_id,
+                plan.staff_id,
+                _sql_moment(plan.now),
+            ),
+        ).fetchone()[0]
+    except sqlite3.IntegrityError:
         raise BookingError("bad_request_key", _l("Please go back and try again."), status=409) from None
-    hub_key = found.hub_key or ""
+    hub_key = hub_key or ""
     sealed = plan.sealed
     if plan.hub_key != hub_key:
         sealed = _sealed_person(hub_key, plan.person_phone)
         _HUB_KEYS[plan.database] = hub_key
-    connection.execute(
-        _INSERT_EVENT,
-        {
-            "event_id": str(uuid.uuid4()),
-            "type": "booking.created",
-            "schema_version": 1,
-            "occurred_at": plan.now,
-            "payload": {"booking_id": booking_id, **plan.event_base, **sealed},
-        },
+    raw.execute(
+        _INSERT_EVENT_SQL,
+        (str(uuid.uuid4()), "booking.created", 1, _sql_moment(plan.now), json.dumps({"booking_id": booking_id, **plan.event_base, **sealed})),
     )
     return TicketView(
         booking_id,
@@ -1237,7 +1316,7 @@ def _book_unit(connection: Connection, plan: _BookingPlan) -> TicketView | int:
         slot.starts_at,
         BookingStatus.BOOKED,
         plan.channel,
-        int(found.ahead),
+        int(ahead),
         plan.masked_who,
         slot.starts_at - timedelta(minutes=plan.cancel_minutes),
     )
@@ -1258,17 +1337,6 @@ _PERSON_OPEN = (
         _booking_t.c.day >= bindparam("b_today", type_=Date()),
     )
 )
-_slot_insert = sqlite_insert(_slot_t)
-# The place, in one statement: the slot's row is created on first booking with this place
-# taken, or one more place is taken if one is free. Its capacity follows today's schedule
-# but never drops below what is already booked (as _upsert_slot_row): with schedule capacity
-# E and b booked, the place is free when b < max(E, b), i.e. b < E, and the row then holds E.
-# A full slot returns no row (DO UPDATE … WHERE false: no RETURNING) and changes nothing.
-_TAKE_PLACE = _slot_insert.on_conflict_do_update(
-    index_elements=["service_id", "starts_at"],
-    set_={"capacity": func.max(_slot_insert.excluded.capacity, _slot_t.c.booked), "booked": _slot_t.c.booked + 1},
-    where=_slot_t.c.booked < _slot_insert.excluded.capacity,
-).returning(_slot_t.c.id)
 # The next number of the service's day (_next_ticket).
 _NEXT_TICKET = (
     sqlite_insert(_counter_t)
@@ -1276,11 +1344,6 @@ _NEXT_TICKET = (
     .on_conflict_do_update(index_elements=["service_id", "day"], set_={"last": _counter_t.c.last + 1})
     .returning(_counter_t.c.last)
 )
-_INSERT_BOOKING = insert(_booking_t).returning(_booking_t.c.id)
-_sync_t = cast(Table, SyncState.__table__)
-_HUB_KEY = select(_sync_t.c.hub_public_key).where(_sync_t.c.id == 1)
-# The row record_event() writes (kiosk.sync.outbox), sent_at empty.
-_INSERT_EVENT = insert(cast(Table, OutboxEvent.__table__))
 # people_ahead(): open tickets of the day before this one.
 _AHEAD = (
     select(func.count())
@@ -1295,46 +1358,43 @@ _AHEAD = (
         ),
     )
 )
-# The unit of work's one read, before its writes: the booking this request key made (if any),
-# the person's open bookings of the service (and of them at this very time: _PERSON_OPEN), the
-# hub key, and the open tickets of the day that will be ahead of this one (_AHEAD for the
-# number the counter is about to give: its last + 1, or 1 on the day's first ticket).
-# (correlate(None): each subquery reads the booking table on its own, not the outer query's row.)
-_key_booking = select(_booking_t.c.id).where(_booking_t.c.request_key == bindparam("b_key")).correlate(None).scalar_subquery()
-_key_person = select(_booking_t.c.person_key).where(_booking_t.c.request_key == bindparam("b_key")).correlate(None).scalar_subquery()
-_next_seq = (
-    func.coalesce(
-        select(_counter_t.c.last)
-        .where(_counter_t.c.service_id == bindparam("b_service"), _counter_t.c.day == bindparam("b_day", type_=Date()))
-        .scalar_subquery(),
-        0,
-    )
-    + 1
+# The unit of work's statements (_book_unit), in SQLite's own words.
+_OPEN_PARAMS = {f"open{n}": status.value for n, status in enumerate(OPEN_STATUSES)}
+_OPEN_IN = "(" + ", ".join(f":{name}" for name in _OPEN_PARAMS) + ")"
+# Its one read, before its writes: the booking this request key made (if any); the person's
+# open bookings of the service and how many of them are at this very time (_PERSON_OPEN); the
+# hub key; the open tickets of the day that will be ahead of this one (_AHEAD for the number
+# the counter is about to give: its last + 1, or 1 on the day's first ticket).
+_LOCKED_READ_SQL = (
+    "SELECT count(*), coalesce(sum(CASE WHEN s.starts_at = :starts THEN 1 ELSE 0 END), 0),"
+    " (SELECT id FROM booking WHERE request_key = :key),"
+    " (SELECT person_key FROM booking WHERE request_key = :key),"
+    " (SELECT hub_public_key FROM sync_state WHERE id = 1),"
+    " (SELECT count(*) FROM booking WHERE service_id = :service AND day = :day AND status IN " + _OPEN_IN + " AND (queue_at < :starts"
+    " OR (queue_at = :starts AND ticket_seq < coalesce((SELECT last FROM ticket_counter WHERE service_id = :service AND day = :day), 0) + 1)))"
+    " FROM booking b LEFT OUTER JOIN service_slot s ON s.id = b.slot_id"
+    " WHERE b.service_id = :service AND b.person_key = :person AND b.status IN " + _OPEN_IN + " AND b.day >= :today"
 )
-_ahead = (
-    select(func.count())
-    .select_from(_booking_t)
-    .where(
-        _booking_t.c.service_id == bindparam("b_service"),
-        _booking_t.c.day == bindparam("b_day", type_=Date()),
-        _booking_t.c.status.in_(OPEN_STATUSES),
-        or_(
-            _booking_t.c.queue_at < bindparam("b_starts", type_=UTCDateTime()),
-            and_(_booking_t.c.queue_at == bindparam("b_starts", type_=UTCDateTime()), _booking_t.c.ticket_seq < _next_seq),
-        ),
-    )
-    .correlate(None)
-    .scalar_subquery()
+# The place, in one statement: the slot's row is created on first booking with this place
+# taken, or one more place is taken if one is free. Its capacity follows today's schedule but
+# never drops below what is already booked (as _upsert_slot_row): with schedule capacity E and
+# b booked, a place is free when b < max(E, b), i.e. b < E, and the row then holds E. A full
+# slot returns no row (DO UPDATE … WHERE false: nothing changed, nothing returned).
+_TAKE_PLACE_SQL = (
+    "INSERT INTO service_slot (service_id, day, starts_at, ends_at, capacity, booked, provider_id) VALUES (?, ?, ?, ?, ?, 1, ?)"
+    " ON CONFLICT (service_id, starts_at) DO UPDATE SET capacity = max(excluded.capacity, service_slot.booked), booked = service_slot.booked + 1"
+    " WHERE service_slot.booked < excluded.capacity RETURNING id"
 )
-_LOCKED_READ = _PERSON_OPEN.with_only_columns(
-    func.count().label("open_count"),
-    func.coalesce(func.sum(case((_slot_t.c.starts_at == bindparam("b_starts", type_=UTCDateTime()), 1), else_=0)), 0).label("same_slot"),
-    _key_booking.label("key_booking"),
-    _key_person.label("key_person"),
-    _HUB_KEY.scalar_subquery().label("hub_key"),
-    _ahead.label("ahead"),
-    maintain_column_froms=False,
+# _NEXT_TICKET.
+_NEXT_TICKET_SQL = "INSERT INTO ticket_counter (service_id, day, last) VALUES (?, ?, 1) ON CONFLICT (service_id, day) DO UPDATE SET last = ticket_counter.last + 1 RETURNING last"
+# The booking as the ORM writes it: every column, the model's defaults for desk, call count, note.
+_BOOKING_DEFAULTS = tuple(_booking_t.c[name].default.arg for name in ("desk", "call_count", "note"))  # type: ignore[union-attr]
+_INSERT_BOOKING_SQL = (
+    "INSERT INTO booking (service_id, slot_id, day, ticket_seq, ticket, queue_at, status, channel, member_id, phone, person_key, request_key,"
+    " desk, call_count, note, device_id, staff_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
 )
+# The row record_event() writes (kiosk.sync.outbox), sent_at empty; the payload as SQLAlchemy's JSON type writes it.
+_INSERT_EVENT_SQL = "INSERT INTO outbox_event (event_id, type, schema_version, occurred_at, payload) VALUES (?, ?, ?, ?, ?)"
 
 
 class _SlotTaken(Exception):
@@ -1349,16 +1409,18 @@ _PROMOTIONS = (
 )
 
 
-# book()'s read of the person before the lock, in one statement: the booking this request key
-# made (a double tap, a retry), the no-shows that count towards a block (_NOSHOWS) and whether
-# a waitlist place is waiting to be shown (_PROMOTIONS).
-_PERSON_STATE = _NOSHOWS.with_only_columns(
-    func.count().label("noshows"),
-    func.max(_booking_table.c.closed_at).label("last_noshow"),
-    select(_booking_t.c.id).where(_booking_t.c.request_key == bindparam("request_key")).correlate(None).scalar_subquery().label("key_booking"),
-    select(_booking_t.c.person_key).where(_booking_t.c.request_key == bindparam("request_key")).correlate(None).scalar_subquery().label("key_person"),
-    _PROMOTIONS.exists().label("promoted"),
-    maintain_column_froms=False,
+# book()'s read of the person before the lock, in one statement in SQLite's own words (see
+# _raw): the booking this request key made (a double tap, a retry), the no-shows that count
+# towards a block (_NOSHOWS: the count and the last) and whether a waitlist place is waiting to
+# be shown (_PROMOTIONS).
+_PERSON_STATE_SQL = (
+    "SELECT count(*), max(b.closed_at),"
+    " (SELECT id FROM booking WHERE request_key = :key),"
+    " (SELECT person_key FROM booking WHERE request_key = :key),"
+    " EXISTS (SELECT 1 FROM booking_waitlist WHERE person_key = :person AND status = :promoted AND notified_at IS NULL)"
+    " FROM booking b WHERE b.person_key = :person AND b.status = :no_show AND b.closed_at > :since"
+    " AND ((SELECT max(lifted_at) FROM booking_block_lift WHERE person_key = :person) IS NULL"
+    " OR b.closed_at > (SELECT max(lifted_at) FROM booking_block_lift WHERE person_key = :person))"
 )
 
 
