@@ -16,7 +16,8 @@ import sqlite3
 import unicodedata
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any, cast
@@ -182,6 +183,19 @@ def _raw(connection: Connection) -> Any:
     return connection.connection.driver_connection
 
 
+@contextmanager
+def _reads(session: Session) -> Iterator[Any]:
+    """A pooled sqlite3 connection of its own for book()'s reads before the lock, outside any
+    transaction (each statement on its own, no BEGIN): the session then has no read
+    transaction to end before the unit of work's BEGIN IMMEDIATE. Nothing read here decides a
+    race; the unit of work checks again under the lock."""
+    pooled = session.get_bind().raw_connection()  # type: ignore[union-attr]  # a session bound to an Engine
+    try:
+        yield pooled.driver_connection
+    finally:
+        pooled.close()
+
+
 def _sql_day(day: date) -> str:
     return day.isoformat()  # SQLAlchemy's SQLite DATE: YYYY-MM-DD
 
@@ -234,10 +248,9 @@ def _opt_time(raw: str | None) -> time | None:
     return time.fromisoformat(raw) if raw is not None else None
 
 
-def _raw_schedule(connection: Connection, service_id: int, day: date) -> _Schedule:
-    """_load_schedule(…, day, day, booked=False) for book(): one day's templates, override and
-    closure, no slot rows."""
-    raw = _raw(connection)
+def _raw_schedule(raw: Any, service_id: int, day: date) -> _Schedule:
+    """_load_schedule(…, day, day, booked=False) for book() on a sqlite3 connection: one day's
+    templates, override and closure, no slot rows."""
     templates = [
         _TemplateRow(weekday, _opt_date(valid_from), _opt_date(valid_until), time.fromisoformat(starts), time.fromisoformat(ends), minutes, capacity, provider)
         for weekday, valid_from, valid_until, starts, ends, minutes, capacity, provider in raw.execute(_DAY_TEMPLATES_SQL, (service_id, day.weekday()))
@@ -371,21 +384,21 @@ def parse_slot_key(raw: str | None, zone: ZoneInfo) -> datetime:
     text_ = (raw or "").strip()
     if not SLOT_KEY.match(text_):
         raise BookingError("bad_slot", _l("This time slot does not exist. Please choose again."), status=400)
-    try:
-        local = datetime.strptime(text_, "%Y%m%d%H%M").replace(tzinfo=zone)
+    try:  # strptime's "%Y%m%d%H%M" on the 12 digits, without its cost (every booking parses one)
+        local = datetime(int(text_[:4]), int(text_[4:6]), int(text_[6:8]), int(text_[8:10]), int(text_[10:12]), tzinfo=zone)
     except ValueError:
         raise BookingError("bad_slot", _l("This time slot does not exist. Please choose again."), status=400) from None
     return local.astimezone(UTC)
 
 
-def find_slot(session: Session, service: Service | ServiceRow, slot_key: str | None, zone: ZoneInfo, *, booked: bool = True) -> SlotView:
+def find_slot(session: Session, service: Service | ServiceRow, slot_key: str | None, zone: ZoneInfo, *, booked: bool = True, raw: Any = None) -> SlotView:
     """The slot of *this* service at that time, or bad_slot (another service's slot, a time the
     schedule does not have, a closed day). Without ``booked`` its places taken are not read
     (book() lets the database count them, and reads the day's schedule in SQLite's own words:
     _raw_schedule)."""
     at = parse_slot_key(slot_key, zone)
     day = at.astimezone(zone).date()
-    schedule = _load_schedule(session, service, day, day) if booked else _raw_schedule(session.connection(), service.id, day)
+    schedule = _load_schedule(session, service, day, day) if booked else _raw_schedule(raw or _raw(session.connection()), service.id, day)
     for slot in _day_slots(service, schedule, day, zone):
         if slot.starts_at == at:
             return slot
@@ -430,7 +443,7 @@ class ServiceRow:
 _SERVICE_ROW_SQL = f"SELECT {', '.join(f.name for f in fields(ServiceRow))} FROM service WHERE id = ?"
 
 
-def _service_row(connection: Connection, service_id: Any) -> ServiceRow | None:
+def _service_row(raw: Any, service_id: Any) -> ServiceRow | None:
     """The service's row, or None (no such service, or an id that is not one)."""
     try:
         number = int(service_id)
@@ -438,7 +451,7 @@ def _service_row(connection: Connection, service_id: Any) -> ServiceRow | None:
         return None
     if not 0 < number < 2**63:
         return None
-    row = _raw(connection).execute(_SERVICE_ROW_SQL, (number,)).fetchone()
+    row = raw.execute(_SERVICE_ROW_SQL, (number,)).fetchone()
     if row is None:
         return None
     values = list(row)
@@ -716,19 +729,21 @@ class Person:
 _MEMBER_SQL = "SELECT id, name, phone, age_band, active FROM member WHERE "
 
 
-def _member_row(session: Session, where: str, value: Any) -> PersonMember | None:
-    row = _raw(session.connection()).execute(_MEMBER_SQL + where, (value,)).fetchone()
+def _member_row(raw: Any, where: str, value: Any) -> PersonMember | None:
+    row = raw.execute(_MEMBER_SQL + where, (value,)).fetchone()
     return PersonMember(row[0], row[1], row[2], AgeBand(row[3]), bool(row[4])) if row is not None else None
 
 
 def _member(session: Session, member_id: int) -> PersonMember | None:
-    return _member_row(session, "id = ?", member_id) if 0 < member_id < 2**63 else None
+    return _member_row(_raw(session.connection()), "id = ?", member_id) if 0 < member_id < 2**63 else None
 
 
-def identify(session: Session, *, phone: str | None = None, member_id: int | None = None) -> Person:
-    """A member (card, or a phone that belongs to a member) or a guest with a phone number."""
+def identify(session: Session, *, phone: str | None = None, member_id: int | None = None, raw: Any = None) -> Person:
+    """A member (card, or a phone that belongs to a member) or a guest with a phone number
+    (``raw``: the sqlite3 connection to read on; else the session's)."""
+    raw = raw or _raw(session.connection())
     if member_id is not None:
-        member = _member(session, member_id)
+        member = _member_row(raw, "id = ?", member_id) if 0 < member_id < 2**63 else None
         if member is None or not member.active:
             raise BookingError("member_revoked", _l("This membership is not active. Please ask the staff at the desk."), status=403)
         return Person(f"m:{member.id}", member, None)
@@ -736,7 +751,7 @@ def identify(session: Session, *, phone: str | None = None, member_id: int | Non
         number = parse_phone(phone)
     except PhoneError as error:
         raise BookingError(error.code, error.message, field="phone") from None
-    member = _member_row(session, "phone = ?", number)
+    member = _member_row(raw, "phone = ?", number)
     if member is not None:
         if not member.active:
             raise BookingError("member_revoked", _l("This membership is not active. Please ask the staff at the desk."), status=403)
@@ -1102,28 +1117,25 @@ def book(
             parse_phone(phone)
         except PhoneError as error:
             raise BookingError(error.code, error.message, field="phone") from None
-    person = identify(session, phone=phone, member_id=member_id)
-    # The reads before the lock are prebuilt Core statements on the session's connection (no
-    # ORM object): the person (above), the service, the slot's day of the schedule and, in one
-    # statement, this request key's booking, the no-show count and any waitlist news.
-    connection = session.connection()
-    service = _service_row(connection, service_id)
-    since = now - timedelta(days=service.noshow_days) if service is not None else now
-    noshows, last_noshow, key_booking, key_person, promoted_flag = (
-        _raw(connection)
-        .execute(
+    # The reads before the lock, in SQLite's own words on a pooled connection outside any
+    # transaction (_reads): the person, the service, and in one statement this request key's
+    # booking, the no-show count and any waitlist news; then the slot's day of the schedule.
+    with _reads(session) as raw:
+        person = identify(session, phone=phone, member_id=member_id, raw=raw)
+        service = _service_row(raw, service_id)
+        since = now - timedelta(days=service.noshow_days) if service is not None else now
+        noshows, last_noshow, key_booking, key_person, promoted_flag = raw.execute(
             _PERSON_STATE_SQL,
             {"person": person.key, "key": key, "since": _sql_moment(since), "no_show": BookingStatus.NO_SHOW.value, "promoted": WaitlistStatus.PROMOTED.value},
-        )
-        .fetchone()
-    )
+        ).fetchone()
+        if key_booking is None and service is not None and service.active:
+            slot = find_slot(session, service, slot_key, rules.zone, booked=False, raw=raw)
     if key_booking is not None:  # a double tap or a retried request: the first ticket
         if key_person != person.key:
             raise BookingError("bad_request_key", _l("Please go back and try again."), status=409)
         return ticket_view(session, get_booking(session, key_booking))
     if service is None or not service.active:
         raise BookingError("unknown_service", _l("This service does not exist."), status=404)
-    slot = find_slot(session, service, slot_key, rules.zone, booked=False)
     _check_time_rules(session, service, slot, person, now, rules.zone, channel, noshows=(noshows, _moment(last_noshow)))
     promotions = bool(promoted_flag)
     plan = _BookingPlan.of(session, service, slot, person, channel, key, rules, now, staff)

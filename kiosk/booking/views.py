@@ -44,7 +44,7 @@ from kiosk.privacy import mask_name, mask_phone
 from kiosk.qr import qr_svg
 from kiosk.staff.access import client_address, is_admin, staff_blueprint
 from kiosk.staff.forms import ConfirmForm
-from kiosk.web import BARE_LAYOUT, FULL_LAYOUT, MAIN_TARGET, csv_download, elder_mode, render, submit_form, xlsx_download
+from kiosk.web import BARE_LAYOUT, FULL_LAYOUT, MAIN_TARGET, csv_download, elder_mode, prebuilt, render, submit_form, xlsx_download
 
 bp = kiosk_blueprint("booking", __name__)
 staff_bp = staff_blueprint("bookings", __name__, "/staff/bookings")
@@ -272,7 +272,8 @@ def _after_booking(ticket: services.TicketView):
     _print(ticket)
     url = _ticket_url(ticket)
     if request.headers.get("HX-Request"):
-        response = render("booking/_result.html", "booking/_result.html", ticket=ticket)
+        # The same few words for every booking (kiosk.web.prebuilt: rendered once per language).
+        response = prebuilt("booking/_result.html", (), {}, {})
         response.headers["HX-Location"] = url
         return response
     return redirect(url, code=303)
