@@ -20,10 +20,11 @@ from __future__ import annotations
 import threading
 import unicodedata
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from flask import Blueprint, Response, current_app, g, request
 from sqlalchemy import Table, bindparam, select
+from sqlalchemy.orm import Session
 
 from kiosk.cache import commit_generation
 from kiosk.devices.models import KioskDevice
@@ -59,6 +60,23 @@ _device_t = cast(Table, KioskDevice.__table__)
 _ENROLLED = select(_device_t.c.id, _device_t.c.name).where(_device_t.c.secret_hash == bindparam("secret_hash"), _device_t.c.revoked_at.is_(None))
 
 
+def _enrolled(session: Session, secret_hash: str) -> Any:
+    """(id, name) of the enrolled device with this secret hash, or None. On SQLite outside a
+    transaction, read on a pooled connection of its own in autocommit (as kiosk.cache's check):
+    no read transaction is left open for the request's unit of work to end first."""
+    engine = session.get_bind()
+    if engine.dialect.name == "sqlite" and not session.in_transaction():
+        pooled = engine.raw_connection()
+        try:
+            return pooled.driver_connection.execute(_ENROLLED_SQL, (secret_hash,)).fetchone()
+        finally:
+            pooled.close()
+    return session.connection().execute(_ENROLLED, {"secret_hash": secret_hash}).first()
+
+
+_ENROLLED_SQL = "SELECT id, name FROM kiosk_device WHERE secret_hash = ? AND revoked_at IS NULL"
+
+
 def _lookup(secret: str | None) -> EnrolledDevice | None:
     from kiosk.devices.services import MAX_SECRET_LENGTH, hash_secret
 
@@ -72,10 +90,10 @@ def _lookup(secret: str | None) -> EnrolledDevice | None:
         kept = _kept.get(key)
         if kept is not None and kept[0] == generation:
             return kept[1]
-    row = session.connection().execute(_ENROLLED, {"secret_hash": secret_hash}).first()
+    row = _enrolled(session, secret_hash)
     if row is None:
         return None
-    found = EnrolledDevice(row.id, row.name)
+    found = EnrolledDevice(row[0], row[1])
     if generation is not None:
         with _kept_lock:
             if generation == commit_generation.value:  # else a commit landed while reading: keep nothing
