@@ -228,6 +228,15 @@ def main() -> None:
             process = "booking" if what in ("page", "day") else what
             rows.append({"server": name, "what": label, "connections": connections, **row, "rss_mib": rss[process]})
             print(format_row(name, label, connections, row, rss[process]))
+    kinds = [
+        f"{labels[what][1]} at {connections}: "
+        + ", ".join(f"{k} {sum(s.get(k, 0) for s in samples[(what, connections)])}" for k in ("timeouts", "non_2xx", "socket"))
+        for connections in loads
+        for what in labels
+        if any(s["errors"] for s in samples[(what, connections)])
+    ]
+    if kinds:
+        print("errors by kind (bench/report.lua): " + "; ".join(kinds))
     for connections in loads:
         checkin_rps = [s["rps"] for s in samples[("checkin", connections)]]
         booking_rps = [s["rps"] for s in samples[("booking", connections)]]

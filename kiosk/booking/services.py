@@ -10,17 +10,20 @@ request key per confirmation screen.
 
 from __future__ import annotations
 
+import json
 import re
+import sqlite3
 import unicodedata
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Date, Table, and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import Connection, Date, Table, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -53,7 +56,6 @@ from kiosk.points.services import award_points
 from kiosk.signing import TokenSigner, signer_from_config
 from kiosk.staff.models import StaffUser
 from kiosk.staff.services import record_audit
-from kiosk.sync.models import OutboxEvent, SyncState
 from kiosk.sync.outbox import SEALED_FIELD, UNSEALED_FIELD, person_field, record_event
 from kiosk.sync.protocol import seal
 from kiosk.validation import clean_text, parse_whole_number
@@ -154,7 +156,7 @@ _SLOT_COUNTS = select(_slot_table.c.starts_at, _slot_table.c.booked).where(
 )
 
 
-def _load_schedule(session: Session, service: Service, first: date, last: date, *, booked: bool = True) -> _Schedule:
+def _load_schedule(session: Session, service: Service | ServiceRow, first: date, last: date, *, booked: bool = True) -> _Schedule:
     params = {"service_id": service.id, "first": first, "last": last}
     templates = session.execute(_TEMPLATES, params).all()
     overrides = {o.day: o for o in session.execute(_OVERRIDES, params)}
@@ -165,7 +167,104 @@ def _load_schedule(session: Session, service: Service, first: date, last: date, 
     return _Schedule(templates, overrides, closures, counts)
 
 
-def _windows(service: Service, schedule: _Schedule, day: date) -> list[tuple[time, time, int, int, int | None]]:
+# ---- the keypad's hot path in SQLite's own words ----
+#
+# A booking's statements (book(), _book_unit) run on the DBAPI connection of the session or of
+# the unit of work (same transaction, same savepoints) without SQLAlchemy's per-statement work:
+# ~70 µs of Python each through Core, ~10 µs this way (bench/booking.py: booking and check-in
+# are CPU-bound on one core, so a booking's CPU sets its req/s). Booking lives on the kiosk's
+# SQLite only. Values go in and come out as SQLAlchemy's SQLite types store them (_sql_day,
+# _sql_moment; enums by value), so the rows are those the Core statements wrote
+# (tests/services/test_booking.py compares the two on the same bookings).
+
+
+def _raw(connection: Connection) -> Any:
+    """The sqlite3 connection under a SQLAlchemy one (its transaction is the caller's)."""
+    return connection.connection.driver_connection
+
+
+@contextmanager
+def _reads(session: Session) -> Iterator[Any]:
+    """A pooled sqlite3 connection of its own for book()'s reads before the lock, outside any
+    transaction (each statement on its own, no BEGIN): the session then has no read
+    transaction to end before the unit of work's BEGIN IMMEDIATE. Nothing read here decides a
+    race; the unit of work checks again under the lock."""
+    pooled = session.get_bind().raw_connection()  # type: ignore[union-attr]  # a session bound to an Engine
+    try:
+        yield pooled.driver_connection
+    finally:
+        pooled.close()
+
+
+def _sql_day(day: date) -> str:
+    return day.isoformat()  # SQLAlchemy's SQLite DATE: YYYY-MM-DD
+
+
+def _sql_moment(moment: datetime) -> str:
+    """UTCDateTime as stored: UTC, SQLAlchemy's SQLite DATETIME format (microseconds always)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _moment(raw: str | None) -> datetime | None:
+    return datetime.fromisoformat(raw).replace(tzinfo=UTC) if raw is not None else None
+
+
+@dataclass(frozen=True)
+class _TemplateRow:
+    weekday: int
+    valid_from: date | None
+    valid_until: date | None
+    starts: time
+    ends: time
+    slot_minutes: int
+    capacity: int
+    provider_id: int | None
+
+
+@dataclass(frozen=True)
+class _OverrideRow:
+    day: date
+    closed: bool
+    starts: time | None
+    ends: time | None
+    slot_minutes: int | None
+    capacity: int | None
+    provider_id: int | None
+
+
+_DAY_TEMPLATES_SQL = (
+    "SELECT weekday, valid_from, valid_until, starts, ends, slot_minutes, capacity, provider_id FROM service_template"
+    " WHERE service_id = ? AND weekday = ? ORDER BY id"
+)
+_DAY_OVERRIDE_SQL = "SELECT day, closed, starts, ends, slot_minutes, capacity, provider_id FROM service_override WHERE service_id = ? AND day = ?"
+_CLOSED_SQL = "SELECT 1 FROM closure_day WHERE day = ?"
+
+
+def _opt_date(raw: str | None) -> date | None:
+    return date.fromisoformat(raw) if raw is not None else None
+
+
+def _opt_time(raw: str | None) -> time | None:
+    return time.fromisoformat(raw) if raw is not None else None
+
+
+def _raw_schedule(raw: Any, service_id: int, day: date) -> _Schedule:
+    """_load_schedule(…, day, day, booked=False) for book() on a sqlite3 connection: one day's
+    templates, override and closure, no slot rows."""
+    templates = [
+        _TemplateRow(weekday, _opt_date(valid_from), _opt_date(valid_until), time.fromisoformat(starts), time.fromisoformat(ends), minutes, capacity, provider)
+        for weekday, valid_from, valid_until, starts, ends, minutes, capacity, provider in raw.execute(_DAY_TEMPLATES_SQL, (service_id, day.weekday()))
+    ]
+    found = raw.execute(_DAY_OVERRIDE_SQL, (service_id, _sql_day(day))).fetchone()
+    overrides = {}
+    if found is not None:
+        _day, closed, starts, ends, minutes, capacity, provider = found
+        overrides[day] = _OverrideRow(date.fromisoformat(_day), bool(closed), _opt_time(starts), _opt_time(ends), minutes, capacity, provider)
+    closures = {day} if raw.execute(_CLOSED_SQL, (_sql_day(day),)).fetchone() is not None else set()
+    return _Schedule(templates, overrides, closures, {})
+
+
+def _windows(service: Service | ServiceRow, schedule: _Schedule, day: date) -> list[tuple[time, time, int, int, int | None]]:
     """(starts, ends, slot minutes, capacity, provider) for one day, after overrides and closures."""
     if day in schedule.closures:
         return []
@@ -191,7 +290,7 @@ def _windows(service: Service, schedule: _Schedule, day: date) -> list[tuple[tim
     return [(t.starts, t.ends, t.slot_minutes, t.capacity, t.provider_id) for t in weekly]
 
 
-def _day_slots(service: Service, schedule: _Schedule, day: date, zone: ZoneInfo) -> list[SlotView]:
+def _day_slots(service: Service | ServiceRow, schedule: _Schedule, day: date, zone: ZoneInfo) -> list[SlotView]:
     slots: dict[datetime, SlotView] = {}
     for starts, ends, minutes, capacity, provider_id in _windows(service, schedule, day):
         start = datetime.combine(day, starts, zone)
@@ -223,11 +322,11 @@ def local_today(now: datetime, zone: ZoneInfo) -> date:
     return now.astimezone(zone).date()
 
 
-def last_bookable_day(service: Service, now: datetime, zone: ZoneInfo) -> date:
+def last_bookable_day(service: Service | ServiceRow, now: datetime, zone: ZoneInfo) -> date:
     return local_today(now, zone) + timedelta(days=service.horizon_days)
 
 
-def _bookable(service: Service, slot: SlotView, now: datetime) -> bool:
+def _bookable(service: Service | ServiceRow, slot: SlotView, now: datetime) -> bool:
     return slot.starts_at - now >= timedelta(minutes=service.lead_minutes)
 
 
@@ -285,20 +384,22 @@ def parse_slot_key(raw: str | None, zone: ZoneInfo) -> datetime:
     text_ = (raw or "").strip()
     if not SLOT_KEY.match(text_):
         raise BookingError("bad_slot", _l("This time slot does not exist. Please choose again."), status=400)
-    try:
-        local = datetime.strptime(text_, "%Y%m%d%H%M").replace(tzinfo=zone)
+    try:  # strptime's "%Y%m%d%H%M" on the 12 digits, without its cost (every booking parses one)
+        local = datetime(int(text_[:4]), int(text_[4:6]), int(text_[6:8]), int(text_[8:10]), int(text_[10:12]), tzinfo=zone)
     except ValueError:
         raise BookingError("bad_slot", _l("This time slot does not exist. Please choose again."), status=400) from None
     return local.astimezone(UTC)
 
 
-def find_slot(session: Session, service: Service, slot_key: str | None, zone: ZoneInfo, *, booked: bool = True) -> SlotView:
+def find_slot(session: Session, service: Service | ServiceRow, slot_key: str | None, zone: ZoneInfo, *, booked: bool = True, raw: Any = None) -> SlotView:
     """The slot of *this* service at that time, or bad_slot (another service's slot, a time the
     schedule does not have, a closed day). Without ``booked`` its places taken are not read
-    (book() lets the database count them)."""
+    (book() lets the database count them, and reads the day's schedule in SQLite's own words:
+    _raw_schedule)."""
     at = parse_slot_key(slot_key, zone)
     day = at.astimezone(zone).date()
-    for slot in day_slots(session, service, day, zone, booked=booked):
+    schedule = _load_schedule(session, service, day, day) if booked else _raw_schedule(raw or _raw(session.connection()), service.id, day)
+    for slot in _day_slots(service, schedule, day, zone):
         if slot.starts_at == at:
             return slot
     raise BookingError("not_a_slot", _l("This service has no slot at that time. Please choose again."), status=404)
@@ -315,6 +416,47 @@ def get_service(session: Session, service_id: Any, *, active_only: bool = False)
     if service is None or (active_only and not service.active):
         raise BookingError("unknown_service", _l("This service does not exist."), status=404)
     return service
+
+
+@dataclass(frozen=True)
+class ServiceRow:
+    """The columns of a service a booking reads (a Core row, not an ORM object): book() reads
+    it on every keypad confirmation, where loading the ORM object was a tenth of the request."""
+
+    id: int
+    name: str
+    prefix: str
+    category: ServiceCategory
+    place: str
+    duration_minutes: int
+    lead_minutes: int
+    horizon_days: int
+    per_person_limit: int
+    cancel_minutes: int
+    noshow_limit: int
+    noshow_days: int
+    block_days: int
+    active: bool
+    demo_key: str | None
+
+
+_SERVICE_ROW_SQL = f"SELECT {', '.join(f.name for f in fields(ServiceRow))} FROM service WHERE id = ?"
+
+
+def _service_row(raw: Any, service_id: Any) -> ServiceRow | None:
+    """The service's row, or None (no such service, or an id that is not one)."""
+    try:
+        number = int(service_id)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if not 0 < number < 2**63:
+        return None
+    row = raw.execute(_SERVICE_ROW_SQL, (number,)).fetchone()
+    if row is None:
+        return None
+    values = list(row)
+    values[3], values[13] = ServiceCategory(values[3]), bool(values[13])  # category, active
+    return ServiceRow(*values)
 
 
 def list_services(session: Session, *, active_only: bool = False) -> list[Service]:
@@ -584,21 +726,24 @@ class Person:
     phone: str | None  # a guest's number; a member's number is on the member
 
 
-_member_t = cast(Table, Member.__table__)
-_MEMBER_COLUMNS = (_member_t.c.id, _member_t.c.name, _member_t.c.phone, _member_t.c.age_band, _member_t.c.active)
-_MEMBER_BY_ID = select(*_MEMBER_COLUMNS).where(_member_t.c.id == bindparam("id"))
-_MEMBER_BY_PHONE = select(*_MEMBER_COLUMNS).where(_member_t.c.phone == bindparam("phone"))
+_MEMBER_SQL = "SELECT id, name, phone, age_band, active FROM member WHERE "
+
+
+def _member_row(raw: Any, where: str, value: Any) -> PersonMember | None:
+    row = raw.execute(_MEMBER_SQL + where, (value,)).fetchone()
+    return PersonMember(row[0], row[1], row[2], AgeBand(row[3]), bool(row[4])) if row is not None else None
 
 
 def _member(session: Session, member_id: int) -> PersonMember | None:
-    row = session.execute(_MEMBER_BY_ID, {"id": member_id}).first()
-    return PersonMember(*tuple(row)) if row is not None else None
+    return _member_row(_raw(session.connection()), "id = ?", member_id) if 0 < member_id < 2**63 else None
 
 
-def identify(session: Session, *, phone: str | None = None, member_id: int | None = None) -> Person:
-    """A member (card, or a phone that belongs to a member) or a guest with a phone number."""
+def identify(session: Session, *, phone: str | None = None, member_id: int | None = None, raw: Any = None) -> Person:
+    """A member (card, or a phone that belongs to a member) or a guest with a phone number
+    (``raw``: the sqlite3 connection to read on; else the session's)."""
+    raw = raw or _raw(session.connection())
     if member_id is not None:
-        member = _member(session, member_id)
+        member = _member_row(raw, "id = ?", member_id) if 0 < member_id < 2**63 else None
         if member is None or not member.active:
             raise BookingError("member_revoked", _l("This membership is not active. Please ask the staff at the desk."), status=403)
         return Person(f"m:{member.id}", member, None)
@@ -606,9 +751,8 @@ def identify(session: Session, *, phone: str | None = None, member_id: int | Non
         number = parse_phone(phone)
     except PhoneError as error:
         raise BookingError(error.code, error.message, field="phone") from None
-    row = session.execute(_MEMBER_BY_PHONE, {"phone": number}).first()
-    if row is not None:
-        member = PersonMember(*tuple(row))
+    member = _member_row(raw, "phone = ?", number)
+    if member is not None:
         if not member.active:
             raise BookingError("member_revoked", _l("This membership is not active. Please ask the staff at the desk."), status=403)
         return Person(f"m:{member.id}", member, None)
@@ -619,12 +763,17 @@ def _person_phone(person: Person) -> str | None:
     return person.member.phone if person.member is not None else person.phone
 
 
-def blocked_until(session: Session, person_key: str, service: Service, now: datetime) -> datetime | None:
+def blocked_until(
+    session: Session, person_key: str, service: Service | ServiceRow, now: datetime, *, noshows: tuple[int, Any] | None = None
+) -> datetime | None:
     """When the no-show block ends, or None: noshow_limit no-shows within noshow_days (not
-    counting those before a staff member lifted the block) block for block_days after the last."""
+    counting those before a staff member lifted the block) block for block_days after the last.
+    ``noshows``: _NOSHOWS's answer (count, last) when the caller has read it already."""
     if service.block_days == 0:
         return None
-    count, last = session.execute(_NOSHOWS, {"person_key": person_key, "since": now - timedelta(days=service.noshow_days)}).one()
+    if noshows is None:
+        noshows = tuple(session.execute(_NOSHOWS, {"person_key": person_key, "since": now - timedelta(days=service.noshow_days)}).one())
+    count, last = noshows
     if count < service.noshow_limit or last is None:
         return None
     until = UTCDateTime().process_result_value(last, None) + timedelta(days=service.block_days)
@@ -835,8 +984,18 @@ def _check_rules(session: Session, service: Service, slot: SlotView, person: Per
     _check_person_limits(session, service, slot, person, now, zone)
 
 
-def _check_time_rules(session: Session, service: Service, slot: SlotView, person: Person, now: datetime, zone: ZoneInfo, channel: BookingChannel) -> None:
-    """Past, lead time, horizon and the no-show block."""
+def _check_time_rules(
+    session: Session,
+    service: Service | ServiceRow,
+    slot: SlotView,
+    person: Person,
+    now: datetime,
+    zone: ZoneInfo,
+    channel: BookingChannel,
+    *,
+    noshows: tuple[int, Any] | None = None,
+) -> None:
+    """Past, lead time, horizon and the no-show block (``noshows``: see blocked_until)."""
     if slot.starts_at <= now:
         raise BookingError("slot_past", _l("This time has already passed. Please choose a later time."), status=409)
     if not _bookable(service, slot, now):
@@ -844,7 +1003,7 @@ def _check_time_rules(session: Session, service: Service, slot: SlotView, person
     if slot.day > last_bookable_day(service, now, zone):
         raise BookingError("too_far", _l("Bookings open %(n)d days ahead. Please choose an earlier day.", n=service.horizon_days), status=409)
     if channel == BookingChannel.KIOSK:
-        until = blocked_until(session, person.key, service, now)
+        until = blocked_until(session, person.key, service, now, noshows=noshows)
         if until is not None:
             raise BookingError(
                 "blocked",
@@ -958,14 +1117,27 @@ def book(
             parse_phone(phone)
         except PhoneError as error:
             raise BookingError(error.code, error.message, field="phone") from None
-    person = identify(session, phone=phone, member_id=member_id)
-    retried = _retried(session, key, person)
-    if retried is not None:
-        return ticket_view(session, retried)
-    service = get_service(session, service_id, active_only=True)
-    slot = find_slot(session, service, slot_key, rules.zone, booked=False)
-    _check_time_rules(session, service, slot, person, now, rules.zone, channel)
-    promotions = _has_promotions(session, person)
+    # The reads before the lock, in SQLite's own words on a pooled connection outside any
+    # transaction (_reads): the person, the service, and in one statement this request key's
+    # booking, the no-show count and any waitlist news; then the slot's day of the schedule.
+    with _reads(session) as raw:
+        person = identify(session, phone=phone, member_id=member_id, raw=raw)
+        service = _service_row(raw, service_id)
+        since = now - timedelta(days=service.noshow_days) if service is not None else now
+        noshows, last_noshow, key_booking, key_person, promoted_flag = raw.execute(
+            _PERSON_STATE_SQL,
+            {"person": person.key, "key": key, "since": _sql_moment(since), "no_show": BookingStatus.NO_SHOW.value, "promoted": WaitlistStatus.PROMOTED.value},
+        ).fetchone()
+        if key_booking is None and service is not None and service.active:
+            slot = find_slot(session, service, slot_key, rules.zone, booked=False, raw=raw)
+    if key_booking is not None:  # a double tap or a retried request: the first ticket
+        if key_person != person.key:
+            raise BookingError("bad_request_key", _l("Please go back and try again."), status=409)
+        return ticket_view(session, get_booking(session, key_booking))
+    if service is None or not service.active:
+        raise BookingError("unknown_service", _l("This service does not exist."), status=404)
+    _check_time_rules(session, service, slot, person, now, rules.zone, channel, noshows=(noshows, _moment(last_noshow)))
+    promotions = bool(promoted_flag)
     plan = _BookingPlan.of(session, service, slot, person, channel, key, rules, now, staff)
 
     def unit(connection: Connection) -> TicketView | int:
@@ -987,7 +1159,8 @@ def book(
         # The alternatives are read after the lock is released (the 49 losers of a race), in a
         # read transaction that sees the commit which took the place.
         session.rollback()
-        raise SlotFullError(next_free_slots(session, service, slot.starts_at, now, rules.zone), plan.service_id, slot.key(rules.zone)) from None
+        alternatives = next_free_slots(session, get_service(session, plan.service_id), slot.starts_at, now, rules.zone)
+        raise SlotFullError(alternatives, plan.service_id, slot.key(rules.zone)) from None
     if isinstance(done, int):  # the same request key got there first (inside the lock)
         session.rollback()  # a read transaction that sees it (grouped_write may have left this one open)
         return ticket_view(session, get_booking(session, done), promoted=promoted)
@@ -1026,7 +1199,7 @@ class _BookingPlan:
     def of(
         cls,
         session: Session,
-        service: Service,
+        service: Service | ServiceRow,
         slot: SlotView,
         person: Person,
         channel: BookingChannel,
@@ -1090,71 +1263,61 @@ def _sealed_person(hub_key: str, phone: str) -> dict[str, str]:
 
 def _book_unit(connection: Connection, plan: _BookingPlan) -> TicketView | int:
     """The serialised part of a booking (see book()): the ticket, or the id of the booking this
-    request key already made."""
+    request key already made. Five statements in SQLite's own words (see _raw): one read (this
+    request key's booking, the person's open bookings and whether one is at this very time, the
+    hub key, the people ahead) and four writes (the place, the ticket number, the booking, its
+    event), the rows as SQLAlchemy's Core statements wrote them."""
     slot = plan.slot
-    existing = connection.execute(_BY_REQUEST_KEY, {"request_key": plan.request_key}).first()
-    if existing is not None:
-        if existing.person_key != plan.person_key:
+    raw = _raw(connection)
+    starts, day = _sql_moment(slot.starts_at), _sql_day(slot.day)
+    open_count, same_slot, key_booking, key_person, hub_key, ahead = raw.execute(
+        _LOCKED_READ_SQL,
+        {"key": plan.request_key, "service": plan.service_id, "person": plan.person_key, "today": _sql_day(plan.today), "starts": starts, "day": day}
+        | _OPEN_PARAMS,
+    ).fetchone()
+    if key_booking is not None:
+        if key_person != plan.person_key:
             raise BookingError("bad_request_key", _l("Please go back and try again."), status=409)
-        return int(existing.id)
-    found = connection.execute(_PERSON_OPEN, _person_open_params(plan.service_id, plan.person_key, plan.today, slot)).one()
-    _refuse_over_limit(found, plan.per_person_limit, plan.service_name)
-    connection.execute(
-        _UPSERT_SLOT,
-        {
-            "service_id": plan.service_id,
-            "day": slot.day,
-            "starts_at": slot.starts_at,
-            "ends_at": slot.ends_at,
-            "capacity": slot.capacity,
-            "booked": 0,
-            "provider_id": slot.provider_id,
-        },
-    )
-    slot_id = connection.execute(_TAKE_PLACE, {"b_service": plan.service_id, "b_starts": slot.starts_at}).scalar()
-    if slot_id is None:
+        return int(key_booking)
+    _refuse_over_limit((open_count, same_slot), plan.per_person_limit, plan.service_name)
+    taken = raw.execute(_TAKE_PLACE_SQL, (plan.service_id, day, starts, _sql_moment(slot.ends_at), slot.capacity, slot.provider_id)).fetchone()
+    if taken is None:
         raise _SlotTaken
-    seq = int(connection.execute(_NEXT_TICKET, {"service_id": plan.service_id, "day": slot.day}).scalar_one())
+    seq = int(raw.execute(_NEXT_TICKET_SQL, (plan.service_id, day)).fetchone()[0])
     ticket = _ticket_text(plan.prefix, seq)
     try:
-        booking_id = connection.execute(
-            _INSERT_BOOKING,
-            {
-                "service_id": plan.service_id,
-                "slot_id": slot_id,
-                "day": slot.day,
-                "ticket_seq": seq,
-                "ticket": ticket,
-                "queue_at": slot.starts_at,
-                "status": BookingStatus.BOOKED,
-                "channel": plan.channel,
-                "member_id": plan.member_id,
-                "phone": plan.guest_phone,
-                "person_key": plan.person_key,
-                "request_key": plan.request_key,
-                "device_id": plan.device_id,
-                "staff_id": plan.staff_id,
-                "created_at": plan.now,
-            },
-        ).scalar_one()
-    except IntegrityError:
+        booking_id = raw.execute(
+            _INSERT_BOOKING_SQL,
+            (
+                plan.service_id,
+                taken[0],
+                day,
+                seq,
+                ticket,
+                starts,
+                BookingStatus.BOOKED.value,
+                plan.channel.value,
+                plan.member_id,
+                plan.guest_phone,
+                plan.person_key,
+                plan.request_key,
+                *_BOOKING_DEFAULTS,
+                plan.device_id,
+                plan.staff_id,
+                _sql_moment(plan.now),
+            ),
+        ).fetchone()[0]
+    except sqlite3.IntegrityError:
         raise BookingError("bad_request_key", _l("Please go back and try again."), status=409) from None
-    hub_key = connection.execute(_HUB_KEY).scalar() or ""
+    hub_key = hub_key or ""
     sealed = plan.sealed
     if plan.hub_key != hub_key:
         sealed = _sealed_person(hub_key, plan.person_phone)
         _HUB_KEYS[plan.database] = hub_key
-    connection.execute(
-        _INSERT_EVENT,
-        {
-            "event_id": str(uuid.uuid4()),
-            "type": "booking.created",
-            "schema_version": 1,
-            "occurred_at": plan.now,
-            "payload": {"booking_id": booking_id, **plan.event_base, **sealed},
-        },
+    raw.execute(
+        _INSERT_EVENT_SQL,
+        (str(uuid.uuid4()), "booking.created", 1, _sql_moment(plan.now), json.dumps({"booking_id": booking_id, **plan.event_base, **sealed})),
     )
-    ahead = _count_ahead(connection, plan.service_id, slot.day, slot.starts_at, seq)
     return TicketView(
         booking_id,
         plan.service_id,
@@ -1165,7 +1328,7 @@ def _book_unit(connection: Connection, plan: _BookingPlan) -> TicketView | int:
         slot.starts_at,
         BookingStatus.BOOKED,
         plan.channel,
-        ahead,
+        int(ahead),
         plan.masked_who,
         slot.starts_at - timedelta(minutes=plan.cancel_minutes),
     )
@@ -1176,7 +1339,6 @@ def _book_unit(connection: Connection, plan: _BookingPlan) -> TicketView | int:
 _booking_t = _booking_table
 _slot_t = _slot_table
 _counter_t = cast(Table, TicketCounter.__table__)
-_BY_REQUEST_KEY = select(_booking_t.c.id, _booking_t.c.person_key).where(_booking_t.c.request_key == bindparam("request_key"))
 _PERSON_OPEN = (
     select(func.count(), func.coalesce(func.sum(case((_slot_t.c.starts_at == bindparam("b_starts", type_=UTCDateTime()), 1), else_=0)), 0))
     .select_from(_booking_t.outerjoin(_slot_t, _slot_t.c.id == _booking_t.c.slot_id))
@@ -1187,25 +1349,6 @@ _PERSON_OPEN = (
         _booking_t.c.day >= bindparam("b_today", type_=Date()),
     )
 )
-_slot_insert = sqlite_insert(_slot_t)
-# The slot's row (created on first booking); its capacity follows today's schedule but never
-# drops below what is already booked (as _upsert_slot_row).
-_UPSERT_SLOT = _slot_insert.on_conflict_do_update(
-    index_elements=["service_id", "starts_at"],
-    set_={"capacity": func.max(_slot_insert.excluded.capacity, _slot_t.c.booked)},
-    where=_slot_t.c.capacity != _slot_insert.excluded.capacity,
-)
-# One place of the slot, or no row when it is full (the database decides).
-_TAKE_PLACE = (
-    update(_slot_t)
-    .where(
-        _slot_t.c.service_id == bindparam("b_service"),
-        _slot_t.c.starts_at == bindparam("b_starts", type_=UTCDateTime()),
-        _slot_t.c.booked < _slot_t.c.capacity,
-    )
-    .values(booked=_slot_t.c.booked + 1)
-    .returning(_slot_t.c.id)
-)
 # The next number of the service's day (_next_ticket).
 _NEXT_TICKET = (
     sqlite_insert(_counter_t)
@@ -1213,10 +1356,6 @@ _NEXT_TICKET = (
     .on_conflict_do_update(index_elements=["service_id", "day"], set_={"last": _counter_t.c.last + 1})
     .returning(_counter_t.c.last)
 )
-_INSERT_BOOKING = insert(_booking_t).returning(_booking_t.c.id)
-_HUB_KEY = select(cast(Table, SyncState.__table__).c.hub_public_key).where(cast(Table, SyncState.__table__).c.id == 1)
-# The row record_event() writes (kiosk.sync.outbox), sent_at empty.
-_INSERT_EVENT = insert(cast(Table, OutboxEvent.__table__))
 # people_ahead(): open tickets of the day before this one.
 _AHEAD = (
     select(func.count())
@@ -1231,24 +1370,47 @@ _AHEAD = (
         ),
     )
 )
+# The unit of work's statements (_book_unit), in SQLite's own words.
+_OPEN_PARAMS = {f"open{n}": status.value for n, status in enumerate(OPEN_STATUSES)}
+_OPEN_IN = "(" + ", ".join(f":{name}" for name in _OPEN_PARAMS) + ")"
+# Its one read, before its writes: the booking this request key made (if any); the person's
+# open bookings of the service and how many of them are at this very time (_PERSON_OPEN); the
+# hub key; the open tickets of the day that will be ahead of this one (_AHEAD for the number
+# the counter is about to give: its last + 1, or 1 on the day's first ticket).
+_LOCKED_READ_SQL = (
+    "SELECT count(*), coalesce(sum(CASE WHEN s.starts_at = :starts THEN 1 ELSE 0 END), 0),"
+    " (SELECT id FROM booking WHERE request_key = :key),"
+    " (SELECT person_key FROM booking WHERE request_key = :key),"
+    " (SELECT hub_public_key FROM sync_state WHERE id = 1),"
+    " (SELECT count(*) FROM booking WHERE service_id = :service AND day = :day AND status IN " + _OPEN_IN + " AND (queue_at < :starts"
+    " OR (queue_at = :starts AND ticket_seq < coalesce((SELECT last FROM ticket_counter WHERE service_id = :service AND day = :day), 0) + 1)))"
+    " FROM booking b LEFT OUTER JOIN service_slot s ON s.id = b.slot_id"
+    " WHERE b.service_id = :service AND b.person_key = :person AND b.status IN " + _OPEN_IN + " AND b.day >= :today"
+)
+# The place, in one statement: the slot's row is created on first booking with this place
+# taken, or one more place is taken if one is free. Its capacity follows today's schedule but
+# never drops below what is already booked (as _upsert_slot_row): with schedule capacity E and
+# b booked, a place is free when b < max(E, b), i.e. b < E, and the row then holds E. A full
+# slot returns no row (DO UPDATE … WHERE false: nothing changed, nothing returned).
+_TAKE_PLACE_SQL = (
+    "INSERT INTO service_slot (service_id, day, starts_at, ends_at, capacity, booked, provider_id) VALUES (?, ?, ?, ?, ?, 1, ?)"
+    " ON CONFLICT (service_id, starts_at) DO UPDATE SET capacity = max(excluded.capacity, service_slot.booked), booked = service_slot.booked + 1"
+    " WHERE service_slot.booked < excluded.capacity RETURNING id"
+)
+# _NEXT_TICKET.
+_NEXT_TICKET_SQL = "INSERT INTO ticket_counter (service_id, day, last) VALUES (?, ?, 1) ON CONFLICT (service_id, day) DO UPDATE SET last = ticket_counter.last + 1 RETURNING last"
+# The booking as the ORM writes it: every column, the model's defaults for desk, call count, note.
+_BOOKING_DEFAULTS = tuple(_booking_t.c[name].default.arg for name in ("desk", "call_count", "note"))  # type: ignore[union-attr]
+_INSERT_BOOKING_SQL = (
+    "INSERT INTO booking (service_id, slot_id, day, ticket_seq, ticket, queue_at, status, channel, member_id, phone, person_key, request_key,"
+    " desk, call_count, note, device_id, staff_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+)
+# The row record_event() writes (kiosk.sync.outbox), sent_at empty; the payload as SQLAlchemy's JSON type writes it.
+_INSERT_EVENT_SQL = "INSERT INTO outbox_event (event_id, type, schema_version, occurred_at, payload) VALUES (?, ?, ?, ?, ?)"
 
 
 class _SlotTaken(Exception):
     """Inside book(): the last place went to someone else (rolls the unit of work back)."""
-
-
-def _retried(session: Session, key: str, person: Person) -> Booking | None:
-    """The booking this request key already made (a double tap, a retried request)."""
-    existing = session.execute(_BY_REQUEST_KEY, {"request_key": key}).first()
-    if existing is None:
-        return None
-    if existing.person_key != person.key:
-        raise BookingError("bad_request_key", _l("Please go back and try again."), status=409)
-    return get_booking(session, existing.id)
-
-
-def _has_promotions(session: Session, person: Person) -> bool:
-    return session.execute(_PROMOTIONS, {"person_key": person.key}).first() is not None
 
 
 _waitlist_t = cast(Table, WaitlistEntry.__table__)
@@ -1256,6 +1418,21 @@ _PROMOTIONS = (
     select(_waitlist_t.c.id)
     .where(_waitlist_t.c.person_key == bindparam("person_key"), _waitlist_t.c.status == WaitlistStatus.PROMOTED, _waitlist_t.c.notified_at.is_(None))
     .limit(1)
+)
+
+
+# book()'s read of the person before the lock, in one statement in SQLite's own words (see
+# _raw): the booking this request key made (a double tap, a retry), the no-shows that count
+# towards a block (_NOSHOWS: the count and the last) and whether a waitlist place is waiting to
+# be shown (_PROMOTIONS).
+_PERSON_STATE_SQL = (
+    "SELECT count(*), max(b.closed_at),"
+    " (SELECT id FROM booking WHERE request_key = :key),"
+    " (SELECT person_key FROM booking WHERE request_key = :key),"
+    " EXISTS (SELECT 1 FROM booking_waitlist WHERE person_key = :person AND status = :promoted AND notified_at IS NULL)"
+    " FROM booking b WHERE b.person_key = :person AND b.status = :no_show AND b.closed_at > :since"
+    " AND ((SELECT max(lifted_at) FROM booking_block_lift WHERE person_key = :person) IS NULL"
+    " OR b.closed_at > (SELECT max(lifted_at) FROM booking_block_lift WHERE person_key = :person))"
 )
 
 

@@ -4,19 +4,21 @@ the desk's queue and call display, services and schedules, reports and exports."
 from __future__ import annotations
 
 import base64
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Flask, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Flask, Response, abort, current_app, flash, make_response, redirect, render_template, request, session, url_for
 from flask_babel import format_date, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
 from kiosk.booking import printing, services
-from kiosk.booking.cache import availability_cache
+from kiosk.booking.cache import AvailabilityCache, availability_cache
 from kiosk.booking.forms import (
     CATEGORY_LABELS,
     CHANNEL_LABELS,
@@ -42,7 +44,7 @@ from kiosk.privacy import mask_name, mask_phone
 from kiosk.qr import qr_svg
 from kiosk.staff.access import client_address, is_admin, staff_blueprint
 from kiosk.staff.forms import ConfirmForm
-from kiosk.web import csv_download, render, submit_form, xlsx_download
+from kiosk.web import BARE_LAYOUT, FULL_LAYOUT, MAIN_TARGET, csv_download, elder_mode, prebuilt, render, submit_form, xlsx_download
 
 bp = kiosk_blueprint("booking", __name__)
 staff_bp = staff_blueprint("bookings", __name__, "/staff/bookings")
@@ -138,12 +140,46 @@ def _service_or_404(service_id: int) -> Service:
 
 @bp.get("/booking/<int:service_id>")
 def service_page(service_id: int):
-    """The day strip (free places per day) and the slots of the chosen day."""
+    """The day strip (free places per day) and the slots of the chosen day.
+
+    A day tap (htmx, aimed at #booking-day) gets the strip and slots alone; a tile tap or a
+    plain visit gets the page. Both come from the availability cache when nothing could have
+    changed them (kiosk.booking.cache): the strip as rendered, and the whole page rendered
+    once per language, elder mode, layout and minute (the top bar's clock) with a stand-in
+    for the CSRF token, which each request fills in (as kiosk.home.views.home_page)."""
     session.pop(PENDING_SESSION_KEY, None)
-    heading, day_html = _day_view(service_id, request.args.get("day", "")[:10])
-    # A day tap swaps only the strip and its slots; a tile tap (aimed at #main) gets the page.
-    fragment = "booking/_day_cached.html" if request.headers.get("HX-Target") == "booking-day" else None
-    return render("booking/service.html", fragment, service=heading, day_html=day_html)
+    raw_day = request.args.get("day", "")[:10]
+    now = _now()
+    # The generation is taken before reading, so a write committed meanwhile discards this read.
+    generation = availability_cache.generation(db.session)
+    htmx = getattr(request, "htmx", None)
+    if htmx and request.headers.get("HX-Target") == "booking-day":
+        return _html(_day_view(service_id, raw_day, generation, now)[1])
+    bare = bool(htmx) and htmx.target == MAIN_TARGET and not htmx.boosted
+    pages = current_app.extensions.setdefault(PAGES_KEY, AvailabilityCache())
+    key = (str(db.session.get_bind().url), service_id, raw_day, str(get_locale()), elder_mode(), bare, request.script_root)
+    body = pages.get(key, generation, now)
+    if body is None:
+        heading, day_html, until = _day_view(service_id, raw_day, generation, now)
+        body = render_template(
+            "booking/service.html", layout=BARE_LAYOUT if bare else FULL_LAYOUT, service=heading, day_html=day_html, csrf_token=lambda: _CSRF_SLOT
+        )
+        next_minute = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        pages.put(key, generation, now, min(until, next_minute), body)
+    if _CSRF_SLOT in body:
+        body = body.replace(_CSRF_SLOT, generate_csrf())
+    return _html(body)
+
+
+PAGES_KEY = "kiosk.booking.pages"
+# Stands for the CSRF token in a cached page (a per-process random word no page can contain).
+_CSRF_SLOT = f"csrf-slot-{secrets.token_hex(16)}"
+
+
+def _html(body: str) -> Response:
+    response = make_response(str(body))
+    response.vary.add("HX-Request")
+    return response
 
 
 @dataclass(frozen=True)
@@ -156,20 +192,18 @@ class _Heading:
     description: str
 
 
-def _day_view(service_id: int, raw_day: str) -> tuple[_Heading, Markup]:
-    """The service's heading and the strip and the chosen day's slots as HTML, from the
-    availability cache when nothing could have changed them (kiosk.booking.cache). A cached
-    entry answers without loading the service: any commit (a service closed or renamed
-    included) empties the cache first, so it still stands for an active service."""
-    now = _now()
+def _day_view(service_id: int, raw_day: str, generation: int | None, now: datetime) -> tuple[_Heading, Markup, datetime]:
+    """The service's heading, the strip and the chosen day's slots as HTML, and when they
+    stop being valid by the clock alone; from the availability cache when nothing could have
+    changed them (kiosk.booking.cache). A cached entry answers without loading the service:
+    any commit (a service closed or renamed included) empties the cache first, so it still
+    stands for an active service."""
     zone = _zone()
-    # The generation is taken before reading, so a write committed meanwhile discards this read.
-    generation = availability_cache.generation(db.session)
     key = (str(db.session.get_bind().url), service_id, raw_day, str(get_locale()))
     cached = availability_cache.get(key, generation, now)
     if cached is not None:
-        heading, html = cached
-        return heading, Markup(html)
+        heading, html, until = cached
+        return heading, Markup(html), until
     service = _service_or_404(service_id)
     days = services.availability(db.session, service, now, zone)
     chosen = next((d for d in days if d.day.isoformat() == raw_day), None) if raw_day else None
@@ -177,8 +211,9 @@ def _day_view(service_id: int, raw_day: str) -> tuple[_Heading, Markup]:
         chosen = next((d for d in days if d.free), days[0] if days else None)
     html = render_template("booking/_day.html", service=service, days=days, chosen=chosen, now=now, lead=timedelta(minutes=service.lead_minutes))
     heading = _Heading(service.id, service.name, service.place or "", service.description or "")
-    availability_cache.put(key, generation, now, services.availability_changes_at(service, days, now, zone), (heading, html))
-    return heading, Markup(html)
+    until = services.availability_changes_at(service, days, now, zone)
+    availability_cache.put(key, generation, now, until, (heading, html, until))
+    return heading, Markup(html), until
 
 
 @bp.get("/booking/<int:service_id>/slot/<slot_key>")
@@ -237,7 +272,8 @@ def _after_booking(ticket: services.TicketView):
     _print(ticket)
     url = _ticket_url(ticket)
     if request.headers.get("HX-Request"):
-        response = render("booking/_result.html", "booking/_result.html", ticket=ticket)
+        # The same few words for every booking (kiosk.web.prebuilt: rendered once per language).
+        response = prebuilt("booking/_result.html", (), {}, {})
         response.headers["HX-Location"] = url
         return response
     return redirect(url, code=303)

@@ -20,10 +20,14 @@ from __future__ import annotations
 import threading
 import unicodedata
 from dataclasses import dataclass
+from typing import Any, cast
 
 from flask import Blueprint, Response, current_app, g, request
+from sqlalchemy import Table, bindparam, select
+from sqlalchemy.orm import Session
 
 from kiosk.cache import commit_generation
+from kiosk.devices.models import KioskDevice
 from kiosk.extensions import db
 
 DEVICE_COOKIE = "kiosk_device"
@@ -49,22 +53,47 @@ _kept: dict[tuple[str, str], tuple[int, EnrolledDevice]] = {}  # (database, secr
 _kept_lock = threading.Lock()
 
 
+# kiosk.devices.services.device_for_secret() as one prebuilt Core read of two columns: after
+# any commit (every booking or check-in commits) the kept device is read again, and the ORM
+# query was ~15 % of a booking request's CPU (bench/booking.py).
+_device_t = cast(Table, KioskDevice.__table__)
+_ENROLLED = select(_device_t.c.id, _device_t.c.name).where(_device_t.c.secret_hash == bindparam("secret_hash"), _device_t.c.revoked_at.is_(None))
+
+
+def _enrolled(session: Session, secret_hash: str) -> Any:
+    """(id, name) of the enrolled device with this secret hash, or None. On SQLite outside a
+    transaction, read on a pooled connection of its own in autocommit (as kiosk.cache's check):
+    no read transaction is left open for the request's unit of work to end first."""
+    engine = session.get_bind()
+    if engine.dialect.name == "sqlite" and not session.in_transaction():
+        pooled = engine.raw_connection()
+        try:
+            return pooled.driver_connection.execute(_ENROLLED_SQL, (secret_hash,)).fetchone()
+        finally:
+            pooled.close()
+    return session.connection().execute(_ENROLLED, {"secret_hash": secret_hash}).first()
+
+
+_ENROLLED_SQL = "SELECT id, name FROM kiosk_device WHERE secret_hash = ? AND revoked_at IS NULL"
+
+
 def _lookup(secret: str | None) -> EnrolledDevice | None:
-    from kiosk.devices.services import MAX_SECRET_LENGTH, device_for_secret, hash_secret
+    from kiosk.devices.services import MAX_SECRET_LENGTH, hash_secret
 
     if not secret or len(secret) > MAX_SECRET_LENGTH:
         return None
     session = db.session()
     generation = commit_generation.check(session)
-    key = (str(session.get_bind().url), hash_secret(secret))
+    secret_hash = hash_secret(secret)
+    key = (str(session.get_bind().url), secret_hash)
     if generation is not None:
         kept = _kept.get(key)
         if kept is not None and kept[0] == generation:
             return kept[1]
-    device = device_for_secret(session, secret)
-    if device is None:
+    row = _enrolled(session, secret_hash)
+    if row is None:
         return None
-    found = EnrolledDevice(device.id, device.name)
+    found = EnrolledDevice(row[0], row[1])
     if generation is not None:
         with _kept_lock:
             if generation == commit_generation.value:  # else a commit landed while reading: keep nothing

@@ -199,6 +199,83 @@ def test_a_template_change_does_not_move_existing_bookings(session, haircut, sta
     assert book(session, haircut, "202612031400", "13800000002").ticket == "A001"
 
 
+def test_a_retry_after_the_lead_time_ran_out_still_gets_its_ticket(session, haircut):
+    """The request key is looked at before the slot's rules: a confirmation retried once the
+    slot is too close to book shows the ticket it made, not a refusal."""
+    first = book(session, haircut, NINE, key="retry-late-0001")
+    again = book(session, haircut, NINE, key="retry-late-0001", now=local(WEDNESDAY, 8, 50))
+    assert again.booking_id == first.booking_id and counts(session)[0] == 1
+
+
+def test_people_ahead_counted_in_the_booking_match_the_queue(session, haircut, staff):
+    """book() counts the people ahead inside its unit of work, before its own row exists, for
+    the number the counter is about to give. Shown to fail without the equal-time clause (the
+    second 9:00 booking would see 0 ahead)."""
+    tickets = [
+        book(session, haircut, "202612020920", "13800000001"),
+        book(session, haircut, NINE, "13800000002"),
+        book(session, haircut, NINE, "13800000003"),
+        book(session, haircut, "202612020940", "13800000004"),
+    ]
+    services.issue_walk_in(session, haircut.id, phone="", staff=staff, rules=RULES, now=local(WEDNESDAY, 9, 10))
+    tickets.append(book(session, haircut, "202612021000", "13800000005"))
+    assert [t.people_ahead for t in tickets] == [0, 0, 1, 3, 5]
+    # The queue as it then stands (the 9:00 ones, the walk-in at 9:10, then 9:20 …).
+    assert [services.people_ahead(session, session.get(Booking, t.booking_id)) for t in tickets] == [3, 0, 1, 4, 5]
+
+
+def test_a_slot_row_follows_the_schedule_capacity_when_a_place_is_taken(session, haircut, staff):
+    """The place is taken in one statement (created with the slot's row, or one more if one is
+    free); the row's capacity follows the schedule but never drops below what is booked, and a
+    full slot changes nothing. Shown to fail without the statement's WHERE (the fourth booking
+    breaks the not_overbooked check)."""
+    book(session, haircut, NINE, "13800000001")
+    book(session, haircut, NINE, "13800000002")
+    with pytest.raises(SlotFullError):
+        book(session, haircut, NINE, "13800000003")
+    services.save_override(session, haircut, day=WEDNESDAY.isoformat(), closed=False, starts="09:00", ends="11:30", capacity="3", actor=staff)
+    book(session, haircut, NINE, "13800000003")
+
+    def row():
+        session.rollback()
+        return session.execute(select(Slot.capacity, Slot.booked).where(Slot.starts_at == local(WEDNESDAY, 9))).one()
+
+    assert tuple(row()) == (3, 3)
+    services.save_override(session, haircut, day=WEDNESDAY.isoformat(), closed=False, starts="09:00", ends="11:30", capacity="1", actor=staff)
+    with pytest.raises(SlotFullError):
+        book(session, haircut, NINE, "13800000004")
+    assert tuple(row()) == (3, 3)
+
+
+def test_the_keypad_path_writes_the_rows_sqlalchemy_writes(session, haircut):
+    """book() writes in SQLite's own words (kiosk.booking.services._raw): its booking, slot and
+    event rows must be stored exactly as SQLAlchemy stores the same values (dates, UTC times,
+    enums, JSON), or the queue, sync and exports would read them differently. Each row is
+    written again through Core with the values read back, in a transaction rolled back, and
+    the two compared column by column. Shown to fail with times written by isoformat()."""
+    from sqlalchemy import insert
+
+    ticket = book(session, haircut, NINE, "13800000001", key="rows-key-00001")
+    session.rollback()
+    booking = session.get(Booking, ticket.booking_id)
+    event = session.scalar(select(OutboxEvent).where(OutboxEvent.type == "booking.created"))
+    slot = session.get(Slot, booking.slot_id)
+    tables = {
+        "booking": (booking, {"request_key": "rows-key-twin", "ticket_seq": 99, "ticket": "A099"}),
+        "outbox_event": (event, {"event_id": "twin"}),
+        "service_slot": (slot, {"starts_at": slot.starts_at + timedelta(days=7)}),
+    }
+    with db.engine.connect() as connection:
+        for table, (obj, changed) in tables.items():
+            columns = obj.__table__.c
+            values = {c.name: getattr(obj, c.key) for c in columns if c.name != "id"} | changed
+            twin = connection.execute(insert(obj.__table__).values(**values).returning(columns.id)).scalar_one()
+            names = [c.name for c in columns if c.name not in changed and c.name != "id"]
+            ours, theirs = (connection.exec_driver_sql(f"SELECT {', '.join(names)} FROM {table} WHERE id = ?", (i,)).one() for i in (obj.id, twin))
+            assert tuple(ours) == tuple(theirs), (table, names)
+        connection.rollback()
+
+
 # ---- cancelling, the waitlist ----
 
 

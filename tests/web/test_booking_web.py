@@ -398,3 +398,19 @@ def test_a_cached_service_page_is_not_shown_once_staff_close_or_rename_the_servi
     services.save_service(session, haircut, name="剪发", prefix="A", category="haircut", place="嘉荷社区 一楼", active=False, actor=None)
     assert client.get(page).status_code == 404
     assert client.get(page, headers={"HX-Request": "true", "HX-Target": "booking-day"}).status_code == 404
+
+
+def test_the_kept_service_page_carries_each_visitors_own_csrf_token(app, client, haircut):
+    """The whole service page is kept between visitors (kiosk.booking.views.service_page) with a
+    stand-in for the CSRF token: every session gets its own token in it, never the one of the
+    visitor whose request rendered it, and the same page as a fresh render otherwise. Shown to
+    fail with the token filled in before the page is kept (the second visitor gets the first's)."""
+    page = f"/booking/{haircut.id}"
+    first = csrf_token(client, page)
+    other = app.test_client()
+    second = csrf_token(other, page)  # the kept page
+    assert first != second
+    assert csrf_token(client, page) == first and csrf_token(other, page) == second
+    # Each token is the session's own: the kiosk books with it.
+    data = {"service": str(haircut.id), "slot": tomorrow_at(9), "request_key": "kept-page-0001", "phone": "13800000001"}
+    assert other.post("/booking/book", data=data, headers={"X-CSRFToken": second, "HX-Request": "true"}).status_code == 200
