@@ -79,6 +79,7 @@ def init_command(force: bool) -> None:
     from flask_migrate import upgrade
 
     instance_path = Path(current_app.instance_path)
+    instance_path.mkdir(parents=True, exist_ok=True)  # a new folder (KIOSK_INSTANCE_PATH): SQLite cannot create one
     config_file = instance_path / CONFIG_FILE_NAME
     present = tomllib.loads(config_file.read_text(encoding="utf-8")) if config_file.exists() else {}
     new_secrets = [key for key in GENERATED_SECRETS if key not in present and not current_app.config.get(key)]

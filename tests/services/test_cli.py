@@ -30,6 +30,16 @@ def test_init_is_safe_to_run_twice_and_keeps_its_secrets(tmp_path):
         assert db.execute("SELECT version_num FROM alembic_version").fetchone()[0] == migration_head()
 
 
+def test_init_creates_an_instance_folder_that_does_not_exist_yet(tmp_path):
+    """KIOSK_INSTANCE_PATH may name a new folder (a second kiosk instance, a USB disk): init
+    makes it; SQLite, asked first whether the database had data, could not, and init died
+    with a traceback."""
+    instance = tmp_path / "new" / "instance"
+    result = run(instance, "init")
+    assert result.returncode == 0, result.stderr
+    assert (instance / "kiosk.toml").exists() and (instance / "kiosk.sqlite3").exists()
+
+
 def invoke(instance: Path, *args: str, input: str | None = None):
     """``kiosk ARGS`` through Flask's CLI runner, on an app built as the command would build it."""
     app = create_app({"INSTANCE_PATH": instance})
