@@ -20,4 +20,17 @@
     }
     input.dispatchEvent(new Event("input", { bubbles: true }));
   });
+
+  // After 搜索 (the form's submit, not a key typed), results that landed below the bottom edge
+  // (the keyboard above them: portrait, or elder mode on a narrow landscape screen) are
+  // brought up; while typing the keyboard stays put under the visitor's finger.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var results = event.detail.target;
+    var source = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (!results || results.id !== "catalogue-results" || !source || !source.matches("form[data-catalogue-search]")) { return; }
+    var first = results.querySelector(".results-count") || results.firstElementChild;
+    if (first && first.getBoundingClientRect().top > window.innerHeight - 120) {
+      results.scrollIntoView({ block: "start" });
+    }
+  });
 })();

@@ -81,3 +81,36 @@ def test_reading_hall_screens_hold_at_every_size(browser, base_url, width, heigh
     body = page.evaluate("parseFloat(getComputedStyle(document.querySelector('.details dd')).fontSize)")
     assert body >= 24
     context.close()
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "elder"),
+    [(1280, 800, False), (1920, 1080, True), (1280, 800, True), (1080, 1920, True)],
+    ids=["1280x800", "1920x1080-elder", "1280x800-elder", "1080x1920-elder"],
+)
+def test_results_of_a_typed_search_are_on_screen(browser, base_url, width, height, elder):
+    """Typed on the on-screen keyboard, the first hit was below the bottom edge at 1280×800 (and
+    1920×1080 elder): the results stood under the keyboard. In landscape they stand beside it,
+    in view while the visitor types; where elder keys leave no room beside (1280×800 elder) or in
+    portrait, 搜索 brings them up."""
+    context = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN", has_touch=True)
+    enrol(context)
+    page = context.new_page()
+    page.goto(base_url + "/")
+    if elder:
+        page.get_by_role("button", name="长辈模式").tap()
+        expect(page.locator("html")).to_have_class("elder")
+    page.goto(base_url + "/catalogue")
+    keyboard = page.locator("[data-search-keyboard]")
+    for letter in "hlm":
+        keyboard.get_by_role("button", name=letter, exact=True).tap()
+    first = page.locator(".book-hit").first
+    expect(first).to_contain_text("红楼梦")
+    beside = width >= 1200 and width > height and (not elder or width >= 1600)
+    if beside:
+        expect(first).to_be_in_viewport(ratio=1)
+        expect(keyboard.get_by_role("button", name="m", exact=True)).to_be_in_viewport(ratio=1)
+    else:
+        page.get_by_role("button", name="搜索").tap()
+        expect(first).to_be_in_viewport(ratio=1)
+    context.close()
