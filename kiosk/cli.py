@@ -151,13 +151,27 @@ def serve_command(host: str | None, port: int | None, threads: int | None) -> No
     allocator.tune(app.config)  # before waitress starts its threads (their arenas)
     host = host or app.config["SERVE_HOST"]
     port = port or app.config["SERVE_PORT"]
-    click.echo(_("Centre Kiosk is running at http://%(host)s:%(port)d/ (staff: /staff/)", host=host, port=port))
     import logging
 
     logging.basicConfig()  # as waitress.serve does: records reach standard error (the journal)
-    server = waitress.create_server(
-        app, host=host, port=port, threads=threads or app.config["SERVE_THREADS"], ident="centre-kiosk", **waitress_options(app.config)
-    )
+    try:
+        server = waitress.create_server(
+            app, host=host, port=port, threads=threads or app.config["SERVE_THREADS"], ident="centre-kiosk", **waitress_options(app.config)
+        )
+    except OSError as error:  # the port taken (another kiosk serve, a second `make run`), or not ours to bind
+        click.echo(
+            _(
+                "Cannot listen on %(host)s:%(port)d (%(reason)s). Is the kiosk already running? Stop it, or choose another port: "
+                "`kiosk serve --port 8001` (`make run PORT=8001`).",
+                host=host,
+                port=port,
+                reason=error.strerror or error,
+            ),
+            err=True,
+        )
+        sys.exit(2)
+    # Said only once it listens: the address printed is one that answers.
+    click.echo(_("Centre Kiosk is running at http://%(host)s:%(port)d/ (staff: /staff/)", host=host, port=port))
     from kiosk.ops.watchdog import serve_notified
 
     server.print_listen("Serving on http://{}:{}")

@@ -67,3 +67,20 @@ def test_demo_then_staff_add_then_upgrade(tmp_path):
 def test_serve_refuses_to_start_without_init(tmp_path):
     result = invoke(tmp_path, "serve", "--port", "1")
     assert result.exit_code == 2 and "kiosk init" in result.output
+
+
+def test_serve_on_a_port_already_taken_says_so_in_chinese(tmp_path):
+    """A second `make run` (or another program on 8000): a clear message naming the port and
+    how to choose another, exit 2, and no "running at" line (it used to print the address,
+    then a waitress traceback)."""
+    import socket
+
+    assert run(tmp_path, "init").returncode == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run(tmp_path, "serve", "--port", str(port))
+    assert result.returncode == 2, result.stderr
+    assert f"无法在 127.0.0.1:{port} 上监听" in result.stderr and "--port" in result.stderr
+    assert "Traceback" not in result.stderr and "http://127.0.0.1" not in result.stdout
