@@ -258,7 +258,7 @@ def _print(ticket: services.TicketView) -> bool:
             label=ticket.label,
             when=when_text(ticket.starts_at, ticket.day),
             place=ticket.service_place,
-            ahead=_("%(n)d people ahead of you", n=ticket.people_ahead),
+            ahead=_("%(n)d people ahead of you", n=ticket.people_ahead) if ticket.day == _today() else "",
             token=token,
             footer=_("Please come 5 minutes early. Scan this ticket at the kiosk to cancel."),
         ),
@@ -349,6 +349,7 @@ def ticket(token: str):
         notices=notices,
         can_cancel=can_cancel,
         status_label=STATUS_LABELS[view.status],
+        today=_today(),
     )
 
 

@@ -88,7 +88,8 @@ def test_booking_by_phone_gives_a_ticket_page_with_number_time_people_ahead_and_
     location = response.headers["HX-Location"]
     assert location.startswith("/booking/t/B1.XH-CY-CY1.")
     ticket = client.get(location).get_data(as_text=True)
-    assert "理发 A001" in ticket and "09:20" in ticket and "您前面还有 0 人" in ticket
+    assert "理发 A001" in ticket and "09:20" in ticket
+    assert "您前面还有" not in ticket  # tomorrow's queue: people ahead is said on the day (newcomer review)
     assert "138****0001" in ticket and "13800000001" not in ticket
     assert "data:image/svg+xml;base64," in ticket and "取消预约" in ticket
     assert counts(session) == (1, 1, 1)
@@ -204,6 +205,19 @@ def staff_client(client, make_staff):
     make_staff("li.staff", "correct-horse-1", "staff")
     login(client, "li.staff", "correct-horse-1")
     return client
+
+
+def test_a_ticket_for_today_tells_the_people_ahead(client, session, haircut):
+    """Today's queue is told on today's ticket (two walk-ins before this one); a ticket for
+    another day says nothing about it (above)."""
+    rules = services.rules_from_config(client.application.config)
+    for phone in ("13800000006", "13800000007"):
+        services.issue_walk_in(session, haircut.id, rules=rules, staff=None, phone=phone)
+    third = services.issue_walk_in(session, haircut.id, rules=rules, staff=None, phone="13800000008")
+    config = client.application.config
+    token = services.ticket_token(third.booking_id, services.ticket_signer(config), config["CENTRE_CODE"])
+    page = client.get(f"/booking/t/{token}").get_data(as_text=True)
+    assert third.ticket in page and "您前面还有 2 人" in page
 
 
 def test_desk_calls_next_and_the_display_shows_the_ticket_without_phone_or_name(staff_client, session, haircut):
