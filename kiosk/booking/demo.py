@@ -1,5 +1,7 @@
-"""Demo services of the real Xihu centres (DESIGN.md §10): free haircuts and mending for gig
-workers and elders at 嘉荷社区, legal and tax advice for the companies of 黄龙商圈, counselling."""
+"""Demo services of the real Xihu centres (DESIGN.md §10): free haircuts and mending by 嘉荷社区's
+volunteers for gig workers and elders, legal and tax advice from 黄龙商圈's partners, counselling.
+The teams are the other centres'; the places are rooms of the kiosk's own centre, because a
+visitor books here to be served here (a ticket naming another centre's floor confused a newcomer)."""
 
 from __future__ import annotations
 
@@ -12,9 +14,6 @@ from sqlalchemy.orm import Session
 from kiosk.booking.models import Provider, ProviderKind, ScheduleTemplate, Service, ServiceCategory
 from kiosk.db import write_transaction
 
-JIAHE = "古荡街道嘉荷社区党群服务中心"
-HUANGLONG = "灵隐街道黄龙商圈党群服务中心"
-
 # (key, name, prefix, category, icon, place, description, provider, provider kind, duration,
 #  [(weekday, start, end, slot minutes, places)], points on serve)
 DEMO_SERVICES = [
@@ -24,7 +23,7 @@ DEMO_SERVICES = [
         "A",
         ServiceCategory.HAIRCUT,
         "✂️",
-        f"{JIAHE} 一楼",
+        "一楼便民服务区",
         "志愿者免费理发，面向快递小哥、外卖骑手和社区长辈",
         "嘉荷社区理发志愿队",
         ProviderKind.VOLUNTEER,
@@ -38,7 +37,7 @@ DEMO_SERVICES = [
         "B",
         ServiceCategory.MENDING,
         "🧵",
-        f"{JIAHE} 一楼",
+        "一楼便民服务区",
         "缝扣子、改裤脚、补衣服",
         "巧手缝补志愿者",
         ProviderKind.VOLUNTEER,
@@ -52,7 +51,7 @@ DEMO_SERVICES = [
         "C",
         ServiceCategory.LEGAL,
         "⚖️",
-        f"{HUANGLONG} 三楼",
+        "三楼法律服务室",
         "合同、劳动用工、公司运营中的法律问题",
         "公益律师服务团",
         ProviderKind.ORGANISATION,
@@ -66,7 +65,7 @@ DEMO_SERVICES = [
         "D",
         ServiceCategory.TAX,
         "🧾",
-        f"{HUANGLONG} 三楼",
+        "三楼法律服务室",
         "小微企业税费优惠、社保政策解读",
         "西湖区注会评估行业志愿者",
         ProviderKind.ORGANISATION,
