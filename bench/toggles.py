@@ -75,8 +75,10 @@ def prebuilt_done(_app, on: bool) -> None:
     views.prebuilt = prebuilt if on else _rendered  # type: ignore[assignment]
 
 
-def raw_reads(_app, on: bool) -> None:
-    """The check-in's balance and hub-key reads on the DBAPI connection (on) or as Core statements."""
-    from kiosk.checkin import services
+def prebuilt_statements(_app, on: bool) -> None:
+    """The check-in's statements as kiosk.db.Prebuilt on the DBAPI connection (on) or through
+    Connection.execute, as Core statements (off; issue 9 parts 2-4 ran every statement so, part 4
+    all but two reads)."""
+    from kiosk.db import Prebuilt
 
-    services.RAW_READS = on
+    Prebuilt.enabled = on

@@ -11,6 +11,7 @@ that arrive together may share one commit (grouped_write): one fsync for the gro
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, DateTime, Engine, MetaData, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
 from sqlalchemy.types import TypeDecorator
 
@@ -275,6 +277,125 @@ def _run_group(session: Session, group: list[_Unit]) -> None:
         _held.active = False
         for unit in group:
             unit.done = True
+
+
+# ---- prebuilt statements on the DBAPI connection ----
+#
+# A Core statement run through ``Connection.execute`` pays, every time, for its cache key, an
+# execution context, the parameter dict's construction, events and the result's wrapping: on
+# the check-in's hot path that was a quarter of the server's GIL time for ~0.3 ms of SQLite
+# work (issue 9, part 5). A Prebuilt statement is compiled once per dialect; on SQLite it runs
+# on the DBAPI connection under the unit's transaction with the very bind and result
+# processors SQLAlchemy would apply (so the stored values are the same as through Core), and
+# elsewhere (the hub's PostgreSQL) it simply goes through ``Connection.execute``. Statement
+# events (``before_cursor_execute``) do not see its SQL on SQLite.
+
+_MISSING = object()
+
+
+class _Compiled:
+    """What running a statement on the DBAPI connection needs, computed once per dialect."""
+
+    __slots__ = ("sql", "binds", "defaults", "results")
+
+    def __init__(self, statement: Any, dialect: Any, column_keys: list[str] | None) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=column_keys)
+        if not dialect.positional or compiled.positiontup is None:
+            raise ValueError(f"{dialect.name}: a prebuilt statement needs a positional paramstyle")
+        self.sql = compiled.string
+        processors = compiled._bind_processors
+        # Each position: (name, bind processor or None, the value bound in the statement itself).
+        self.binds = []
+        for name in compiled.positiontup:
+            bind = compiled.binds[name]
+            fixed = _MISSING if bind.required or bind.callable is not None else bind.value
+            self.binds.append((name, processors.get(name), fixed))
+        # Python-side column defaults of an INSERT (``default=utcnow``), as Core would apply them
+        # when the caller gives no value. Server-side or SQL defaults are not supported here.
+        self.defaults: dict[str, Callable[[], Any]] = {}
+        for column in getattr(compiled, "insert_prefetch", None) or ():
+            default = column.default
+            if default is None or not (default.is_callable or default.is_scalar):
+                raise ValueError(f"{column}: only Python-side defaults are supported in a prebuilt statement")
+            self.defaults[column.key] = (lambda fn=default.arg: fn(None)) if default.is_callable else (lambda value=default.arg: value)
+        if getattr(compiled, "postfetch", None) or getattr(compiled, "returning", None):
+            raise ValueError("a prebuilt statement cannot fetch server-generated values")
+        self.results = [column[3]._cached_result_processor(dialect, None) for column in compiled._result_columns]
+
+    def parameters(self, params: dict[str, Any]) -> list[Any]:
+        if self.defaults:
+            params = {name: make() for name, make in self.defaults.items() if name not in params} | params
+        values = []
+        for name, process, fixed in self.binds:
+            value = params.get(name, fixed)
+            if value is _MISSING:
+                raise KeyError(f"prebuilt statement: no value for {name!r}")
+            values.append(process(value) if process is not None else value)
+        return values
+
+    def row(self, raw: tuple | None) -> tuple | None:
+        if raw is None:
+            return None
+        return tuple(value if process is None else process(value) for process, value in zip(self.results, raw, strict=True))
+
+
+class Prebuilt:
+    """A Core statement for a hot path, compiled once (see above).
+
+        _SELECT = Prebuilt(select(t.c.id, t.c.name).where(t.c.id == bindparam("id")))
+        row = _SELECT.first(connection, {"id": 7})          # a plain tuple, values processed
+        new_id = _INSERT.insert(connection, {...})           # the new row's primary key
+
+    An INSERT names the columns it is given (``column_keys``); the others get their Python-side
+    default, if any, or NULL, exactly as ``Connection.execute(insert(t), {...})`` would.
+    """
+
+    # Off: every Prebuilt goes through Connection.execute (bench/toggles.py measures the difference).
+    enabled = True
+
+    def __init__(self, statement: Any, column_keys: list[str] | None = None) -> None:
+        self.statement = statement
+        self.column_keys = column_keys
+        self._compiled: dict[int, _Compiled] = {}
+
+    def _for(self, connection: Connection) -> _Compiled | None:
+        dialect = connection.dialect
+        if dialect.name != "sqlite" or not Prebuilt.enabled:
+            return None
+        found = self._compiled.get(id(dialect))
+        if found is None:
+            found = self._compiled[id(dialect)] = _Compiled(self.statement, dialect, self.column_keys)
+        return found
+
+    def _run(self, compiled: _Compiled, connection: Connection, params: dict[str, Any]) -> Any:
+        values = compiled.parameters(params)
+        driver = connection.connection.driver_connection
+        try:
+            return driver.execute(compiled.sql, values)  # type: ignore[union-attr]
+        except sqlite3.Error as error:
+            # As Core raises it (IntegrityError for a constraint, OperationalError, ...).
+            raise DBAPIError.instance(compiled.sql, values, error, sqlite3.Error) from error
+
+    def first(self, connection: Connection, params: dict[str, Any]) -> tuple | None:
+        compiled = self._for(connection)
+        if compiled is None:
+            row = connection.execute(self.statement, params).first()
+            return None if row is None else tuple(row)
+        return compiled.row(self._run(compiled, connection, params).fetchone())
+
+    def scalar(self, connection: Connection, params: dict[str, Any]) -> Any:
+        row = self.first(connection, params)
+        return None if row is None else row[0]
+
+    def insert(self, connection: Connection, params: dict[str, Any]) -> int:
+        """Run an INSERT of one row; its integer primary key."""
+        compiled = self._for(connection)
+        if compiled is None:
+            key = connection.execute(self.statement, params).inserted_primary_key
+            assert key is not None
+            return int(key[0])
+        cursor = self._run(compiled, connection, params)
+        return int(cursor.lastrowid)
 
 
 # FTS5 virtual tables live in migrations only (SQLAlchemy has no type for them). Their names
