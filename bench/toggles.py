@@ -82,3 +82,20 @@ def prebuilt_statements(_app, on: bool) -> None:
     from kiosk.db import Prebuilt
 
     Prebuilt.enabled = on
+
+
+def own_connection(_app, on: bool) -> None:
+    """kiosk.db's group commit on a pooled connection of its own, begun and committed on the
+    DBAPI connection (on), or on the leader's Session (off; issue 9 parts 2-4)."""
+    from kiosk import db
+
+    db.OWN_CONNECTION = on
+
+
+def raw_savepoints(_app, on: bool) -> None:
+    """A grouped unit's savepoint on the DBAPI connection (on) or SQLAlchemy's begin_nested()
+    (off). Only groups of two or more take savepoints: measure with bench/checkin.py or
+    --threads, not one check-in at a time."""
+    from kiosk import db
+
+    db.RAW_SAVEPOINTS = on

@@ -81,7 +81,10 @@ def configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        if connection.get_execution_options().get(IMMEDIATE_OPTION):
+        options = connection.get_execution_options()
+        if options.get(_BEGUN):
+            return  # a group's transaction, already begun on the DBAPI connection (_run_group)
+        if options.get(IMMEDIATE_OPTION):
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             connection.exec_driver_sql("BEGIN")
@@ -240,20 +243,81 @@ def grouped_write(session: Session | scoped_session[Session], work: Callable[[Co
     return unit.result
 
 
+_SAVEPOINT = "SAVEPOINT kiosk_unit"
+_ROLLBACK_TO_SAVEPOINT = "ROLLBACK TO SAVEPOINT kiosk_unit"
+_RELEASE_SAVEPOINT = "RELEASE SAVEPOINT kiosk_unit"
+# Measured one by one (bench/toggles.py); off: as in issue 9 parts 2-4.
+RAW_SAVEPOINTS = True  # off: SQLAlchemy's begin_nested() per unit
+OWN_CONNECTION = True  # off: the group runs on the leader's Session (its connection, commit and events)
+# On the group's own connection: its transaction was begun on the DBAPI connection (see _on_begin).
+_BEGUN = "kiosk_begun_outside"
+
+
 def _run_group(session: Session, group: list[_Unit]) -> None:
-    """Under the writer lock: every unit of ``group`` in one BEGIN IMMEDIATE transaction."""
+    """Under the writer lock: every unit of ``group`` in one BEGIN IMMEDIATE transaction.
+
+    The transaction runs on a pooled connection of its own, begun and committed on the DBAPI
+    connection: the leader's Session (its transaction objects, flush and events) is not part of
+    it. What a Session commit would have done for the rest of the process is done here: the
+    commit generation moves on (kiosk.cache) once the commit has returned. A unit that runs Core
+    statements through the connection makes SQLAlchemy begin a transaction of its own on it;
+    _on_begin then emits nothing (the DBAPI transaction is already open) and the commit goes
+    through SQLAlchemy, so the engine's commit event fires as for any commit.
+    """
     if session.in_transaction():
-        session.commit()  # read-only (callers checked): lets IMMEDIATE apply, as in write_transaction
+        # Read-only (callers checked): ended, so the leader reads the group's rows afterwards
+        # (and, on the session's own connection, so that IMMEDIATE applies).
+        session.commit()
+    if not OWN_CONNECTION:
+        _run_group_on_session(session, group)
+        return
+    from kiosk.cache import commit_generation, forget_seen
+
     _held.active = True
+    connection = session.get_bind().connect().execution_options(**{_BEGUN: True})
     try:
-        connection = session.connection(execution_options={IMMEDIATE_OPTION: True})
+        driver = connection.connection.driver_connection
+        driver.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+        _run_units(connection, group)
+        if any(unit.error is None for unit in group):
+            if connection.in_transaction():
+                connection.commit()
+            else:
+                driver.commit()  # type: ignore[union-attr]
+            forget_seen(connection.connection.info)
+            commit_generation.bump()
+        else:
+            _rollback(connection)
+    except BaseException as error:
+        _rollback(connection)
         for unit in group:
-            if len(group) == 1:  # alone: a refusal rolls back the whole transaction below
-                try:
-                    unit.result = unit.work(connection)
-                except Exception as error:  # noqa: BLE001 - handed to the unit's caller, raised there
-                    unit.error = error
-                continue
+            if unit.error is None:
+                unit.error, unit.result = error, None
+        if not isinstance(error, Exception):
+            raise
+    finally:
+        connection.close()
+        _held.active = False
+        for unit in group:
+            unit.done = True
+
+
+def _rollback(connection: Connection) -> None:
+    if connection.in_transaction():
+        connection.rollback()
+    else:
+        connection.connection.driver_connection.rollback()  # type: ignore[union-attr]
+
+
+def _run_units(connection: Connection, group: list[_Unit]) -> None:
+    for unit in group:
+        if len(group) == 1:  # alone: a refusal rolls back the whole transaction
+            try:
+                unit.result = unit.work(connection)
+            except Exception as error:  # noqa: BLE001 - handed to the unit's caller, raised there
+                unit.error = error
+            continue
+        if not RAW_SAVEPOINTS:
             savepoint = connection.begin_nested()
             try:
                 unit.result = unit.work(connection)
@@ -262,6 +326,28 @@ def _run_group(session: Session, group: list[_Unit]) -> None:
                 unit.error = error
             else:
                 savepoint.commit()
+            continue
+        # The savepoint in SQLite's own words on the DBAPI connection (SQLAlchemy's
+        # begin_nested() costs a transaction object, events and three statements' execution
+        # contexts per unit).
+        driver = connection.connection.driver_connection
+        driver.execute(_SAVEPOINT)  # type: ignore[union-attr]
+        try:
+            unit.result = unit.work(connection)
+        except Exception as error:  # noqa: BLE001 - handed to the unit's caller, raised there
+            driver.execute(_ROLLBACK_TO_SAVEPOINT)  # type: ignore[union-attr]
+            driver.execute(_RELEASE_SAVEPOINT)  # type: ignore[union-attr]
+            unit.error = error
+        else:
+            driver.execute(_RELEASE_SAVEPOINT)  # type: ignore[union-attr]
+
+
+def _run_group_on_session(session: Session, group: list[_Unit]) -> None:
+    """As in issue 9 parts 2-4: the group on the leader's Session (OWN_CONNECTION off)."""
+    _held.active = True
+    try:
+        connection = session.connection(execution_options={IMMEDIATE_OPTION: True})
+        _run_units(connection, group)
         if any(unit.error is None for unit in group):
             session.commit()
         else:
