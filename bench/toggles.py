@@ -99,3 +99,19 @@ def raw_savepoints(_app, on: bool) -> None:
     from kiosk import db
 
     db.RAW_SAVEPOINTS = on
+
+
+_csrf_token = None
+
+
+def csrf_token(_app, on: bool) -> None:
+    """Pages' CSRF token from kiosk.web.csrf_token (on) or Flask-WTF's generate_csrf (off: a
+    new serializer and a zlib attempt per token)."""
+    global _csrf_token
+    from flask_wtf.csrf import generate_csrf
+
+    from kiosk import web
+    from kiosk.home import views
+
+    _csrf_token = _csrf_token or web.csrf_token
+    web.csrf_token = views.csrf_token = _csrf_token if on else generate_csrf  # type: ignore[assignment]
