@@ -115,3 +115,21 @@ def csrf_token(_app, on: bool) -> None:
 
     _csrf_token = _csrf_token or web.csrf_token
     web.csrf_token = views.csrf_token = _csrf_token if on else generate_csrf  # type: ignore[assignment]
+
+
+def keypad_limiter(app, on: bool) -> None:
+    """kiosk.limits' fixed windows (on) or Flask-Limiter (off) on the kiosk's keypad check-in."""
+    from kiosk.checkin import views
+    from kiosk.devices.access import device_key, phone_key
+    from kiosk.extensions import limiter
+
+    endpoint = "checkin.kiosk_phone"
+    original = app.extensions.setdefault("bench_kiosk_phone", app.view_functions[endpoint])
+    if on:
+        app.view_functions[endpoint] = original
+        return
+    view = app.extensions.get("bench_kiosk_phone_flask_limited")
+    if view is None:
+        view = limiter.limit(views._device_limit, key_func=device_key)(limiter.limit(views._number_limit, key_func=phone_key)(original.__wrapped__))
+        app.extensions["bench_kiosk_phone_flask_limited"] = view
+    app.view_functions[endpoint] = view
