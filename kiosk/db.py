@@ -274,7 +274,7 @@ def _run_group(session: Session, group: list[_Unit]) -> None:
     from kiosk.cache import commit_generation, forget_seen
 
     _held.active = True
-    connection = session.get_bind().connect().execution_options(**{_BEGUN: True})
+    connection = session.get_bind().engine.connect().execution_options(**{_BEGUN: True})
     try:
         driver = connection.connection.driver_connection
         driver.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
@@ -379,6 +379,14 @@ def _run_group_on_session(session: Session, group: list[_Unit]) -> None:
 _MISSING = object()
 
 
+def _default_maker(arg: Any, *, callable_: bool) -> Callable[[], Any]:
+    """A column default's value per row: SQLAlchemy wraps a callable default to take the
+    execution context (unused by the kiosk's defaults, such as utcnow)."""
+    if callable_:
+        return lambda: arg(None)
+    return lambda: arg
+
+
 class _Compiled:
     """What running a statement on the DBAPI connection needs, computed once per dialect."""
 
@@ -403,7 +411,7 @@ class _Compiled:
             default = column.default
             if default is None or not (default.is_callable or default.is_scalar):
                 raise ValueError(f"{column}: only Python-side defaults are supported in a prebuilt statement")
-            self.defaults[column.key] = (lambda fn=default.arg: fn(None)) if default.is_callable else (lambda value=default.arg: value)
+            self.defaults[column.key] = _default_maker(default.arg, callable_=default.is_callable)
         if getattr(compiled, "postfetch", None) or getattr(compiled, "returning", None):
             raise ValueError("a prebuilt statement cannot fetch server-generated values")
         self.results = [column[3]._cached_result_processor(dialect, None) for column in compiled._result_columns]
