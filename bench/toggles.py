@@ -75,8 +75,61 @@ def prebuilt_done(_app, on: bool) -> None:
     views.prebuilt = prebuilt if on else _rendered  # type: ignore[assignment]
 
 
-def raw_reads(_app, on: bool) -> None:
-    """The check-in's balance and hub-key reads on the DBAPI connection (on) or as Core statements."""
-    from kiosk.checkin import services
+def prebuilt_statements(_app, on: bool) -> None:
+    """The check-in's statements as kiosk.db.Prebuilt on the DBAPI connection (on) or through
+    Connection.execute, as Core statements (off; issue 9 parts 2-4 ran every statement so, part 4
+    all but two reads)."""
+    from kiosk.db import Prebuilt
 
-    services.RAW_READS = on
+    Prebuilt.enabled = on
+
+
+def own_connection(_app, on: bool) -> None:
+    """kiosk.db's group commit on a pooled connection of its own, begun and committed on the
+    DBAPI connection (on), or on the leader's Session (off; issue 9 parts 2-4)."""
+    from kiosk import db
+
+    db.OWN_CONNECTION = on
+
+
+def raw_savepoints(_app, on: bool) -> None:
+    """A grouped unit's savepoint on the DBAPI connection (on) or SQLAlchemy's begin_nested()
+    (off). Only groups of two or more take savepoints: measure with bench/checkin.py or
+    --threads, not one check-in at a time."""
+    from kiosk import db
+
+    db.RAW_SAVEPOINTS = on
+
+
+_csrf_token = None
+
+
+def csrf_token(_app, on: bool) -> None:
+    """Pages' CSRF token from kiosk.web.csrf_token (on) or Flask-WTF's generate_csrf (off: a
+    new serializer and a zlib attempt per token)."""
+    global _csrf_token
+    from flask_wtf.csrf import generate_csrf
+
+    from kiosk import web
+    from kiosk.home import views
+
+    _csrf_token = _csrf_token or web.csrf_token
+    web.csrf_token = views.csrf_token = _csrf_token if on else generate_csrf  # type: ignore[assignment]
+
+
+def keypad_limiter(app, on: bool) -> None:
+    """kiosk.limits' fixed windows (on) or Flask-Limiter (off) on the kiosk's keypad check-in."""
+    from kiosk.checkin import views
+    from kiosk.devices.access import device_key, phone_key
+    from kiosk.extensions import limiter
+
+    endpoint = "checkin.kiosk_phone"
+    original = app.extensions.setdefault("bench_kiosk_phone", app.view_functions[endpoint])
+    if on:
+        app.view_functions[endpoint] = original
+        return
+    view = app.extensions.get("bench_kiosk_phone_flask_limited")
+    if view is None:
+        view = limiter.limit(views._device_limit, key_func=device_key)(limiter.limit(views._number_limit, key_func=phone_key)(original.__wrapped__))
+        app.extensions["bench_kiosk_phone_flask_limited"] = view
+    app.view_functions[endpoint] = view

@@ -90,6 +90,12 @@ def _after_commit(_session: Session) -> None:
     commit_generation.bump()
 
 
+def forget_seen(info: dict) -> None:
+    """A commit made on this connection outside SQLAlchemy's commit (kiosk.db's group commit on
+    the DBAPI connection): its next check counts as a change, as after the engine's commit event."""
+    info.pop(_SEEN, None)
+
+
 @event.listens_for(Engine, "commit")
 def _connection_commits(connection: Connection) -> None:
     """Any commit through SQLAlchemy (Session or Core): this connection's next check counts as

@@ -11,6 +11,7 @@ that arrive together may share one commit (grouped_write): one fsync for the gro
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, DateTime, Engine, MetaData, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
 from sqlalchemy.types import TypeDecorator
 
@@ -79,7 +81,10 @@ def configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        if connection.get_execution_options().get(IMMEDIATE_OPTION):
+        options = connection.get_execution_options()
+        if options.get(_BEGUN):
+            return  # a group's transaction, already begun on the DBAPI connection (_run_group)
+        if options.get(IMMEDIATE_OPTION):
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             connection.exec_driver_sql("BEGIN")
@@ -238,20 +243,81 @@ def grouped_write(session: Session | scoped_session[Session], work: Callable[[Co
     return unit.result
 
 
+_SAVEPOINT = "SAVEPOINT kiosk_unit"
+_ROLLBACK_TO_SAVEPOINT = "ROLLBACK TO SAVEPOINT kiosk_unit"
+_RELEASE_SAVEPOINT = "RELEASE SAVEPOINT kiosk_unit"
+# Measured one by one (bench/toggles.py); off: as in issue 9 parts 2-4.
+RAW_SAVEPOINTS = True  # off: SQLAlchemy's begin_nested() per unit
+OWN_CONNECTION = True  # off: the group runs on the leader's Session (its connection, commit and events)
+# On the group's own connection: its transaction was begun on the DBAPI connection (see _on_begin).
+_BEGUN = "kiosk_begun_outside"
+
+
 def _run_group(session: Session, group: list[_Unit]) -> None:
-    """Under the writer lock: every unit of ``group`` in one BEGIN IMMEDIATE transaction."""
+    """Under the writer lock: every unit of ``group`` in one BEGIN IMMEDIATE transaction.
+
+    The transaction runs on a pooled connection of its own, begun and committed on the DBAPI
+    connection: the leader's Session (its transaction objects, flush and events) is not part of
+    it. What a Session commit would have done for the rest of the process is done here: the
+    commit generation moves on (kiosk.cache) once the commit has returned. A unit that runs Core
+    statements through the connection makes SQLAlchemy begin a transaction of its own on it;
+    _on_begin then emits nothing (the DBAPI transaction is already open) and the commit goes
+    through SQLAlchemy, so the engine's commit event fires as for any commit.
+    """
     if session.in_transaction():
-        session.commit()  # read-only (callers checked): lets IMMEDIATE apply, as in write_transaction
+        # Read-only (callers checked): ended, so the leader reads the group's rows afterwards
+        # (and, on the session's own connection, so that IMMEDIATE applies).
+        session.commit()
+    if not OWN_CONNECTION:
+        _run_group_on_session(session, group)
+        return
+    from kiosk.cache import commit_generation, forget_seen
+
     _held.active = True
+    connection = session.get_bind().engine.connect().execution_options(**{_BEGUN: True})
     try:
-        connection = session.connection(execution_options={IMMEDIATE_OPTION: True})
+        driver = connection.connection.driver_connection
+        driver.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+        _run_units(connection, group)
+        if any(unit.error is None for unit in group):
+            if connection.in_transaction():
+                connection.commit()
+            else:
+                driver.commit()  # type: ignore[union-attr]
+            forget_seen(connection.connection.info)
+            commit_generation.bump()
+        else:
+            _rollback(connection)
+    except BaseException as error:
+        _rollback(connection)
         for unit in group:
-            if len(group) == 1:  # alone: a refusal rolls back the whole transaction below
-                try:
-                    unit.result = unit.work(connection)
-                except Exception as error:  # noqa: BLE001 - handed to the unit's caller, raised there
-                    unit.error = error
-                continue
+            if unit.error is None:
+                unit.error, unit.result = error, None
+        if not isinstance(error, Exception):
+            raise
+    finally:
+        connection.close()
+        _held.active = False
+        for unit in group:
+            unit.done = True
+
+
+def _rollback(connection: Connection) -> None:
+    if connection.in_transaction():
+        connection.rollback()
+    else:
+        connection.connection.driver_connection.rollback()  # type: ignore[union-attr]
+
+
+def _run_units(connection: Connection, group: list[_Unit]) -> None:
+    for unit in group:
+        if len(group) == 1:  # alone: a refusal rolls back the whole transaction
+            try:
+                unit.result = unit.work(connection)
+            except Exception as error:  # noqa: BLE001 - handed to the unit's caller, raised there
+                unit.error = error
+            continue
+        if not RAW_SAVEPOINTS:
             savepoint = connection.begin_nested()
             try:
                 unit.result = unit.work(connection)
@@ -260,6 +326,28 @@ def _run_group(session: Session, group: list[_Unit]) -> None:
                 unit.error = error
             else:
                 savepoint.commit()
+            continue
+        # The savepoint in SQLite's own words on the DBAPI connection (SQLAlchemy's
+        # begin_nested() costs a transaction object, events and three statements' execution
+        # contexts per unit).
+        driver = connection.connection.driver_connection
+        driver.execute(_SAVEPOINT)  # type: ignore[union-attr]
+        try:
+            unit.result = unit.work(connection)
+        except Exception as error:  # noqa: BLE001 - handed to the unit's caller, raised there
+            driver.execute(_ROLLBACK_TO_SAVEPOINT)  # type: ignore[union-attr]
+            driver.execute(_RELEASE_SAVEPOINT)  # type: ignore[union-attr]
+            unit.error = error
+        else:
+            driver.execute(_RELEASE_SAVEPOINT)  # type: ignore[union-attr]
+
+
+def _run_group_on_session(session: Session, group: list[_Unit]) -> None:
+    """As in issue 9 parts 2-4: the group on the leader's Session (OWN_CONNECTION off)."""
+    _held.active = True
+    try:
+        connection = session.connection(execution_options={IMMEDIATE_OPTION: True})
+        _run_units(connection, group)
         if any(unit.error is None for unit in group):
             session.commit()
         else:
@@ -275,6 +363,133 @@ def _run_group(session: Session, group: list[_Unit]) -> None:
         _held.active = False
         for unit in group:
             unit.done = True
+
+
+# ---- prebuilt statements on the DBAPI connection ----
+#
+# A Core statement run through ``Connection.execute`` pays, every time, for its cache key, an
+# execution context, the parameter dict's construction, events and the result's wrapping: on
+# the check-in's hot path that was a quarter of the server's GIL time for ~0.3 ms of SQLite
+# work (issue 9, part 5). A Prebuilt statement is compiled once per dialect; on SQLite it runs
+# on the DBAPI connection under the unit's transaction with the very bind and result
+# processors SQLAlchemy would apply (so the stored values are the same as through Core), and
+# elsewhere (the hub's PostgreSQL) it simply goes through ``Connection.execute``. Statement
+# events (``before_cursor_execute``) do not see its SQL on SQLite.
+
+_MISSING = object()
+
+
+def _default_maker(arg: Any, *, callable_: bool) -> Callable[[], Any]:
+    """A column default's value per row: SQLAlchemy wraps a callable default to take the
+    execution context (unused by the kiosk's defaults, such as utcnow)."""
+    if callable_:
+        return lambda: arg(None)
+    return lambda: arg
+
+
+class _Compiled:
+    """What running a statement on the DBAPI connection needs, computed once per dialect."""
+
+    __slots__ = ("sql", "binds", "defaults", "results")
+
+    def __init__(self, statement: Any, dialect: Any, column_keys: list[str] | None) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=column_keys)
+        if not dialect.positional or compiled.positiontup is None:
+            raise ValueError(f"{dialect.name}: a prebuilt statement needs a positional paramstyle")
+        self.sql = compiled.string
+        processors = compiled._bind_processors
+        # Each position: (name, bind processor or None, the value bound in the statement itself).
+        self.binds = []
+        for name in compiled.positiontup:
+            bind = compiled.binds[name]
+            fixed = _MISSING if bind.required or bind.callable is not None else bind.value
+            self.binds.append((name, processors.get(name), fixed))
+        # Python-side column defaults of an INSERT (``default=utcnow``), as Core would apply them
+        # when the caller gives no value. Server-side or SQL defaults are not supported here.
+        self.defaults: dict[str, Callable[[], Any]] = {}
+        for column in getattr(compiled, "insert_prefetch", None) or ():
+            default = column.default
+            if default is None or not (default.is_callable or default.is_scalar):
+                raise ValueError(f"{column}: only Python-side defaults are supported in a prebuilt statement")
+            self.defaults[column.key] = _default_maker(default.arg, callable_=default.is_callable)
+        if getattr(compiled, "postfetch", None) or getattr(compiled, "returning", None):
+            raise ValueError("a prebuilt statement cannot fetch server-generated values")
+        self.results = [column[3]._cached_result_processor(dialect, None) for column in compiled._result_columns]
+
+    def parameters(self, params: dict[str, Any]) -> list[Any]:
+        if self.defaults:
+            params = {name: make() for name, make in self.defaults.items() if name not in params} | params
+        values = []
+        for name, process, fixed in self.binds:
+            value = params.get(name, fixed)
+            if value is _MISSING:
+                raise KeyError(f"prebuilt statement: no value for {name!r}")
+            values.append(process(value) if process is not None else value)
+        return values
+
+    def row(self, raw: tuple | None) -> tuple | None:
+        if raw is None:
+            return None
+        return tuple(value if process is None else process(value) for process, value in zip(self.results, raw, strict=True))
+
+
+class Prebuilt:
+    """A Core statement for a hot path, compiled once (see above).
+
+        _SELECT = Prebuilt(select(t.c.id, t.c.name).where(t.c.id == bindparam("id")))
+        row = _SELECT.first(connection, {"id": 7})          # a plain tuple, values processed
+        new_id = _INSERT.insert(connection, {...})           # the new row's primary key
+
+    An INSERT names the columns it is given (``column_keys``); the others get their Python-side
+    default, if any, or NULL, exactly as ``Connection.execute(insert(t), {...})`` would.
+    """
+
+    # Off: every Prebuilt goes through Connection.execute (bench/toggles.py measures the difference).
+    enabled = True
+
+    def __init__(self, statement: Any, column_keys: list[str] | None = None) -> None:
+        self.statement = statement
+        self.column_keys = column_keys
+        self._compiled: dict[int, _Compiled] = {}
+
+    def _for(self, connection: Connection) -> _Compiled | None:
+        dialect = connection.dialect
+        if dialect.name != "sqlite" or not Prebuilt.enabled:
+            return None
+        found = self._compiled.get(id(dialect))
+        if found is None:
+            found = self._compiled[id(dialect)] = _Compiled(self.statement, dialect, self.column_keys)
+        return found
+
+    def _run(self, compiled: _Compiled, connection: Connection, params: dict[str, Any]) -> Any:
+        values = compiled.parameters(params)
+        driver = connection.connection.driver_connection
+        try:
+            return driver.execute(compiled.sql, values)  # type: ignore[union-attr]
+        except sqlite3.Error as error:
+            # As Core raises it (IntegrityError for a constraint, OperationalError, ...).
+            raise DBAPIError.instance(compiled.sql, values, error, sqlite3.Error) from error
+
+    def first(self, connection: Connection, params: dict[str, Any]) -> tuple | None:
+        compiled = self._for(connection)
+        if compiled is None:
+            row = connection.execute(self.statement, params).first()
+            return None if row is None else tuple(row)
+        return compiled.row(self._run(compiled, connection, params).fetchone())
+
+    def scalar(self, connection: Connection, params: dict[str, Any]) -> Any:
+        row = self.first(connection, params)
+        return None if row is None else row[0]
+
+    def insert(self, connection: Connection, params: dict[str, Any]) -> int:
+        """Run an INSERT of one row; its integer primary key."""
+        compiled = self._for(connection)
+        if compiled is None:
+            key = connection.execute(self.statement, params).inserted_primary_key
+            assert key is not None
+            return int(key[0])
+        cursor = self._run(compiled, connection, params)
+        return int(cursor.lastrowid)
 
 
 # FTS5 virtual tables live in migrations only (SQLAlchemy has no type for them). Their names

@@ -12,7 +12,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Protocol, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Date, Table, bindparam, func, insert, select
@@ -29,7 +29,7 @@ from kiosk.checkin.models import (
     CheckinStatus,
     KioskLock,
 )
-from kiosk.db import UTCDateTime, grouped_write, utcnow, write_transaction
+from kiosk.db import Prebuilt, UTCDateTime, grouped_write, utcnow, write_transaction
 from kiosk.errors import KioskError, several
 from kiosk.i18n import _l
 from kiosk.identify.services import PhoneError, parse_phone
@@ -495,15 +495,15 @@ def check_in(
             if points:
                 _insert_points(connection, person.member.id, points, checkin_id)
             # Read here, where it is exact and costs one indexed sum, not another transaction.
-            new_balance = int(_scalar(connection, _BALANCE, _BALANCE_SQL, {"member_id": person.member.id}) or 0)
-        hub_key = _scalar(connection, _HUB_KEY, _HUB_KEY_SQL, {}) or ""
+            new_balance = int(_BALANCE.scalar(connection, {"member_id": person.member.id}) or 0)
+        hub_key = _HUB_KEY.scalar(connection, {}) or ""
         person_sealed = sealed
         if person_sealed is None or hub_key != known_key or person.phone != expected_phone:
             person_sealed = _person_field(hub_key, person.phone)
             _HUB_KEYS[database] = hub_key
         payload = _event_payload(checkin_id, activity, occurrence, method, points, person, person_sealed, rules)
-        connection.execute(
-            _INSERT_EVENT, {"event_id": str(uuid.uuid4()), "type": "checkin.created", "schema_version": 1, "occurred_at": now, "payload": payload}
+        _INSERT_EVENT.insert(
+            connection, {"event_id": str(uuid.uuid4()), "type": "checkin.created", "schema_version": 1, "occurred_at": now, "payload": payload}
         )
         return CheckinResult(
             checkin_id,
@@ -531,38 +531,43 @@ def check_in(
     return result
 
 
-# The check-in's statements, built once (SQLAlchemy then reuses their compiled SQL).
+# The check-in's statements, compiled once and run on the unit's DBAPI connection with
+# SQLAlchemy's own type processing (kiosk.db.Prebuilt; Connection.execute on other databases).
 _activity_t = cast(Table, Activity.__table__)
 _member_t = cast(Table, Member.__table__)
 _checkin_t = cast(Table, CheckIn.__table__)
+_points_t = cast(Table, PointsEntry.__table__)
+_sync_state_t = cast(Table, SyncState.__table__)
 
-_SELECT_ACTIVITY = select(
-    _activity_t.c.id,
-    _activity_t.c.title,
-    _activity_t.c.category,
-    _activity_t.c.status,
-    _activity_t.c.policy,
-    _activity_t.c.capacity,
-    _activity_t.c.points,
-    _activity_t.c.external_key,
-    _activity_t.c.starts_at,
-    _activity_t.c.ends_at,
-    _activity_t.c.weekly,
-    _activity_t.c.repeat_until,
-    _activity_t.c.opens_minutes_before,
-    _activity_t.c.closes_minutes_after,
-).where(_activity_t.c.id == bindparam("id"))
+_SELECT_ACTIVITY = Prebuilt(
+    select(
+        _activity_t.c.id,
+        _activity_t.c.title,
+        _activity_t.c.category,
+        _activity_t.c.status,
+        _activity_t.c.policy,
+        _activity_t.c.capacity,
+        _activity_t.c.points,
+        _activity_t.c.external_key,
+        _activity_t.c.starts_at,
+        _activity_t.c.ends_at,
+        _activity_t.c.weekly,
+        _activity_t.c.repeat_until,
+        _activity_t.c.opens_minutes_before,
+        _activity_t.c.closes_minutes_after,
+    ).where(_activity_t.c.id == bindparam("id"))
+)
 _MEMBER_COLUMNS = (_member_t.c.id, _member_t.c.name, _member_t.c.phone, _member_t.c.age_band, _member_t.c.active)
-_SELECT_MEMBER_BY_PHONE = select(*_MEMBER_COLUMNS).where(_member_t.c.phone == bindparam("phone"))
-_SELECT_MEMBER_BY_ID = select(*_MEMBER_COLUMNS).where(_member_t.c.id == bindparam("id"))
+_SELECT_MEMBER_BY_PHONE = Prebuilt(select(*_MEMBER_COLUMNS).where(_member_t.c.phone == bindparam("phone")))
+_SELECT_MEMBER_BY_ID = Prebuilt(select(*_MEMBER_COLUMNS).where(_member_t.c.id == bindparam("id")))
 _ACTIVE_CHECKIN = select(_checkin_t.c.id).where(
     _checkin_t.c.activity_id == bindparam("activity_id"),
     _checkin_t.c.person_key == bindparam("person_key"),
     _checkin_t.c.status == CheckinStatus.ACTIVE,
 )
-_SAME_OCCURRENCE = _ACTIVE_CHECKIN.where(_checkin_t.c.occurrence_key == bindparam("occurrence_key")).limit(1)
-_RECENT_CHECKIN = _ACTIVE_CHECKIN.where(_checkin_t.c.created_at > bindparam("since", type_=UTCDateTime())).limit(1)
-_TAKEN = (
+_SAME_OCCURRENCE = Prebuilt(_ACTIVE_CHECKIN.where(_checkin_t.c.occurrence_key == bindparam("occurrence_key")).limit(1))
+_RECENT_CHECKIN = Prebuilt(_ACTIVE_CHECKIN.where(_checkin_t.c.created_at > bindparam("since", type_=UTCDateTime())).limit(1))
+_TAKEN = Prebuilt(
     select(func.count())
     .select_from(_checkin_t)
     .where(
@@ -571,28 +576,31 @@ _TAKEN = (
         _checkin_t.c.status == CheckinStatus.ACTIVE,
     )
 )
-_INSERT_CHECKIN = insert(_checkin_t)
-# The ledger row award_points() writes for a check-in (reason, reference, no note, no actor).
-_INSERT_POINTS = insert(cast(Table, PointsEntry.__table__)).values(reason=PointsReason.CHECKIN, note="", actor_id=None)
-_BALANCE = select(func.coalesce(func.sum(PointsEntry.__table__.c.delta), 0)).where(PointsEntry.__table__.c.member_id == bindparam("member_id"))
-_HUB_KEY = select(cast(Table, SyncState.__table__).c.hub_public_key).where(cast(Table, SyncState.__table__).c.id == 1)
+_INSERT_CHECKIN = Prebuilt(
+    insert(_checkin_t),
+    [
+        "activity_id",
+        "member_id",
+        "phone",
+        "person_key",
+        "occurrence_key",
+        "session_date",
+        "method",
+        "status",
+        "points",
+        "device_id",
+        "staff_id",
+        "reason",
+        "created_at",
+    ],
+)
+# The ledger row award_points() writes for a check-in (reason, reference, no note, no actor;
+# created_at its column default, as there).
+_INSERT_POINTS = Prebuilt(insert(_points_t).values(reason=PointsReason.CHECKIN, note="", actor_id=None), ["member_id", "delta", "reference"])
+_BALANCE = Prebuilt(select(func.coalesce(func.sum(_points_t.c.delta), 0)).where(_points_t.c.member_id == bindparam("member_id")))
+_HUB_KEY = Prebuilt(select(_sync_state_t.c.hub_public_key).where(_sync_state_t.c.id == 1))
 # The row record_event() writes (kiosk.sync.outbox), sent_at empty.
-_INSERT_EVENT = insert(cast(Table, OutboxEvent.__table__))
-
-
-# The same two reads in SQLite's own words, run on the DBAPI connection of the unit (same
-# transaction) without SQLAlchemy's per-statement work: plain integers and text, no type
-# processing to skip. Other databases go through the Core statements.
-_BALANCE_SQL = "SELECT coalesce(sum(delta), 0) FROM points_entry WHERE member_id = :member_id"
-_HUB_KEY_SQL = "SELECT hub_public_key FROM sync_state WHERE id = 1"
-RAW_READS = True
-
-
-def _scalar(connection: Connection, statement, sql: str, params: dict) -> Any:
-    if RAW_READS and connection.dialect.name == "sqlite":
-        row = connection.connection.driver_connection.execute(sql, params).fetchone()  # type: ignore[union-attr]
-        return row[0] if row else None
-    return connection.execute(statement, params).scalar()
+_INSERT_EVENT = Prebuilt(insert(cast(Table, OutboxEvent.__table__)), ["event_id", "type", "schema_version", "occurred_at", "payload"])
 
 
 # The hub's public key as last read by a check-in, per database (kiosk.sync.outbox.hub_public_key).
@@ -671,10 +679,10 @@ def _staff_reason(method: CheckinMethod, reason: str) -> str:
 
 
 def _open_activity(connection: Connection, activity_id: int, now: datetime, zone: ZoneInfo) -> tuple[_OpenActivity, Occurrence]:
-    row = connection.execute(_SELECT_ACTIVITY, {"id": activity_id}).first()
+    row = _SELECT_ACTIVITY.first(connection, {"id": activity_id})
     if row is None:
         raise CheckinError("unknown_activity", _l("This activity does not exist."), status=404)
-    activity = _OpenActivity(*tuple(row))
+    activity = _OpenActivity(*row)
     if activity.status != ActivityStatus.ACTIVE:
         raise CheckinError("activity_cancelled", _l("This activity has been cancelled."), status=409)
     return activity, current_occurrence(activity, now, zone)
@@ -682,11 +690,8 @@ def _open_activity(connection: Connection, activity_id: int, now: datetime, zone
 
 def _attendee(connection: Connection, member_id: int | None, guest_phone: str | None) -> _Attendee:
     """A phone that belongs to a member checks that member in; any other phone is a guest."""
-    if member_id is None:
-        row = connection.execute(_SELECT_MEMBER_BY_PHONE, {"phone": guest_phone}).first()
-    else:
-        row = connection.execute(_SELECT_MEMBER_BY_ID, {"id": member_id}).first()
-    found = _Person(*tuple(row)) if row is not None else None
+    row = _SELECT_MEMBER_BY_PHONE.first(connection, {"phone": guest_phone}) if member_id is None else _SELECT_MEMBER_BY_ID.first(connection, {"id": member_id})
+    found = _Person(*row) if row is not None else None
     if found is not None and not found.active:
         raise CheckinError("member_revoked", _l("This membership is not active. Please ask the staff at the desk."), status=403)
     return _Attendee(found, None if found else guest_phone)
@@ -702,9 +707,9 @@ def _occurrence_key(connection: Connection, activity: _OpenActivity, occurrence:
         occurrence_key = occurrence.session_date.isoformat()
     else:
         occurrence_key = f"r:{uuid.uuid4().hex}"
-        if connection.execute(_RECENT_CHECKIN, {**who, "since": now - timedelta(minutes=repeat_minutes)}).first() is not None:
+        if _RECENT_CHECKIN.first(connection, {**who, "since": now - timedelta(minutes=repeat_minutes)}) is not None:
             raise _already()
-    if connection.execute(_SAME_OCCURRENCE, {**who, "occurrence_key": occurrence_key}).first() is not None:
+    if _SAME_OCCURRENCE.first(connection, {**who, "occurrence_key": occurrence_key}) is not None:
         raise _already()
     return occurrence_key
 
@@ -712,7 +717,7 @@ def _occurrence_key(connection: Connection, activity: _OpenActivity, occurrence:
 def _check_capacity(connection: Connection, activity: _OpenActivity, occurrence: Occurrence) -> None:
     if activity.capacity is None:
         return
-    taken = connection.execute(_TAKEN, {"activity_id": activity.id, "session_date": occurrence.session_date}).scalar()
+    taken = _TAKEN.scalar(connection, {"activity_id": activity.id, "session_date": occurrence.session_date})
     if (taken or 0) >= activity.capacity:
         raise CheckinError("full", _l("Sorry, this activity is full."), status=409)
 
@@ -746,21 +751,18 @@ def _insert_checkin(
         "created_at": now,
     }
     try:
-        result = connection.execute(_INSERT_CHECKIN, values)
+        return _INSERT_CHECKIN.insert(connection, values)
     except IntegrityError:
         # Another writer got there first (the database is the last word on duplicates). Nothing
         # else of this unit was written yet; its transaction or savepoint is rolled back.
         raise _already() from None
-    key = result.inserted_primary_key
-    assert key is not None
-    return int(key[0])
 
 
 def _insert_points(connection: Connection, member_id: int, points: int, checkin_id: int) -> None:
     """The check-in's ledger entry, as award_points() would add it (kiosk.points.services)."""
     if not 0 < points <= MAX_DELTA:
         raise PointsError("invalid_delta", _l("Points must be a whole number between -%(n)d and %(n)d, not zero.", n=MAX_DELTA), field="delta")
-    connection.execute(_INSERT_POINTS, {"member_id": member_id, "delta": points, "reference": f"checkin:{checkin_id}"})
+    _INSERT_POINTS.insert(connection, {"member_id": member_id, "delta": points, "reference": f"checkin:{checkin_id}"})
 
 
 def staff_check_in(

@@ -8,7 +8,6 @@ from urllib.parse import urlsplit
 
 from flask import Response, abort, current_app, make_response, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
-from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
 from kiosk.config import SUPPORTED_LOCALES
@@ -16,7 +15,7 @@ from kiosk.devices.access import kiosk_blueprint
 from kiosk.extensions import db
 from kiosk.features import registry
 from kiosk.home.services import current_notices
-from kiosk.web import BARE_LAYOUT, FULL_LAYOUT, MAIN_TARGET, elder_mode, local_now, render, today_text
+from kiosk.web import BARE_LAYOUT, FULL_LAYOUT, MAIN_TARGET, csrf_token, elder_mode, local_now, render, today_text
 
 bp = kiosk_blueprint("home", __name__)
 
@@ -69,7 +68,7 @@ def home_page() -> Response:
             pages.clear()
         pages[key] = body
     if CSRF_SLOT in body:
-        body = body.replace(CSRF_SLOT, generate_csrf())
+        body = body.replace(CSRF_SLOT, csrf_token())
     response = make_response(body)
     response.vary.add("HX-Request")
     return response

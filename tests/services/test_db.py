@@ -157,8 +157,9 @@ def test_grouped_writes_share_one_transaction_and_a_refusal_rolls_back_only_its_
     statements: list[str] = []
     engine_events = db.engine
 
-    def record(conn, cursor, statement, *args):
-        statements.append(statement)
+    def record(dbapi_connection, _record, _proxy):
+        # What SQLite itself runs (the group begins and commits on the DBAPI connection).
+        dbapi_connection.set_trace_callback(statements.append)
 
     outcomes: dict[str, object] = {}
 
@@ -179,7 +180,7 @@ def test_grouped_writes_share_one_transaction_and_a_refusal_rolls_back_only_its_
 
     names = ["a", "b", "refused", "c", "d"]
     threads = [threading.Thread(target=worker, args=(name,)) for name in names]
-    event.listen(engine_events, "before_cursor_execute", record)
+    event.listen(engine_events, "checkout", record)
     lock.acquire()  # another writer's commit in progress: everyone queues
     try:
         for t in threads:
@@ -190,12 +191,14 @@ def test_grouped_writes_share_one_transaction_and_a_refusal_rolls_back_only_its_
         lock.release()
     for t in threads:
         t.join()
-    event.remove(engine_events, "before_cursor_execute", record)
+    event.remove(engine_events, "checkout", record)
+    grouped = list(statements)
     assert {k: v for k, v in outcomes.items() if k != "refused"} == {"a": "A", "b": "B", "c": "C", "d": "D"}
     assert isinstance(outcomes["refused"], ValueError)
     with app.app_context():
         assert sorted(db.session.execute(text("SELECT name FROM grouped")).scalars()) == ["a", "b", "c", "d"]
-    assert statements.count("BEGIN IMMEDIATE") == 1
+    assert grouped.count("BEGIN IMMEDIATE") == 1 and grouped.count("COMMIT") == 1
+    assert not [s for s in grouped if s.startswith("BEGIN") and s != "BEGIN IMMEDIATE"]
 
 
 def test_a_grouped_write_alone_is_rolled_back_whole_and_refused_inside_a_unit_of_work(session):
@@ -214,3 +217,19 @@ def test_a_grouped_write_alone_is_rolled_back_whole_and_refused_inside_a_unit_of
     session.rollback()
     with pytest.raises(RuntimeError, match="inside write_transaction"), write_transaction(session):
         grouped_write(session, lambda connection: None)
+
+
+def test_a_grouped_write_moves_the_commit_generation_on(session):
+    """The group commits on a connection of its own, outside the Session: the caches on
+    kiosk.cache's commit generation must still hear of it, as of a Session's commit (the
+    group's statements here run on the DBAPI connection, so no SQLAlchemy commit event either)."""
+    from kiosk.cache import commit_generation
+    from kiosk.db import grouped_write
+
+    session.execute(text("CREATE TABLE grouped (name TEXT NOT NULL)"))
+    session.commit()
+    before = commit_generation.check(session)
+    session.rollback()
+    grouped_write(session, lambda connection: connection.connection.driver_connection.execute("INSERT INTO grouped VALUES ('x')"))
+    assert commit_generation.value != before
+    assert commit_generation.check(session) != before
