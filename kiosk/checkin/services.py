@@ -878,8 +878,11 @@ def attended_count(session: Session, member_id: int) -> int:
     return int(session.scalar(query) or 0)
 
 
-def attendance(session: Session, activity_id: int) -> list[CheckIn]:
-    return list(session.scalars(select(CheckIn).where(CheckIn.activity_id == activity_id).order_by(CheckIn.id.desc())))
+def attendance(session: Session, activity_id: int, *, limit: int | None = None) -> list[CheckIn]:
+    """Newest first; ``limit`` in the query (the staff page shows 200: loading a busy
+    activity's every check-in to keep 200 grew that page's time over a soak)."""
+    query = select(CheckIn).where(CheckIn.activity_id == activity_id).order_by(CheckIn.id.desc())
+    return list(session.scalars(query if limit is None else query.limit(limit)))
 
 
 @dataclass(frozen=True)

@@ -304,7 +304,7 @@ def _detail(activity: Activity, *, manual_form=None, status: int = 200):
         when=_when(activity),
         category=CATEGORY_LABELS[activity.category],
         policy=POLICY_LABELS[activity.policy],
-        checkins=services.attendance(db.session, activity.id)[:200],
+        checkins=services.attendance(db.session, activity.id, limit=200),
         manual_form=manual_form or ManualCheckinForm(formdata=None),
         reason_form=ReasonForm(formdata=None),
         confirm_form=ConfirmForm(),

@@ -12,6 +12,7 @@ from kiosk.checkin.services import (
     CheckinError,
     CheckinRules,
     ScannedCode,
+    attendance,
     check_in,
     current_occurrence,
     issue_pass,
@@ -139,6 +140,15 @@ def test_a_check_in_seals_to_the_hub_key_stored_at_its_commit(session):
     for _ in range(2):
         phone = next(phones)
         assert _opened(second_private, event_of(phone)["person_sealed"]) == phone.encode()
+
+
+def test_attendance_with_a_limit_is_the_newest_check_ins(session):
+    a = activity(session)
+    for n in range(5):
+        check_in(session, a.id, rules=RULES, method=CheckinMethod.KIOSK_PHONE, phone=f"1390000200{n}", now=DURING)
+    every = attendance(session, a.id)
+    assert len(every) == 5 and [c.id for c in attendance(session, a.id, limit=2)] == [every[0].id, every[1].id]
+    assert every[0].id > every[1].id > every[4].id
 
 
 def test_guest_check_in_counts_but_earns_no_points(session):
