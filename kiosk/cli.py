@@ -145,9 +145,6 @@ def serve_command(host: str | None, port: int | None, threads: int | None) -> No
 
     hold_serve_lock(Path(app.instance_path))  # `kiosk restore` refuses while this is held
     install_file_logging(app.config, Path(app.instance_path))
-    from kiosk.ops.logs import thin_queue_warnings
-
-    thin_queue_warnings()  # waitress's "Task queue depth" once a minute, not once per waiting request
     from kiosk.ops import allocator, memprobe
 
     memprobe.install(app)  # only with MEMORY_PROBE_DIR set (bench/soak.py --probe)

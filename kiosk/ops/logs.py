@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
-import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -65,43 +63,3 @@ def ensure_masking(logger: logging.Logger | None = None) -> None:
     for handler in logger.handlers:
         if not any(isinstance(f, PhoneMaskingFilter) for f in handler.filters):
             handler.addFilter(PhoneMaskingFilter())
-
-
-class EveryInterval(logging.Filter):
-    """One record per ``seconds``, saying how many it stood for. waitress warns "Task queue
-    depth is N" for every request that waits for a worker thread: in a burst of check-ins that
-    was a line per request through the rotating file (about 2 % of the server's time, and the
-    rest of the log pushed out). The first warning of a burst still shows, at once."""
-
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic):
-        super().__init__()
-        self.seconds = seconds
-        self.clock = clock
-        self.lock = threading.Lock()
-        self.last: float | None = None
-        self.held = 0
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        now = self.clock()
-        with self.lock:
-            if self.last is not None and now - self.last < self.seconds:
-                self.held += 1
-                return False
-            held, self.held, self.last = self.held, 0, now
-        if held:
-            record.msg = f"{record.msg} (and {held} such warnings in the {self.seconds:g} s before)"
-        return True
-
-
-QUEUE_LOGGER = "waitress.queue"
-
-
-def thin_queue_warnings(seconds: float = 60) -> EveryInterval:
-    """Put EveryInterval on waitress's queue-depth logger, once."""
-    logger = logging.getLogger(QUEUE_LOGGER)
-    for existing in logger.filters:
-        if isinstance(existing, EveryInterval):
-            return existing
-    thinning = EveryInterval(seconds)
-    logger.addFilter(thinning)
-    return thinning

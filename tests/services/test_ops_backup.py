@@ -204,31 +204,6 @@ def test_restore_refuses_a_backup_whose_schema_names_are_not_utf8(instance_path,
     assert (instance_path / "kiosk.sqlite3").read_bytes() == before
 
 
-def test_waitress_queue_warnings_are_thinned_to_one_a_minute():
-    """A burst of 500 waiting requests logs one queue-depth line, then one a minute saying how
-    many it stands for (it was a line per request). Shown to fail without the filter."""
-    from kiosk.ops.logs import EveryInterval
-
-    now = [1000.0]
-    logger = logging.getLogger("test.waitress.queue")
-    logger.propagate = False
-    records: list[str] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record):
-            records.append(record.getMessage())
-
-    logger.addHandler(Keep())
-    logger.addFilter(EveryInterval(60, clock=lambda: now[0]))
-    for depth in range(500):
-        logger.warning("Task queue depth is %d", depth + 1)
-        now[0] += 0.01
-    assert records == ["Task queue depth is 1"]
-    now[0] += 60
-    logger.warning("Task queue depth is %d", 3)
-    assert records[-1] == "Task queue depth is 3 (and 499 such warnings in the 60 s before)"
-
-
 class FakeHub(BaseHTTPRequestHandler):
     """Answers the hub-key endpoint with a Date header ``offset`` off the true time."""
 
