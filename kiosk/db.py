@@ -290,16 +290,22 @@ def _run_group(session: Session, group: list[_Unit]) -> None:
             _rollback(connection)
     except BaseException as error:
         _rollback(connection)
-        for unit in group:
-            if unit.error is None:
-                unit.error, unit.result = error, None
-        if not isinstance(error, Exception):
+        if _fail_group(group, error):
             raise
     finally:
         connection.close()
         _held.active = False
         for unit in group:
             unit.done = True
+
+
+def _fail_group(group: list[_Unit], error: BaseException) -> bool:
+    """A failed transaction (its commit, or the group's statements) fails every unit that had
+    not failed on its own. True when the error must go on up (KeyboardInterrupt, SystemExit)."""
+    for unit in group:
+        if unit.error is None:
+            unit.error, unit.result = error, None
+    return not isinstance(error, Exception)
 
 
 def _rollback(connection: Connection) -> None:
@@ -354,10 +360,7 @@ def _run_group_on_session(session: Session, group: list[_Unit]) -> None:
             session.rollback()
     except BaseException as error:
         session.rollback()
-        for unit in group:
-            if unit.error is None:
-                unit.error, unit.result = error, None
-        if not isinstance(error, Exception):
+        if _fail_group(group, error):
             raise
     finally:
         _held.active = False
