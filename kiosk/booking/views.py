@@ -228,6 +228,8 @@ def slot_page(service_id: int, slot_key: str):
     # A member card scanned on this screen books this slot (booking.scan).
     session[PENDING_SESSION_KEY] = {"service": service.id, "slot": slot_key, "key": request_key, "at": time.time()}
     member = identified_member()
+    # One step back to the same day's times (slot_key begins with the local date, YYYYMMDD).
+    day = date(int(slot_key[:4]), int(slot_key[4:6]), int(slot_key[6:8]))
     return render(
         "booking/slot.html",
         service=service,
@@ -235,6 +237,7 @@ def slot_page(service_id: int, slot_key: str):
         slot_key=slot_key,
         request_key=request_key,
         member_name=mask_name(member.name) if member else None,
+        back_url=url_for("booking.service_page", service_id=service.id, day=day.isoformat()),
     )
 
 

@@ -79,6 +79,8 @@ def test_the_tile_is_ready_and_the_flow_pages_render(client, haircut):
     assert f'data-slot="{tomorrow_at(9)}"' in page and "个名额" in page
     slot = client.get(f"/booking/{haircut.id}/slot/{tomorrow_at(9)}").get_data(as_text=True)
     assert "请输入手机号" in slot or "输入手机号" in slot
+    # One step back to the same day's times, not only 返回首页 (newcomer review).
+    assert "换个时间" in slot and f'href="/booking/{haircut.id}?day={tomorrow}"' in slot
     assert re.search(r"\d+月\d+日 周. 09:00", slot)
 
 
