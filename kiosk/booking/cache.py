@@ -37,6 +37,9 @@ class AvailabilityCache:
         self._lock = threading.Lock()
         self._entries: dict[tuple, _Entry] = {}
 
+    def __len__(self) -> int:
+        return len(self._entries)
+
     def invalidate(self) -> None:
         commit_generation.bump()
         with self._lock:

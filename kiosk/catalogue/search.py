@@ -216,6 +216,11 @@ _COUNTS: OrderedDict[tuple[str, str, int], tuple[bytes, tuple[list[int], int, in
 _COUNTS_LOCK = threading.Lock()
 
 
+def cached_counts() -> int:
+    """How many folded queries' counts are kept (the memory probe reports it)."""
+    return len(_COUNTS)
+
+
 def _index_version(session: Session) -> bytes:
     """Changes with every committed write to either FTS index (see the module docstring)."""
     row = session.execute(

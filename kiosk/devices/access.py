@@ -53,6 +53,11 @@ _kept: dict[tuple[str, str], tuple[int, EnrolledDevice]] = {}  # (database, secr
 _kept_lock = threading.Lock()
 
 
+def kept_devices() -> int:
+    """How many device lookups are kept (the memory probe reports it)."""
+    return len(_kept)
+
+
 # kiosk.devices.services.device_for_secret() as one prebuilt Core read of two columns: after
 # any commit (every booking or check-in commits) the kept device is read again, and the ORM
 # query was ~15 % of a booking request's CPU (bench/booking.py).

@@ -197,13 +197,13 @@ def in_process_caches() -> dict[str, int]:
     if "kiosk.sync.protocol" in modules:
         sizes["seal_lru"] = modules["kiosk.sync.protocol"].cached_seals()
     if "kiosk.catalogue.search" in modules:
-        sizes["catalogue_counts"] = len(modules["kiosk.catalogue.search"]._COUNTS)
+        sizes["catalogue_counts"] = modules["kiosk.catalogue.search"].cached_counts()
     if "kiosk.catalogue.text" in modules:
         sizes["catalogue_fold_lru"] = sum(f.cache_info().currsize for f in vars(modules["kiosk.catalogue.text"]).values() if hasattr(f, "cache_info"))
     if "kiosk.booking.cache" in modules:
-        sizes["availability"] = len(modules["kiosk.booking.cache"].availability_cache._entries)
+        sizes["availability"] = len(modules["kiosk.booking.cache"].availability_cache)
     if "kiosk.devices.access" in modules:
-        sizes["devices"] = len(modules["kiosk.devices.access"]._kept)
+        sizes["devices"] = modules["kiosk.devices.access"].kept_devices()
     return sizes
 
 

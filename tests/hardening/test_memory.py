@@ -165,3 +165,25 @@ def test_the_probe_when_asked_writes_its_figures(instance, tmp_path):
     assert first["tracemalloc"]["current"] > 0 and second["kernel"]["Rss"] > 0
     assert (folder / "probe-2.tracemalloc").stat().st_size > 0
     assert second["pool"]["checkedout"] == 0 and "rate_limit_windows" in second["caches"]
+
+
+def test_the_probe_reads_each_cache_through_its_own_size_function(instance):
+    """The probe asks each cache its size (no reaching into another module's private dict):
+    a kept device lookup shows up as one entry."""
+    import kiosk.booking.cache
+    import kiosk.catalogue.search
+    from kiosk.devices import access
+
+    app = make_app(instance)
+    with app.app_context():
+        sizes = memprobe.in_process_caches()
+        assert {"catalogue_counts", "availability", "devices"} <= sizes.keys()
+        assert sizes["catalogue_counts"] == kiosk.catalogue.search.cached_counts()
+        assert sizes["availability"] == len(kiosk.booking.cache.availability_cache)
+        with access._kept_lock:
+            access._kept[("probe-test", "x")] = (0, None)  # type: ignore[assignment]
+        try:
+            assert memprobe.in_process_caches()["devices"] == sizes["devices"] + 1
+        finally:
+            with access._kept_lock:
+                access._kept.pop(("probe-test", "x"), None)
