@@ -43,6 +43,20 @@ def test_book_page_shows_copies_shelf_and_availability(client, books):
     assert "曹雪芹" in html and "9787020002207" in html and "书架 I-" in html and "<svg" in html and "在架" in html
 
 
+def test_back_to_the_search_keeps_a_long_query_and_refuses_other_sites(client, books):
+    """返回检索: a 60-character Chinese query and its page come back whole (the URL carries
+    them, ~540 characters); a back address off the reading hall gives the search page."""
+    from urllib.parse import quote
+
+    book = books.scalar(select(Book).where(Book.title == "红楼梦"))
+    back = "/catalogue?q=" + quote("红" * 60) + "&page=2"
+    html = client.get(f"/catalogue/book/{book.id}?back=" + quote(back)).get_data(as_text=True)
+    assert f'href="{back.replace("&", "&amp;")}"' in html
+    for elsewhere in ("https://example.com/catalogue", "//example.com/catalogue", "/staff/", "/catalogue\\@example.com"):
+        html = client.get(f"/catalogue/book/{book.id}?back=" + quote(elsewhere)).get_data(as_text=True)
+        assert 'href="/catalogue" hx-get="/catalogue"' in html, elsewhere
+
+
 @pytest.mark.parametrize(
     "path",
     [
