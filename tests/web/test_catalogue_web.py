@@ -13,7 +13,7 @@ from kiosk.catalogue.models import Book, Copy, CopyStatus, ImportBatch
 from kiosk.members.services import register_member
 from kiosk.staff.models import AuditEntry
 from kiosk.sync.models import OutboxEvent
-from tests.helpers import csrf_token
+from tests.helpers import csrf_token, visible_text
 
 
 def test_kiosk_search_page_and_fragment(client, books):
@@ -187,7 +187,7 @@ def test_my_loans_needs_the_card_and_shows_only_that_members_books(client, sessi
     assert 'data-my-loans-link href="/catalogue/my-loans"' in points  # 我的积分 → 我的借阅
     html = client.get("/catalogue/my-loans").get_data(as_text=True)
     assert "王*英" in html and copies[0].book.title in html and copies[-1].book.title not in html
-    assert "明天 应还" in html and "data-overdue" not in html  # the due date in words
+    assert "明天 应还" in visible_text(html) and "data-overdue" not in html  # the due date in words
 
 
 def test_my_loans_marks_an_overdue_book_with_its_due_date(client, session, books):
@@ -210,7 +210,7 @@ def test_my_loans_marks_an_overdue_book_with_its_due_date(client, session, books
     due = (datetime.now(zone) - timedelta(days=3)).date()
     from kiosk.timefmt import day_text
 
-    assert "红楼梦" in item and day_text(due, datetime.now(zone).date()) + " 应还" in item and "已逾期 3 天" in item
+    assert "红楼梦" in item and day_text(due, datetime.now(zone).date()) + " 应还" in visible_text(item) and "已逾期 3 天" in item
 
 
 def test_dashboard_card_shows_titles_copies_on_loan_and_overdue(staff_client, session, books):
