@@ -39,6 +39,11 @@ DEFAULTS: dict[str, Any] = {
     # A finished task (check-in done, pickup code, later a booking) stays this long with a
     # countdown and a 完成 button, then the visit ends (DESIGN.md §8).
     "FINISHED_TASK_SECONDS": 15,
+    # Elder mode gives longer (copying a ticket number takes time), and 「多看一会」 adds
+    # FINISHED_TASK_MORE_SECONDS, at most FINISHED_TASK_MORE_TIMES times.
+    "FINISHED_TASK_ELDER_SECONDS": 30,
+    "FINISHED_TASK_MORE_SECONDS": 15,
+    "FINISHED_TASK_MORE_TIMES": 2,
     # Centres with many elderly visitors (e.g. 翠苑一区) can start every visit in elder mode.
     "ELDER_MODE_DEFAULT": False,
     "DEFAULT_LOCALE": "zh",

@@ -8,6 +8,7 @@ Each feature brings its own demo rows (``Feature.demo``, in ``kiosk/<feature>/de
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -25,3 +26,15 @@ def load_demo(session: Session, zone: ZoneInfo | None = None, loaders: Sequence[
         for key, value in (load(session, zone) or {}).items():
             summary[key] = summary.get(key, 0) + value
     return summary
+
+
+def next_weekday(today: date, weekday: int) -> date:
+    """The next such weekday after today (Monday 0): the demo's "this Saturday" (a week on, when
+    the demo is loaded on a Saturday). Activities and the notices that announce them share it."""
+    return today + timedelta(days=(weekday - today.weekday()) % 7 or 7)
+
+
+def day_words(day: date) -> str:
+    """12月5日 周六: a demo notice names its day as it was when the demo was loaded (a notice is
+    stored text, so never 今天 or 本周六, which would be wrong the next day)."""
+    return f"{day.month}月{day.day}日 周{'一二三四五六日'[day.weekday()]}"

@@ -83,6 +83,14 @@ def copy_database(source: Path, target: Path) -> None:
     dst.close()
 
 
+def visible_text(html: str) -> str:
+    """A page's text without its tags (a date is in unbreakable pieces: <span>12月2日</span>
+    <span>周三</span>), entities and no-break spaces as plain text."""
+    import html as html_module
+
+    return html_module.unescape(re.sub(r"<[^>]+>", "", html)).replace("\xa0", " ")
+
+
 def csrf_token(client: FlaskClient, path: str = "/") -> str:
     """The token a page would give the browser (from <meta name="csrf-token">)."""
     html = client.get(path).get_data(as_text=True)

@@ -133,8 +133,18 @@ def book(book_id: int):
         class_name=CLC_CLASSES.get(found.clc_class, ""),
         shelf_map=shelf_map(locations),
         shelf_map_photo=services.shelf_map_name(_map_folder()),
-        back=request.args.get("back", "")[:80] if request.args.get("back", "").startswith("/catalogue") else url_for("catalogue.index"),
+        back=_back_to_list(),
     )
+
+
+def _back_to_list() -> str:
+    """Where the book page's 返回检索 goes: the list the visitor came from (``?back=``, with its
+    query and page, set by templates/catalogue/_hit.html), if it is a reading-hall page; else
+    the search page. 60 Chinese characters of query are ~540 characters of URL."""
+    back = request.args.get("back", "")
+    if len(back) <= 1000 and back.startswith("/catalogue") and "\\" not in back:
+        return back
+    return url_for("catalogue.index")
 
 
 @bp.get("/catalogue/my-loans")

@@ -10,13 +10,13 @@ from sqlalchemy.orm import Session
 
 from kiosk.checkin.models import Activity
 from kiosk.checkin.services import save_activity
+from kiosk.demo import next_weekday
 
 
 def _demo_activities(today) -> list[dict]:
     """Real activities of the Xihu centres, placed around the day the demo is loaded so that
     one is always open for check-in on the kiosk."""
-    saturday = today + timedelta(days=(5 - today.weekday()) % 7 or 7)
-    sunday = today + timedelta(days=(6 - today.weekday()) % 7 or 7)
+    saturday, sunday = next_weekday(today, 5), next_weekday(today, 6)
 
     def at(day, hour, minute=0):
         return datetime.combine(day, time(hour, minute)).strftime("%Y-%m-%dT%H:%M")

@@ -11,7 +11,10 @@ every problem of a screen at once. The measurements:
   (4 em) or a last line of one character (参加活动得积/分); a Latin one wraps in a box whose
   widest line holds under four characters (2 em);
 - small text: visible text under 24 CSS px (30 in elder mode);
-- small targets: a visible link, button or input under 60×60 CSS px.
+- small targets: a visible link, button or input under 60×60 CSS px;
+- broken dates: a date (12月2日), a weekday (周三) or a time (09:00) split across two lines;
+- overflowing labels: a button's (or button-like link's) text box, the font's full height,
+  outside the button's border (a keypad digit taller than its key).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ _SCRIPT = r"""
   const runs = [];
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   const cjk = /[\u3400-\u9fff]/;
+  const DATE_UNIT = /\d{1,2}月\d{1,2}日|周[一二三四五六日]|星期[一二三四五六日天]|\d{1,2}:\d{2}/g;
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
     const text = node.textContent.trim();
     if (!text) continue;
@@ -79,6 +83,15 @@ _SCRIPT = r"""
       if (cjk.test(text) && last.right - last.left < size * 1.5) problems.push(`orphan character on the last line of «${label}»`);
     }
     lines.forEach((l) => runs.push({...l, node, label}));
+    // A date, a weekday or a time broken across lines (周 at the end of one, 三 on the next).
+    for (const match of text.matchAll(DATE_UNIT)) {
+      const start = node.textContent.indexOf(text) + match.index;
+      const unit = document.createRange();
+      unit.setStart(node, start);
+      unit.setEnd(node, start + match[0].length);
+      const tops = [...unit.getClientRects()].filter((r) => r.width >= 1).map((r) => r.top);
+      if (tops.length && Math.max(...tops) - Math.min(...tops) > size / 2) problems.push(`«${match[0]}» broken across lines in «${label}»`);
+    }
   }
   for (let i = 0; i < runs.length; i++) {
     for (let j = i + 1; j < runs.length; j++) {
@@ -95,6 +108,30 @@ _SCRIPT = r"""
     const r = el.getBoundingClientRect();
     if (r.width === 0 && r.height === 0) continue;
     if (r.width < 59.5 || r.height < 59.5) problems.push(`small target ${Math.round(r.width)}×${Math.round(r.height)}: «${(el.innerText || el.name || '').trim().slice(0, 16)}»`);
+  }
+  // A control's label inside its own box (inside the border): a keypad digit taller than its
+  // key (1280×800, elder mode) looked cut off. Text boxes are the font's full height (ascent
+  // + descent), as the guard measures text everywhere.
+  for (const el of document.querySelectorAll('a.btn, a.key, button, [role=button]')) {
+    if (!visible(el)) continue;
+    const box = el.getBoundingClientRect();
+    if (box.width === 0 && box.height === 0) continue;
+    const s = getComputedStyle(el);
+    const inner = {top: box.top + parseFloat(s.borderTopWidth), bottom: box.bottom - parseFloat(s.borderBottomWidth),
+                   left: box.left + parseFloat(s.borderLeftWidth), right: box.right - parseFloat(s.borderRightWidth)};
+    const labels = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let node = labels.nextNode(); node; node = labels.nextNode()) {
+      if (!node.textContent.trim() || !visible(node.parentElement)) continue;
+      const range = document.createRange();
+      range.selectNodeContents(node);
+      for (const r of range.getClientRects()) {
+        if (r.width < 1) continue;
+        if (r.top < inner.top - 1 || r.bottom > inner.bottom + 1 || r.left < inner.left - 1 || r.right > inner.right + 1) {
+          problems.push(`label taller or wider than its target: «${node.textContent.trim().slice(0, 16)}» ${Math.round(r.height)}px in ${Math.round(inner.bottom - inner.top)}px`);
+          break;
+        }
+      }
+    }
   }
   return [...new Set(problems)];
 }

@@ -55,6 +55,36 @@ def test_first_character_shortcut_and_paging(page, base_url):
     expect(page.locator(".kiosk-pager span")).to_contain_text("2 /")
 
 
+def _page_two_then_a_book_and_back(page) -> list[str]:
+    """下一页, open the first book, 返回检索: page 2's titles again (returned for more checks)."""
+    page.get_by_role("link", name="下一页").tap()
+    expect(page.locator(".kiosk-pager span")).to_contain_text("2 /")
+    listed = page.locator(".book-title").all_inner_texts()
+    page.locator(".book-hit a").first.tap()
+    expect(page.locator("[data-availability]")).to_be_visible()
+    page.get_by_role("link", name="返回检索").tap()
+    expect(page.locator(".kiosk-pager span")).to_contain_text("2 /")
+    assert page.locator(".book-title").all_inner_texts() == listed
+    return listed
+
+
+def test_back_to_the_search_returns_to_the_same_query_and_page(page, base_url):
+    """返回检索 from a book comes back to the query and the page the visitor was on, after the
+    results were swapped in by htmx (typing, 下一页); the same from a class list's page 2."""
+    page.goto(base_url + "/catalogue")
+    page.locator("[data-search-keyboard]").get_by_role("button", name="红", exact=True).tap()
+    expect(page.locator("[data-results-count]")).to_contain_text("找到")
+    _page_two_then_a_book_and_back(page)
+    expect(page.locator("#catalogue-q")).to_have_value("红")
+    assert "q=" in page.url and "page=2" in page.url
+    # Browsing by subject: page 2 of I 文学 (the demo's largest class).
+    page.goto(base_url + "/catalogue")
+    page.locator(".clc-class[href$='/class/I']").tap()
+    expect(page.locator("h1")).to_have_text("I 文学")
+    _page_two_then_a_book_and_back(page)
+    expect(page.locator("h1")).to_have_text("I 文学")
+
+
 @pytest.mark.parametrize(
     ("width", "height", "elder"), [(w, h, False) for w, h in SIZES] + [(1280, 800, True)], ids=[f"{w}x{h}" for w, h in SIZES] + ["1280x800-elder"]
 )

@@ -203,7 +203,7 @@ def test_every_kiosk_screen_holds(browser, kiosk, shots, size, locale, elder):
         screens.check("03c-booking-keypad", ".keypad-submit", "[data-keypad-display]")
         page.locator(".keypad-submit").tap()
         expect(page.locator("[data-ticket]")).to_be_visible()
-        screens.check("03d-booking-ticket", "[data-ticket]", "[data-finish]")
+        screens.check("03d-booking-ticket", "[data-ticket]", "[data-finish]", "[data-finish-longer]")
         page.goto(url + "/")  # ends the visit
         page.goto(url + "/points")
         screens.check("05-points-no-card", ".keypad-submit")
@@ -220,7 +220,7 @@ def test_every_kiosk_screen_holds(browser, kiosk, shots, size, locale, elder):
         _tap_digits(page, f"1390{COMBOS.index((size, locale, elder)):07d}")
         page.locator(".keypad-submit").tap()
         expect(page.locator(".checkin-success")).to_be_visible()
-        screens.check("09-keypad-done", ".checkin-success", "[data-finish]")
+        screens.check("09-keypad-done", ".checkin-success", "[data-finish]", "[data-finish-longer]")
         page.goto(url + "/")
         page.keyboard.type(kiosk["card"], delay=3)
         page.keyboard.press("Enter")
@@ -234,7 +234,7 @@ def test_every_kiosk_screen_holds(browser, kiosk, shots, size, locale, elder):
         screens.check("11-reward-confirm", ".confirm button[type=submit]")
         page.locator(".confirm button[type=submit]").tap()
         expect(page.locator("[data-pickup-code]")).to_be_visible()
-        screens.check("12-pickup-code", "[data-pickup-code]", "[data-finish]")
+        screens.check("12-pickup-code", "[data-pickup-code]", "[data-finish]", "[data-finish-longer]")
         page.goto(url + "/")  # ends the visit
         page.goto(url + f"/points/rewards/{kiosk['reward']}")
         screens.check("13-refused", ".message-error", "main .btn")

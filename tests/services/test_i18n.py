@@ -49,3 +49,12 @@ def test_catalogue_is_up_to_date_with_the_code(tmp_path):
     for locale in ("zh", "en"):
         in_catalogue = set(_ids(TRANSLATIONS / locale / "LC_MESSAGES" / "messages.po", locale))
         assert in_code - in_catalogue == set(), f"not in the {locale} catalogue: run `make messages`"
+
+
+def test_the_scanner_has_one_name():
+    """The kiosk's scanner is 扫码口 in every Chinese string ("the scanner" in English; docs/ux.md),
+    never 扫描口, which two booking strings once said."""
+    zh = _ids(TRANSLATIONS / "zh" / "LC_MESSAGES" / "messages.po", "zh")
+    assert [msgid for msgid, text in zh.items() if "扫描口" in text] == []
+    named = [msgid for msgid, text in zh.items() if "扫码口" in text]
+    assert len(named) >= 5 and all("under the scanner" in msgid for msgid in named)

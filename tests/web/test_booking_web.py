@@ -18,7 +18,7 @@ from kiosk.members.services import card_token, register_member
 from kiosk.signing import TokenSigner
 from kiosk.staff.models import AuditEntry
 from kiosk.sync.models import OutboxEvent
-from tests.helpers import TEST_SIGNING_KEY, csrf_token, login, post
+from tests.helpers import TEST_SIGNING_KEY, csrf_token, login, post, visible_text
 
 ZONE = ZoneInfo("Asia/Shanghai")
 TICKETS = TokenSigner(TEST_SIGNING_KEY, purpose="booking-ticket")
@@ -81,7 +81,7 @@ def test_the_tile_is_ready_and_the_flow_pages_render(client, haircut):
     assert "请输入手机号" in slot or "输入手机号" in slot
     # One step back to the same day's times, not only 返回首页 (newcomer review).
     assert "换个时间" in slot and f'href="/booking/{haircut.id}?day={tomorrow}"' in slot
-    assert re.search(r"\d+月\d+日 周. 09:00", slot)
+    assert re.search(r"\d+月\d+日 周. 09:00", visible_text(slot))
 
 
 def test_booking_by_phone_gives_a_ticket_page_with_number_time_people_ahead_and_qr(client, session, haircut):

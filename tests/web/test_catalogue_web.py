@@ -13,7 +13,7 @@ from kiosk.catalogue.models import Book, Copy, CopyStatus, ImportBatch
 from kiosk.members.services import register_member
 from kiosk.staff.models import AuditEntry
 from kiosk.sync.models import OutboxEvent
-from tests.helpers import csrf_token
+from tests.helpers import csrf_token, visible_text
 
 
 def test_kiosk_search_page_and_fragment(client, books):
@@ -41,6 +41,20 @@ def test_book_page_shows_copies_shelf_and_availability(client, books):
     book = books.scalar(select(Book).where(Book.title == "红楼梦"))
     html = client.get(f"/catalogue/book/{book.id}").get_data(as_text=True)
     assert "曹雪芹" in html and "9787020002207" in html and "书架 I-" in html and "<svg" in html and "在架" in html
+
+
+def test_back_to_the_search_keeps_a_long_query_and_refuses_other_sites(client, books):
+    """返回检索: a 60-character Chinese query and its page come back whole (the URL carries
+    them, ~540 characters); a back address off the reading hall gives the search page."""
+    from urllib.parse import quote
+
+    book = books.scalar(select(Book).where(Book.title == "红楼梦"))
+    back = "/catalogue?q=" + quote("红" * 60) + "&page=2"
+    html = client.get(f"/catalogue/book/{book.id}?back=" + quote(back)).get_data(as_text=True)
+    assert f'href="{back.replace("&", "&amp;")}"' in html
+    for elsewhere in ("https://example.com/catalogue", "//example.com/catalogue", "/staff/", "/catalogue\\@example.com"):
+        html = client.get(f"/catalogue/book/{book.id}?back=" + quote(elsewhere)).get_data(as_text=True)
+        assert 'href="/catalogue" hx-get="/catalogue"' in html, elsewhere
 
 
 @pytest.mark.parametrize(
@@ -173,7 +187,7 @@ def test_my_loans_needs_the_card_and_shows_only_that_members_books(client, sessi
     assert 'data-my-loans-link href="/catalogue/my-loans"' in points  # 我的积分 → 我的借阅
     html = client.get("/catalogue/my-loans").get_data(as_text=True)
     assert "王*英" in html and copies[0].book.title in html and copies[-1].book.title not in html
-    assert "明天 应还" in html and "data-overdue" not in html  # the due date in words
+    assert "明天 应还" in visible_text(html) and "data-overdue" not in html  # the due date in words
 
 
 def test_my_loans_marks_an_overdue_book_with_its_due_date(client, session, books):
@@ -196,7 +210,7 @@ def test_my_loans_marks_an_overdue_book_with_its_due_date(client, session, books
     due = (datetime.now(zone) - timedelta(days=3)).date()
     from kiosk.timefmt import day_text
 
-    assert "红楼梦" in item and day_text(due, datetime.now(zone).date()) + " 应还" in item and "已逾期 3 天" in item
+    assert "红楼梦" in item and day_text(due, datetime.now(zone).date()) + " 应还" in visible_text(item) and "已逾期 3 天" in item
 
 
 def test_dashboard_card_shows_titles_copies_on_loan_and_overdue(staff_client, session, books):
