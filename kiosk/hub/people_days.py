@@ -1,0 +1,184 @@
+"""Distinct people over any range of days, exact, for the district dashboard's custom periods.
+
+Every scope the dashboard shows a distinct-people figure for — each centre itself ("c<id>"),
+each branch with its centres ("b<id>", for a centre with children), the centres of one level in
+a branch ("l<letter><id>") — numbers its people densely (hub_people_ordinal: 0, 1, 2, … in the
+order the scope first saw them). Per scope, day and chunk of CHUNK numbers, hub_people_bits
+holds a bit string with the bit of each person who came that day. Distinct people in [a, b)
+is then, per scope, the sum over its chunks of bit_count(bit_or(bits)) over the days: a year of
+a centre with 1,500 people reads 2 × 365 rows of 128 bytes, not its ~10,000 person-days, and
+the district's total 264 × 365 rows, not 2.1 M (docs/sync.md, "Distinct people over any days").
+
+The bits are filed from hub_person_day (what the earlier query counted, so erasures and undone
+check-ins count exactly as before) by catch_up(): rows not yet counted (counted = false, a
+partial index) are flagged and filed in one transaction under an advisory lock, whenever and in
+whatever order their inserts commit. A counted row that is changed or deleted (an erasure
+relinks a person's days to a token) is queued in hub_person_day_gone by a trigger, and catch_up
+clears the person's bit wherever no other row of that scope and day has them.
+
+PostgreSQL only (bit strings, bit_count); a SQLite demo hub counts from hub_person_day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.orm import Session
+
+from kiosk.centres.models import Centre
+from kiosk.hub.models import PEOPLE_CHUNK, HubPeopleBits, HubPeopleCentre, HubPeopleOrdinal, HubPersonDay, HubPersonDayGone
+from kiosk.hub.services import LEVEL_LETTERS
+
+CHUNK = PEOPLE_CHUNK
+LOCK_KEY = 0x70656F706C65  # pg_advisory_xact_lock: one catch-up at a time ("people")
+
+
+def available(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def centre_scope(centre_id: int) -> str:
+    return f"c{centre_id}"
+
+
+def branch_scope(root_id: int, level: str = "") -> str:
+    """The scope of the centres in ``root_id``'s branch (of one level when ``level``)."""
+    return f"l{LEVEL_LETTERS.get(level, 'x')}{root_id}" if level else f"b{root_id}"
+
+
+def tree_scopes(session: Session) -> dict[int, str]:
+    """Each centre's scopes in today's tree, space-separated: itself, then for its own branch
+    (when it has children) and each ancestor's, the branch and the branch's centres of its level."""
+    centres = session.execute(select(Centre.id, Centre.parent_id, Centre.level)).all()
+    parent = {c.id: c.parent_id for c in centres}
+    with_children = {c.parent_id for c in centres if c.parent_id is not None}
+    found: dict[int, str] = {}
+    for centre in centres:
+        branches = [centre.id] if centre.id in with_children else []
+        up = parent.get(centre.id)
+        while up is not None and up not in branches and up != centre.id and len(branches) < 64:  # a loop ends the walk
+            branches.append(up)
+            up = parent.get(up)
+        level = centre.level.value
+        found[centre.id] = " ".join([centre_scope(centre.id)] + [branch_scope(b) for b in branches] + [branch_scope(b, level) for b in branches])
+    return found
+
+
+def filed_scopes(session: Session) -> dict[int, str]:
+    return {centre_id: scopes for centre_id, scopes in session.execute(select(HubPeopleCentre.centre_id, HubPeopleCentre.scopes))}
+
+
+def stale(session: Session) -> bool:
+    """True when a centre's days were filed under other branches than today's tree gives it
+    (a centre moved, a level changed): branch totals are then counted from hub_person_day."""
+    today = tree_scopes(session)
+    return any(set(today.get(centre_id, "").split()) != set(scopes.split()) for centre_id, scopes in filed_scopes(session).items())
+
+
+_TEMP = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS people_days_added (day date, centre_id integer, person varchar(64)) ON COMMIT DELETE ROWS",
+    "CREATE TEMPORARY TABLE IF NOT EXISTS people_days_gone (day date, centre_id integer, person varchar(64)) ON COMMIT DELETE ROWS",
+    "CREATE TEMPORARY TABLE IF NOT EXISTS people_days_scope (centre_id integer, scope varchar(24)) ON COMMIT DELETE ROWS",
+)
+_ONE = f"B'1'::bit({CHUNK})"  # a 1 then CHUNK - 1 zeros (a cast pads on the right)
+
+_TAKE_GONE = "WITH g AS (DELETE FROM hub_person_day_gone RETURNING day, centre_id, person) INSERT INTO people_days_gone SELECT * FROM g"
+_TAKE_PENDING = (
+    "WITH a AS (UPDATE hub_person_day SET counted = true WHERE NOT counted RETURNING day, centre_id, person) INSERT INTO people_days_added SELECT * FROM a"
+)
+# New people of each scope get the next numbers (only catch_up numbers, under the lock).
+_NUMBER = """
+    INSERT INTO hub_people_ordinal (scope, person, ordinal)
+    SELECT n.scope, n.person,
+           coalesce((SELECT max(o.ordinal) FROM hub_people_ordinal o WHERE o.scope = n.scope), -1)
+           + row_number() OVER (PARTITION BY n.scope ORDER BY n.person)
+    FROM (SELECT DISTINCT s.scope, a.person FROM people_days_added a JOIN people_days_scope s USING (centre_id)) n
+    WHERE NOT EXISTS (SELECT 1 FROM hub_people_ordinal o WHERE o.scope = n.scope AND o.person = n.person)
+    ORDER BY 1, 3
+"""
+_SET_BITS = f"""
+    INSERT INTO hub_people_bits (scope, day, chunk, bits)
+    SELECT s.scope, a.day, o.ordinal / {CHUNK}, bit_or({_ONE} >> (o.ordinal % {CHUNK}))
+    FROM people_days_added a JOIN people_days_scope s USING (centre_id)
+    JOIN hub_people_ordinal o ON o.scope = s.scope AND o.person = a.person
+    GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    ON CONFLICT (scope, day, chunk) DO UPDATE SET bits = hub_people_bits.bits | excluded.bits
+"""
+# A gone row's person leaves a scope's day unless another counted row of that scope and day has them.
+_CLEAR_BITS = f"""
+    WITH lost AS (
+        SELECT DISTINCT s.scope, g.day, o.ordinal
+        FROM people_days_gone g JOIN people_days_scope s USING (centre_id)
+        JOIN hub_people_ordinal o ON o.scope = s.scope AND o.person = g.person
+        WHERE NOT EXISTS (
+            SELECT 1 FROM hub_person_day h JOIN people_days_scope t ON t.centre_id = h.centre_id AND t.scope = s.scope
+            WHERE h.day = g.day AND h.person = g.person AND h.counted
+        )
+    ), masks AS (
+        SELECT scope, day, ordinal / {CHUNK} AS chunk, bit_or({_ONE} >> (ordinal % {CHUNK})) AS mask FROM lost GROUP BY 1, 2, 3
+    )
+    UPDATE hub_people_bits b SET bits = b.bits & ~m.mask FROM masks m WHERE b.scope = m.scope AND b.day = m.day AND b.chunk = m.chunk
+"""
+
+
+def catch_up(session: Session) -> int:
+    """File the hub_person_day rows not counted yet, and take out the gone ones; how many rows
+    were filed. Call it inside a unit of work (kiosk.db.write_transaction): the rows are flagged
+    and filed in the same transaction. A no-op on SQLite."""
+    if not available(session):
+        return 0
+    pending = text("SELECT EXISTS (SELECT 1 FROM hub_person_day WHERE NOT counted) OR EXISTS (SELECT 1 FROM hub_person_day_gone)")
+    if not session.scalar(pending):
+        return 0
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+    for statement in _TEMP:
+        session.execute(text(statement))
+    filed = filed_scopes(session)
+    new = {centre_id: scopes for centre_id, scopes in tree_scopes(session).items() if centre_id not in filed}
+    if new:  # a centre's first days: filed under its place in today's tree from now on
+        session.add_all(HubPeopleCentre(centre_id=centre_id, scopes=scopes) for centre_id, scopes in new.items())
+        session.flush()
+        filed |= new
+    pairs = [(centre_id, scope) for centre_id, scopes in filed.items() for scope in scopes.split()]
+    session.execute(
+        text("INSERT INTO people_days_scope (centre_id, scope) SELECT * FROM unnest(CAST(:centres AS integer[]), CAST(:scopes AS text[]))"),
+        {"centres": [c for c, _s in pairs], "scopes": [s for _c, s in pairs]},
+    )
+    session.execute(text(_TAKE_GONE))
+    added = session.execute(text(_TAKE_PENDING)).rowcount
+    session.execute(text("ANALYZE people_days_added"))  # a night's rows or a year's: plan for what is there
+    session.execute(text(_NUMBER))
+    session.execute(text(_SET_BITS))
+    session.execute(text(_CLEAR_BITS))
+    return int(added or 0)
+
+
+def rebuild(session: Session) -> int:
+    """File every hub_person_day row again under today's tree (after a centre moved to another
+    branch or changed level); how many rows. Inside a unit of work; as slow as the migration's
+    backfill (docs/benchmarks.md)."""
+    if not available(session):
+        return 0
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+    for model in (HubPeopleBits, HubPeopleOrdinal, HubPeopleCentre, HubPersonDayGone):
+        session.execute(delete(model))
+    session.execute(update(HubPersonDay).values(counted=False))
+    return catch_up(session)
+
+
+_COUNT = text(
+    "WITH chunks AS (SELECT scope, bit_count(bit_or(bits)) AS people FROM hub_people_bits"
+    " WHERE scope = ANY(:scopes) AND day >= :start AND day < :end GROUP BY scope, chunk)"
+    " SELECT scope, sum(people) FROM chunks GROUP BY scope"
+)
+
+
+def count(session: Session, centre_ids: Sequence[int], total_scope: str | None, start: date, end: date) -> tuple[dict[int, int], int | None]:
+    """Distinct people over [start, end): per centre (each by itself), and in ``total_scope``
+    (None: not asked); a centre nobody came to is left out. PostgreSQL, after catch_up()."""
+    scopes = [centre_scope(c) for c in centre_ids] + ([total_scope] if total_scope else [])
+    found = {scope: int(people) for scope, people in session.execute(_COUNT, {"scopes": scopes, "start": start, "end": end})}
+    per_centre = {c: found[centre_scope(c)] for c in centre_ids if found.get(centre_scope(c))}
+    return per_centre, (found.get(total_scope, 0) if total_scope else None)
