@@ -760,8 +760,7 @@ def main() -> None:
                     f"(events {r['copy_s']:.0f} s; people_days catch-up {r.get('catchup_s', 0):.1f} s); hub_daily {r['daily_rows']} rows, "
                     f"hub_person_day {r['person_day_rows']} rows, database {r['db_size']}\n"
                     + (f"  kept database migrated from {r['migrated_from']} in {r['migrate_s']:.1f} s\n" if "migrate_s" in r else "")
-                    + f"
-                    f"  load {r['load_before']} -> {r['load_after']}",
+                    + f"  load {r['load_before']} -> {r['load_after']}",
                     flush=True,
                 )
                 for key in (

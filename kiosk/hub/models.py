@@ -248,6 +248,19 @@ class HubPeopleBits(Base):
     bits: Mapped[bytes] = mapped_column(LargeBinary().with_variant(BIT(PEOPLE_CHUNK), "postgresql"))
 
 
+class HubPeopleMonthBits(Base):
+    """hub_people_bits OR-ed over each calendar month (``month`` its first day): a range reads
+    its whole months here and only the days before and after them day by day."""
+
+    __tablename__ = "hub_people_month_bits"
+    __table_args__ = (PrimaryKeyConstraint("scope", "month", "chunk"),)
+
+    scope: Mapped[str] = mapped_column(String(24))
+    month: Mapped[date] = mapped_column(Date)
+    chunk: Mapped[int] = mapped_column(Integer)
+    bits: Mapped[bytes] = mapped_column(LargeBinary().with_variant(BIT(PEOPLE_CHUNK), "postgresql"))
+
+
 class HubPeopleCentre(Base):
     """The scopes a centre's days were filed under (its place in the tree then). When the tree
     has changed since, branch totals come from hub_person_day until people_days.rebuild()."""

@@ -22,13 +22,13 @@ PostgreSQL only (bit strings, bit_count); a SQLite demo hub counts from hub_pers
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 
 from kiosk.centres.models import Centre
-from kiosk.hub.models import PEOPLE_CHUNK, HubPeopleBits, HubPeopleCentre, HubPeopleOrdinal, HubPersonDay, HubPersonDayGone
+from kiosk.hub.models import PEOPLE_CHUNK, HubPeopleBits, HubPeopleCentre, HubPeopleMonthBits, HubPeopleOrdinal, HubPersonDay, HubPersonDayGone
 from kiosk.hub.services import LEVEL_LETTERS
 
 CHUNK = PEOPLE_CHUNK
@@ -81,9 +81,14 @@ _TEMP = (
     "CREATE TEMPORARY TABLE IF NOT EXISTS people_days_added (day date, centre_id integer, person varchar(64)) ON COMMIT DELETE ROWS",
     "CREATE TEMPORARY TABLE IF NOT EXISTS people_days_gone (day date, centre_id integer, person varchar(64)) ON COMMIT DELETE ROWS",
     "CREATE TEMPORARY TABLE IF NOT EXISTS people_days_scope (centre_id integer, scope varchar(24)) ON COMMIT DELETE ROWS",
+    f"CREATE TEMPORARY TABLE IF NOT EXISTS people_days_mask (scope varchar(24), day date, chunk integer, mask bit({CHUNK})) ON COMMIT DELETE ROWS",
 )
 _ONE = f"B'1'::bit({CHUNK})"  # a 1 then CHUNK - 1 zeros (a cast pads on the right)
 
+_PENDING = text(
+    # ORDER BY day: read from the partial index of uncounted rows, never a scan of the table
+    "SELECT EXISTS (SELECT 1 FROM hub_person_day WHERE NOT counted ORDER BY day LIMIT 1) OR EXISTS (SELECT 1 FROM hub_person_day_gone)"
+)
 _TAKE_GONE = "WITH g AS (DELETE FROM hub_person_day_gone RETURNING day, centre_id, person) INSERT INTO people_days_gone SELECT * FROM g"
 _TAKE_PENDING = (
     "WITH a AS (UPDATE hub_person_day SET counted = true WHERE NOT counted RETURNING day, centre_id, person) INSERT INTO people_days_added SELECT * FROM a"
@@ -98,17 +103,28 @@ _NUMBER = """
     WHERE NOT EXISTS (SELECT 1 FROM hub_people_ordinal o WHERE o.scope = n.scope AND o.person = n.person)
     ORDER BY 1, 3
 """
-_SET_BITS = f"""
-    INSERT INTO hub_people_bits (scope, day, chunk, bits)
+# The bits of the added rows per scope, day and chunk, OR-ed into the day and the month rows.
+_ADDED_MASKS = f"""
+    INSERT INTO people_days_mask (scope, day, chunk, mask)
     SELECT s.scope, a.day, o.ordinal / {CHUNK}, bit_or({_ONE} >> (o.ordinal % {CHUNK}))
     FROM people_days_added a JOIN people_days_scope s USING (centre_id)
     JOIN hub_people_ordinal o ON o.scope = s.scope AND o.person = a.person
-    GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    GROUP BY 1, 2, 3
+"""
+_SET_DAYS = """
+    INSERT INTO hub_people_bits (scope, day, chunk, bits) SELECT scope, day, chunk, mask FROM people_days_mask ORDER BY 1, 2, 3
     ON CONFLICT (scope, day, chunk) DO UPDATE SET bits = hub_people_bits.bits | excluded.bits
 """
-# A gone row's person leaves a scope's day unless another counted row of that scope and day has them.
-_CLEAR_BITS = f"""
-    WITH lost AS (
+_SET_MONTHS = """
+    INSERT INTO hub_people_month_bits (scope, month, chunk, bits)
+    SELECT scope, date_trunc('month', day)::date, chunk, bit_or(mask) FROM people_days_mask GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    ON CONFLICT (scope, month, chunk) DO UPDATE SET bits = hub_people_month_bits.bits | excluded.bits
+"""
+# A gone row's person leaves a scope's day unless another counted row of that scope and day
+# has them; the months of the days cleared are OR-ed again from their days.
+_LOST_MASKS = f"""
+    INSERT INTO people_days_mask (scope, day, chunk, mask)
+    SELECT scope, day, ordinal / {CHUNK}, bit_or({_ONE} >> (ordinal % {CHUNK})) FROM (
         SELECT DISTINCT s.scope, g.day, o.ordinal
         FROM people_days_gone g JOIN people_days_scope s USING (centre_id)
         JOIN hub_people_ordinal o ON o.scope = s.scope AND o.person = g.person
@@ -116,10 +132,17 @@ _CLEAR_BITS = f"""
             SELECT 1 FROM hub_person_day h JOIN people_days_scope t ON t.centre_id = h.centre_id AND t.scope = s.scope
             WHERE h.day = g.day AND h.person = g.person AND h.counted
         )
-    ), masks AS (
-        SELECT scope, day, ordinal / {CHUNK} AS chunk, bit_or({_ONE} >> (ordinal % {CHUNK})) AS mask FROM lost GROUP BY 1, 2, 3
+    ) lost GROUP BY 1, 2, 3
+"""
+_CLEAR_DAYS = """
+    UPDATE hub_people_bits b SET bits = b.bits & ~m.mask FROM people_days_mask m WHERE b.scope = m.scope AND b.day = m.day AND b.chunk = m.chunk
+"""
+_REDO_MONTHS = """
+    UPDATE hub_people_month_bits m SET bits = (
+        SELECT bit_or(d.bits) FROM hub_people_bits d
+        WHERE d.scope = m.scope AND d.chunk = m.chunk AND d.day >= m.month AND d.day < (m.month + interval '1 month')::date
     )
-    UPDATE hub_people_bits b SET bits = b.bits & ~m.mask FROM masks m WHERE b.scope = m.scope AND b.day = m.day AND b.chunk = m.chunk
+    WHERE (m.scope, m.month, m.chunk) IN (SELECT scope, date_trunc('month', day)::date, chunk FROM people_days_mask)
 """
 
 
@@ -129,8 +152,7 @@ def catch_up(session: Session) -> int:
     and filed in the same transaction. A no-op on SQLite."""
     if not available(session):
         return 0
-    pending = text("SELECT EXISTS (SELECT 1 FROM hub_person_day WHERE NOT counted) OR EXISTS (SELECT 1 FROM hub_person_day_gone)")
-    if not session.scalar(pending):
+    if not session.scalar(_PENDING):
         return 0
     session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
     for statement in _TEMP:
@@ -150,8 +172,8 @@ def catch_up(session: Session) -> int:
     added = session.execute(text(_TAKE_PENDING)).rowcount
     session.execute(text("ANALYZE people_days_added"))  # a night's rows or a year's: plan for what is there
     session.execute(text(_NUMBER))
-    session.execute(text(_SET_BITS))
-    session.execute(text(_CLEAR_BITS))
+    for statement in (_ADDED_MASKS, _SET_DAYS, _SET_MONTHS, "TRUNCATE people_days_mask", _LOST_MASKS, _CLEAR_DAYS, _REDO_MONTHS):
+        session.execute(text(statement))
     return int(added or 0)
 
 
@@ -162,23 +184,38 @@ def rebuild(session: Session) -> int:
     if not available(session):
         return 0
     session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
-    for model in (HubPeopleBits, HubPeopleOrdinal, HubPeopleCentre, HubPersonDayGone):
+    for model in (HubPeopleBits, HubPeopleMonthBits, HubPeopleOrdinal, HubPeopleCentre, HubPersonDayGone):
         session.execute(delete(model))
     session.execute(update(HubPersonDay).values(counted=False))
     return catch_up(session)
 
 
 _COUNT = text(
-    "WITH chunks AS (SELECT scope, bit_count(bit_or(bits)) AS people FROM hub_people_bits"
-    " WHERE scope = ANY(:scopes) AND day >= :start AND day < :end GROUP BY scope, chunk)"
+    "WITH chunks AS (SELECT scope, bit_count(bit_or(bits)) AS people FROM ("
+    " SELECT scope, chunk, bits FROM hub_people_month_bits WHERE scope = ANY(:scopes) AND month >= :first AND month < :last"
+    " UNION ALL SELECT scope, chunk, bits FROM hub_people_bits WHERE scope = ANY(:scopes)"
+    " AND (day >= :start AND day < least(:first, :end) OR day >= greatest(:last, :start) AND day < :end)"
+    ") rows GROUP BY scope, chunk)"
     " SELECT scope, sum(people) FROM chunks GROUP BY scope"
 )
+
+
+def _whole_months(start: date, end: date) -> tuple[date, date]:
+    """[first, last): the calendar months inside [start, end) (first >= last when none)."""
+    first = start if start.day == 1 else (start.replace(day=1) + timedelta(days=32)).replace(day=1)
+    return first, end.replace(day=1)
 
 
 def count(session: Session, centre_ids: Sequence[int], total_scope: str | None, start: date, end: date) -> tuple[dict[int, int], int | None]:
     """Distinct people over [start, end): per centre (each by itself), and in ``total_scope``
     (None: not asked); a centre nobody came to is left out. PostgreSQL, after catch_up()."""
     scopes = [centre_scope(c) for c in centre_ids] + ([total_scope] if total_scope else [])
-    found = {scope: int(people) for scope, people in session.execute(_COUNT, {"scopes": scopes, "start": start, "end": end})}
+    first, last = _whole_months(start, end)
+    if first >= last:
+        first = last = end  # no whole month: every day from the day rows
+    found = {
+        scope: int(people)
+        for scope, people in session.execute(_COUNT, {"scopes": scopes, "start": start, "end": end, "first": first, "last": last})
+    }
     per_centre = {c: found[centre_scope(c)] for c in centre_ids if found.get(centre_scope(c))}
     return per_centre, (found.get(total_scope, 0) if total_scope else None)

@@ -6,8 +6,8 @@ Create Date: 2026-11-29 12:30:00
 
 hub_person_day gains ``counted`` (false for a new row, a partial index on the uncounted ones)
 and, on PostgreSQL, a trigger that queues a counted row that is changed or deleted in
-hub_person_day_gone. New tables hub_people_ordinal, hub_people_bits and hub_people_centre. On
-PostgreSQL the rows a hub already holds are numbered and filed here in three set-based
+hub_person_day_gone. New tables hub_people_ordinal, hub_people_bits, hub_people_month_bits and hub_people_centre. On
+PostgreSQL the rows a hub already holds are numbered and filed here in four set-based
 statements (the existing rows are added as counted: no rewrite of hub_person_day); the time it
 takes for 200 centres x a year is in docs/benchmarks.md.
 """
@@ -74,6 +74,14 @@ def upgrade():
         sa.PrimaryKeyConstraint("scope", "day", "chunk", name=op.f("pk_hub_people_bits")),
     )
     op.create_table(
+        "hub_people_month_bits",
+        sa.Column("scope", sa.String(length=24), nullable=False),
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("chunk", sa.Integer(), nullable=False),
+        sa.Column("bits", sa.LargeBinary().with_variant(postgresql.BIT(CHUNK), "postgresql"), nullable=False),
+        sa.PrimaryKeyConstraint("scope", "month", "chunk", name=op.f("pk_hub_people_month_bits")),
+    )
+    op.create_table(
         "hub_people_centre",
         sa.Column("centre_id", sa.Integer(), nullable=False),
         sa.Column("scopes", sa.Text(), nullable=False),
@@ -111,8 +119,12 @@ def backfill():
         "FROM hub_person_day p JOIN backfill_scope s USING (centre_id) JOIN hub_people_ordinal o ON o.scope = s.scope AND o.person = p.person "
         "GROUP BY 1, 2, 3"
     )
-    op.execute("ANALYZE hub_people_ordinal")
-    op.execute("ANALYZE hub_people_bits")
+    op.execute(
+        "INSERT INTO hub_people_month_bits (scope, month, chunk, bits) "
+        "SELECT scope, date_trunc('month', day)::date, chunk, bit_or(bits) FROM hub_people_bits GROUP BY 1, 2, 3"
+    )
+    for table in ("hub_person_day", "hub_people_ordinal", "hub_people_bits", "hub_people_month_bits"):
+        op.execute(f"ANALYZE {table}")
 
 
 def downgrade():
@@ -120,6 +132,7 @@ def downgrade():
         op.execute("DROP TRIGGER hub_person_day_gone ON hub_person_day")
         op.execute("DROP FUNCTION hub_person_day_gone()")
     op.drop_table("hub_people_centre")
+    op.drop_table("hub_people_month_bits")
     op.drop_table("hub_people_bits")
     op.drop_table("hub_people_ordinal")
     op.drop_table("hub_person_day_gone")
