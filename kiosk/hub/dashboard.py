@@ -123,6 +123,12 @@ def visible_centres(session: Session, user: HubUser) -> list[tuple[Centre, int]]
 
 def report(session: Session, user: HubUser, start: date, end: date, *, level: str = "", now: datetime | None = None) -> Report:
     now = now or utcnow()
+    kind = _calendar_period(start, end)
+    if not kind and people_days.available(session):
+        # Before anything is loaded: the unit of work's commit expires what the session holds
+        # (the tree's centres would then be read again one by one).
+        with write_transaction(session):
+            people_days.catch_up(session)
     tree = visible_centres(session, user)
     roots = [c.id for c, depth in tree if depth == 0]  # the branches shown, before any filter
     if level:
@@ -131,7 +137,6 @@ def report(session: Session, user: HubUser, start: date, end: date, *, level: st
     rows = {c.id: Row(c, d) for c, d in tree}
     for centre_id, type_, events, points in _sums(session, ids, start, end):
         _add(rows[centre_id].figures, type_, int(events or 0), int(points or 0))
-    kind = _calendar_period(start, end)
     if kind:
         own = HubPeopleCount.kind == kind
         for centre_id, count in session.execute(
@@ -210,13 +215,11 @@ def _sums(session: Session, ids: list[int], start: date, end: date) -> list[tupl
 def _people_over_days(session: Session, ids: list[int], roots: list[int], level: str, start: date, end: date) -> tuple[dict[int, int], int]:
     """Distinct people per centre over [start, end) and over all of them (the centres of
     ``roots``' branches, of ``level`` when given). On PostgreSQL from the bit strings of
-    kiosk.hub.people_days, brought up to date first; the total from hub_person_day when it is
-    not one scope they keep (several roots) or the tree changed since they were filed."""
+    kiosk.hub.people_days (report() brought them up to date); the total from hub_person_day
+    when it is not one scope they keep (several roots) or the tree changed since they were filed."""
     if not people_days.available(session):
         people, total = _people_from_person_days(session, ids, start, end)
         return dict(people), total
-    with write_transaction(session):
-        people_days.catch_up(session)
     scope = _total_scope(session, ids, roots, level)
     per_centre, total = people_days.count(session, ids, scope, start, end)
     if total is None:
