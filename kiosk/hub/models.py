@@ -205,7 +205,7 @@ class HubPersonDay(Base):
 
 
 # Width of one hub_people_bits row (kiosk.hub.people_days.CHUNK).
-PEOPLE_CHUNK = 1024
+PEOPLE_CHUNK = 2048
 
 
 class HubPersonDayGone(Base):

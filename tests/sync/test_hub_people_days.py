@@ -133,8 +133,8 @@ def test_counts_equal_a_distinct_over_hub_person_day_for_random_ranges_and_scope
         assert _check_every_scope(rng, ranges=3) > 0
     assert _catch_up() == 0  # nothing left to file
     assert db.session.scalar(text("SELECT count(*) FROM hub_person_day WHERE NOT counted")) == 0
-    # A person in more than 1,024 of a scope's numbers: several chunks.
-    many = [(FIRST + timedelta(days=i % 3), _ids()["XH-GD-JH"], f"crowd-{i}") for i in range(2200)]
+    # More people than two chunks hold at one centre: three chunks.
+    many = [(FIRST + timedelta(days=i % 3), _ids()["XH-GD-JH"], f"crowd-{i}") for i in range(2 * people_days.CHUNK + 100)]
     _insert(many)
     _catch_up()
     assert db.session.scalar(text("SELECT max(chunk) FROM hub_people_bits")) >= 2

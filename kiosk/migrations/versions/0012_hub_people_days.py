@@ -21,7 +21,7 @@ down_revision = "0011_hub_level_people"
 branch_labels = None
 depends_on = None
 
-CHUNK = 1024
+CHUNK = 2048
 LETTERS = {"district": "d", "subdistrict": "s", "community": "c", "village": "v", "business": "b", "industry": "i"}
 
 TRIGGER = """
