@@ -121,18 +121,18 @@ _SET_MONTHS = """
     ON CONFLICT (scope, month, chunk) DO UPDATE SET bits = hub_people_month_bits.bits | excluded.bits
 """
 # A gone row's person leaves a scope's day unless another counted row of that scope and day
-# has them; the months of the days cleared are OR-ed again from their days.
+# has them (found among the rows of the gone days whose person is gone somewhere: one pass over
+# those days, not a probe per scope); the months of the days cleared are OR-ed again from their days.
 _LOST_MASKS = f"""
     INSERT INTO people_days_mask (scope, day, chunk, mask)
-    SELECT scope, day, ordinal / {CHUNK}, bit_or({_ONE} >> (ordinal % {CHUNK})) FROM (
-        SELECT DISTINCT s.scope, g.day, o.ordinal
-        FROM people_days_gone g JOIN people_days_scope s USING (centre_id)
-        JOIN hub_people_ordinal o ON o.scope = s.scope AND o.person = g.person
-        WHERE NOT EXISTS (
-            SELECT 1 FROM hub_person_day h JOIN people_days_scope t ON t.centre_id = h.centre_id AND t.scope = s.scope
-            WHERE h.day = g.day AND h.person = g.person AND h.counted
-        )
-    ) lost GROUP BY 1, 2, 3
+    SELECT lost.scope, lost.day, o.ordinal / {CHUNK}, bit_or({_ONE} >> (o.ordinal % {CHUNK}))
+    FROM (
+        SELECT s.scope, g.day, g.person FROM people_days_gone g JOIN people_days_scope s USING (centre_id)
+        EXCEPT
+        SELECT t.scope, h.day, h.person FROM hub_person_day h JOIN people_days_scope t USING (centre_id)
+        WHERE h.counted AND h.day IN (SELECT day FROM people_days_gone) AND h.person IN (SELECT person FROM people_days_gone)
+    ) lost JOIN hub_people_ordinal o ON o.scope = lost.scope AND o.person = lost.person
+    GROUP BY 1, 2, 3
 """
 _CLEAR_DAYS = """
     UPDATE hub_people_bits b SET bits = b.bits & ~m.mask FROM people_days_mask m WHERE b.scope = m.scope AND b.day = m.day AND b.chunk = m.chunk
@@ -170,7 +170,7 @@ def catch_up(session: Session) -> int:
     )
     session.execute(text(_TAKE_GONE))
     added = session.execute(text(_TAKE_PENDING)).rowcount
-    session.execute(text("ANALYZE people_days_added"))  # a night's rows or a year's: plan for what is there
+    session.execute(text("ANALYZE people_days_added, people_days_gone"))  # a night's rows or a year's: plan for what is there
     session.execute(text(_NUMBER))
     for statement in (_ADDED_MASKS, _SET_DAYS, _SET_MONTHS, "TRUNCATE people_days_mask", _LOST_MASKS, _CLEAR_DAYS, _REDO_MONTHS):
         session.execute(text(statement))
