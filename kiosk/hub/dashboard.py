@@ -218,13 +218,11 @@ def _people_over_days(session: Session, ids: list[int], roots: list[int], level:
     kiosk.hub.people_days (report() brought them up to date); the total from hub_person_day
     when it is not one scope they keep (several roots) or the tree changed since they were filed."""
     if not people_days.available(session):
-        people, total = _people_from_person_days(session, ids, start, end)
-        return dict(people), total
+        people, counted = _people_from_person_days(session, ids, start, end)
+        return dict(people), counted
     scope = _total_scope(session, ids, roots, level)
     per_centre, total = people_days.count(session, ids, scope, start, end)
-    if total is None:
-        total = _people_from_person_days(session, ids, start, end)[1]
-    return per_centre, total
+    return per_centre, total if total is not None else _people_from_person_days(session, ids, start, end)[1]
 
 
 def _total_scope(session: Session, ids: list[int], roots: list[int], level: str) -> str | None:

@@ -213,9 +213,6 @@ def count(session: Session, centre_ids: Sequence[int], total_scope: str | None, 
     first, last = _whole_months(start, end)
     if first >= last:
         first = last = end  # no whole month: every day from the day rows
-    found = {
-        scope: int(people)
-        for scope, people in session.execute(_COUNT, {"scopes": scopes, "start": start, "end": end, "first": first, "last": last})
-    }
+    found = {scope: int(people) for scope, people in session.execute(_COUNT, {"scopes": scopes, "start": start, "end": end, "first": first, "last": last})}
     per_centre = {c: found[centre_scope(c)] for c in centre_ids if found.get(centre_scope(c))}
     return per_centre, (found.get(total_scope, 0) if total_scope else None)
