@@ -233,7 +233,15 @@ class HubPeopleOrdinal(Base):
     ordinal: Mapped[int] = mapped_column(Integer)
 
 
-class HubPeopleBits(Base):
+class _PeopleBits:
+    """A bit string of chunk ``chunk`` of a scope's people numbers (see HubPeopleBits)."""
+
+    scope: Mapped[str] = mapped_column(String(24))
+    chunk: Mapped[int] = mapped_column(Integer)
+    bits: Mapped[bytes] = mapped_column(LargeBinary().with_variant(BIT(PEOPLE_CHUNK), "postgresql"))
+
+
+class HubPeopleBits(_PeopleBits, Base):
     """Who came to a scope on a day: bit ``ordinal % PEOPLE_CHUNK`` of chunk ``ordinal //
     PEOPLE_CHUNK`` is set for each person (hub_people_ordinal). Distinct people over days a..b =
     the sum over chunks of bit_count(bit_or(bits)). PostgreSQL only (a SQLite demo hub counts
@@ -242,23 +250,17 @@ class HubPeopleBits(Base):
     __tablename__ = "hub_people_bits"
     __table_args__ = (PrimaryKeyConstraint("scope", "day", "chunk"),)
 
-    scope: Mapped[str] = mapped_column(String(24))
     day: Mapped[date] = mapped_column(Date)
-    chunk: Mapped[int] = mapped_column(Integer)
-    bits: Mapped[bytes] = mapped_column(LargeBinary().with_variant(BIT(PEOPLE_CHUNK), "postgresql"))
 
 
-class HubPeopleMonthBits(Base):
+class HubPeopleMonthBits(_PeopleBits, Base):
     """hub_people_bits OR-ed over each calendar month (``month`` its first day): a range reads
     its whole months here and only the days before and after them day by day."""
 
     __tablename__ = "hub_people_month_bits"
     __table_args__ = (PrimaryKeyConstraint("scope", "month", "chunk"),)
 
-    scope: Mapped[str] = mapped_column(String(24))
     month: Mapped[date] = mapped_column(Date)
-    chunk: Mapped[int] = mapped_column(Integer)
-    bits: Mapped[bytes] = mapped_column(LargeBinary().with_variant(BIT(PEOPLE_CHUNK), "postgresql"))
 
 
 class HubPeopleCentre(Base):

@@ -65,22 +65,15 @@ def upgrade():
         sa.PrimaryKeyConstraint("scope", "person", name=op.f("pk_hub_people_ordinal")),
         sa.UniqueConstraint("scope", "ordinal", name=op.f("uq_hub_people_ordinal_scope_ordinal")),
     )
-    op.create_table(
-        "hub_people_bits",
-        sa.Column("scope", sa.String(length=24), nullable=False),
-        sa.Column("day", sa.Date(), nullable=False),
-        sa.Column("chunk", sa.Integer(), nullable=False),
-        sa.Column("bits", sa.LargeBinary().with_variant(postgresql.BIT(CHUNK), "postgresql"), nullable=False),
-        sa.PrimaryKeyConstraint("scope", "day", "chunk", name=op.f("pk_hub_people_bits")),
-    )
-    op.create_table(
-        "hub_people_month_bits",
-        sa.Column("scope", sa.String(length=24), nullable=False),
-        sa.Column("month", sa.Date(), nullable=False),
-        sa.Column("chunk", sa.Integer(), nullable=False),
-        sa.Column("bits", sa.LargeBinary().with_variant(postgresql.BIT(CHUNK), "postgresql"), nullable=False),
-        sa.PrimaryKeyConstraint("scope", "month", "chunk", name=op.f("pk_hub_people_month_bits")),
-    )
+    for table, period in (("hub_people_bits", "day"), ("hub_people_month_bits", "month")):
+        op.create_table(
+            table,
+            sa.Column("scope", sa.String(length=24), nullable=False),
+            sa.Column(period, sa.Date(), nullable=False),
+            sa.Column("chunk", sa.Integer(), nullable=False),
+            sa.Column("bits", sa.LargeBinary().with_variant(postgresql.BIT(CHUNK), "postgresql"), nullable=False),
+            sa.PrimaryKeyConstraint("scope", period, "chunk", name=op.f(f"pk_{table}")),
+        )
     op.create_table(
         "hub_people_centre",
         sa.Column("centre_id", sa.Integer(), nullable=False),
