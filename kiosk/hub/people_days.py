@@ -4,10 +4,12 @@ Every scope the dashboard shows a distinct-people figure for — each centre its
 each branch with its centres ("b<id>", for a centre with children), the centres of one level in
 a branch ("l<letter><id>") — numbers its people densely (hub_people_ordinal: 0, 1, 2, … in the
 order the scope first saw them). Per scope, day and chunk of CHUNK numbers, hub_people_bits
-holds a bit string with the bit of each person who came that day. Distinct people in [a, b)
-is then, per scope, the sum over its chunks of bit_count(bit_or(bits)) over the days: a year of
-a centre with 1,500 people reads 2 × 365 rows of 128 bytes, not its ~10,000 person-days, and
-the district's total 264 × 365 rows, not 2.1 M (docs/sync.md, "Distinct people over any days").
+holds a bit string with the bit of each person who came that day, and hub_people_month_bits the
+same OR-ed over each calendar month. Distinct people in [a, b) is then, per scope, the sum over
+its chunks of bit_count(bit_or(bits)) over the whole months and the days around them: 365
+rolling days of a centre with 1,500 people read 11 + 30 rows of 256 bytes, not its ~10,000
+person-days, and the district's total 132 × 41 rows, not 2.1 M (docs/sync.md, "Distinct people
+over any days").
 
 The bits are filed from hub_person_day (what the earlier query counted, so erasures and undone
 check-ins count exactly as before) by catch_up(): rows not yet counted (counted = false, a
