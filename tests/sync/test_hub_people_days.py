@@ -160,6 +160,30 @@ def test_a_transaction_that_commits_after_a_catch_up_is_still_counted(hub, hub_s
     _check_every_scope(rng)
 
 
+def test_a_row_another_transaction_holds_is_left_for_the_next_catch_up(hub, hub_sql):
+    """A catch-up (a dashboard request) does not wait for a row an erasure is relinking: it
+    files the others and leaves that one uncounted (without SKIP LOCKED it waits, and fails on
+    the lock timeout here)."""
+    rng = random.Random(17)
+    rows = _rows(rng, 120)
+    _insert(rows)
+    held = rows[0]
+    hub_sql.autocommit = False
+    with hub_sql.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM hub_person_day WHERE day = %s AND centre_id = %s AND person = %s FOR UPDATE", held)
+        db.session.execute(text("SET lock_timeout = '3s'"))
+        db.session.commit()
+        try:
+            assert _catch_up() == len(rows) - 1
+        finally:
+            db.session.execute(text("RESET lock_timeout"))
+            db.session.commit()
+        hub_sql.rollback()
+    hub_sql.autocommit = True
+    assert _catch_up() == 1
+    _check_every_scope(rng, ranges=3)
+
+
 def test_erasure_stays_exact(hub):
     """forget_erased_people relinks a person's days at one centre to a token: the person leaves
     those days of every scope unless another centre of the scope saw them that day (the trigger
