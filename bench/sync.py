@@ -566,12 +566,15 @@ def seed_year(url: str, work: Path, centres: int, per_day: int, first: date, day
             "ON CONFLICT (centre_id) DO NOTHING",
             (codes,),
         )
+    # …and the day bits of kiosk.hub.people_days, filed by its catch-up as after a night's pushes.
+    result = {"catchup_s": file_people_days(url, work)}
+    with connect(url) as conn:
         conn.execute("VACUUM ANALYZE")
         sizes = conn.execute(
             "SELECT (SELECT count(*) FROM hub_event), (SELECT count(*) FROM hub_daily), (SELECT count(*) FROM hub_person_day), "
             "pg_size_pretty(pg_database_size(current_database()))"
         ).fetchone()
-    return {
+    return result | {
         "events": sizes[0],
         "seed_s": time.perf_counter() - started,
         "copy_s": seeded,
@@ -579,6 +582,29 @@ def seed_year(url: str, work: Path, centres: int, per_day: int, first: date, day
         "person_day_rows": sizes[2],
         "db_size": sizes[3],
     }
+
+
+def file_people_days(url: str, work: Path) -> float:
+    """Seconds kiosk.hub.people_days.catch_up takes to file every uncounted hub_person_day row."""
+    from kiosk.hub import people_days
+
+    with hub_app(url, work):
+        started = time.perf_counter()
+        with write_transaction(db.session):
+            people_days.catch_up(db.session)
+        return time.perf_counter() - started
+
+
+def migrate(url: str, work: Path) -> tuple[str, float]:
+    """Bring a kept database to the head revision: (the revision it was at, seconds)."""
+    from flask_migrate import upgrade
+
+    with connect(url) as conn:
+        before = conn.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+    with hub_app(url, work):
+        started = time.perf_counter()
+        upgrade()
+        return before, time.perf_counter() - started
 
 
 def login(base: str, username: str, password: str) -> urllib.request.OpenerDirector:
@@ -614,6 +640,7 @@ def part_dashboard(pg: str, work: Path, centres: int, per_day: int, rounds: int,
         kept = reuse and conn.execute("SELECT 1 FROM pg_database WHERE datname = 'bench_dashboard'").fetchone() is not None
     if kept:  # --reuse on a kept cluster: the year seeded by an earlier run
         url = database_url(pg, "bench_dashboard")
+        result["migrated_from"], result["migrate_s"] = migrate(url, work)
         with connect(url) as conn:
             result |= {
                 "events": conn.execute("SELECT count(*) FROM hub_event").fetchone()[0],
@@ -627,6 +654,7 @@ def part_dashboard(pg: str, work: Path, centres: int, per_day: int, rounds: int,
         url = fresh_database(pg, "bench_dashboard")
         result |= seed_year(url, work, centres, per_day, first, 365)
     year = f"period=custom&from={first.isoformat()}&to={(today - timedelta(days=1)).isoformat()}"
+    last_90 = f"period=custom&from={(today - timedelta(days=90)).isoformat()}&to={(today - timedelta(days=1)).isoformat()}"
     last_30 = f"period=custom&from={(today - timedelta(days=30)).isoformat()}&to={(today - timedelta(days=1)).isoformat()}"
     with running_hub(url, work / "hub-dashboard", workers) as hub:
         opener = login(hub.url, "district", "district-demo-1")
@@ -641,7 +669,10 @@ def part_dashboard(pg: str, work: Path, centres: int, per_day: int, rounds: int,
         result["year_csv"] = time_requests(opener, f"{hub.url}/district/export.csv?period=year", max(3, rounds // 5))
         result["last_365_days"] = time_requests(opener, f"{hub.url}/district/?{year}", max(3, rounds // 5))
         result["last_365_days_community"] = time_requests(opener, f"{hub.url}/district/?{year}&level=community", max(3, rounds // 5))
+        result["last_365_days_subdistrict_user"] = time_requests(sub, f"{hub.url}/district/?{year}", max(3, rounds // 5))
+        result["last_90_days"] = time_requests(opener, f"{hub.url}/district/?{last_90}", max(3, rounds // 5))
         result["last_30_days"] = time_requests(opener, f"{hub.url}/district/?{last_30}", max(3, rounds // 5))
+        result["last_30_days_community"] = time_requests(opener, f"{hub.url}/district/?{last_30}&level=community", max(3, rounds // 5))
     # Baseline: the same figures straight from the events (what the roll-ups avoid).
     with connect(url) as conn:
         timings = []
@@ -726,8 +757,10 @@ def main() -> None:
                 r = figures["dashboard"] = part_dashboard(pg, work, args.centres, args.per_day, args.rounds, args.workers, args.reuse)
                 print(
                     f"{r['centres']} centres x 365 days x {r['per_day']} events/day = {r['events']} events seeded in {r['seed_s']:.0f} s "
-                    f"(events {r['copy_s']:.0f} s); hub_daily {r['daily_rows']} rows, hub_person_day {r['person_day_rows']} rows, database {r['db_size']}\n"
-                    f"  load {r['load_before']} -> {r['load_after']}",
+                    f"(events {r['copy_s']:.0f} s; people_days catch-up {r.get('catchup_s', 0):.1f} s); hub_daily {r['daily_rows']} rows, "
+                    f"hub_person_day {r['person_day_rows']} rows, database {r['db_size']}\n"
+                    + (f"  kept database migrated from {r['migrated_from']} in {r['migrate_s']:.1f} s\n" if "migrate_s" in r else "")
+                    + f"  load {r['load_before']} -> {r['load_after']}",
                     flush=True,
                 )
                 for key in (
@@ -740,11 +773,14 @@ def main() -> None:
                     "year_subdistrict_user",
                     "year_csv",
                     "last_30_days",
+                    "last_30_days_community",
+                    "last_90_days",
                     "last_365_days",
                     "last_365_days_community",
+                    "last_365_days_subdistrict_user",
                 ):
                     t = r[key]
-                    print(f"  GET /district/ {key:22} p50 {t['p50_ms']:7.1f} ms  p95 {t['p95_ms']:7.1f} ms  max {t['max_ms']:7.1f} ms", flush=True)
+                    print(f"  GET /district/ {key:30} p50 {t['p50_ms']:7.1f} ms  p95 {t['p95_ms']:7.1f} ms  max {t['max_ms']:7.1f} ms", flush=True)
                 print(f"  baseline: the year's figures straight from hub_event (two aggregates): {r['from_events_ms']:.0f} ms", flush=True)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2, default=str))

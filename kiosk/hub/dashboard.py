@@ -2,8 +2,9 @@
 
 Additive figures come from hub_monthly for whole months and hub_daily for the days around them
 (kept at ingest); distinct people for a calendar month or year from the counts kept at ingest
-(hub_people_count, per centre and per branch), for other periods from hub_person_day. The cost
-grows with centres × months, not with events (bench/sync.py, docs/benchmarks.md).
+(hub_people_count, per centre and per branch), for other periods from the per-day bit strings of
+kiosk.hub.people_days (on SQLite, or a tree changed since they were filed, from hub_person_day).
+The cost grows with centres × months, not with events (bench/sync.py, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from kiosk.centres.models import Centre, CentreLevel
-from kiosk.db import utcnow
+from kiosk.db import utcnow, write_transaction
+from kiosk.hub import people_days
 from kiosk.hub.models import HubCentre, HubConflict, HubDaily, HubMonthly, HubPeople, HubPeopleCount, HubPersonDay, HubRole, HubUser
 from kiosk.hub.services import HubError, level_kind
 from kiosk.i18n import _l
@@ -121,6 +123,12 @@ def visible_centres(session: Session, user: HubUser) -> list[tuple[Centre, int]]
 
 def report(session: Session, user: HubUser, start: date, end: date, *, level: str = "", now: datetime | None = None) -> Report:
     now = now or utcnow()
+    kind = _calendar_period(start, end)
+    if not kind and people_days.available(session):
+        # Before anything is loaded: the unit of work's commit expires what the session holds
+        # (the tree's centres would then be read again one by one).
+        with write_transaction(session):
+            people_days.catch_up(session)
     tree = visible_centres(session, user)
     roots = [c.id for c, depth in tree if depth == 0]  # the branches shown, before any filter
     if level:
@@ -129,7 +137,6 @@ def report(session: Session, user: HubUser, start: date, end: date, *, level: st
     rows = {c.id: Row(c, d) for c, d in tree}
     for centre_id, type_, events, points in _sums(session, ids, start, end):
         _add(rows[centre_id].figures, type_, int(events or 0), int(points or 0))
-    kind = _calendar_period(start, end)
     if kind:
         own = HubPeopleCount.kind == kind
         for centre_id, count in session.execute(
@@ -138,9 +145,9 @@ def report(session: Session, user: HubUser, start: date, end: date, *, level: st
             rows[centre_id].figures["people"] = int(count)
     counted_total = None
     if not kind:
-        people, counted_total = _people_over_days(session, ids, start, end)
-        for centre_id, count in people:
-            rows[centre_id].figures["people"] = int(count)
+        people, counted_total = _people_over_days(session, ids, roots, level, start, end)
+        for centre_id, count in people.items():
+            rows[centre_id].figures["people"] = count
     for state in session.scalars(select(HubCentre).where(HubCentre.centre_id.in_(ids))):
         row = rows[state.centre_id]
         row.enrolled, row.last_sync = True, state.last_push_at
@@ -205,7 +212,29 @@ def _sums(session: Session, ids: list[int], start: date, end: date) -> list[tupl
     )
 
 
-def _people_over_days(session: Session, ids: list[int], start: date, end: date) -> tuple[list[tuple[int, int]], int]:
+def _people_over_days(session: Session, ids: list[int], roots: list[int], level: str, start: date, end: date) -> tuple[dict[int, int], int]:
+    """Distinct people per centre over [start, end) and over all of them (the centres of
+    ``roots``' branches, of ``level`` when given). On PostgreSQL from the bit strings of
+    kiosk.hub.people_days (report() brought them up to date); the total from hub_person_day
+    when it is not one scope they keep (several roots) or the tree changed since they were filed."""
+    if not people_days.available(session):
+        people, counted = _people_from_person_days(session, ids, start, end)
+        return dict(people), counted
+    scope = _total_scope(session, ids, roots, level)
+    per_centre, total = people_days.count(session, ids, scope, start, end)
+    return per_centre, total if total is not None else _people_from_person_days(session, ids, start, end)[1]
+
+
+def _total_scope(session: Session, ids: list[int], roots: list[int], level: str) -> str | None:
+    """The people_days scope whose people are exactly those of the centres ``ids``, if any."""
+    if len(ids) == 1:
+        return people_days.centre_scope(ids[0])
+    if len(roots) == 1 and ids and not people_days.stale(session):
+        return people_days.branch_scope(roots[0], level)
+    return None
+
+
+def _people_from_person_days(session: Session, ids: list[int], start: date, end: date) -> tuple[list[tuple[int, int]], int]:
     """Distinct people per centre over [start, end) and over all of them, counted from
     hub_person_day: the (centre, person) pairs once, then both counts from the pairs. On
     PostgreSQL in one statement, with the memory for the hash of a year's pairs (at the default
@@ -246,7 +275,7 @@ def _distinct_total(session: Session, roots: list[int], ids: list[int], start: d
     if kind:
         people = select(HubPeople.person).distinct().where(HubPeople.scope_id.in_(ids), HubPeople.kind == kind, HubPeople.start == start)
         return int(session.scalar(select(func.count()).select_from(people.subquery())) or 0)
-    return _people_over_days(session, ids, start, end)[1]
+    return _people_from_person_days(session, ids, start, end)[1]
 
 
 def _add(figures: dict[str, int], type_: str, events: int, points: int) -> None:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, Date, Enum, ForeignKey, Index, Integer, PrimaryKeyConstraint, String, Text, UniqueConstraint
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import JSON, BigInteger, Date, Enum, ForeignKey, Index, Integer, LargeBinary, PrimaryKeyConstraint, String, Text, UniqueConstraint, false, text
+from sqlalchemy.dialects.postgresql import BIT, JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kiosk.centres.models import Centre
@@ -192,11 +192,85 @@ class HubPersonDay(Base):
     branch without reading the events."""
 
     __tablename__ = "hub_person_day"
-    __table_args__ = (PrimaryKeyConstraint("day", "centre_id", "person"),)
+    __table_args__ = (
+        PrimaryKeyConstraint("day", "centre_id", "person"),
+        # The rows kiosk.hub.people_days has not filed yet (a new row is not counted).
+        Index("ix_hub_person_day_pending", "day", postgresql_where=text("NOT counted"), sqlite_where=text("NOT counted")),
+    )
 
     day: Mapped[date] = mapped_column(Date)
     centre_id: Mapped[int] = mapped_column(ForeignKey("centre.id"))
     person: Mapped[str] = mapped_column(String(64))
+    counted: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+
+# Width of one hub_people_bits row (kiosk.hub.people_days.CHUNK).
+PEOPLE_CHUNK = 2048
+
+
+class HubPersonDayGone(Base):
+    """A counted hub_person_day row that was changed or deleted (an erasure relinks a person's
+    days to a token), queued by a trigger (PostgreSQL) for kiosk.hub.people_days to take out."""
+
+    __tablename__ = "hub_person_day_gone"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    centre_id: Mapped[int] = mapped_column(Integer)
+    person: Mapped[str] = mapped_column(String(64))
+
+
+class HubPeopleOrdinal(Base):
+    """A person's number within one scope of the dashboard (kiosk.hub.people_days): "c<id>" a
+    centre itself, "b<id>" its branch, "l<letter><id>" the centres of one level in its branch.
+    Numbers are dense per scope (0, 1, 2, …), so a scope's people fill few bit strings."""
+
+    __tablename__ = "hub_people_ordinal"
+    __table_args__ = (PrimaryKeyConstraint("scope", "person"), UniqueConstraint("scope", "ordinal"))
+
+    scope: Mapped[str] = mapped_column(String(24))
+    person: Mapped[str] = mapped_column(String(64))
+    ordinal: Mapped[int] = mapped_column(Integer)
+
+
+class _PeopleBits:
+    """A bit string of chunk ``chunk`` of a scope's people numbers (see HubPeopleBits)."""
+
+    scope: Mapped[str] = mapped_column(String(24))
+    chunk: Mapped[int] = mapped_column(Integer)
+    bits: Mapped[bytes] = mapped_column(LargeBinary().with_variant(BIT(PEOPLE_CHUNK), "postgresql"))
+
+
+class HubPeopleBits(_PeopleBits, Base):
+    """Who came to a scope on a day: bit ``ordinal % PEOPLE_CHUNK`` of chunk ``ordinal //
+    PEOPLE_CHUNK`` is set for each person (hub_people_ordinal). Distinct people over days a..b =
+    the sum over chunks of bit_count(bit_or(bits)). PostgreSQL only (a SQLite demo hub counts
+    from hub_person_day)."""
+
+    __tablename__ = "hub_people_bits"
+    __table_args__ = (PrimaryKeyConstraint("scope", "day", "chunk"),)
+
+    day: Mapped[date] = mapped_column(Date)
+
+
+class HubPeopleMonthBits(_PeopleBits, Base):
+    """hub_people_bits OR-ed over each calendar month (``month`` its first day): a range reads
+    its whole months here and only the days before and after them day by day."""
+
+    __tablename__ = "hub_people_month_bits"
+    __table_args__ = (PrimaryKeyConstraint("scope", "month", "chunk"),)
+
+    month: Mapped[date] = mapped_column(Date)
+
+
+class HubPeopleCentre(Base):
+    """The scopes a centre's days were filed under (its place in the tree then). When the tree
+    has changed since, branch totals come from hub_person_day until people_days.rebuild()."""
+
+    __tablename__ = "hub_people_centre"
+
+    centre_id: Mapped[int] = mapped_column(ForeignKey("centre.id"), primary_key=True)
+    scopes: Mapped[str] = mapped_column(Text)
 
 
 class HubPublication(Base):
