@@ -91,10 +91,10 @@ def instance_env(instance: Path) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")} | {"KIOSK_INSTANCE_PATH": str(instance)}
 
 
-def prepare(instance: Path) -> dict:
+def prepare(instance: Path, places: int = PLACES) -> dict:
     """Demo instance + the bench service (20 slots a day, 30 days) + an enrolled kiosk."""
     prepare_instance(instance)
-    script = SETUP.format(days=DAYS, places=PLACES)
+    script = SETUP.format(days=DAYS, places=places)
     out = subprocess.run([str(BIN / "python"), "-c", script], env=instance_env(instance), check=True, capture_output=True, text=True).stdout
     info = json.loads(out.strip().splitlines()[-1])
     with sqlite3.connect(instance / "kiosk.sqlite3") as db:
@@ -134,12 +134,62 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
+def profile(requests: int, top: int) -> None:
+    """Where one booking's time goes, in process (test client, no server, no wrk): the keypad's
+    htmx POST /booking/book from an enrolled kiosk as booking.lua sends it (a new phone and
+    request key each, the slots taken round the month), the time per booking without the
+    profiler and the CPU time of the thread, then cProfile's functions by cumulative time."""
+    import cProfile
+    import pstats
+    import time
+
+    with tempfile.TemporaryDirectory() as tmp:
+        info = prepare(Path(tmp))
+        os.environ["KIOSK_INSTANCE_PATH"] = tmp
+        from kiosk import create_app
+
+        app = create_app()
+        client = app.test_client()
+        client.set_cookie("kiosk_device", info["secret"])
+        html = client.get(f"/booking/{info['service']}?day={info['day']}").get_data(as_text=True)
+        csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', html).group(1)
+        headers = {"X-CSRFToken": csrf, "HX-Request": "true", "HX-Target": "booking-result"}
+        slots = info["slots"]
+        counter = iter(range(1, 10**6))
+
+        def post() -> None:
+            n = next(counter)
+            phone = f"151{n:08d}"
+            data = {"service": str(info["service"]), "slot": slots[n % len(slots)], "request_key": f"bench{phone}", "phone": phone}
+            response = client.post("/booking/book", data=data, headers=headers)
+            assert response.status_code == 200, (response.status_code, response.get_data(as_text=True)[:300])
+
+        for _ in range(50):
+            post()
+        start, cpu = time.perf_counter(), time.thread_time()
+        for _ in range(requests):
+            post()
+        plain, plain_cpu = (time.perf_counter() - start) / requests, (time.thread_time() - cpu) / requests
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(requests):
+            post()
+        profiler.disable()
+        print(f"POST /booking/book: {plain * 1000:.3f} ms per booking without the profiler, {plain_cpu * 1000:.3f} ms CPU (test client, in process)")
+        pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(top)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=300, help="service-layer availability calls per repetition")
+    parser.add_argument("--profile", type=int, metavar="N", help="profile N bookings in process instead (cProfile; N ≤ 1400)")
+    parser.add_argument("--top", type=int, default=40)
     args = parser.parse_args()
+    if args.profile:
+        profile(args.profile, args.top)
+        return
     loads = (20, 100)
     samples: dict[tuple[str, int], list[dict]] = {}
     written: dict[tuple[str, int], list] = {}
