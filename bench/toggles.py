@@ -84,23 +84,6 @@ def prebuilt_statements(_app, on: bool) -> None:
     Prebuilt.enabled = on
 
 
-def own_connection(_app, on: bool) -> None:
-    """kiosk.db's group commit on a pooled connection of its own, begun and committed on the
-    DBAPI connection (on), or on the leader's Session (off; issue 9 parts 2-4)."""
-    from kiosk import db
-
-    db.OWN_CONNECTION = on
-
-
-def raw_savepoints(_app, on: bool) -> None:
-    """A grouped unit's savepoint on the DBAPI connection (on) or SQLAlchemy's begin_nested()
-    (off). Only groups of two or more take savepoints: measure with bench/checkin.py or
-    --threads, not one check-in at a time."""
-    from kiosk import db
-
-    db.RAW_SAVEPOINTS = on
-
-
 _csrf_token = None
 
 
@@ -199,3 +182,40 @@ def _schedule_three_reads(raw, service_id, day):
 def booking_day_schedule(_app, on: bool) -> None:
     """The slot's day of the schedule in one statement (on) or three (off)."""
     _booking_swap("_raw_schedule", on, _schedule_three_reads)
+
+
+def _person_and_service_apart(raw, *, phone, member_id, service_id):
+    """Before part 4: identify() and _service_row() in two statements."""
+    from kiosk.booking import services
+
+    return services.identify(None, phone=phone, member_id=member_id, raw=raw), services._service_row(raw, service_id)  # type: ignore[arg-type]
+
+
+def booking_person_and_service(_app, on: bool) -> None:
+    """The person and the service read in one statement before the lock (on) or two (off)."""
+    _booking_swap("_person_and_service", on, _person_and_service_apart)
+
+
+def _writer_lock_by_url(session):
+    """Before part 4: the engine's URL rendered on every unit of work to find its lock."""
+    import threading
+
+    from kiosk import db
+
+    bind = session.get_bind()
+    if bind.dialect.name != "sqlite":
+        return None
+    with db._WRITER_LOCKS_GUARD:
+        return db._WRITER_LOCKS.setdefault(str(bind.engine.url), threading.Lock())
+
+
+_writer_lock_kept = None
+
+
+def writer_lock_by_engine(_app, on: bool) -> None:
+    """kiosk.db finds the writer lock by engine (on) or by rendering its URL (off)."""
+    global _writer_lock_kept
+    from kiosk import db
+
+    _writer_lock_kept = _writer_lock_kept or db._writer_lock
+    db._writer_lock = _writer_lock_kept if on else _writer_lock_by_url  # type: ignore[assignment]
