@@ -23,7 +23,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Date, Engine, Table, and_, bindparam, case, func, or_, select, update
+from sqlalchemy import Connection, Date, Table, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -791,51 +791,6 @@ def identify(session: Session, *, phone: str | None = None, member_id: int | Non
     return Person(f"p:{number}", None, number)
 
 
-# identify() and _service_row() in one statement (book() reads both on every keypad booking).
-_PERSON_AND_SERVICE_SQL = (
-    "SELECT m.id, m.name, m.phone, m.age_band, m.active, "
-    + ", ".join(f"s.{f.name}" for f in fields(ServiceRow))
-    + " FROM (SELECT 1) LEFT OUTER JOIN member m ON m.{column} = ? LEFT OUTER JOIN service s ON s.id = ?"
-)
-_PERSON_BY_ID_AND_SERVICE_SQL = _PERSON_AND_SERVICE_SQL.replace("{column}", "id")
-_PERSON_BY_PHONE_AND_SERVICE_SQL = _PERSON_AND_SERVICE_SQL.replace("{column}", "phone")
-
-
-def _person_and_service(raw: Any, *, phone: str | None, member_id: int | None, service_id: Any) -> tuple[Person, ServiceRow | None]:
-    """``identify(…, raw=raw)`` and ``_service_row(raw, service_id)`` in one statement: the same
-    person or refusal (checked first, as there), and the service's row or None."""
-    value: int | str | None
-    number: str | None = None
-    if member_id is not None:
-        sql, value = _PERSON_BY_ID_AND_SERVICE_SQL, member_id if 0 < member_id < 2**63 else None
-    else:
-        try:
-            number = parse_phone(phone)
-        except PhoneError as error:
-            raise BookingError(error.code, error.message, field="phone") from None
-        sql, value = _PERSON_BY_PHONE_AND_SERVICE_SQL, number
-    try:
-        wanted: int | None = int(service_id)
-    except (TypeError, ValueError, OverflowError):
-        wanted = None
-    if wanted is not None and not 0 < wanted < 2**63:
-        wanted = None
-    row = raw.execute(sql, (value, wanted)).fetchone()
-    member = PersonMember(row[0], row[1], row[2], AgeBand(row[3]), bool(row[4])) if row[0] is not None else None
-    if member is not None and member.active:
-        person = Person(f"m:{member.id}", member, None)
-    elif member is not None or number is None:  # a revoked member, or a card with no member
-        raise BookingError("member_revoked", _l("This membership is not active. Please ask the staff at the desk."), status=403)
-    else:
-        person = Person(f"p:{number}", None, number)
-    service = None
-    if row[5] is not None:
-        values = list(row[5:])
-        values[3], values[13] = ServiceCategory(values[3]), bool(values[13])  # category, active
-        service = ServiceRow(*values)
-    return person, service
-
-
 def _person_phone(person: Person) -> str | None:
     return person.member.phone if person.member is not None else person.phone
 
@@ -1189,12 +1144,18 @@ def book(
     person with waitlist news to show (marked seen) has a write_transaction of its own."""
     now = now or utcnow()
     key = _check_request_key(request_key)
+    if member_id is None:
+        try:
+            parse_phone(phone)
+        except PhoneError as error:
+            raise BookingError(error.code, error.message, field="phone") from None
     # The reads before the lock, in SQLite's own words on a pooled connection outside any
-    # transaction (_reads): the person and the service in one statement, this request key's
-    # booking, the no-show count and any waitlist news in another, then the slot's day of the
-    # schedule in a third.
+    # transaction (_reads): the person, the service, and in one statement this request key's
+    # booking, the no-show count and any waitlist news; then the slot's day of the schedule
+    # (one statement).
     with _reads(session) as raw:
-        person, service = _person_and_service(raw, phone=phone, member_id=member_id, service_id=service_id)
+        person = identify(session, phone=phone, member_id=member_id, raw=raw)
+        service = _service_row(raw, service_id)
         since = now - timedelta(days=service.noshow_days) if service is not None else now
         noshows, last_noshow, key_booking, key_person, promoted_flag = raw.execute(
             _PERSON_STATE_SQL,
@@ -1244,7 +1205,7 @@ class _BookingPlan:
     """Everything a booking's unit of work needs, read before the lock (plain values: the unit
     may run on another thread, on another request's connection)."""
 
-    database: Engine  # the key of _HUB_KEYS
+    database: str
     service_id: int
     service_name: str
     service_place: str
@@ -1284,7 +1245,7 @@ class _BookingPlan:
 
         member = person.member
         phone = _person_phone(person) or ""
-        database = session.get_bind().engine
+        database = str(session.get_bind().engine.url)
         hub_key = _HUB_KEYS.get(database)
         return cls(
             database=database,
@@ -1322,13 +1283,12 @@ class _BookingPlan:
         )
 
 
-# The hub's public key as last read by a booking's unit of work, per engine (its database):
-# the person is sealed with it before the lock, and the unit checks it in its one read. Keyed
-# by the engine itself, not its URL (rendering the URL per booking cost ~20 µs).
+# The hub's public key as last read by a booking's unit of work, per database: the person is
+# sealed with it before the lock, and the unit checks it in its one read (as check-in does).
 # kiosk.sync.outbox.hub_public_key() is not used here: it keeps the key only while kiosk.cache's
 # commit generation stays the same, and every booking commits, so under a burst it would read
 # the key through the session on every booking, in a read transaction of its own.
-_HUB_KEYS: dict[Engine, str] = {}
+_HUB_KEYS: dict[str, str] = {}
 
 
 def _sealed_person(hub_key: str, phone: str) -> dict[str, str]:
