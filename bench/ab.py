@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import itertools
 import os
 import re
 import statistics
@@ -83,34 +82,6 @@ def checkins(tmp: str, args: argparse.Namespace) -> tuple[Any, Callable[[], None
     return app, one
 
 
-def bookings(tmp: str) -> tuple[Any, Callable[[], None]]:
-    """The app and one keypad booking (bench/booking.lua's request)."""
-    info = booking.prepare(Path(tmp), places=BOOKING_PLACES)
-    os.environ["KIOSK_INSTANCE_PATH"] = tmp
-    from kiosk import create_app
-
-    app = create_app()
-    client = app.test_client()
-    client.set_cookie("kiosk_device", info["secret"])
-    html = client.get(f"/booking/{info['service']}?day={info['day']}").get_data(as_text=True)
-    # Like wrk: every request sends the same cookies (the kiosk's session as it settled).
-    csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', html).group(1)
-    headers = {"X-CSRFToken": csrf, "HX-Request": "true", "HX-Target": "booking-result"}
-    slots = info["slots"]
-    counter = itertools.count(1)
-    numbers = threading.Lock()
-
-    def one() -> None:
-        with numbers:
-            n = next(counter)
-        phone = f"151{n:08d}"
-        data = {"service": str(info["service"]), "slot": slots[n % len(slots)], "request_key": f"bench{phone}", "phone": phone}
-        response = client.post("/booking/book", data=data, headers=headers)
-        assert response.status_code == 200, (response.status_code, response.get_data(as_text=True)[:300])
-
-    return app, one
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("toggle", nargs="?")
@@ -127,7 +98,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as tmp_booking:
         if args.versus:
             _app, checkin_one = checkins(tmp, args)
-            _app, booking_one = bookings(tmp_booking)
+            _app, booking_one = booking.keypad_bookings(tmp_booking, BOOKING_PLACES)
             kinds = {True: booking_one, False: checkin_one}
 
             def toggle(_app, _on: bool) -> None:
@@ -138,7 +109,7 @@ def main() -> None:
             module, _, name = args.toggle.partition(":")
             sys.path.insert(0, str(Path.cwd()))
             toggle = getattr(importlib.import_module(module), name)
-            app, one = bookings(tmp_booking) if args.booking else checkins(tmp, args)
+            app, one = booking.keypad_bookings(tmp_booking, BOOKING_PLACES) if args.booking else checkins(tmp, args)
             kinds = {True: one, False: one}
 
         def requests(one: Callable[[], None], count: int) -> None:

@@ -20,6 +20,7 @@ hello-world and check-in measured in the same run.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import re
@@ -28,8 +29,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -134,36 +138,46 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
+def keypad_bookings(tmp: str, places: int = PLACES) -> tuple[Any, Callable[[], None]]:
+    """In process (test client): a prepared instance's app and one keypad booking as
+    booking.lua sends it (htmx POST /booking/book from the enrolled kiosk, a new phone and
+    request key each, the slots taken round the month; any thread)."""
+    info = prepare(Path(tmp), places=places)
+    os.environ["KIOSK_INSTANCE_PATH"] = tmp
+    from kiosk import create_app
+
+    app = create_app()
+    client = app.test_client()
+    client.set_cookie("kiosk_device", info["secret"])
+    html = client.get(f"/booking/{info['service']}?day={info['day']}").get_data(as_text=True)
+    # Like wrk: every request sends the same cookies (the kiosk's session as it settled).
+    csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', html).group(1)
+    headers = {"X-CSRFToken": csrf, "HX-Request": "true", "HX-Target": "booking-result"}
+    slots = info["slots"]
+    counter = itertools.count(1)
+    numbers = threading.Lock()
+
+    def one() -> None:
+        with numbers:
+            n = next(counter)
+        phone = f"151{n:08d}"
+        data = {"service": str(info["service"]), "slot": slots[n % len(slots)], "request_key": f"bench{phone}", "phone": phone}
+        response = client.post("/booking/book", data=data, headers=headers)
+        assert response.status_code == 200, (response.status_code, response.get_data(as_text=True)[:300])
+
+    return app, one
+
+
 def profile(requests: int, top: int) -> None:
-    """Where one booking's time goes, in process (test client, no server, no wrk): the keypad's
-    htmx POST /booking/book from an enrolled kiosk as booking.lua sends it (a new phone and
-    request key each, the slots taken round the month), the time per booking without the
-    profiler and the CPU time of the thread, then cProfile's functions by cumulative time."""
+    """Where one booking's time goes, in process (test client, no server, no wrk): the time per
+    booking without the profiler and the CPU time of the thread, then cProfile's functions by
+    cumulative time (BENCH_SORT=tottime: by their own time)."""
     import cProfile
     import pstats
     import time
 
     with tempfile.TemporaryDirectory() as tmp:
-        info = prepare(Path(tmp))
-        os.environ["KIOSK_INSTANCE_PATH"] = tmp
-        from kiosk import create_app
-
-        app = create_app()
-        client = app.test_client()
-        client.set_cookie("kiosk_device", info["secret"])
-        html = client.get(f"/booking/{info['service']}?day={info['day']}").get_data(as_text=True)
-        csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', html).group(1)
-        headers = {"X-CSRFToken": csrf, "HX-Request": "true", "HX-Target": "booking-result"}
-        slots = info["slots"]
-        counter = iter(range(1, 10**6))
-
-        def post() -> None:
-            n = next(counter)
-            phone = f"151{n:08d}"
-            data = {"service": str(info["service"]), "slot": slots[n % len(slots)], "request_key": f"bench{phone}", "phone": phone}
-            response = client.post("/booking/book", data=data, headers=headers)
-            assert response.status_code == 200, (response.status_code, response.get_data(as_text=True)[:300])
-
+        _app, post = keypad_bookings(tmp)
         for _ in range(50):
             post()
         start, cpu = time.perf_counter(), time.thread_time()
