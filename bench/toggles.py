@@ -182,3 +182,20 @@ def _schedule_three_reads(raw, service_id, day):
 def booking_day_schedule(_app, on: bool) -> None:
     """The slot's day of the schedule in one statement (on) or three (off)."""
     _booking_swap("_raw_schedule", on, _schedule_three_reads)
+
+
+_devices_forever: dict = {}
+
+
+def _device_kept_forever(secret):
+    found = _devices_forever.get(secret)
+    if found is None:
+        found = _devices_forever[secret] = _cached_lookup(secret)
+    return found
+
+
+def device_reread(_app, on: bool) -> None:
+    """The kiosk-device check as it is (on: read again after any commit, so after every booking)
+    or the device kept forever with no check at all (off: unsafe, revocations unseen; measures
+    what the check costs a request that follows a commit)."""
+    access._lookup = _cached_lookup if on else _device_kept_forever
