@@ -15,11 +15,13 @@ hello-world and check-in measured in the same run.
   whose booked count exceeds their capacity or differs from their open bookings.
 
     make bench   (after bench/checkin.py)   or   .venv/bin/python bench/booking.py [--seconds 10] [--repeat 3]
+    .venv/bin/python bench/booking.py --profile 1000 [--top 40]   (where one booking's time goes, in process)
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import re
@@ -28,8 +30,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -91,10 +96,10 @@ def instance_env(instance: Path) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")} | {"KIOSK_INSTANCE_PATH": str(instance)}
 
 
-def prepare(instance: Path) -> dict:
+def prepare(instance: Path, places: int = PLACES) -> dict:
     """Demo instance + the bench service (20 slots a day, 30 days) + an enrolled kiosk."""
     prepare_instance(instance)
-    script = SETUP.format(days=DAYS, places=PLACES)
+    script = SETUP.format(days=DAYS, places=places)
     out = subprocess.run([str(BIN / "python"), "-c", script], env=instance_env(instance), check=True, capture_output=True, text=True).stdout
     info = json.loads(out.strip().splitlines()[-1])
     with sqlite3.connect(instance / "kiosk.sqlite3") as db:
@@ -134,12 +139,72 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
+def keypad_bookings(tmp: str, places: int = PLACES) -> tuple[Any, Callable[[], None]]:
+    """In process (test client): a prepared instance's app and one keypad booking as
+    booking.lua sends it (htmx POST /booking/book from the enrolled kiosk, a new phone and
+    request key each, the slots taken round the month; any thread)."""
+    info = prepare(Path(tmp), places=places)
+    os.environ["KIOSK_INSTANCE_PATH"] = tmp
+    from kiosk import create_app
+
+    app = create_app()
+    client = app.test_client()
+    client.set_cookie("kiosk_device", info["secret"])
+    html = client.get(f"/booking/{info['service']}?day={info['day']}").get_data(as_text=True)
+    # Like wrk: every request sends the same cookies (the kiosk's session as it settled).
+    csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', html).group(1)
+    headers = {"X-CSRFToken": csrf, "HX-Request": "true", "HX-Target": "booking-result"}
+    slots = info["slots"]
+    counter = itertools.count(1)
+    numbers = threading.Lock()
+
+    def one() -> None:
+        with numbers:
+            n = next(counter)
+        phone = f"151{n:08d}"
+        data = {"service": str(info["service"]), "slot": slots[n % len(slots)], "request_key": f"bench{phone}", "phone": phone}
+        response = client.post("/booking/book", data=data, headers=headers)
+        assert response.status_code == 200, (response.status_code, response.get_data(as_text=True)[:300])
+
+    return app, one
+
+
+def profile(requests: int, top: int) -> None:
+    """Where one booking's time goes, in process (test client, no server, no wrk): the time per
+    booking without the profiler and the CPU time of the thread, then cProfile's functions by
+    cumulative time (BENCH_SORT=tottime: by their own time)."""
+    import cProfile
+    import pstats
+    import time
+
+    with tempfile.TemporaryDirectory() as tmp:
+        _app, post = keypad_bookings(tmp)
+        for _ in range(50):
+            post()
+        start, cpu = time.perf_counter(), time.thread_time()
+        for _ in range(requests):
+            post()
+        plain, plain_cpu = (time.perf_counter() - start) / requests, (time.thread_time() - cpu) / requests
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(requests):
+            post()
+        profiler.disable()
+        print(f"POST /booking/book: {plain * 1000:.3f} ms per booking without the profiler, {plain_cpu * 1000:.3f} ms CPU (test client, in process)")
+        pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(top)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=300, help="service-layer availability calls per repetition")
+    parser.add_argument("--profile", type=int, metavar="N", help="profile N bookings in process instead (cProfile; N ≤ 1400)")
+    parser.add_argument("--top", type=int, default=40)
     args = parser.parse_args()
+    if args.profile:
+        profile(args.profile, args.top)
+        return
     loads = (20, 100)
     samples: dict[tuple[str, int], list[dict]] = {}
     written: dict[tuple[str, int], list] = {}

@@ -84,23 +84,6 @@ def prebuilt_statements(_app, on: bool) -> None:
     Prebuilt.enabled = on
 
 
-def own_connection(_app, on: bool) -> None:
-    """kiosk.db's group commit on a pooled connection of its own, begun and committed on the
-    DBAPI connection (on), or on the leader's Session (off; issue 9 parts 2-4)."""
-    from kiosk import db
-
-    db.OWN_CONNECTION = on
-
-
-def raw_savepoints(_app, on: bool) -> None:
-    """A grouped unit's savepoint on the DBAPI connection (on) or SQLAlchemy's begin_nested()
-    (off). Only groups of two or more take savepoints: measure with bench/checkin.py or
-    --threads, not one check-in at a time."""
-    from kiosk import db
-
-    db.RAW_SAVEPOINTS = on
-
-
 _csrf_token = None
 
 
@@ -133,3 +116,86 @@ def keypad_limiter(app, on: bool) -> None:
         view = limiter.limit(views._device_limit, key_func=device_key)(limiter.limit(views._number_limit, key_func=phone_key)(original.__wrapped__))
         app.extensions["bench_kiosk_phone_flask_limited"] = view
     app.view_functions[endpoint] = view
+
+
+# ---- booking (issue 11, part 4): .venv/bin/python bench/ab.py toggles:NAME --booking ----
+
+_booking_saved: dict[str, object] = {}
+
+
+def _booking_swap(name: str, on: bool, off_value: object) -> None:
+    from kiosk.booking import services
+
+    original = _booking_saved.setdefault(name, getattr(services, name))
+    setattr(services, name, original if on else off_value)
+
+
+def booking_person_index(_app, on: bool) -> None:
+    """The unit of work's read finds the person's open bookings through person_key (on), or as
+    before: SQLite took the (service_id, day, ticket_seq) index and read the service's bookings
+    from today on (off)."""
+    from kiosk.booking import services
+
+    before = services._LOCKED_READ_SQL.replace("+b.service_id", "b.service_id").replace("+b.day", "b.day")
+    _booking_swap("_LOCKED_READ_SQL", on, before)
+
+
+def _slot_among_day(service, schedule, day, zone, at):
+    from kiosk.booking import services
+
+    return next((slot for slot in services._day_slots(service, schedule, day, zone) if slot.starts_at == at), None)
+
+
+def booking_slot_at(_app, on: bool) -> None:
+    """find_slot computes the one slot asked for (on) or builds the day's slots and picks it (off)."""
+    _booking_swap("_slot_at", on, _slot_among_day)
+
+
+def _schedule_three_reads(raw, service_id, day):
+    """Before part 4: templates, override and closure in three statements."""
+    from datetime import date, time
+
+    from kiosk.booking import services as s
+
+    templates = [
+        s._TemplateRow(
+            weekday, s._opt_date(valid_from), s._opt_date(valid_until), time.fromisoformat(starts), time.fromisoformat(ends), minutes, capacity, provider
+        )
+        for weekday, valid_from, valid_until, starts, ends, minutes, capacity, provider in raw.execute(
+            "SELECT weekday, valid_from, valid_until, starts, ends, slot_minutes, capacity, provider_id FROM service_template"
+            " WHERE service_id = ? AND weekday = ? ORDER BY id",
+            (service_id, day.weekday()),
+        )
+    ]
+    found = raw.execute(
+        "SELECT day, closed, starts, ends, slot_minutes, capacity, provider_id FROM service_override WHERE service_id = ? AND day = ?",
+        (service_id, s._sql_day(day)),
+    ).fetchone()
+    overrides = {}
+    if found is not None:
+        _day, closed, starts, ends, minutes, capacity, provider = found
+        overrides[day] = s._OverrideRow(date.fromisoformat(_day), bool(closed), s._opt_time(starts), s._opt_time(ends), minutes, capacity, provider)
+    closures = {day} if raw.execute("SELECT 1 FROM closure_day WHERE day = ?", (s._sql_day(day),)).fetchone() is not None else set()
+    return s._Schedule(templates, overrides, closures, {})
+
+
+def booking_day_schedule(_app, on: bool) -> None:
+    """The slot's day of the schedule in one statement (on) or three (off)."""
+    _booking_swap("_raw_schedule", on, _schedule_three_reads)
+
+
+_devices_forever: dict = {}
+
+
+def _device_kept_forever(secret):
+    found = _devices_forever.get(secret)
+    if found is None:
+        found = _devices_forever[secret] = _cached_lookup(secret)
+    return found
+
+
+def device_reread(_app, on: bool) -> None:
+    """The kiosk-device check as it is (on: read again after any commit, so after every booking)
+    or the device kept forever with no check at all (off: unsafe, revocations unseen; measures
+    what the check costs a request that follows a commit)."""
+    access._lookup = _cached_lookup if on else _device_kept_forever

@@ -246,9 +246,6 @@ def grouped_write(session: Session | scoped_session[Session], work: Callable[[Co
 _SAVEPOINT = "SAVEPOINT kiosk_unit"
 _ROLLBACK_TO_SAVEPOINT = "ROLLBACK TO SAVEPOINT kiosk_unit"
 _RELEASE_SAVEPOINT = "RELEASE SAVEPOINT kiosk_unit"
-# Measured one by one (bench/toggles.py); off: as in issue 9 parts 2-4.
-RAW_SAVEPOINTS = True  # off: SQLAlchemy's begin_nested() per unit
-OWN_CONNECTION = True  # off: the group runs on the leader's Session (its connection, commit and events)
 # On the group's own connection: its transaction was begun on the DBAPI connection (see _on_begin).
 _BEGUN = "kiosk_begun_outside"
 
@@ -265,12 +262,8 @@ def _run_group(session: Session, group: list[_Unit]) -> None:
     through SQLAlchemy, so the engine's commit event fires as for any commit.
     """
     if session.in_transaction():
-        # Read-only (callers checked): ended, so the leader reads the group's rows afterwards
-        # (and, on the session's own connection, so that IMMEDIATE applies).
+        # Read-only (callers checked): ended, so the leader reads the group's rows afterwards.
         session.commit()
-    if not OWN_CONNECTION:
-        _run_group_on_session(session, group)
-        return
     from kiosk.cache import commit_generation, forget_seen
 
     _held.active = True
@@ -323,16 +316,6 @@ def _run_units(connection: Connection, group: list[_Unit]) -> None:
             except Exception as error:  # noqa: BLE001 - handed to the unit's caller, raised there
                 unit.error = error
             continue
-        if not RAW_SAVEPOINTS:
-            savepoint = connection.begin_nested()
-            try:
-                unit.result = unit.work(connection)
-            except Exception as error:  # noqa: BLE001 - handed to the unit's caller, raised there
-                savepoint.rollback()
-                unit.error = error
-            else:
-                savepoint.commit()
-            continue
         # The savepoint in SQLite's own words on the DBAPI connection (SQLAlchemy's
         # begin_nested() costs a transaction object, events and three statements' execution
         # contexts per unit).
@@ -346,26 +329,6 @@ def _run_units(connection: Connection, group: list[_Unit]) -> None:
             unit.error = error
         else:
             driver.execute(_RELEASE_SAVEPOINT)  # type: ignore[union-attr]
-
-
-def _run_group_on_session(session: Session, group: list[_Unit]) -> None:
-    """As in issue 9 parts 2-4: the group on the leader's Session (OWN_CONNECTION off)."""
-    _held.active = True
-    try:
-        connection = session.connection(execution_options={IMMEDIATE_OPTION: True})
-        _run_units(connection, group)
-        if any(unit.error is None for unit in group):
-            session.commit()
-        else:
-            session.rollback()
-    except BaseException as error:
-        session.rollback()
-        if _fail_group(group, error):
-            raise
-    finally:
-        _held.active = False
-        for unit in group:
-            unit.done = True
 
 
 # ---- prebuilt statements on the DBAPI connection ----

@@ -202,7 +202,7 @@ def _sql_day(day: date) -> str:
 
 def _sql_moment(moment: datetime) -> str:
     """UTCDateTime as stored: UTC, SQLAlchemy's SQLite DATETIME format (microseconds always)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")  # strftime's "%Y-%m-%d %H:%M:%S.%f", at half its cost
 
 
 def _moment(raw: str | None) -> datetime | None:
@@ -232,12 +232,15 @@ class _OverrideRow:
     provider_id: int | None
 
 
-_DAY_TEMPLATES_SQL = (
-    "SELECT weekday, valid_from, valid_until, starts, ends, slot_minutes, capacity, provider_id FROM service_template"
-    " WHERE service_id = ? AND weekday = ? ORDER BY id"
+# One day's templates (kind 0, by id), override (1) and closure (2) in one statement: each
+# statement on the keypad's path costs its Python and a release of the GIL (bench/booking.py).
+_DAY_SCHEDULE_SQL = (
+    "SELECT 0, id, weekday, valid_from, valid_until, starts, ends, slot_minutes, capacity, provider_id FROM service_template"
+    " WHERE service_id = ? AND weekday = ?"
+    " UNION ALL SELECT 1, id, closed, day, NULL, starts, ends, slot_minutes, capacity, provider_id FROM service_override WHERE service_id = ? AND day = ?"
+    " UNION ALL SELECT 2, id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM closure_day WHERE day = ?"
+    " ORDER BY 1, 2"
 )
-_DAY_OVERRIDE_SQL = "SELECT day, closed, starts, ends, slot_minutes, capacity, provider_id FROM service_override WHERE service_id = ? AND day = ?"
-_CLOSED_SQL = "SELECT 1 FROM closure_day WHERE day = ?"
 
 
 def _opt_date(raw: str | None) -> date | None:
@@ -251,16 +254,15 @@ def _opt_time(raw: str | None) -> time | None:
 def _raw_schedule(raw: Any, service_id: int, day: date) -> _Schedule:
     """_load_schedule(…, day, day, booked=False) for book() on a sqlite3 connection: one day's
     templates, override and closure, no slot rows."""
-    templates = [
-        _TemplateRow(weekday, _opt_date(valid_from), _opt_date(valid_until), time.fromisoformat(starts), time.fromisoformat(ends), minutes, capacity, provider)
-        for weekday, valid_from, valid_until, starts, ends, minutes, capacity, provider in raw.execute(_DAY_TEMPLATES_SQL, (service_id, day.weekday()))
-    ]
-    found = raw.execute(_DAY_OVERRIDE_SQL, (service_id, _sql_day(day))).fetchone()
-    overrides = {}
-    if found is not None:
-        _day, closed, starts, ends, minutes, capacity, provider = found
-        overrides[day] = _OverrideRow(date.fromisoformat(_day), bool(closed), _opt_time(starts), _opt_time(ends), minutes, capacity, provider)
-    closures = {day} if raw.execute(_CLOSED_SQL, (_sql_day(day),)).fetchone() is not None else set()
+    templates, overrides, closures = [], {}, set()
+    iso = _sql_day(day)
+    for kind, _id, a, b, c, starts, ends, minutes, capacity, provider in raw.execute(_DAY_SCHEDULE_SQL, (service_id, day.weekday(), service_id, iso, iso)):
+        if kind == 0:  # weekday, valid_from, valid_until
+            templates.append(_TemplateRow(a, _opt_date(b), _opt_date(c), time.fromisoformat(starts), time.fromisoformat(ends), minutes, capacity, provider))
+        elif kind == 1:  # closed, day (one override a day: UNIQUE)
+            overrides[day] = _OverrideRow(date.fromisoformat(b), bool(a), _opt_time(starts), _opt_time(ends), minutes, capacity, provider)
+        else:
+            closures.add(day)
     return _Schedule(templates, overrides, closures, {})
 
 
@@ -307,15 +309,45 @@ def _day_slots(service: Service | ServiceRow, schedule: _Schedule, day: date, zo
                 slots[at] = SlotView(service.id, day, at, end, max(capacity, booked), booked, provider_id)
                 at = end
             continue
-        for _ in range(MAX_SLOTS_PER_WINDOW):  # a daylight-saving change: step in wall time
-            end_local = start + step
-            if end_local > end_of_window:
-                break
-            at = start.astimezone(UTC)
-            booked = schedule.booked.get(at, 0)
-            slots[at] = SlotView(service.id, day, at, end_local.astimezone(UTC), max(capacity, booked), booked, provider_id)
-            start = end_local
+        for slot in _wall_time_slots(service.id, day, start, end_of_window, step, capacity, provider_id, schedule.booked):
+            slots[slot.starts_at] = slot
     return [slots[k] for k in sorted(slots)]
+
+
+def _wall_time_slots(
+    service_id: int, day: date, start: datetime, end_of_window: datetime, step: timedelta, capacity: int, provider_id: int | None, booked: dict[datetime, int]
+) -> Iterator[SlotView]:
+    """A window's slots across a daylight-saving change: stepped in wall time."""
+    for _ in range(MAX_SLOTS_PER_WINDOW):
+        end_local = start + step
+        if end_local > end_of_window:
+            break
+        at = start.astimezone(UTC)
+        taken = booked.get(at, 0)
+        yield SlotView(service_id, day, at, end_local.astimezone(UTC), max(capacity, taken), taken, provider_id)
+        start = end_local
+
+
+def _slot_at(service: Service | ServiceRow, schedule: _Schedule, day: date, zone: ZoneInfo, at: datetime) -> SlotView | None:
+    """The slot of ``_day_slots(…)`` that starts at ``at`` (UTC), or None, without building the
+    day's other slots (book() asks for one; building all twenty was ~40 µs of each booking)."""
+    found = None
+    for starts, ends, minutes, capacity, provider_id in _windows(service, schedule, day):
+        start = datetime.combine(day, starts, zone)
+        end_of_window = datetime.combine(day, ends, zone)
+        step = timedelta(minutes=minutes)
+        if start.utcoffset() == end_of_window.utcoffset():
+            # As _day_slots steps in UTC: the n-th slot of the window (n < MAX_SLOTS_PER_WINDOW)
+            # starts at first + n × step and must end by the window's end.
+            index, rest = divmod(at - start.astimezone(UTC), step)
+            if not rest and 0 <= index < MAX_SLOTS_PER_WINDOW and at + step <= end_of_window.astimezone(UTC):
+                booked = schedule.booked.get(at, 0)
+                found = SlotView(service.id, day, at, at + step, max(capacity, booked), booked, provider_id)  # a later window wins, as there
+            continue
+        for slot in _wall_time_slots(service.id, day, start, end_of_window, step, capacity, provider_id, schedule.booked):
+            if slot.starts_at == at:
+                found = slot
+    return found
 
 
 def local_today(now: datetime, zone: ZoneInfo) -> date:
@@ -399,9 +431,9 @@ def find_slot(session: Session, service: Service | ServiceRow, slot_key: str | N
     at = parse_slot_key(slot_key, zone)
     day = at.astimezone(zone).date()
     schedule = _load_schedule(session, service, day, day) if booked else _raw_schedule(raw or _raw(session.connection()), service.id, day)
-    for slot in _day_slots(service, schedule, day, zone):
-        if slot.starts_at == at:
-            return slot
+    slot = _slot_at(service, schedule, day, zone, at)
+    if slot is not None:
+        return slot
     raise BookingError("not_a_slot", _l("This service has no slot at that time. Please choose again."), status=404)
 
 
@@ -1119,7 +1151,8 @@ def book(
             raise BookingError(error.code, error.message, field="phone") from None
     # The reads before the lock, in SQLite's own words on a pooled connection outside any
     # transaction (_reads): the person, the service, and in one statement this request key's
-    # booking, the no-show count and any waitlist news; then the slot's day of the schedule.
+    # booking, the no-show count and any waitlist news; then the slot's day of the schedule
+    # (one statement).
     with _reads(session) as raw:
         person = identify(session, phone=phone, member_id=member_id, raw=raw)
         service = _service_row(raw, service_id)
@@ -1250,7 +1283,11 @@ class _BookingPlan:
         )
 
 
-# The hub's public key as last read by a booking, per database (kiosk.sync.outbox.hub_public_key).
+# The hub's public key as last read by a booking's unit of work, per database: the person is
+# sealed with it before the lock, and the unit checks it in its one read (as check-in does).
+# kiosk.sync.outbox.hub_public_key() is not used here: it keeps the key only while kiosk.cache's
+# commit generation stays the same, and every booking commits, so under a burst it would read
+# the key through the session on every booking, in a read transaction of its own.
 _HUB_KEYS: dict[str, str] = {}
 
 
@@ -1269,7 +1306,7 @@ def _book_unit(connection: Connection, plan: _BookingPlan) -> TicketView | int:
     event), the rows as SQLAlchemy's Core statements wrote them."""
     slot = plan.slot
     raw = _raw(connection)
-    starts, day = _sql_moment(slot.starts_at), _sql_day(slot.day)
+    starts, day, now = _sql_moment(slot.starts_at), _sql_day(slot.day), _sql_moment(plan.now)
     open_count, same_slot, key_booking, key_person, hub_key, ahead = raw.execute(
         _LOCKED_READ_SQL,
         {"key": plan.request_key, "service": plan.service_id, "person": plan.person_key, "today": _sql_day(plan.today), "starts": starts, "day": day}
@@ -1304,7 +1341,7 @@ def _book_unit(connection: Connection, plan: _BookingPlan) -> TicketView | int:
                 *_BOOKING_DEFAULTS,
                 plan.device_id,
                 plan.staff_id,
-                _sql_moment(plan.now),
+                now,
             ),
         ).fetchone()[0]
     except sqlite3.IntegrityError:
@@ -1316,7 +1353,7 @@ def _book_unit(connection: Connection, plan: _BookingPlan) -> TicketView | int:
         _HUB_KEYS[plan.database] = hub_key
     raw.execute(
         _INSERT_EVENT_SQL,
-        (str(uuid.uuid4()), "booking.created", 1, _sql_moment(plan.now), json.dumps({"booking_id": booking_id, **plan.event_base, **sealed})),
+        (str(uuid.uuid4()), "booking.created", 1, now, json.dumps({"booking_id": booking_id, **plan.event_base, **sealed})),
     )
     return TicketView(
         booking_id,
@@ -1376,7 +1413,11 @@ _OPEN_IN = "(" + ", ".join(f":{name}" for name in _OPEN_PARAMS) + ")"
 # Its one read, before its writes: the booking this request key made (if any); the person's
 # open bookings of the service and how many of them are at this very time (_PERSON_OPEN); the
 # hub key; the open tickets of the day that will be ahead of this one (_AHEAD for the number
-# the counter is about to give: its last + 1, or 1 on the day's first ticket).
+# the counter is about to give: its last + 1, or 1 on the day's first ticket). The person's
+# bookings are found through their person_key index: the unary + keeps SQLite from taking the
+# (service_id, day, ticket_seq) index instead, which read every booking of the service from
+# today on, under the write lock (bench/booking.py: ~0.1 ms a booking and growing with the
+# month's bookings; a person has a handful).
 _LOCKED_READ_SQL = (
     "SELECT count(*), coalesce(sum(CASE WHEN s.starts_at = :starts THEN 1 ELSE 0 END), 0),"
     " (SELECT id FROM booking WHERE request_key = :key),"
@@ -1385,7 +1426,7 @@ _LOCKED_READ_SQL = (
     " (SELECT count(*) FROM booking WHERE service_id = :service AND day = :day AND status IN " + _OPEN_IN + " AND (queue_at < :starts"
     " OR (queue_at = :starts AND ticket_seq < coalesce((SELECT last FROM ticket_counter WHERE service_id = :service AND day = :day), 0) + 1)))"
     " FROM booking b LEFT OUTER JOIN service_slot s ON s.id = b.slot_id"
-    " WHERE b.service_id = :service AND b.person_key = :person AND b.status IN " + _OPEN_IN + " AND b.day >= :today"
+    " WHERE +b.service_id = :service AND b.person_key = :person AND b.status IN " + _OPEN_IN + " AND +b.day >= :today"
 )
 # The place, in one statement: the slot's row is created on first booking with this place
 # taken, or one more place is taken if one is free. Its capacity follows today's schedule but

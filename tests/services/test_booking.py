@@ -578,3 +578,51 @@ def test_the_cached_day_is_dropped_by_a_booking_here_and_by_a_commit_from_anothe
     finally:
         other.close()
     assert cached_now() is None
+
+
+# ---- the keypad path's shortcuts give what the general code gives ----
+
+
+@pytest.mark.parametrize(
+    ("zone", "day", "windows"),
+    [
+        # The haircut's morning, a second overlapping window with other places and a 7-minute
+        # step (a later window's slot at the same time wins), in Hangzhou.
+        (ZONE, WEDNESDAY, [("09:00", "11:30", 20, 2), ("10:00", "12:00", 7, 3)]),
+        # Across the spring and autumn clock changes (stepped in wall time there).
+        (ZoneInfo("Europe/Berlin"), date(2026, 3, 29), [("00:30", "04:00", 30, 1), ("08:00", "09:00", 20, 2)]),
+        (ZoneInfo("Europe/Berlin"), date(2026, 10, 25), [("01:00", "04:00", 45, 1)]),
+    ],
+)
+def test_the_one_slot_book_asks_for_is_the_days_slot_at_that_time(zone, day, windows):
+    """book() computes the slot asked for (_slot_at) instead of building the day's slots: for
+    every minute of the day (UTC) it must give the slot _day_slots gives at that time, or none."""
+    from datetime import time
+
+    class _Service:
+        id, duration_minutes = 7, 20
+
+    templates = [
+        services._TemplateRow(day.weekday(), None, None, time.fromisoformat(a), time.fromisoformat(b), minutes, places, None)
+        for a, b, minutes, places in windows
+    ]
+    schedule = services._Schedule(templates, {}, set(), {})
+    slots = {slot.starts_at: slot for slot in services._day_slots(_Service(), schedule, day, zone)}
+    assert len(slots) >= 4
+    start = datetime.combine(day, datetime.min.time(), zone).astimezone(services.UTC) - timedelta(hours=2)
+    for minute in range(28 * 60):
+        at = start + timedelta(minutes=minute)
+        assert services._slot_at(_Service(), schedule, day, zone, at) == slots.get(at), at
+
+
+def test_the_unit_of_work_finds_the_persons_bookings_through_their_index(session, haircut):
+    """The read under the write lock must find the person's open bookings by person_key, not by
+    reading every booking of the service from today on (SQLite picked the service's index,
+    ~0.1 ms a booking and growing with the month; bench/booking.py). Shown to fail without the
+    unary + in _LOCKED_READ_SQL (the plan then names sqlite_autoindex_booking_2)."""
+    book(session, haircut)
+    session.rollback()
+    params = {"key": "k", "service": haircut.id, "person": "p:13800000001", "today": "2026-11-30", "starts": "2026-12-02 01:00:00.000000", "day": "2026-12-02"}
+    plan = session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + services._LOCKED_READ_SQL, params | services._OPEN_PARAMS).all()
+    outer = [row[3] for row in plan if row[1] == 0 and row[3].startswith("SEARCH b ")]
+    assert outer == ["SEARCH b USING INDEX ix_booking_person_key (person_key=?)"], plan
