@@ -3,7 +3,8 @@
 Plain functions over a Session (no Flask). The units of work own their transaction
 (kiosk.db.write_transaction): create_enrolment, revoke_keys, and one per signed API request
 (signed_unit: hello, roll, push, pull) in which authentication records the nonce and the work
-inserts the events, the conflicts, the roll-ups and the acknowledged sequence, committed once,
+inserts the events, the conflicts, the roll-up queue row and the acknowledged sequence,
+committed once (the roll-ups themselves are applied off the push: kiosk.hub.rollup),
 so a refused or interrupted request leaves nothing behind. The pieces they are made of (enrol,
 authenticate, ingest, pull, publish …) write in the caller's transaction.
 """
@@ -541,15 +542,16 @@ def ingest(session: Session, key: HubKey, raw_events: Any, hub: HubSecrets, *, n
     not resend it forever).
 
     PostgreSQL, in four round trips: (1) lock the centre's row and read its acknowledged
-    sequence and ancestors; (2) COPY the events into a temporary table as they are validated
-    (the server parses one while Python checks the next); (3) one statement inserts, keeps every
-    roll-up and the acknowledged sequence; (4) the commit. A bad event stops the COPY, and the
-    caller's rollback leaves nothing behind."""
+    sequence; (2) COPY the events into a temporary table as they are validated (the server
+    parses one while Python checks the next); (3) one statement inserts, queues what it
+    inserted for the roll-ups (kiosk.hub.rollup applies it just after, off the request) and
+    records the acknowledged sequence; (4) the commit. A bad event stops the COPY, and the
+    caller's rollback leaves nothing behind. A SQLite demo hub keeps its roll-ups here."""
     now = now or utcnow()
     centre_id = key.centre_id
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
-        acked_before, scope_ids, level = _lock_centre(session, centre_id)
+        acked_before = _lock_centre(session, centre_id)
         rows = _stage(session, _cleaned(raw_events, hub), centre_id, now)
         state = None
     else:
@@ -572,11 +574,22 @@ def ingest(session: Session, key: HubKey, raw_events: Any, hub: HubSecrets, *, n
         elif seq > acked + 1:
             break
     app_version = app_version[:20]
+    erasures = [row for row in rows if row["type"] == "privacy.erased"]
     if postgres:
-        inserted_ids = _insert_staged(session, centre_id, scope_ids, level, acked=acked, now=now, app_version=app_version)
+        inserted_ids = _insert_staged(session, centre_id, acked=acked, now=now, app_version=app_version)
+        erasures = [row for row in erasures if row["event_id"] in inserted_ids]
+        if erasures:
+            # The person's rows must be in the roll-ups before the hub relinks them: apply this
+            # centre's queued batches (this one included) in this transaction first, as the
+            # roll-ups were kept in the push before (a branch row added later under the token
+            # would count the person twice in the branch).
+            from kiosk.hub import rollup
+
+            rollup.apply_queued(session, centre_id=centre_id, max_events=None)
     else:
         inserted_ids = _insert_events(session, rows, scope_ids, level)
-    forget_erased_people(session, centre_id, [row for row in rows if row["event_id"] in inserted_ids and row["type"] == "privacy.erased"])
+        erasures = [row for row in erasures if row["event_id"] in inserted_ids]
+    forget_erased_people(session, centre_id, erasures)
     result = PushResult(acked_seq=acked, inserted=len(inserted_ids))
     others = [row for row in rows if row["event_id"] not in inserted_ids] if len(inserted_ids) < len(rows) else []
     if others:
@@ -660,40 +673,26 @@ def _driver(session: Session) -> Any:
     return session.connection().connection.driver_connection
 
 
-def _lock_centre(session: Session, centre_id: int) -> tuple[int, list[int], str]:
-    """PostgreSQL: lock the centre's hub row (two pushes of one centre go one after the other)
-    and read, in the same round trip, its acknowledged sequence, the centre's ancestors and its
-    level."""
-    raw = _driver(session)
-    with raw.cursor() as cursor:
+def _lock_centre(session: Session, centre_id: int) -> int:
+    """PostgreSQL: lock the centre's hub row (two pushes of one centre go one after the other,
+    so the ids a push inserts for its centre form a range no other push of it shares) and read
+    its acknowledged sequence."""
+    with _driver(session).cursor() as cursor:
         row = cursor.execute(_LOCK_CENTRE, {"centre": centre_id}, prepare=True).fetchone()
         if row is None:  # a key issued before hub_centre rows came with it
             cursor.execute(
                 "INSERT INTO hub_centre (centre_id, acked_seq, app_version) VALUES (%(centre)s, 0, '') ON CONFLICT DO NOTHING", {"centre": centre_id}
             )
             row = cursor.execute(_LOCK_CENTRE, {"centre": centre_id}).fetchone()
-    acked, ancestors = int(row[0]), list(row[1] or [])
-    found = [centre_id]
-    for scope_id in ancestors:
-        if scope_id in found:  # a loop in the tree ends the walk
-            break
-        found.append(scope_id)
-    return acked, found, str(row[2] or "")
+    return int(row[0])
 
 
-_LOCK_CENTRE = (
-    "SELECT h.acked_seq, ARRAY(WITH RECURSIVE up (id, parent_id, depth) AS ("
-    " SELECT id, parent_id, 0 FROM centre WHERE id = h.centre_id"
-    " UNION ALL SELECT c.id, c.parent_id, up.depth + 1 FROM centre c JOIN up ON c.id = up.parent_id WHERE up.depth < 64"
-    ") SELECT id FROM up WHERE depth > 0 ORDER BY depth),"
-    " (SELECT level FROM centre WHERE id = h.centre_id)"
-    " FROM hub_centre h WHERE h.centre_id = %(centre)s FOR UPDATE OF h"
-)
+_LOCK_CENTRE = "SELECT acked_seq FROM hub_centre WHERE centre_id = %(centre)s FOR UPDATE"
 
 _INCOMING = (
     "CREATE TEMPORARY TABLE IF NOT EXISTS hub_event_incoming (centre_id integer, seq bigint, event_id varchar(36), type varchar(40), "
     "schema_version integer, occurred_at timestamptz, day date, received_at timestamptz, person varchar(64), payload jsonb, "
-    "payload_hash varchar(64), points bigint) ON COMMIT DELETE ROWS"
+    "payload_hash varchar(64)) ON COMMIT DELETE ROWS"
 )
 
 
@@ -707,7 +706,7 @@ def _stage(session: Session, events: Iterable[dict[str, Any]], centre_id: int, n
     with raw.cursor() as cursor:
         cursor.execute(_INCOMING, prepare=False)
         cursor.execute("DELETE FROM hub_event_incoming")
-        with cursor.copy(f"COPY hub_event_incoming ({', '.join(EVENT_COLUMNS)}, points) FROM STDIN") as copy:
+        with cursor.copy(f"COPY hub_event_incoming ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
             for row in events:
                 row["centre_id"] = centre_id
                 row["received_at"] = now
@@ -724,18 +723,18 @@ def _stage(session: Session, events: Iterable[dict[str, Any]], centre_id: int, n
                         row["person"],
                         row["payload_json"],
                         row["payload_hash"],
-                        row["points"],
                     )
                 )
                 rows.append(row)
     return rows
 
 
-def _insert_staged(session: Session, centre_id: int, scope_ids: Sequence[int], level: str, *, acked: int, now: datetime, app_version: str) -> set[str]:
+def _insert_staged(session: Session, centre_id: int, *, acked: int, now: datetime, app_version: str) -> set[str]:
     """PostgreSQL: one statement inserts the staged events the hub does not hold yet (ON
-    CONFLICT DO NOTHING RETURNING), adds those (only those) to every roll-up and records the
+    CONFLICT DO NOTHING RETURNING), queues what it inserted for the roll-ups (one
+    hub_rollup_queue row: the centre and the range of ids, kiosk.hub.rollup) and records the
     acknowledged sequence; the event_ids inserted. (Row by row through the ORM it cost ~0.5 ms
-    an event, most of a push.)"""
+    an event, most of a push; the roll-ups in this statement were a third of it.)"""
     columns = ", ".join(EVENT_COLUMNS)
     with _driver(session).cursor() as cursor:
         cursor.execute(
@@ -746,89 +745,13 @@ def _insert_staged(session: Session, centre_id: int, scope_ids: Sequence[int], l
                 ), inserted AS (
                     INSERT INTO hub_event ({columns}) SELECT {columns} FROM hub_event_incoming ORDER BY seq
                     ON CONFLICT (centre_id, event_id) DO NOTHING
-                    RETURNING centre_id, event_id, day, type, person
-                ), counted AS (
-                    SELECT i.centre_id, i.day, i.type, count(*) AS events, coalesce(sum(p.points), 0) AS points
-                    FROM inserted i JOIN (SELECT DISTINCT ON (event_id) event_id, points FROM hub_event_incoming) p USING (event_id)
-                    GROUP BY i.centre_id, i.day, i.type
-                ), daily AS (
-                    INSERT INTO hub_daily (centre_id, day, type, events, points) SELECT centre_id, day, type, events, points FROM counted
-                    ON CONFLICT (centre_id, day, type)
-                    DO UPDATE SET events = hub_daily.events + excluded.events, points = hub_daily.points + excluded.points
-                ), monthly AS (
-                    INSERT INTO hub_monthly (centre_id, month, type, events, points)
-                    SELECT centre_id, date_trunc('month', day)::date, type, sum(events), sum(points) FROM counted GROUP BY 1, 2, 3
-                    ON CONFLICT (centre_id, month, type)
-                    DO UPDATE SET events = hub_monthly.events + excluded.events, points = hub_monthly.points + excluded.points
-                ), people AS (
-                    INSERT INTO hub_person_day (day, centre_id, person)
-                    SELECT DISTINCT day, centre_id, person FROM inserted WHERE type = %(person_type)s AND person IS NOT NULL
-                    ON CONFLICT DO NOTHING
-                    RETURNING day, person
-                ), month_own AS (
-                    -- Who is new to this centre in a month. Only they can be new in its year or
-                    -- to a branch in that month (a repeat visitor costs one index probe, not 2 +
-                    -- 2 per level). Shared rows (bm, then by) are inserted in key order, so two
-                    -- pushes of one branch take their row locks in the same order.
-                    INSERT INTO hub_people (scope_id, kind, start, person)
-                    SELECT DISTINCT %(centre)s::int, 'm'::text, date_trunc('month', day)::date, person FROM people
-                    ORDER BY 1, 2, 3, 4
-                    ON CONFLICT DO NOTHING
-                    RETURNING scope_id, kind, start, person
-                ), year_own AS (
-                    INSERT INTO hub_people (scope_id, kind, start, person)
-                    SELECT DISTINCT scope_id, 'y'::text, date_trunc('year', start)::date, person FROM month_own
-                    ORDER BY 1, 2, 3, 4
-                    ON CONFLICT DO NOTHING
-                    RETURNING scope_id, kind, start
-                ), month_branch AS (
-                    INSERT INTO hub_people (scope_id, kind, start, person)
-                    SELECT DISTINCT s.scope_id, 'bm'::text, m.start, m.person FROM month_own m CROSS JOIN unnest(%(scopes)s::int[]) AS s (scope_id)
-                    ORDER BY 1, 2, 3, 4
-                    ON CONFLICT DO NOTHING
-                    RETURNING scope_id, kind, start, person
-                ), year_branch AS (
-                    INSERT INTO hub_people (scope_id, kind, start, person)
-                    SELECT DISTINCT scope_id, 'by'::text, date_trunc('year', start)::date, person FROM month_branch
-                    ORDER BY 1, 2, 3, 4
-                    ON CONFLICT DO NOTHING
-                    RETURNING scope_id, kind, start
-                ), month_level AS (
-                    -- The same per branch and level of centre (the dashboard's level filter).
-                    INSERT INTO hub_people (scope_id, kind, start, person)
-                    SELECT DISTINCT s.scope_id, %(level_month)s::text, m.start, m.person FROM month_own m CROSS JOIN unnest(%(scopes)s::int[]) AS s (scope_id)
-                    ORDER BY 1, 2, 3, 4
-                    ON CONFLICT DO NOTHING
-                    RETURNING scope_id, kind, start, person
-                ), year_level AS (
-                    INSERT INTO hub_people (scope_id, kind, start, person)
-                    SELECT DISTINCT scope_id, %(level_year)s::text, date_trunc('year', start)::date, person FROM month_level
-                    ORDER BY 1, 2, 3, 4
-                    ON CONFLICT DO NOTHING
-                    RETURNING scope_id, kind, start
-                ), periods AS (
-                    SELECT scope_id, kind, start FROM month_own
-                    UNION ALL SELECT scope_id, kind, start FROM year_own
-                    UNION ALL SELECT scope_id, kind, start FROM month_branch
-                    UNION ALL SELECT scope_id, kind, start FROM year_branch
-                    UNION ALL SELECT scope_id, kind, start FROM month_level
-                    UNION ALL SELECT scope_id, kind, start FROM year_level
-                ), counts AS (
-                    INSERT INTO hub_people_count (scope_id, kind, start, people)
-                    SELECT scope_id, kind, start, count(*) FROM periods GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-                    ON CONFLICT (scope_id, kind, start) DO UPDATE SET people = hub_people_count.people + excluded.people
+                    RETURNING id, event_id
+                ), queued AS (
+                    INSERT INTO hub_rollup_queue (centre_id, first_id, last_id, events, queued_at)
+                    SELECT %(centre)s, min(id), max(id), count(*), %(now)s FROM inserted HAVING count(*) > 0
                 )
                 SELECT event_id FROM inserted""",
-            {
-                "person_type": PERSON_DAY_TYPE,
-                "scopes": list(scope_ids),
-                "centre": centre_id,
-                "acked": acked,
-                "now": now,
-                "app_version": app_version,
-                "level_month": level_kind(level, "m"),
-                "level_year": level_kind(level, "y"),
-            },
+            {"centre": centre_id, "acked": acked, "now": now, "app_version": app_version},
             prepare=True,  # planned once per connection (planning it took as long as running it)
         )
         return {event_id for (event_id,) in cursor.fetchall()}
