@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import orjson
+from psycopg import errors as psycopg_errors
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -541,18 +542,23 @@ def ingest(session: Session, key: HubKey, raw_events: Any, hub: HubSecrets, *, n
     hub_conflict and reported; it still counts as received (it is not lost, and the kiosk must
     not resend it forever).
 
-    PostgreSQL, in four round trips: (1) lock the centre's row and read its acknowledged
-    sequence; (2) COPY the events into a temporary table as they are validated (the server
-    parses one while Python checks the next); (3) one statement inserts, queues what it
-    inserted for the roll-ups (kiosk.hub.rollup applies it just after, off the request) and
-    records the acknowledged sequence; (4) the commit. A bad event stops the COPY, and the
-    caller's rollback leaves nothing behind. A SQLite demo hub keeps its roll-ups here."""
+    PostgreSQL, usually in five round trips: (1) lock the centre's row and read its
+    acknowledged sequence; (2) a savepoint and ids for the batch from hub_event's sequence;
+    (3) COPY the events straight into hub_event as they are validated (the server parses one
+    while Python checks the next); (4) one statement queues the batch for the roll-ups
+    (kiosk.hub.rollup applies it just after, off the request) and records the acknowledged
+    sequence; (5) the commit. When the hub already holds one of the event_ids (a resend after a
+    lost answer, a restored kiosk), the COPY fails on the unique key: back to the savepoint, and
+    the batch goes through a temporary table and INSERT … ON CONFLICT DO NOTHING (_stage,
+    _insert_staged). A bad event stops the COPY, and the caller's rollback leaves nothing
+    behind. A SQLite demo hub keeps its roll-ups here."""
     now = now or utcnow()
     centre_id = key.centre_id
     postgres = session.get_bind().dialect.name == "postgresql"
+    copied: tuple[int, int] | None = None
     if postgres:
         acked_before = _lock_centre(session, centre_id)
-        rows = _stage(session, _cleaned(raw_events, hub), centre_id, now)
+        rows, copied = _copy_new(session, _cleaned(raw_events, hub), len(raw_events) if isinstance(raw_events, list) else 0, centre_id, now)
         state = None
     else:
         rows = _clean_events(raw_events, hub)
@@ -576,7 +582,12 @@ def ingest(session: Session, key: HubKey, raw_events: Any, hub: HubSecrets, *, n
     app_version = app_version[:20]
     erasures = [row for row in rows if row["type"] == "privacy.erased"]
     if postgres:
-        inserted_ids = _insert_staged(session, centre_id, acked=acked, now=now, app_version=app_version)
+        if copied is not None:
+            _acknowledge(session, centre_id, copied, len(rows), acked=acked, now=now, app_version=app_version)
+            inserted_ids = {row["event_id"] for row in rows}
+        else:
+            _stage(session, rows, centre_id, now)
+            inserted_ids = _insert_staged(session, centre_id, acked=acked, now=now, app_version=app_version)
         erasures = [row for row in erasures if row["event_id"] in inserted_ids]
         if erasures:
             # The person's rows must be in the roll-ups before the hub relinks them: apply this
@@ -696,37 +707,84 @@ _INCOMING = (
 )
 
 
-def _stage(session: Session, events: Iterable[dict[str, Any]], centre_id: int, now: datetime) -> list[dict[str, Any]]:
-    """PostgreSQL: COPY validated events into the temporary table as they come (validation
-    raises at the first bad one, which aborts the COPY); the rows, as _clean_events gives them.
-    The table lives as long as the pooled connection, its rows as long as the transaction (ON
-    COMMIT DELETE ROWS), so a rolled-back push leaves nothing behind."""
-    raw = _driver(session)
+def _event_row(row: dict[str, Any], centre_id: int, now: datetime) -> tuple:
+    """A validated event as the EVENT_COLUMNS of hub_event (and of the temporary table)."""
+    row["centre_id"] = centre_id
+    row["received_at"] = now
+    return (
+        centre_id,
+        row["seq"],
+        row["event_id"],
+        row["type"],
+        row["schema_version"],
+        row["occurred_at"],
+        row["day"],
+        now,
+        row["person"],
+        row["payload_json"],
+        row["payload_hash"],
+    )
+
+
+def _copy_new(
+    session: Session, events: Iterator[dict[str, Any]], count: int, centre_id: int, now: datetime
+) -> tuple[list[dict[str, Any]], tuple[int, int] | None]:
+    """PostgreSQL, the usual push (events the hub does not hold yet): COPY them straight into
+    hub_event as they are validated, under a savepoint, with ``count`` ids taken from its
+    sequence after the centre's row was locked (so no other push of the centre has ids in their
+    range). The validated rows and (first id, last id); or the rows and None when the hub
+    already holds one of the event_ids (the COPY failed on the unique key and the savepoint was
+    rolled back: the caller inserts them with ON CONFLICT). Validation raises at the first bad
+    event, which aborts the COPY."""
+    if not 0 < count <= protocol.MAX_BATCH_EVENTS:
+        return list(events), None  # _cleaned refuses the batch
     rows: list[dict[str, Any]] = []
-    with raw.cursor() as cursor:
+    with _driver(session).cursor() as cursor:
+        cursor.execute(f"SAVEPOINT hub_push; SELECT nextval('hub_event_id_seq') FROM generate_series(1, {int(count)})")
+        cursor.nextset()
+        ids = sorted(value for (value,) in cursor.fetchall())
+        try:
+            with cursor.copy(f"COPY hub_event (id, {', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
+                for row, event_id in zip(events, ids, strict=False):
+                    rows.append(row)
+                    copy.write_row((event_id, *_event_row(row, centre_id, now)))
+        except psycopg_errors.UniqueViolation:
+            cursor.execute("ROLLBACK TO SAVEPOINT hub_push")
+            rows.extend(events)  # validate the rest
+            return rows, None
+    if len(rows) != count:  # cannot happen: _cleaned yields one row per event or raises
+        raise HubError("bad_batch", _l("The batch is not a list of valid events."))
+    return rows, (ids[0], ids[-1])
+
+
+def _acknowledge(session: Session, centre_id: int, ids: tuple[int, int], count: int, *, acked: int, now: datetime, app_version: str) -> None:
+    """PostgreSQL, after _copy_new: queue the batch for the roll-ups and record the
+    acknowledged sequence, in one statement."""
+    with _driver(session).cursor() as cursor:
+        cursor.execute(
+            """WITH ack AS (
+                    UPDATE hub_centre SET acked_seq = %(acked)s, last_push_at = %(now)s,
+                           app_version = CASE WHEN %(app_version)s = '' THEN app_version ELSE %(app_version)s END
+                    WHERE centre_id = %(centre)s
+                )
+                INSERT INTO hub_rollup_queue (centre_id, first_id, last_id, events, queued_at)
+                VALUES (%(centre)s, %(first)s, %(last)s, %(count)s, %(now)s)""",
+            {"centre": centre_id, "acked": acked, "now": now, "app_version": app_version, "first": ids[0], "last": ids[1], "count": count},
+            prepare=True,
+        )
+
+
+def _stage(session: Session, rows: Iterable[dict[str, Any]], centre_id: int, now: datetime) -> None:
+    """PostgreSQL, a batch holding event_ids the hub may hold already: COPY the validated rows
+    into the temporary table for _insert_staged. The table lives as long as the pooled
+    connection, its rows as long as the transaction (ON COMMIT DELETE ROWS), so a rolled-back
+    push leaves nothing behind."""
+    with _driver(session).cursor() as cursor:
         cursor.execute(_INCOMING, prepare=False)
         cursor.execute("DELETE FROM hub_event_incoming")
         with cursor.copy(f"COPY hub_event_incoming ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
-            for row in events:
-                row["centre_id"] = centre_id
-                row["received_at"] = now
-                copy.write_row(
-                    (
-                        centre_id,
-                        row["seq"],
-                        row["event_id"],
-                        row["type"],
-                        row["schema_version"],
-                        row["occurred_at"],
-                        row["day"],
-                        now,
-                        row["person"],
-                        row["payload_json"],
-                        row["payload_hash"],
-                    )
-                )
-                rows.append(row)
-    return rows
+            for row in rows:
+                copy.write_row(_event_row(row, centre_id, now))
 
 
 def _insert_staged(session: Session, centre_id: int, *, acked: int, now: datetime, app_version: str) -> set[str]:

@@ -75,8 +75,13 @@ def test_two_workers_racing_roll_each_batch_up_exactly_once(hub_app, hub_sql):
                 seqs[code] += len(events)
                 with write_transaction(db.session):
                     services.ingest(db.session, keys[code], events, hub)
+            # A resend of 20 held events with 20 new ones (the ON CONFLICT way: 20 queued).
+            fresh = _events(seqs[code], 20, phones, start)
+            seqs[code] += len(fresh)
+            with write_transaction(db.session):
+                assert services.ingest(db.session, keys[code], events[20:] + fresh, hub).inserted == 20
         db.session.remove()
-        assert _queued(hub_sql) == 12
+        assert _queued(hub_sql) == 15
         ready = threading.Barrier(2)
         results: list = []
 
@@ -93,7 +98,7 @@ def test_two_workers_racing_roll_each_batch_up_exactly_once(hub_app, hub_sql):
             thread.start()
         for thread in threads:
             thread.join()
-        assert sum(r.batches for r in results) == 12 and sum(r.events for r in results) == 12 * 40
+        assert sum(r.batches for r in results) == 15 and sum(r.events for r in results) == 12 * 40 + 3 * 20
         assert _queued(hub_sql) == 0
         kept, expected = rollups_and_recount(hub_sql)
         assert kept == expected, round_
