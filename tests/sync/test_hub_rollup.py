@@ -225,3 +225,34 @@ def test_killing_the_hub_mid_roll_up_then_restarting_gives_exact_figures(slow_hu
     assert kept == expected and kept != before[0]
     with app.app_context():
         db.engine.dispose()
+
+
+def test_the_acknowledged_sequence_is_the_longest_run_without_gaps(hub_app):
+    """PostgreSQL computes it in the statement that locks the centre's row: the same answer as
+    the run over the sorted seqs (gaps, duplicates, out of order, resends)."""
+    import random
+
+    hub = services.secrets_from_config(hub_app.config)
+    key_id = _key("XH-LY-HLSQ").key_id
+    rng = random.Random(5)
+    acked = 0
+    for _round in range(12):
+        seqs = list(range(max(1, acked - 3), acked + rng.randrange(5, 40)))  # some resent
+        if rng.random() < 0.4:
+            seqs.remove(rng.choice(seqs))  # a gap (or a resent one left out)
+        seqs += [rng.choice(seqs) for _ in range(3)]  # duplicates
+        rng.shuffle(seqs)
+        expected = acked
+        for seq in sorted(seqs):
+            if seq == expected + 1:
+                expected = seq
+            elif seq > expected + 1:
+                break
+        events = []
+        for seq in seqs:
+            events += _events(seq, 1, ["13900000001"], datetime(2026, 9, 1, tzinfo=UTC), types=("points.redeemed",))
+        key = db.session.scalar(select(HubKey).where(HubKey.key_id == key_id))
+        with write_transaction(db.session):
+            assert services.ingest(db.session, key, events, hub).acked_seq == expected
+        acked = expected
+    assert acked > 20
