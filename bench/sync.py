@@ -342,7 +342,6 @@ def part_ingest(pg: str, work: Path, events_count: int, workers: int, repeat: in
             runs["api_rolled_up"].append(events_count / (pushed + drain))
             with connect(url_api) as conn:
                 assert exactly_once(conn, codes[:1])[codes[0]] == (events_count, events_count, 1, events_count, events_count)
-            runs["rollup"].append(_rollup_alone(url_api, work, events_count))
             _reset(url_api)
             # ``parallel`` kiosks at once (a thread each, its own centre), the same events split
             # between them: what the hub's workers take in the nightly window.
@@ -351,6 +350,8 @@ def part_ingest(pg: str, work: Path, events_count: int, workers: int, repeat: in
             runs["api_parallel"].append(share * len(codes) * protocol.MAX_BATCH_EVENTS / seconds)
             result["hub_rss_worker_mib"], result["hub_rss_master_mib"] = hub_worker_rss(hub)
             result["statuses"] = access_statuses(hub)
+        # After the hub stopped (its workers' roll-ups would take part of the queue).
+        runs["rollup"].append(_rollup_alone(url_api, work))
         print(f"  round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.0f}/s" for k, v in runs.items()), flush=True)
     for key, values in runs.items():
         result[f"{key}_eps"], result[f"{key}_min"], result[f"{key}_max"] = statistics.median(values), min(values), max(values)
@@ -386,12 +387,14 @@ def _drain(url: str) -> float:
     return time.perf_counter() - started
 
 
-def _rollup_alone(url: str, work: Path, events_count: int) -> float:
-    """Events/s of `kiosk hub rollup` (rollup.catch_up, in this process) over every pushed event
-    queued again in batches of 500, the roll-ups emptied first."""
+def _rollup_alone(url: str, work: Path) -> float:
+    """Events/s of `kiosk hub rollup` (rollup.catch_up, in this process, the hub stopped) over
+    every event the hub holds (the last run's) queued again in batches of 500, the roll-ups
+    emptied first."""
     from kiosk.hub import rollup
 
     with connect(url) as conn:
+        (events_count,) = conn.execute("SELECT count(*) FROM hub_event").fetchone()
         conn.execute("TRUNCATE hub_daily, hub_monthly, hub_person_day, hub_people, hub_people_count, hub_rollup_queue")
         conn.execute(
             "INSERT INTO hub_rollup_queue (centre_id, first_id, last_id, events, queued_at)"
@@ -738,7 +741,7 @@ def main() -> None:
                     f"{r['api_parallel_to_executemany']:.0%} of executemany, {r['api_parallel_to_copy']:.0%} of COPY\n"
                     f"  roll-ups after 1 kiosk's push: queue empty {r['drain_s_eps']:.2f} s after the last answer; pushed and rolled up "
                     f"{r['api_rolled_up_eps']:7.0f} events/s = {r['api_rolled_up_to_executemany']:.0%} of executemany\n"
-                    f"  roll-up alone (`kiosk hub rollup` of the 1-kiosk push queued again): {r['rollup_eps']:.0f} events/s ({r['rollup_min']:.0f}-{r['rollup_max']:.0f})\n"
+                    f"  roll-up alone (`kiosk hub rollup` of the pushed events queued again): {r['rollup_eps']:.0f} events/s ({r['rollup_min']:.0f}-{r['rollup_max']:.0f})\n"
                     f"  (validation + opening sealed phones alone, one process: {r['clean_only_eps']:.0f} events/s)\n"
                     f"  hub peak RSS: worker {r['hub_rss_worker_mib']:.0f} MiB, master {r['hub_rss_master_mib']:.0f} MiB; statuses {r['statuses']}",
                     flush=True,
