@@ -372,7 +372,9 @@ def _warm(hub: HubProcess, keys: dict, codes: list[str], body: bytes) -> None:
 
 
 def _reset(url: str) -> None:
-    """Forget every pushed event and what ingest kept of it (the centres and keys stay)."""
+    """Forget every pushed event and what ingest kept of it (the centres and keys stay), once
+    the hub's roll-ups are done (a TRUNCATE under a running roll-up deadlocks with it)."""
+    _drain(url)
     with connect(url) as conn:
         conn.execute("TRUNCATE hub_event, hub_daily, hub_monthly, hub_person_day, hub_people, hub_people_count, hub_conflict, hub_rollup_queue")
         conn.execute("UPDATE hub_centre SET acked_seq = 0")
