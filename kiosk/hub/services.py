@@ -542,33 +542,36 @@ def ingest(session: Session, key: HubKey, raw_events: Any, hub: HubSecrets, *, n
     hub_conflict and reported; it still counts as received (it is not lost, and the kiosk must
     not resend it forever).
 
-    PostgreSQL, usually in three round trips after authentication: (1) one pipeline that
-    updates the centre's hub_centre row (its lock serialises the centre's pushes) with the
-    acknowledged sequence, sets a savepoint, and takes ids for the batch from hub_event's
-    sequence with the batch's roll-up queue row (kiosk.hub.rollup applies it just after, off the
-    request); (2) COPY the events straight into hub_event as they are validated (the server
-    parses one while Python checks the next); (3) the commit. When the hub already holds one of
-    the event_ids (a resend after a lost answer, a restored kiosk), the COPY fails on the unique
-    key: back to the savepoint, and the batch goes through a temporary table and INSERT … ON
-    CONFLICT DO NOTHING (_stage, _insert_staged). A bad event stops the COPY, and the caller's
-    rollback leaves nothing behind. A SQLite demo hub keeps its roll-ups here."""
+    PostgreSQL, usually in five round trips: (1) lock the centre's row and read its
+    acknowledged sequence; (2) a savepoint and ids for the batch from hub_event's sequence;
+    (3) COPY the events straight into hub_event as they are validated (the server parses one
+    while Python checks the next); (4) one statement queues the batch for the roll-ups
+    (kiosk.hub.rollup applies it just after, off the request) and records the acknowledged
+    sequence; (5) the commit. When the hub already holds one of the event_ids (a resend after a
+    lost answer, a restored kiosk), the COPY fails on the unique key: back to the savepoint, and
+    the batch goes through a temporary table and INSERT … ON CONFLICT DO NOTHING (_stage,
+    _insert_staged). A bad event stops the COPY, and the caller's rollback leaves nothing
+    behind. A SQLite demo hub keeps its roll-ups here."""
     now = now or utcnow()
     centre_id = key.centre_id
     postgres = session.get_bind().dialect.name == "postgresql"
-    app_version = app_version[:20]
+    copied: tuple[int, int] | None = None
     if postgres:
-        return _ingest_postgres(session, centre_id, raw_events, hub, now=now, app_version=app_version)
-    rows = _clean_events(raw_events, hub)  # SQLite (a demo hub): row by row, roll-ups kept here
-    state = session.scalar(select(HubCentre).where(HubCentre.centre_id == centre_id).with_for_update())
-    if state is None:
-        state = HubCentre(centre_id=centre_id, acked_seq=0)
-        session.add(state)
-        session.flush()
-    acked_before, scope_ids = state.acked_seq, scopes(session, centre_id)
-    level = str(getattr(key.centre.level, "value", key.centre.level))
-    for row in rows:
-        row["centre_id"] = centre_id
-        row["received_at"] = now
+        acked_before = _lock_centre(session, centre_id)
+        rows, copied = _copy_new(session, _cleaned(raw_events, hub), len(raw_events) if isinstance(raw_events, list) else 0, centre_id, now)
+        state = None
+    else:
+        rows = _clean_events(raw_events, hub)
+        state = session.scalar(select(HubCentre).where(HubCentre.centre_id == centre_id).with_for_update())
+        if state is None:
+            state = HubCentre(centre_id=centre_id, acked_seq=0)
+            session.add(state)
+            session.flush()
+        acked_before, scope_ids = state.acked_seq, scopes(session, centre_id)
+        level = str(getattr(key.centre.level, "value", key.centre.level))
+        for row in rows:
+            row["centre_id"] = centre_id
+            row["received_at"] = now
     # The acknowledged sequence: the longest run without gaps from what the hub held before.
     acked = acked_before
     for seq in sorted(row["seq"] for row in rows):
@@ -576,49 +579,28 @@ def ingest(session: Session, key: HubKey, raw_events: Any, hub: HubSecrets, *, n
             acked = seq
         elif seq > acked + 1:
             break
-    inserted_ids = _insert_events(session, rows, scope_ids, level)
-    forget_erased_people(session, centre_id, [row for row in rows if row["event_id"] in inserted_ids and row["type"] == "privacy.erased"])
-    result = _set_aside(session, centre_id, rows, inserted_ids, acked, now)
-    state.acked_seq = acked
-    state.last_push_at = now
-    if app_version:
-        state.app_version = app_version
-    session.flush()
-    return result
+    app_version = app_version[:20]
+    erasures = [row for row in rows if row["type"] == "privacy.erased"]
+    if postgres:
+        if copied is not None:
+            _acknowledge(session, centre_id, copied, len(rows), acked=acked, now=now, app_version=app_version)
+            inserted_ids = {row["event_id"] for row in rows}
+        else:
+            _stage(session, rows, centre_id, now)
+            inserted_ids = _insert_staged(session, centre_id, acked=acked, now=now, app_version=app_version)
+        erasures = [row for row in erasures if row["event_id"] in inserted_ids]
+        if erasures:
+            # The person's rows must be in the roll-ups before the hub relinks them: apply this
+            # centre's queued batches (this one included) in this transaction first, as the
+            # roll-ups were kept in the push before (a branch row added later under the token
+            # would count the person twice in the branch).
+            from kiosk.hub import rollup
 
-
-def _ingest_postgres(session: Session, centre_id: int, raw_events: Any, hub: HubSecrets, *, now: datetime, app_version: str) -> PushResult:
-    """ingest() on PostgreSQL (see there)."""
-    acked, ids = _acknowledge_and_reserve(session, centre_id, _batch_seqs(raw_events), now=now, app_version=app_version)
-    rows, copied = _copy_new(session, _cleaned(raw_events, hub), ids, centre_id, now)
-    if copied:
-        inserted_ids = {row["event_id"] for row in rows}
+            rollup.apply_queued(session, centre_id=centre_id, max_events=None)
     else:
-        _stage(session, rows, centre_id, now)
-        inserted_ids = _insert_staged(session, centre_id, now=now)
-    erasures = [row for row in rows if row["type"] == "privacy.erased" and row["event_id"] in inserted_ids]
-    if erasures:
-        # The person's rows must be in the roll-ups before the hub relinks them: apply this
-        # centre's queued batches (this one included) in this transaction first, as the roll-ups
-        # were kept in the push before (a branch row added later under the token would count
-        # the person twice in the branch).
-        from kiosk.hub import rollup
-
-        rollup.apply_queued(session, centre_id=centre_id, max_events=None)
+        inserted_ids = _insert_events(session, rows, scope_ids, level)
+        erasures = [row for row in erasures if row["event_id"] in inserted_ids]
     forget_erased_people(session, centre_id, erasures)
-    result = _set_aside(session, centre_id, rows, inserted_ids, acked, now)
-    # Written by SQL: whatever this session loaded of the centre's row is stale now.
-    loaded = session.identity_map.get(session.identity_key(HubCentre, (centre_id,)))
-    if loaded is not None:
-        session.expire(loaded)
-    session.flush()
-    return result
-
-
-def _set_aside(session: Session, centre_id: int, rows: Sequence[dict[str, Any]], inserted_ids: set[str], acked: int, now: datetime) -> PushResult:
-    """The push's answer: events inserted, duplicates (the same event_id with the same
-    payload), and conflicts (another payload: kept in hub_conflict once, the first version
-    stays)."""
     result = PushResult(acked_seq=acked, inserted=len(inserted_ids))
     others = [row for row in rows if row["event_id"] not in inserted_ids] if len(inserted_ids) < len(rows) else []
     if others:
@@ -641,6 +623,17 @@ def _set_aside(session: Session, centre_id: int, rows: Sequence[dict[str, Any]],
                         centre_id=centre_id, event_id=row["event_id"], seq=row["seq"], payload=row["payload"], payload_hash=row["payload_hash"], received_at=now
                     )
                 )
+    if state is not None:
+        state.acked_seq = acked
+        state.last_push_at = now
+        if app_version:
+            state.app_version = app_version
+    else:
+        # Written by the statement: whatever this session loaded of the row is stale now.
+        loaded = session.identity_map.get(session.identity_key(HubCentre, (centre_id,)))
+        if loaded is not None:
+            session.expire(loaded)
+    session.flush()
     return result
 
 
@@ -691,52 +684,21 @@ def _driver(session: Session) -> Any:
     return session.connection().connection.driver_connection
 
 
-def _batch_seqs(raw_events: Any) -> list[int]:
-    """The seqs of a batch of the right shape (what the acknowledged sequence is computed from,
-    before the events are validated: a bad one rolls everything back), else HubError."""
-    if isinstance(raw_events, list) and 0 < len(raw_events) <= protocol.MAX_BATCH_EVENTS:
-        seqs = [raw.get("seq") if type(raw) is dict else None for raw in raw_events]
-        if all(type(seq) is int and 1 <= seq <= MAX_BIGINT for seq in seqs):
-            return seqs  # type: ignore[return-value]
-    raise HubError("bad_batch", _l("The batch is not a list of valid events."))
+def _lock_centre(session: Session, centre_id: int) -> int:
+    """PostgreSQL: lock the centre's hub row (two pushes of one centre go one after the other,
+    so the ids a push inserts for its centre form a range no other push of it shares) and read
+    its acknowledged sequence."""
+    with _driver(session).cursor() as cursor:
+        row = cursor.execute(_LOCK_CENTRE, {"centre": centre_id}, prepare=True).fetchone()
+        if row is None:  # a key issued before hub_centre rows came with it
+            cursor.execute(
+                "INSERT INTO hub_centre (centre_id, acked_seq, app_version) VALUES (%(centre)s, 0, '') ON CONFLICT DO NOTHING", {"centre": centre_id}
+            )
+            row = cursor.execute(_LOCK_CENTRE, {"centre": centre_id}).fetchone()
+    return int(row[0])
 
 
-def _acknowledge_and_reserve(session: Session, centre_id: int, seqs: list[int], *, now: datetime, app_version: str) -> tuple[int, list[int]]:
-    """PostgreSQL, one round trip (a pipeline): record the acknowledged sequence (the longest run
-    without gaps from what the hub held, over ``seqs``) on the centre's hub_centre row, whose lock
-    serialises the centre's pushes; set the savepoint hub_push; then, only once the row is
-    locked, take an id per event from hub_event's sequence and queue their range for the
-    roll-ups (so no other push of the centre has ids in it). (acknowledged seq, the ids)."""
-    raw = _driver(session)
-    for _attempt in range(2):
-        with raw.pipeline():
-            ack = raw.cursor()
-            ack.execute(_ACKNOWLEDGE, {"centre": centre_id, "seqs": seqs, "now": now, "app_version": app_version}, prepare=True)
-            raw.execute("SAVEPOINT hub_push")
-            reserve = raw.cursor()
-            reserve.execute(_RESERVE, {"centre": centre_id, "n": len(seqs), "now": now}, prepare=True)
-        acked, ids = ack.fetchone(), reserve.fetchone()
-        if acked is not None:
-            return int(acked[0]), sorted(ids[0])
-        # A key issued before hub_centre rows came with it: add the row, then again.
-        raw.execute("ROLLBACK TO SAVEPOINT hub_push")
-        raw.execute("INSERT INTO hub_centre (centre_id, acked_seq, app_version) VALUES (%(centre)s, 0, '') ON CONFLICT DO NOTHING", {"centre": centre_id})
-    raise RuntimeError("hub_centre row missing")
-
-
-# The first seq after acked_seq that the batch lacks, minus one (numeric: acked_seq may be near
-# the largest bigint).
-_ACKNOWLEDGE = """UPDATE hub_centre SET
-        acked_seq = (SELECT min(g) - 1 FROM generate_series(acked_seq::numeric + 1, acked_seq::numeric + cardinality(%(seqs)s::bigint[]) + 1) AS g
-                     WHERE g NOT IN (SELECT unnest(%(seqs)s::bigint[])::numeric)),
-        last_push_at = %(now)s,
-        app_version = CASE WHEN %(app_version)s = '' THEN app_version ELSE %(app_version)s END
-    WHERE centre_id = %(centre)s
-    RETURNING acked_seq"""
-
-_RESERVE = """WITH ids AS MATERIALIZED (SELECT nextval('hub_event_id_seq') AS id FROM generate_series(1, %(n)s::int)),
-    queued AS (INSERT INTO hub_rollup_queue (centre_id, first_id, last_id, events, queued_at) SELECT %(centre)s, min(id), max(id), %(n)s, %(now)s FROM ids)
-    SELECT array_agg(id) FROM ids"""
+_LOCK_CENTRE = "SELECT acked_seq FROM hub_centre WHERE centre_id = %(centre)s FOR UPDATE"
 
 _INCOMING = (
     "CREATE TEMPORARY TABLE IF NOT EXISTS hub_event_incoming (centre_id integer, seq bigint, event_id varchar(36), type varchar(40), "
@@ -764,25 +726,52 @@ def _event_row(row: dict[str, Any], centre_id: int, now: datetime) -> tuple:
     )
 
 
-def _copy_new(session: Session, events: Iterator[dict[str, Any]], ids: list[int], centre_id: int, now: datetime) -> tuple[list[dict[str, Any]], bool]:
+def _copy_new(
+    session: Session, events: Iterator[dict[str, Any]], count: int, centre_id: int, now: datetime
+) -> tuple[list[dict[str, Any]], tuple[int, int] | None]:
     """PostgreSQL, the usual push (events the hub does not hold yet): COPY them straight into
-    hub_event with ``ids`` (_acknowledge_and_reserve) as they are validated. (The validated
-    rows, True); or (the rows, False) when the hub already holds one of the event_ids: the COPY
-    failed on the unique key and the savepoint hub_push was rolled back (with the batch's queue
-    row), for the caller to insert them with ON CONFLICT. Validation raises at the first bad
+    hub_event as they are validated, under a savepoint, with ``count`` ids taken from its
+    sequence after the centre's row was locked (so no other push of the centre has ids in their
+    range). The validated rows and (first id, last id); or the rows and None when the hub
+    already holds one of the event_ids (the COPY failed on the unique key and the savepoint was
+    rolled back: the caller inserts them with ON CONFLICT). Validation raises at the first bad
     event, which aborts the COPY."""
+    if not 0 < count <= protocol.MAX_BATCH_EVENTS:
+        return list(events), None  # _cleaned refuses the batch
     rows: list[dict[str, Any]] = []
     with _driver(session).cursor() as cursor:
+        cursor.execute(f"SAVEPOINT hub_push; SELECT nextval('hub_event_id_seq') FROM generate_series(1, {int(count)})")
+        cursor.nextset()
+        ids = sorted(value for (value,) in cursor.fetchall())
         try:
             with cursor.copy(f"COPY hub_event (id, {', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
-                for row, event_id in zip(events, ids, strict=True):
+                for row, event_id in zip(events, ids, strict=False):
                     rows.append(row)
                     copy.write_row((event_id, *_event_row(row, centre_id, now)))
         except psycopg_errors.UniqueViolation:
             cursor.execute("ROLLBACK TO SAVEPOINT hub_push")
             rows.extend(events)  # validate the rest
-            return rows, False
-    return rows, True
+            return rows, None
+    if len(rows) != count:  # cannot happen: _cleaned yields one row per event or raises
+        raise HubError("bad_batch", _l("The batch is not a list of valid events."))
+    return rows, (ids[0], ids[-1])
+
+
+def _acknowledge(session: Session, centre_id: int, ids: tuple[int, int], count: int, *, acked: int, now: datetime, app_version: str) -> None:
+    """PostgreSQL, after _copy_new: queue the batch for the roll-ups and record the
+    acknowledged sequence, in one statement."""
+    with _driver(session).cursor() as cursor:
+        cursor.execute(
+            """WITH ack AS (
+                    UPDATE hub_centre SET acked_seq = %(acked)s, last_push_at = %(now)s,
+                           app_version = CASE WHEN %(app_version)s = '' THEN app_version ELSE %(app_version)s END
+                    WHERE centre_id = %(centre)s
+                )
+                INSERT INTO hub_rollup_queue (centre_id, first_id, last_id, events, queued_at)
+                VALUES (%(centre)s, %(first)s, %(last)s, %(count)s, %(now)s)""",
+            {"centre": centre_id, "acked": acked, "now": now, "app_version": app_version, "first": ids[0], "last": ids[1], "count": count},
+            prepare=True,
+        )
 
 
 def _stage(session: Session, rows: Iterable[dict[str, Any]], centre_id: int, now: datetime) -> None:
@@ -798,16 +787,20 @@ def _stage(session: Session, rows: Iterable[dict[str, Any]], centre_id: int, now
                 copy.write_row(_event_row(row, centre_id, now))
 
 
-def _insert_staged(session: Session, centre_id: int, *, now: datetime) -> set[str]:
+def _insert_staged(session: Session, centre_id: int, *, acked: int, now: datetime, app_version: str) -> set[str]:
     """PostgreSQL: one statement inserts the staged events the hub does not hold yet (ON
     CONFLICT DO NOTHING RETURNING), queues what it inserted for the roll-ups (one
-    hub_rollup_queue row: the centre and the range of ids, kiosk.hub.rollup); the event_ids
-    inserted. The way of a batch the hub may hold already (resends); others go straight in by
-    COPY (_copy_new)."""
+    hub_rollup_queue row: the centre and the range of ids, kiosk.hub.rollup) and records the
+    acknowledged sequence; the event_ids inserted. (Row by row through the ORM it cost ~0.5 ms
+    an event, most of a push; the roll-ups in this statement were a third of it.)"""
     columns = ", ".join(EVENT_COLUMNS)
     with _driver(session).cursor() as cursor:
         cursor.execute(
-            f"""WITH inserted AS (
+            f"""WITH ack AS (
+                    UPDATE hub_centre SET acked_seq = %(acked)s, last_push_at = %(now)s,
+                           app_version = CASE WHEN %(app_version)s = '' THEN app_version ELSE %(app_version)s END
+                    WHERE centre_id = %(centre)s
+                ), inserted AS (
                     INSERT INTO hub_event ({columns}) SELECT {columns} FROM hub_event_incoming ORDER BY seq
                     ON CONFLICT (centre_id, event_id) DO NOTHING
                     RETURNING id, event_id
@@ -816,7 +809,7 @@ def _insert_staged(session: Session, centre_id: int, *, now: datetime) -> set[st
                     SELECT %(centre)s, min(id), max(id), count(*), %(now)s FROM inserted HAVING count(*) > 0
                 )
                 SELECT event_id FROM inserted""",
-            {"centre": centre_id, "now": now},
+            {"centre": centre_id, "acked": acked, "now": now, "app_version": app_version},
             prepare=True,  # planned once per connection (planning it took as long as running it)
         )
         return {event_id for (event_id,) in cursor.fetchall()}
