@@ -4,7 +4,6 @@ dashboard right after a push, and erasures exact with batches still queued."""
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -18,7 +17,7 @@ from kiosk.extensions import db
 from kiosk.hub import rollup, services
 from kiosk.hub.models import HubKey
 from kiosk.sync.protocol import seal
-from tests.helpers import csrf_token, make_app
+from tests.helpers import at_once, csrf_token, make_app
 from tests.sync.conftest import HUB_PUBLIC_KEY, HubProcess, create_database, hub_config
 from tests.sync.helpers import enrol, enrolment_code, fill_outbox, hub_cli, rollups_and_recount
 
@@ -82,22 +81,15 @@ def test_two_workers_racing_roll_each_batch_up_exactly_once(hub_app, hub_sql):
                 assert services.ingest(db.session, keys[code], events[20:] + fresh, hub).inserted == 20
         db.session.remove()
         assert _queued(hub_sql) == 15
-        ready = threading.Barrier(2)
-        results: list = []
 
-        def worker(ready=ready, results=results) -> None:
+        def roll() -> rollup.Applied:
             with hub_app.app_context():
                 try:
-                    ready.wait()
-                    results.append(rollup.catch_up(db.session))
+                    return rollup.catch_up(db.session)
                 finally:
                     db.session.remove()
 
-        threads = [threading.Thread(target=worker) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        results = at_once([roll, roll])  # two hub workers, each its own connection
         assert sum(r.batches for r in results) == 15 and sum(r.events for r in results) == 12 * 40 + 3 * 20
         assert _queued(hub_sql) == 0
         kept, expected = rollups_and_recount(hub_sql)
