@@ -4,10 +4,12 @@
     .venv/bin/python bench/sync.py --part ingest|catchup|fleet|dashboard ...   (TEST_POSTGRES_URL set)
 
 1. ingest: hub ingest events/s through the real API path (signed gzip batches of 500 POSTed
-   to the hub under gunicorn, sealed phones opened, pseudonyms, daily roll-ups, acknowledged
-   sequence) against, in the same run and into the same table of fresh databases of the same
-   schema, a bare COPY and an executemany (psycopg 3, plain INSERT) of the same rows as the
-   hub stores them (phones already opened: the baselines do no crypto).
+   to the hub under gunicorn, sealed phones opened, pseudonyms, acknowledged sequence, the
+   batch queued for the roll-ups) against, in the same run and into the same table of fresh
+   databases of the same schema, a bare COPY and an executemany (psycopg 3, plain INSERT) of
+   the same rows as the hub stores them (phones already opened: the baselines do no crypto).
+   The roll-ups follow off the request (kiosk.hub.rollup), so the part also reports when the
+   queue is empty after one kiosk's push, push + roll-up events/s, and the roll-up alone.
 2. catchup: a kiosk offline for 30 days (60,000 events in its outbox, phones sealed as an
    enrolled kiosk writes them) catches up in one `kiosk sync`: time, kiosk push events/s end
    to end over HTTP, peak RSS of the kiosk process and of the hub's workers.
@@ -292,7 +294,7 @@ def part_ingest(pg: str, work: Path, events_count: int, workers: int, repeat: in
     cleaned = [row for batch in batches for row in services._clean_events(batch, secrets)]
     result["clean_only_eps"] = events_count / (time.perf_counter() - started)  # validation + opening 70 % sealed phones
     received = datetime.now(UTC)
-    runs: dict[str, list[float]] = {"copy": [], "executemany": [], "api": [], "api_parallel": []}
+    runs: dict[str, list[float]] = {"copy": [], "executemany": [], "api": [], "api_parallel": [], "drain_s": [], "api_rolled_up": [], "rollup": []}
     codes = ["XH-CY-CY1", "XH-GD-JH", "XH-SP-WJC", "XH-ZT-CDC", "XH-LY-HLSQ", "XH-ZT-YCXZ", "XH-ZHPG", "XH-CY"][: max(parallel, 1)]
     for round_ in range(repeat):
         url_copy, url_many = fresh_database(pg, "bench_copy"), fresh_database(pg, "bench_many")
@@ -331,7 +333,13 @@ def part_ingest(pg: str, work: Path, events_count: int, workers: int, repeat: in
             _warm(hub, keys, codes, bodies[0])
             _reset(url_api)
             # One kiosk's batches, one after the other, as `kiosk sync` sends them.
-            runs["api"].append(events_count / _push(hub, keys, codes[:1], bodies))
+            pushed = _push(hub, keys, codes[:1], bodies)
+            runs["api"].append(events_count / pushed)
+            # The roll-ups follow the push off the request (kiosk.hub.rollup): how long after the
+            # last answer the queue is empty, then the same roll-ups alone, timed in process.
+            drain = _drain(url_api)
+            runs["drain_s"].append(drain)
+            runs["api_rolled_up"].append(events_count / (pushed + drain))
             with connect(url_api) as conn:
                 assert exactly_once(conn, codes[:1])[codes[0]] == (events_count, events_count, 1, events_count, events_count)
             _reset(url_api)
@@ -342,10 +350,12 @@ def part_ingest(pg: str, work: Path, events_count: int, workers: int, repeat: in
             runs["api_parallel"].append(share * len(codes) * protocol.MAX_BATCH_EVENTS / seconds)
             result["hub_rss_worker_mib"], result["hub_rss_master_mib"] = hub_worker_rss(hub)
             result["statuses"] = access_statuses(hub)
+        # After the hub stopped (its workers' roll-ups would take part of the queue).
+        runs["rollup"].append(_rollup_alone(url_api, work))
         print(f"  round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.0f}/s" for k, v in runs.items()), flush=True)
     for key, values in runs.items():
         result[f"{key}_eps"], result[f"{key}_min"], result[f"{key}_max"] = statistics.median(values), min(values), max(values)
-    for key in ("api", "api_parallel"):
+    for key in ("api", "api_parallel", "api_rolled_up"):
         result[f"{key}_to_executemany"] = statistics.median(a / m for a, m in zip(runs[key], runs["executemany"], strict=True))
         result[f"{key}_to_copy"] = statistics.median(a / c for a, c in zip(runs[key], runs["copy"], strict=True))
     result["load_after"] = load()
@@ -362,10 +372,43 @@ def _warm(hub: HubProcess, keys: dict, codes: list[str], body: bytes) -> None:
 
 
 def _reset(url: str) -> None:
-    """Forget every pushed event and what ingest kept of it (the centres and keys stay)."""
+    """Forget every pushed event and what ingest kept of it (the centres and keys stay), once
+    the hub's roll-ups are done (a TRUNCATE under a running roll-up deadlocks with it)."""
+    _drain(url)
     with connect(url) as conn:
-        conn.execute("TRUNCATE hub_event, hub_daily, hub_monthly, hub_person_day, hub_people, hub_people_count, hub_conflict")
+        conn.execute("TRUNCATE hub_event, hub_daily, hub_monthly, hub_person_day, hub_people, hub_people_count, hub_conflict, hub_rollup_queue")
         conn.execute("UPDATE hub_centre SET acked_seq = 0")
+
+
+def _drain(url: str) -> float:
+    """Seconds until the hub's background roll-up has emptied the queue."""
+    started = time.perf_counter()
+    with connect(url) as conn:
+        while conn.execute("SELECT count(*) FROM hub_rollup_queue").fetchone()[0]:
+            time.sleep(0.005)
+    return time.perf_counter() - started
+
+
+def _rollup_alone(url: str, work: Path) -> float:
+    """Events/s of `kiosk hub rollup` (rollup.catch_up, in this process, the hub stopped) over
+    every event the hub holds (the last run's) queued again in batches of 500, the roll-ups
+    emptied first."""
+    from kiosk.hub import rollup
+
+    with connect(url) as conn:
+        (events_count,) = conn.execute("SELECT count(*) FROM hub_event").fetchone()
+        conn.execute("TRUNCATE hub_daily, hub_monthly, hub_person_day, hub_people, hub_people_count, hub_rollup_queue")
+        conn.execute(
+            "INSERT INTO hub_rollup_queue (centre_id, first_id, last_id, events, queued_at)"
+            " SELECT centre_id, min(id), max(id), count(*), now() FROM (SELECT centre_id, id, (row_number() OVER (ORDER BY id) - 1) / 500 AS b FROM hub_event) x"
+            " GROUP BY centre_id, b"
+        )
+    with hub_app(url, work):
+        started = time.perf_counter()
+        done = rollup.catch_up(db.session)
+        seconds = time.perf_counter() - started
+    assert done.events == events_count, done
+    return events_count / seconds
 
 
 def _push(hub: HubProcess, keys: dict, codes: list[str], bodies: list[bytes], share: int | None = None) -> float:
@@ -729,6 +772,9 @@ def main() -> None:
                     f"{r['api_to_executemany']:.0%} of executemany, {r['api_to_copy']:.0%} of COPY\n"
                     f"  hub API, {r['parallel']} kiosks at once {r['api_parallel_eps']:7.0f} events/s ({r['api_parallel_min']:.0f}-{r['api_parallel_max']:.0f}) = "
                     f"{r['api_parallel_to_executemany']:.0%} of executemany, {r['api_parallel_to_copy']:.0%} of COPY\n"
+                    f"  roll-ups after 1 kiosk's push: queue empty {r['drain_s_eps']:.2f} s after the last answer; pushed and rolled up "
+                    f"{r['api_rolled_up_eps']:7.0f} events/s = {r['api_rolled_up_to_executemany']:.0%} of executemany\n"
+                    f"  roll-up alone (`kiosk hub rollup` of the pushed events queued again): {r['rollup_eps']:.0f} events/s ({r['rollup_min']:.0f}-{r['rollup_max']:.0f})\n"
                     f"  (validation + opening sealed phones alone, one process: {r['clean_only_eps']:.0f} events/s)\n"
                     f"  hub peak RSS: worker {r['hub_rss_worker_mib']:.0f} MiB, master {r['hub_rss_master_mib']:.0f} MiB; statuses {r['statuses']}",
                     flush=True,

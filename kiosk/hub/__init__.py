@@ -14,8 +14,9 @@ def feature() -> Feature:
 def _setup(app) -> None:
     if app.config.get("ROLE") != "hub":
         return
-    from kiosk.hub import api, cli, views
+    from kiosk.hub import api, cli, rollup, views
 
+    rollup.setup(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(views.bp)
     app.register_blueprint(cli.bp)

@@ -8,7 +8,7 @@ import logging
 from flask import Blueprint, current_app, jsonify, request
 
 from kiosk.extensions import csrf, db
-from kiosk.hub import services
+from kiosk.hub import rollup, services
 from kiosk.hub.services import HubError
 from kiosk.i18n import _l
 from kiosk.sync import protocol
@@ -72,6 +72,8 @@ def push():
     if request.content_length is not None and request.content_length > protocol.MAX_BATCH_BYTES:
         return jsonify(error="batch_too_large", message=str(_l("A batch may be at most %(n)d bytes.", n=protocol.MAX_BATCH_BYTES))), 413
     result = services.push_unit(db.session, _signed(), _hub())
+    if result.inserted:  # committed: this worker's roller applies the batch to the roll-ups soon
+        rollup.wake(current_app)
     # 409 says "stored, acknowledged, but some event_ids came with a different payload": they
     # are set aside on the hub for district staff, and the acknowledged sequence moved on.
     status = 409 if result.conflicts else 200

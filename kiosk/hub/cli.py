@@ -62,6 +62,19 @@ def demo_command() -> None:
     click.echo("District login: district / district-demo-1; sub-district (翠苑): cuiyuan / cuiyuan-demo-1")
 
 
+@bp.cli.command("rollup")
+def rollup_command() -> None:
+    """Apply every queued push to the dashboard's roll-ups now (they are otherwise applied just
+    after each push and before every dashboard read): after a restore or an outage."""
+    from kiosk.extensions import db
+    from kiosk.hub import rollup
+
+    done = rollup.catch_up(db.session)
+    left = rollup.pending(db.session)
+    db.session.rollback()  # end the read
+    click.echo(f"{done.batches} batch(es), {done.events} event(s) rolled up; {left.batches} batch(es) pending")
+
+
 @bp.cli.command("enrolment")
 @click.argument("centre_code")
 def enrolment_command(centre_code: str) -> None:

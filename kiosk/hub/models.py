@@ -273,6 +273,22 @@ class HubPeopleCentre(Base):
     scopes: Mapped[str] = mapped_column(Text)
 
 
+class HubRollupQueue(Base):
+    """A pushed batch not yet in the roll-ups (kiosk.hub.rollup): the centre and the range of
+    hub_event ids the push inserted. Pushes of one centre are serialised by its hub_centre row,
+    so the range holds that push's rows of the centre and no other's (other centres' rows in
+    it are told apart by centre_id). Applied and deleted in one transaction."""
+
+    __tablename__ = "hub_rollup_queue"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    centre_id: Mapped[int] = mapped_column(ForeignKey("centre.id"))
+    first_id: Mapped[int] = mapped_column(BigInteger)
+    last_id: Mapped[int] = mapped_column(BigInteger)
+    events: Mapped[int]
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class HubPublication(Base):
     """A district activity, notice or reward list published to every centre. ``revision`` grows
     with every change (deletions included), and kiosks pull everything after their cursor."""

@@ -3,7 +3,8 @@
 Plain functions over a Session (no Flask). The units of work own their transaction
 (kiosk.db.write_transaction): create_enrolment, revoke_keys, and one per signed API request
 (signed_unit: hello, roll, push, pull) in which authentication records the nonce and the work
-inserts the events, the conflicts, the roll-ups and the acknowledged sequence, committed once,
+inserts the events, the conflicts, the roll-up queue row and the acknowledged sequence,
+committed once (the roll-ups themselves are applied off the push: kiosk.hub.rollup),
 so a refused or interrupted request leaves nothing behind. The pieces they are made of (enrol,
 authenticate, ingest, pull, publish …) write in the caller's transaction.
 """
@@ -26,6 +27,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import orjson
+from psycopg import errors as psycopg_errors
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -540,17 +542,23 @@ def ingest(session: Session, key: HubKey, raw_events: Any, hub: HubSecrets, *, n
     hub_conflict and reported; it still counts as received (it is not lost, and the kiosk must
     not resend it forever).
 
-    PostgreSQL, in four round trips: (1) lock the centre's row and read its acknowledged
-    sequence and ancestors; (2) COPY the events into a temporary table as they are validated
-    (the server parses one while Python checks the next); (3) one statement inserts, keeps every
-    roll-up and the acknowledged sequence; (4) the commit. A bad event stops the COPY, and the
-    caller's rollback leaves nothing behind."""
+    PostgreSQL, usually in five round trips: (1) lock the centre's row and read its
+    acknowledged sequence; (2) a savepoint and ids for the batch from hub_event's sequence;
+    (3) COPY the events straight into hub_event as they are validated (the server parses one
+    while Python checks the next); (4) one statement queues the batch for the roll-ups
+    (kiosk.hub.rollup applies it just after, off the request) and records the acknowledged
+    sequence; (5) the commit. When the hub already holds one of the event_ids (a resend after a
+    lost answer, a restored kiosk), the COPY fails on the unique key: back to the savepoint, and
+    the batch goes through a temporary table and INSERT … ON CONFLICT DO NOTHING (_stage,
+    _insert_staged). A bad event stops the COPY, and the caller's rollback leaves nothing
+    behind. A SQLite demo hub keeps its roll-ups here."""
     now = now or utcnow()
     centre_id = key.centre_id
     postgres = session.get_bind().dialect.name == "postgresql"
+    copied: tuple[int, int] | None = None
     if postgres:
-        acked_before, scope_ids, level = _lock_centre(session, centre_id)
-        rows = _stage(session, _cleaned(raw_events, hub), centre_id, now)
+        acked_before = _lock_centre(session, centre_id)
+        rows, copied = _copy_new(session, _cleaned(raw_events, hub), len(raw_events) if isinstance(raw_events, list) else 0, centre_id, now)
         state = None
     else:
         rows = _clean_events(raw_events, hub)
@@ -572,11 +580,27 @@ def ingest(session: Session, key: HubKey, raw_events: Any, hub: HubSecrets, *, n
         elif seq > acked + 1:
             break
     app_version = app_version[:20]
+    erasures = [row for row in rows if row["type"] == "privacy.erased"]
     if postgres:
-        inserted_ids = _insert_staged(session, centre_id, scope_ids, level, acked=acked, now=now, app_version=app_version)
+        if copied is not None:
+            _acknowledge(session, centre_id, copied, len(rows), acked=acked, now=now, app_version=app_version)
+            inserted_ids = {row["event_id"] for row in rows}
+        else:
+            _stage(session, rows, centre_id, now)
+            inserted_ids = _insert_staged(session, centre_id, acked=acked, now=now, app_version=app_version)
+        erasures = [row for row in erasures if row["event_id"] in inserted_ids]
+        if erasures:
+            # The person's rows must be in the roll-ups before the hub relinks them: apply this
+            # centre's queued batches (this one included) in this transaction first, as the
+            # roll-ups were kept in the push before (a branch row added later under the token
+            # would count the person twice in the branch).
+            from kiosk.hub import rollup
+
+            rollup.apply_queued(session, centre_id=centre_id, max_events=None)
     else:
         inserted_ids = _insert_events(session, rows, scope_ids, level)
-    forget_erased_people(session, centre_id, [row for row in rows if row["event_id"] in inserted_ids and row["type"] == "privacy.erased"])
+        erasures = [row for row in erasures if row["event_id"] in inserted_ids]
+    forget_erased_people(session, centre_id, erasures)
     result = PushResult(acked_seq=acked, inserted=len(inserted_ids))
     others = [row for row in rows if row["event_id"] not in inserted_ids] if len(inserted_ids) < len(rows) else []
     if others:
@@ -660,82 +684,115 @@ def _driver(session: Session) -> Any:
     return session.connection().connection.driver_connection
 
 
-def _lock_centre(session: Session, centre_id: int) -> tuple[int, list[int], str]:
-    """PostgreSQL: lock the centre's hub row (two pushes of one centre go one after the other)
-    and read, in the same round trip, its acknowledged sequence, the centre's ancestors and its
-    level."""
-    raw = _driver(session)
-    with raw.cursor() as cursor:
+def _lock_centre(session: Session, centre_id: int) -> int:
+    """PostgreSQL: lock the centre's hub row (two pushes of one centre go one after the other,
+    so the ids a push inserts for its centre form a range no other push of it shares) and read
+    its acknowledged sequence."""
+    with _driver(session).cursor() as cursor:
         row = cursor.execute(_LOCK_CENTRE, {"centre": centre_id}, prepare=True).fetchone()
         if row is None:  # a key issued before hub_centre rows came with it
             cursor.execute(
                 "INSERT INTO hub_centre (centre_id, acked_seq, app_version) VALUES (%(centre)s, 0, '') ON CONFLICT DO NOTHING", {"centre": centre_id}
             )
             row = cursor.execute(_LOCK_CENTRE, {"centre": centre_id}).fetchone()
-    acked, ancestors = int(row[0]), list(row[1] or [])
-    found = [centre_id]
-    for scope_id in ancestors:
-        if scope_id in found:  # a loop in the tree ends the walk
-            break
-        found.append(scope_id)
-    return acked, found, str(row[2] or "")
+    return int(row[0])
 
 
-_LOCK_CENTRE = (
-    "SELECT h.acked_seq, ARRAY(WITH RECURSIVE up (id, parent_id, depth) AS ("
-    " SELECT id, parent_id, 0 FROM centre WHERE id = h.centre_id"
-    " UNION ALL SELECT c.id, c.parent_id, up.depth + 1 FROM centre c JOIN up ON c.id = up.parent_id WHERE up.depth < 64"
-    ") SELECT id FROM up WHERE depth > 0 ORDER BY depth),"
-    " (SELECT level FROM centre WHERE id = h.centre_id)"
-    " FROM hub_centre h WHERE h.centre_id = %(centre)s FOR UPDATE OF h"
-)
+_LOCK_CENTRE = "SELECT acked_seq FROM hub_centre WHERE centre_id = %(centre)s FOR UPDATE"
 
 _INCOMING = (
     "CREATE TEMPORARY TABLE IF NOT EXISTS hub_event_incoming (centre_id integer, seq bigint, event_id varchar(36), type varchar(40), "
     "schema_version integer, occurred_at timestamptz, day date, received_at timestamptz, person varchar(64), payload jsonb, "
-    "payload_hash varchar(64), points bigint) ON COMMIT DELETE ROWS"
+    "payload_hash varchar(64)) ON COMMIT DELETE ROWS"
 )
 
 
-def _stage(session: Session, events: Iterable[dict[str, Any]], centre_id: int, now: datetime) -> list[dict[str, Any]]:
-    """PostgreSQL: COPY validated events into the temporary table as they come (validation
-    raises at the first bad one, which aborts the COPY); the rows, as _clean_events gives them.
-    The table lives as long as the pooled connection, its rows as long as the transaction (ON
-    COMMIT DELETE ROWS), so a rolled-back push leaves nothing behind."""
-    raw = _driver(session)
+def _event_row(row: dict[str, Any], centre_id: int, now: datetime) -> tuple:
+    """A validated event as the EVENT_COLUMNS of hub_event (and of the temporary table)."""
+    row["centre_id"] = centre_id
+    row["received_at"] = now
+    return (
+        centre_id,
+        row["seq"],
+        row["event_id"],
+        row["type"],
+        row["schema_version"],
+        row["occurred_at"],
+        row["day"],
+        now,
+        row["person"],
+        row["payload_json"],
+        row["payload_hash"],
+    )
+
+
+def _copy_new(
+    session: Session, events: Iterator[dict[str, Any]], count: int, centre_id: int, now: datetime
+) -> tuple[list[dict[str, Any]], tuple[int, int] | None]:
+    """PostgreSQL, the usual push (events the hub does not hold yet): COPY them straight into
+    hub_event as they are validated, under a savepoint, with ``count`` ids taken from its
+    sequence after the centre's row was locked (so no other push of the centre has ids in their
+    range). The validated rows and (first id, last id); or the rows and None when the hub
+    already holds one of the event_ids (the COPY failed on the unique key and the savepoint was
+    rolled back: the caller inserts them with ON CONFLICT). Validation raises at the first bad
+    event, which aborts the COPY."""
+    if not 0 < count <= protocol.MAX_BATCH_EVENTS:
+        return list(events), None  # _cleaned refuses the batch
     rows: list[dict[str, Any]] = []
-    with raw.cursor() as cursor:
+    with _driver(session).cursor() as cursor:
+        cursor.execute(f"SAVEPOINT hub_push; SELECT nextval('hub_event_id_seq') FROM generate_series(1, {int(count)})")
+        cursor.nextset()
+        ids = sorted(value for (value,) in cursor.fetchall())
+        try:
+            with cursor.copy(f"COPY hub_event (id, {', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
+                for row, event_id in zip(events, ids, strict=False):
+                    rows.append(row)
+                    copy.write_row((event_id, *_event_row(row, centre_id, now)))
+        except psycopg_errors.UniqueViolation:
+            cursor.execute("ROLLBACK TO SAVEPOINT hub_push")
+            rows.extend(events)  # validate the rest
+            return rows, None
+    if len(rows) != count:  # cannot happen: _cleaned yields one row per event or raises
+        raise HubError("bad_batch", _l("The batch is not a list of valid events."))
+    return rows, (ids[0], ids[-1])
+
+
+def _acknowledge(session: Session, centre_id: int, ids: tuple[int, int], count: int, *, acked: int, now: datetime, app_version: str) -> None:
+    """PostgreSQL, after _copy_new: queue the batch for the roll-ups and record the
+    acknowledged sequence, in one statement."""
+    with _driver(session).cursor() as cursor:
+        cursor.execute(
+            """WITH ack AS (
+                    UPDATE hub_centre SET acked_seq = %(acked)s, last_push_at = %(now)s,
+                           app_version = CASE WHEN %(app_version)s = '' THEN app_version ELSE %(app_version)s END
+                    WHERE centre_id = %(centre)s
+                )
+                INSERT INTO hub_rollup_queue (centre_id, first_id, last_id, events, queued_at)
+                VALUES (%(centre)s, %(first)s, %(last)s, %(count)s, %(now)s)""",
+            {"centre": centre_id, "acked": acked, "now": now, "app_version": app_version, "first": ids[0], "last": ids[1], "count": count},
+            prepare=True,
+        )
+
+
+def _stage(session: Session, rows: Iterable[dict[str, Any]], centre_id: int, now: datetime) -> None:
+    """PostgreSQL, a batch holding event_ids the hub may hold already: COPY the validated rows
+    into the temporary table for _insert_staged. The table lives as long as the pooled
+    connection, its rows as long as the transaction (ON COMMIT DELETE ROWS), so a rolled-back
+    push leaves nothing behind."""
+    with _driver(session).cursor() as cursor:
         cursor.execute(_INCOMING, prepare=False)
         cursor.execute("DELETE FROM hub_event_incoming")
-        with cursor.copy(f"COPY hub_event_incoming ({', '.join(EVENT_COLUMNS)}, points) FROM STDIN") as copy:
-            for row in events:
-                row["centre_id"] = centre_id
-                row["received_at"] = now
-                copy.write_row(
-                    (
-                        centre_id,
-                        row["seq"],
-                        row["event_id"],
-                        row["type"],
-                        row["schema_version"],
-                        row["occurred_at"],
-                        row["day"],
-                        now,
-                        row["person"],
-                        row["payload_json"],
-                        row["payload_hash"],
-                        row["points"],
-                    )
-                )
-                rows.append(row)
-    return rows
+        with cursor.copy(f"COPY hub_event_incoming ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(_event_row(row, centre_id, now))
 
 
-def _insert_staged(session: Session, centre_id: int, scope_ids: Sequence[int], level: str, *, acked: int, now: datetime, app_version: str) -> set[str]:
+def _insert_staged(session: Session, centre_id: int, *, acked: int, now: datetime, app_version: str) -> set[str]:
     """PostgreSQL: one statement inserts the staged events the hub does not hold yet (ON
-    CONFLICT DO NOTHING RETURNING), adds those (only those) to every roll-up and records the
+    CONFLICT DO NOTHING RETURNING), queues what it inserted for the roll-ups (one
+    hub_rollup_queue row: the centre and the range of ids, kiosk.hub.rollup) and records the
     acknowledged sequence; the event_ids inserted. (Row by row through the ORM it cost ~0.5 ms
-    an event, most of a push.)"""
+    an event, most of a push; the roll-ups in this statement were a third of it.)"""
     columns = ", ".join(EVENT_COLUMNS)
     with _driver(session).cursor() as cursor:
         cursor.execute(
@@ -746,89 +803,13 @@ def _insert_staged(session: Session, centre_id: int, scope_ids: Sequence[int], l
                 ), inserted AS (
                     INSERT INTO hub_event ({columns}) SELECT {columns} FROM hub_event_incoming ORDER BY seq
                     ON CONFLICT (centre_id, event_id) DO NOTHING
-                    RETURNING centre_id, event_id, day, type, person
-                ), counted AS (
-                    SELECT i.centre_id, i.day, i.type, count(*) AS events, coalesce(sum(p.points), 0) AS points
-                    FROM inserted i JOIN (SELECT DISTINCT ON (event_id) event_id, points FROM hub_event_incoming) p USING (event_id)
-                    GROUP BY i.centre_id, i.day, i.type
-                ), daily AS (
-                    INSERT INTO hub_daily (centre_id, day, type, events, points) SELECT centre_id, day, type, events, points FROM counted
-                    ON CONFLICT (centre_id, day, type)
-                    DO UPDATE SET events = hub_daily.events + excluded.events, points = hub_daily.points + excluded.points
-                ), monthly AS (
-                    INSERT INTO hub_monthly (centre_id, month, type, events, points)
-                    SELECT centre_id, date_trunc('month', day)::date, type, sum(events), sum(points) FROM counted GROUP BY 1, 2, 3
-                    ON CONFLICT (centre_id, month, type)
-                    DO UPDATE SET events = hub_monthly.events + excluded.events, points = hub_monthly.points + excluded.points
-                ), people AS (
-                    INSERT INTO hub_person_day (day, centre_id, person)
-                    SELECT DISTINCT day, centre_id, person FROM inserted WHERE type = %(person_type)s AND person IS NOT NULL
-                    ON CONFLICT DO NOTHING
-                    RETURNING day, person
-                ), month_own AS (
-                    -- Who is new to this centre in a month. Only they can be new in its year or
-                    -- to a branch in that month (a repeat visitor costs one index probe, not 2 +
-                    -- 2 per level). Shared rows (bm, then by) are inserted in key order, so two
-                    -- pushes of one branch take their row locks in the same order.
-                    INSERT INTO hub_people (scope_id, kind, start, person)
-                    SELECT DISTINCT %(centre)s::int, 'm'::text, date_trunc('month', day)::date, person FROM people
-                    ORDER BY 1, 2, 3, 4
-                    ON CONFLICT DO NOTHING
-                    RETURNING scope_id, kind, start, person
-                ), year_own AS (
-                    INSERT INTO hub_people (scope_id, kind, start, person)
-                    SELECT DISTINCT scope_id, 'y'::text, date_trunc('year', start)::date, person FROM month_own
-                    ORDER BY 1, 2, 3, 4
-                    ON CONFLICT DO NOTHING
-                    RETURNING scope_id, kind, start
-                ), month_branch AS (
-                    INSERT INTO hub_people (scope_id, kind, start, person)
-                    SELECT DISTINCT s.scope_id, 'bm'::text, m.start, m.person FROM month_own m CROSS JOIN unnest(%(scopes)s::int[]) AS s (scope_id)
-                    ORDER BY 1, 2, 3, 4
-                    ON CONFLICT DO NOTHING
-                    RETURNING scope_id, kind, start, person
-                ), year_branch AS (
-                    INSERT INTO hub_people (scope_id, kind, start, person)
-                    SELECT DISTINCT scope_id, 'by'::text, date_trunc('year', start)::date, person FROM month_branch
-                    ORDER BY 1, 2, 3, 4
-                    ON CONFLICT DO NOTHING
-                    RETURNING scope_id, kind, start
-                ), month_level AS (
-                    -- The same per branch and level of centre (the dashboard's level filter).
-                    INSERT INTO hub_people (scope_id, kind, start, person)
-                    SELECT DISTINCT s.scope_id, %(level_month)s::text, m.start, m.person FROM month_own m CROSS JOIN unnest(%(scopes)s::int[]) AS s (scope_id)
-                    ORDER BY 1, 2, 3, 4
-                    ON CONFLICT DO NOTHING
-                    RETURNING scope_id, kind, start, person
-                ), year_level AS (
-                    INSERT INTO hub_people (scope_id, kind, start, person)
-                    SELECT DISTINCT scope_id, %(level_year)s::text, date_trunc('year', start)::date, person FROM month_level
-                    ORDER BY 1, 2, 3, 4
-                    ON CONFLICT DO NOTHING
-                    RETURNING scope_id, kind, start
-                ), periods AS (
-                    SELECT scope_id, kind, start FROM month_own
-                    UNION ALL SELECT scope_id, kind, start FROM year_own
-                    UNION ALL SELECT scope_id, kind, start FROM month_branch
-                    UNION ALL SELECT scope_id, kind, start FROM year_branch
-                    UNION ALL SELECT scope_id, kind, start FROM month_level
-                    UNION ALL SELECT scope_id, kind, start FROM year_level
-                ), counts AS (
-                    INSERT INTO hub_people_count (scope_id, kind, start, people)
-                    SELECT scope_id, kind, start, count(*) FROM periods GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-                    ON CONFLICT (scope_id, kind, start) DO UPDATE SET people = hub_people_count.people + excluded.people
+                    RETURNING id, event_id
+                ), queued AS (
+                    INSERT INTO hub_rollup_queue (centre_id, first_id, last_id, events, queued_at)
+                    SELECT %(centre)s, min(id), max(id), count(*), %(now)s FROM inserted HAVING count(*) > 0
                 )
                 SELECT event_id FROM inserted""",
-            {
-                "person_type": PERSON_DAY_TYPE,
-                "scopes": list(scope_ids),
-                "centre": centre_id,
-                "acked": acked,
-                "now": now,
-                "app_version": app_version,
-                "level_month": level_kind(level, "m"),
-                "level_year": level_kind(level, "y"),
-            },
+            {"centre": centre_id, "acked": acked, "now": now, "app_version": app_version},
             prepare=True,  # planned once per connection (planning it took as long as running it)
         )
         return {event_id for (event_id,) in cursor.fetchall()}

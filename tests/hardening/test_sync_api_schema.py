@@ -38,7 +38,18 @@ CI = os.environ.get("CI") == "true"
 EXAMPLES = int(os.environ.get("SCHEMA_EXAMPLES", "60"))
 SCHEMA = schemathesis.openapi.from_path(PROJECT_ROOT / "docs" / "openapi-sync.yaml")
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-HUB_TABLES = ("hub_event", "hub_nonce", "hub_conflict", "hub_key", "hub_centre", "hub_daily", "hub_person_day", "hub_enrolment", "hub_publication")
+HUB_TABLES = (
+    "hub_event",
+    "hub_nonce",
+    "hub_conflict",
+    "hub_key",
+    "hub_centre",
+    "hub_daily",
+    "hub_person_day",
+    "hub_enrolment",
+    "hub_publication",
+    "hub_rollup_queue",
+)
 
 
 class Hub:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from kiosk.centres.models import Centre
 from kiosk.db import write_transaction
 from kiosk.extensions import db
-from kiosk.hub import services
+from kiosk.hub import rollup, services
 from kiosk.hub.models import HubKey, HubPeople, HubPeopleCount, HubPersonDay
 from kiosk.sync.protocol import forget_seals, seal
 from tests.sync.conftest import HUB_PUBLIC_KEY
@@ -74,6 +74,7 @@ def test_people_counts_kept_at_ingest_equal_a_recount(hub_app):
             for batch in (events[:5], events[5:], events[3:8]):  # the last one resent
                 with write_transaction(db.session):
                     services.ingest(db.session, keys[code], batch, hub)
+    rollup.catch_up(db.session)
     kept = {(row.scope_id, row.kind, row.start): row.people for row in db.session.scalars(select(HubPeopleCount)) if row.people}
     expected = _expected()
     assert kept == expected

@@ -13,7 +13,7 @@ from kiosk.members.services import register_member
 from kiosk.privacy_rights.services import erase_person
 from tests.helpers import open_activity_now
 from tests.sync.conftest import HUB_PSEUDONYM_KEY
-from tests.sync.helpers import enrol, enrolment_code, exactly_once, sync
+from tests.sync.helpers import enrol, enrolment_code, exactly_once, rolled_up, sync
 
 ZONE = ZoneInfo("Asia/Shanghai")
 RULES = CheckinRules(zone=ZONE, device_id="kiosk-1", district_key="unused", repeat_minutes=5)
@@ -61,6 +61,7 @@ def test_an_erasure_makes_the_hub_forget_the_pseudonym_and_keeps_the_district_fi
     assert sync(kiosk).ok
     person = pseudonym(PHONE)
     assert hub_sql.execute("SELECT count(*) FROM hub_event WHERE person = %s", (person,)).fetchone()[0] == 3  # registration, two check-ins
+    rolled_up()
     assert mentions(hub_sql, person) > 0
     before = figures(hub_sql)
 
@@ -68,6 +69,7 @@ def test_an_erasure_makes_the_hub_forget_the_pseudonym_and_keeps_the_district_fi
     report = sync(kiosk)
     assert report.ok and report.pushed == 1, report.error
     assert exactly_once(hub_sql, "XH-CY-CY1") == (5, 5, 5, 5)
+    rolled_up()
     assert mentions(hub_sql, person) == 0
     # The other visitor keeps their pseudonym; the figures (events, points, distinct people) stay.
     assert hub_sql.execute("SELECT count(*) FROM hub_event WHERE person = %s", (pseudonym(OTHER),)).fetchone()[0] == 1

@@ -12,7 +12,7 @@ from kiosk.home.services import current_notices
 from kiosk.members.services import register_member
 from kiosk.sync.models import OutboxEvent
 from tests.helpers import open_activity_now
-from tests.sync.helpers import enrol, enrolment_code, exactly_once, fill_outbox, sync
+from tests.sync.helpers import enrol, enrolment_code, exactly_once, fill_outbox, rolled_up, sync
 
 ZONE = ZoneInfo("Asia/Shanghai")
 RULES = CheckinRules(zone=ZONE, device_id="kiosk-1", district_key="unused", repeat_minutes=5)
@@ -51,6 +51,7 @@ def test_check_ins_reach_the_hub_once_as_pseudonyms_and_district_items_come_back
     people = hub_sql.execute("SELECT person FROM hub_event WHERE type = 'checkin.created'").fetchall()
     assert all(len(p[0]) == 64 for p in people)
     # 张建华 came to both centres: one pseudonym, so three distinct people in the district.
+    rolled_up()
     assert hub_sql.execute("SELECT count(DISTINCT person) FROM hub_person_day").fetchone()[0] == 3
     assert hub_sql.execute("SELECT count(*) FROM hub_event WHERE payload::text LIKE '%person_sealed%'").fetchone()[0] == 0
 

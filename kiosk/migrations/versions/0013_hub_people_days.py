@@ -1,7 +1,7 @@
 """hub: distinct people over any range of days as per-day bit strings (kiosk.hub.people_days)
 
-Revision ID: 0012_hub_people_days
-Revises: 0011_hub_level_people
+Revision ID: 0013_hub_people_days
+Revises: 0012_hub_rollup_queue
 Create Date: 2026-11-29 12:30:00
 
 hub_person_day gains ``counted`` (false for a new row, a partial index on the uncounted ones)
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0012_hub_people_days"
-down_revision = "0011_hub_level_people"
+revision = "0013_hub_people_days"
+down_revision = "0012_hub_rollup_queue"
 branch_labels = None
 depends_on = None
 
