@@ -24,6 +24,10 @@ DEFAULTS: dict[str, Any] = {
     "CENTRE_NAME": "翠苑街道翠苑一区党群服务中心",
     # "centre" (default) or "hub" (the district hub, later).
     "ROLE": "centre",
+    # Hub only: after a push, each worker's background roll-up waits this many seconds so the
+    # batches that follow join it (kiosk.hub.rollup); negative turns the thread off (the
+    # dashboard and `kiosk hub rollup` still catch up).
+    "HUB_ROLLUP_DELAY": 0.25,
     # SQLite in instance/ unless a URL is given (KIOSK_DATABASE_URL).
     "DATABASE_URL": "",
     # Real secrets are written to instance/kiosk.toml by `kiosk init`; this placeholder only

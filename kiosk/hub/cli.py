@@ -70,9 +70,23 @@ def rollup_command() -> None:
     from kiosk.hub import rollup
 
     done = rollup.catch_up(db.session)
+    filed = rollup.catch_up_people_days(db.session)
     left = rollup.pending(db.session)
     db.session.rollback()  # end the read
-    click.echo(f"{done.batches} batch(es), {done.events} event(s) rolled up; {left.batches} batch(es) pending")
+    click.echo(f"{done.batches} batch(es), {done.events} event(s) rolled up; {left.batches} batch(es) pending; {filed} person-day(s) filed")
+
+
+@bp.cli.command("rebuild-people-days")
+def rebuild_people_days_command() -> None:
+    """File every person-day again under today's tree, after a centre moved to another branch
+    or changed level (until then the dashboard counts such totals the slow exact way)."""
+    from kiosk.db import write_transaction
+    from kiosk.extensions import db
+    from kiosk.hub import people_days
+
+    with write_transaction(db.session):
+        filed = people_days.rebuild(db.session)
+    click.echo(f"{filed} person-day(s) filed again")
 
 
 @bp.cli.command("enrolment")

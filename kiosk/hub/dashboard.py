@@ -19,7 +19,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from kiosk.centres.models import Centre, CentreLevel
 from kiosk.db import utcnow, write_transaction
-from kiosk.hub import people_days
+from kiosk.hub import people_days, rollup
 from kiosk.hub.models import HubCentre, HubConflict, HubDaily, HubMonthly, HubPeople, HubPeopleCount, HubPersonDay, HubRole, HubUser
 from kiosk.hub.services import HubError, level_kind
 from kiosk.i18n import _l
@@ -123,6 +123,9 @@ def visible_centres(session: Session, user: HubUser) -> list[tuple[Centre, int]]
 
 def report(session: Session, user: HubUser, start: date, end: date, *, level: str = "", now: datetime | None = None) -> Report:
     now = now or utcnow()
+    # Every acknowledged event is in what the district reads: apply queued pushes first
+    # (kiosk.hub.rollup; a no-op when the background roll-up has caught up).
+    rollup.catch_up(session)
     kind = _calendar_period(start, end)
     if not kind and people_days.available(session):
         # Before anything is loaded: the unit of work's commit expires what the session holds

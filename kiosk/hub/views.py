@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from kiosk.centres.models import Centre, CentreLevel
 from kiosk.extensions import db, limiter
-from kiosk.hub import dashboard, rollup, services
+from kiosk.hub import dashboard, services
 from kiosk.hub.models import HubConflict, HubKey, HubRole, HubUser
 from kiosk.hub.services import HubError
 from kiosk.staff.forms import ConfirmForm
@@ -72,8 +72,6 @@ def _today():
 
 
 def _report():
-    # Every acknowledged event is in what the district reads: apply queued pushes first.
-    rollup.catch_up(db.session)
     kind = request.args.get("period", "month")
     start, end = dashboard.period(kind, _today(), request.args.get("from", ""), request.args.get("to", ""))
     level = request.args.get("level", "")

@@ -154,7 +154,7 @@ def _hub_app(hub: HubProcess, tmp_path):
 
 def test_the_dashboard_right_after_a_push_shows_every_acknowledged_event(slow_hub, make_kiosk, hub_sql_for, tmp_path):
     """The background roll-up waits an hour here: the dashboard catches up before it reads
-    (shown to fail without the catch-up in kiosk.hub.views._report)."""
+    (shown to fail without the catch-up at the start of kiosk.hub.dashboard.report)."""
     hub = slow_hub("3600")
     kiosk = make_kiosk()
     app = _hub_app(hub, tmp_path)
@@ -173,6 +173,27 @@ def test_the_dashboard_right_after_a_push_shows_every_acknowledged_event(slow_hu
     assert _queued(sql) == 0
     kept, expected = rollups_and_recount(sql)
     assert kept == expected
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_the_background_roll_up_also_files_the_people_days(slow_hub, make_kiosk, hub_sql_for, tmp_path):
+    """Right after a night's push the background roll-up applies the batches and files their
+    person-days into kiosk.hub.people_days, without a dashboard read (shown to fail without
+    catch_up_people_days in the Roller: the rows stay uncounted until someone reads)."""
+    hub = slow_hub("0")
+    kiosk = make_kiosk()
+    app = _hub_app(hub, tmp_path)
+    enrol(kiosk, hub.url, enrolment_code(app, "XH-CY-CY1"))
+    fill_outbox(kiosk, 600, phones=40)
+    assert kiosk.cli("sync", "--quiet").returncode == 0
+    sql = hub_sql_for(hub.database_url)
+    deadline = time.monotonic() + 60  # a wait for the background thread, not a measured time
+    while _queued(sql) or sql.execute("SELECT count(*) FROM hub_person_day WHERE NOT counted").fetchone()[0]:
+        assert time.monotonic() < deadline, "the background roll-up left batches or person-days behind"
+        time.sleep(0.05)
+    assert sql.execute("SELECT count(*) FROM hub_person_day").fetchone()[0] > 0
+    assert sql.execute("SELECT count(*) FROM hub_people_bits").fetchone()[0] > 0
     with app.app_context():
         db.engine.dispose()
 
@@ -215,6 +236,7 @@ def test_killing_the_hub_mid_roll_up_then_restarting_gives_exact_figures(slow_hu
     assert done.returncode == 0 and "0 batch(es) pending" in done.stdout, done.stdout + done.stderr
     kept, expected = rollups_and_recount(sql)
     assert kept == expected and kept != before[0]
+    assert sql.execute("SELECT count(*) FROM hub_person_day WHERE NOT counted").fetchone()[0] == 0  # filed for the custom ranges too
     with app.app_context():
         db.engine.dispose()
 
