@@ -227,3 +227,27 @@ def device_reread(_app, on: bool) -> None:
     """The kiosk-device check as it is (on: one read per request) or the device kept forever
     with no check at all (off: unsafe, revocations unseen; measures what the check costs)."""
     access._lookup = _read_lookup if on else _device_kept_forever
+
+
+# ---- booking (issue 11, part 5) ----
+
+_views_saved: dict[str, object] = {}
+
+
+def _ticket_url_signed_each_time(ticket):
+    """Before part 5: a new signer, a new HMAC and url_for per booking."""
+    from flask import current_app, url_for
+
+    from kiosk.booking import services
+
+    config = current_app.config
+    return url_for("booking.ticket", token=services.ticket_token(ticket.booking_id, services.ticket_signer(config), config["CENTRE_CODE"]))
+
+
+def booking_ticket_url(_app, on: bool) -> None:
+    """The answer's HX-Location from a prefix built once and the tail signed per booking (on) or
+    signed and built by url_for per booking (off)."""
+    from kiosk.booking import views
+
+    original = _views_saved.setdefault("_ticket_url", views._ticket_url)
+    views._ticket_url = original if on else _ticket_url_signed_each_time  # type: ignore[assignment]
