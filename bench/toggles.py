@@ -251,3 +251,9 @@ def booking_ticket_url(_app, on: bool) -> None:
 
     original = _views_saved.setdefault("_ticket_url", views._ticket_url)
     views._ticket_url = original if on else _ticket_url_signed_each_time  # type: ignore[assignment]
+
+
+def booking_part5(app, on: bool) -> None:
+    """Both of part 5's changes to a booking request at once: device_read and booking_ticket_url."""
+    device_read(app, on)
+    booking_ticket_url(app, on)
