@@ -84,18 +84,22 @@ def _get(url: str) -> int:
         return error.code
 
 
-def test_a_running_server_refuses_a_device_revoked_by_another_process(serve_process):
-    served = serve_process()
-    assert _get(served.url + "/") == 200
-    assert _get(served.url + "/") == 200
-    # This test process is the other process (as a second server or the staff CLI would be).
-    other = make_app(served.database.parent)
+def revoke_from_another_process(database) -> None:
+    """This test process is the other process (as a second server or the staff CLI would be)."""
+    other = make_app(database.parent)
     with other.app_context():
         device = db.session.scalar(select(KioskDevice).where(KioskDevice.secret_hash == hash_secret(TEST_DEVICE_SECRET)))
         assert device is not None
         revoke_device(db.session, device.id, actor=None)
         db.session.remove()
         db.engine.dispose()
+
+
+def test_a_running_server_refuses_a_device_revoked_by_another_process(serve_process):
+    served = serve_process()
+    assert _get(served.url + "/") == 200
+    assert _get(served.url + "/") == 200
+    revoke_from_another_process(served.database)
     assert _get(served.url + "/") == 403
     assert _get(served.url + "/points") == 403
 
@@ -138,13 +142,7 @@ def test_a_device_revoked_by_another_process_right_after_bookings_is_refused_at_
             "/booking/book", {"service": seeded["service"], "slot": tomorrow_key(9), "request_key": booking.new_request_key(), "phone": f"137{i:08d}"}
         )
         assert status == 200, body[:300]
-    other = make_app(served.database.parent)
-    with other.app_context():
-        device = db.session.scalar(select(KioskDevice).where(KioskDevice.secret_hash == hash_secret(TEST_DEVICE_SECRET)))
-        assert device is not None
-        revoke_device(db.session, device.id, actor=None)
-        db.session.remove()
-        db.engine.dispose()
+    revoke_from_another_process(served.database)
     status, _body = kiosk.post(
         "/booking/book", {"service": seeded["service"], "slot": tomorrow_key(9), "request_key": booking.new_request_key(), "phone": "13799999999"}
     )
