@@ -880,9 +880,6 @@ class TicketTokens:
         mac.update(number.encode())
         return f"{number}.{base64.urlsafe_b64encode(mac.digest()[:SIGNATURE_BYTES]).decode().rstrip('=')}"
 
-    def token(self, booking_id: int) -> str:
-        return self.head + self.tail(booking_id)
-
 
 def looks_like_ticket(code: str) -> bool:
     return code.startswith(TICKET_PREFIX + ".")
