@@ -61,7 +61,7 @@ class _Readers:
     """Idle SQLite connections for the device read, per connection pool (a stack: a thread takes
     one, reads, gives it back; as many as requests ever read at once, at most the server's
     threads). Each is a pool connection detached from it, so it was set up as every other (WAL,
-    busy_timeout). Keyed by the pool object: ``engine.dispose()`` (``kiosk restore``, tests)
+    busy_timeout), and refuses writes (query_only). Keyed by the pool object: ``engine.dispose()`` (``kiosk restore``, tests)
     replaces the pool, so no reader outlives it; a reader given back to a replaced pool's stack
     is closed with that stack."""
 
@@ -84,7 +84,9 @@ class _Readers:
     def new(engine: Engine) -> sqlite3.Connection:
         proxied = engine.raw_connection()
         proxied.detach()
-        return cast(sqlite3.Connection, proxied.dbapi_connection)
+        reader = cast(sqlite3.Connection, proxied.dbapi_connection)
+        reader.execute("PRAGMA query_only=ON")  # for this read only: a write slipped onto it fails
+        return reader
 
     def idle(self) -> int:
         return sum(len(stack) for stack in list(self._stacks.values()))

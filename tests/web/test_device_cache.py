@@ -14,6 +14,7 @@ import sqlite3
 import urllib.error
 import urllib.request
 
+import pytest
 from sqlalchemy import select, text
 
 from kiosk.booking import services as booking
@@ -149,3 +150,15 @@ def test_a_device_revoked_by_another_process_right_after_bookings_is_refused_at_
     assert status == 403
     assert served.count("booking") == 8
     assert _get(served.url + "/booking") == 403
+
+
+def test_a_reader_refuses_to_write(app):
+    """The device reader is for that read only (PRAGMA query_only): a write slipped onto it
+    fails instead of committing outside write_transaction."""
+    with app.app_context():
+        reader = access._readers.new(db.engine)
+        try:
+            with pytest.raises(sqlite3.OperationalError, match="readonly"):
+                reader.execute("UPDATE kiosk_device SET name = name")
+        finally:
+            reader.close()
