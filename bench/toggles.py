@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from kiosk.devices import access
 
-_cached_lookup = access._lookup
+_read_lookup = access._lookup
 
 
 def _uncached_lookup(secret: str | None) -> access.EnrolledDevice | None:
@@ -20,19 +20,48 @@ def _uncached_lookup(secret: str | None) -> access.EnrolledDevice | None:
 
 
 def device_cache(_app, on: bool) -> None:
-    access._lookup = _cached_lookup if on else _uncached_lookup
+    """The device read on a reader of its own (on) or the ORM query of issue 9 (off)."""
+    access._lookup = _read_lookup if on else _uncached_lookup
 
 
-def device_check(_app, on: bool) -> None:
-    """Cost of the per-request ``PRAGMA data_version`` check alone: off keeps the device with
-    no check at all (unsafe: revocations unseen; for measuring only)."""
-    from kiosk import cache
-
-    cache.commit_generation.check = (lambda session: cache.commit_generation.value) if not on else _check  # type: ignore[method-assign]
-    access._lookup = _cached_lookup
+_kept_by_generation: dict = {}
 
 
-_check = access.commit_generation.check
+def _generation_lookup(secret: str | None) -> access.EnrolledDevice | None:
+    """Issue 9 part 3 to issue 11 part 4: the device kept under kiosk.cache's commit generation
+    (a ``PRAGMA data_version`` check on a pool checkout each request) and read again on a second
+    checkout after any commit, i.e. after every booking."""
+    from kiosk.cache import commit_generation
+    from kiosk.devices.services import MAX_SECRET_LENGTH, hash_secret
+    from kiosk.extensions import db
+
+    if not secret or len(secret) > MAX_SECRET_LENGTH:
+        return None
+    session = db.session()
+    generation = commit_generation.check(session)
+    secret_hash = hash_secret(secret)
+    key = (str(session.get_bind().url), secret_hash)
+    kept = _kept_by_generation.get(key)
+    if generation is not None and kept is not None and kept[0] == generation:
+        return kept[1]
+    engine = session.get_bind()
+    pooled = engine.raw_connection()
+    try:
+        row = pooled.driver_connection.execute(access._ENROLLED_SQL, (secret_hash,)).fetchone()
+    finally:
+        pooled.close()
+    if row is None:
+        return None
+    found = access.EnrolledDevice(row[0], row[1])
+    if generation is not None and generation == commit_generation.value:
+        _kept_by_generation[key] = (generation, found)
+    return found
+
+
+def device_read(_app, on: bool) -> None:
+    """The device read every request on a reader of its own (on, issue 11 part 5) or kept under
+    the commit generation as before (off)."""
+    access._lookup = _read_lookup if on else _generation_lookup
 
 
 def _phone_checkin_view(app, on: bool, flask_limiter: bool):
@@ -190,12 +219,41 @@ _devices_forever: dict = {}
 def _device_kept_forever(secret):
     found = _devices_forever.get(secret)
     if found is None:
-        found = _devices_forever[secret] = _cached_lookup(secret)
+        found = _devices_forever[secret] = _read_lookup(secret)
     return found
 
 
 def device_reread(_app, on: bool) -> None:
-    """The kiosk-device check as it is (on: read again after any commit, so after every booking)
-    or the device kept forever with no check at all (off: unsafe, revocations unseen; measures
-    what the check costs a request that follows a commit)."""
-    access._lookup = _cached_lookup if on else _device_kept_forever
+    """The kiosk-device check as it is (on: one read per request) or the device kept forever
+    with no check at all (off: unsafe, revocations unseen; measures what the check costs)."""
+    access._lookup = _read_lookup if on else _device_kept_forever
+
+
+# ---- booking (issue 11, part 5) ----
+
+_views_saved: dict[str, object] = {}
+
+
+def _ticket_url_signed_each_time(ticket):
+    """Before part 5: a new signer, a new HMAC and url_for per booking."""
+    from flask import current_app, url_for
+
+    from kiosk.booking import services
+
+    config = current_app.config
+    return url_for("booking.ticket", token=services.ticket_token(ticket.booking_id, services.ticket_signer(config), config["CENTRE_CODE"]))
+
+
+def booking_ticket_url(_app, on: bool) -> None:
+    """The answer's HX-Location from a prefix built once and the tail signed per booking (on) or
+    signed and built by url_for per booking (off)."""
+    from kiosk.booking import views
+
+    original = _views_saved.setdefault("_ticket_url", views._ticket_url)
+    views._ticket_url = original if on else _ticket_url_signed_each_time  # type: ignore[assignment]
+
+
+def booking_part5(app, on: bool) -> None:
+    """Both of part 5's changes to a booking request at once: device_read and booking_ticket_url."""
+    device_read(app, on)
+    booking_ticket_url(app, on)

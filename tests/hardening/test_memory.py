@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from kiosk.extensions import db
 from kiosk.ops import memprobe
 from tests.hardening.kiosk_process import KioskProcess, seeded_instance
 from tests.helpers import make_app
@@ -169,7 +170,7 @@ def test_the_probe_when_asked_writes_its_figures(instance, tmp_path):
 
 def test_the_probe_reads_each_cache_through_its_own_size_function(instance):
     """The probe asks each cache its size (no reaching into another module's private dict):
-    a kept device lookup shows up as one entry."""
+    an idle device-reading connection shows up as one entry."""
     import kiosk.booking.cache
     import kiosk.catalogue.search
     from kiosk.devices import access
@@ -180,10 +181,9 @@ def test_the_probe_reads_each_cache_through_its_own_size_function(instance):
         assert {"catalogue_counts", "availability", "devices"} <= sizes.keys()
         assert sizes["catalogue_counts"] == kiosk.catalogue.search.cached_counts()
         assert sizes["availability"] == len(kiosk.booking.cache.availability_cache)
-        with access._kept_lock:
-            access._kept[("probe-test", "x")] = (0, None)  # type: ignore[assignment]
+        readers = access._readers.stack(db.engine)
+        readers.append(access._readers.new(db.engine))
         try:
             assert memprobe.in_process_caches()["devices"] == sizes["devices"] + 1
         finally:
-            with access._kept_lock:
-                access._kept.pop(("probe-test", "x"), None)
+            readers.pop().close()

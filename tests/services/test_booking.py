@@ -626,3 +626,15 @@ def test_the_unit_of_work_finds_the_persons_bookings_through_their_index(session
     plan = session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + services._LOCKED_READ_SQL, params | services._OPEN_PARAMS).all()
     outer = [row[3] for row in plan if row[1] == 0 and row[3].startswith("SEARCH b ")]
     assert outer == ["SEARCH b USING INDEX ix_booking_person_key (person_key=?)"], plan
+
+
+def test_the_read_before_the_lock_finds_the_persons_waitlist_news_through_their_index(session, haircut):
+    """Every booking asks whether the person has waitlist news; without an index on person_key
+    (migration 0013) SQLite scanned the whole waitlist for it. Fails without that index (the
+    plan then says SCAN booking_waitlist)."""
+    book(session, haircut)
+    session.rollback()
+    params = {"person": "p:13800000001", "key": "k", "since": "2026-09-01 00:00:00.000000", "no_show": "no_show", "promoted": "promoted"}
+    plan = [row[3] for row in session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + services._PERSON_STATE_SQL, params).all()]
+    waitlist = [detail for detail in plan if "booking_waitlist" in detail]
+    assert waitlist == ["SEARCH booking_waitlist USING INDEX ix_booking_waitlist_person_key (person_key=?)"], plan

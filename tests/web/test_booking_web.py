@@ -430,3 +430,32 @@ def test_the_kept_service_page_carries_each_visitors_own_csrf_token(app, client,
     # Each token is the session's own: the kiosk books with it.
     data = {"service": str(haircut.id), "slot": tomorrow_at(9), "request_key": "kept-page-0001", "phone": "13800000001"}
     assert other.post("/booking/book", data=data, headers={"X-CSRFToken": second, "HX-Request": "true"}).status_code == 200
+
+
+def test_the_ticket_url_from_its_prebuilt_prefix_is_the_signed_tokens_url(app):
+    """The booking answer's HX-Location (views._ticket_url: a prefix built once, the tail signed
+    per booking) is url_for of services.ticket_token exactly, for any booking id, a centre code
+    that needs quoting, a new signing key and a script root; and it reads back. Fails if the
+    MAC's head or its NUL differs from kiosk.signing's, or the prefix is kept across a key change."""
+    from flask import url_for
+
+    from kiosk.booking import views
+
+    def check(script_root: str = "") -> None:
+        with app.test_request_context("/", base_url="http://localhost" + script_root):
+            config = app.config
+            signer = services.ticket_signer(config)
+            for booking_id in (1, 9, 10, 4711, 10**11 + 7):
+                ticket = type("Ticket", (), {"booking_id": booking_id})()
+                url = views._ticket_url(ticket)  # type: ignore[arg-type]
+                token = services.ticket_token(booking_id, signer, config["CENTRE_CODE"])
+                assert url == url_for("booking.ticket", token=token)
+                assert url.startswith(script_root + "/booking/t/")
+                assert services.read_ticket_token(token, signer, config["CENTRE_CODE"]) == booking_id
+
+    check()
+    check("/kiosk")
+    app.config["CENTRE_CODE"] = "XH CY#1?"
+    check()
+    app.config["SIGNING_KEY"] = "another-signing-key"
+    check()
