@@ -1,7 +1,7 @@
 """booking: an index on booking_waitlist.person_key
 
-Revision ID: 0013_booking_waitlist_person
-Revises: 0012_hub_people_days
+Revision ID: 0014_booking_waitlist_person
+Revises: 0013_hub_people_days
 Create Date: 2026-11-29 13:30:00
 
 Every booking asks, before the write lock, whether the person has waitlist news to be shown
@@ -11,8 +11,8 @@ waitlist for it (issue 11 part 5).
 
 from alembic import op
 
-revision = "0013_booking_waitlist_person"
-down_revision = "0012_hub_people_days"
+revision = "0014_booking_waitlist_person"
+down_revision = "0013_hub_people_days"
 branch_labels = None
 depends_on = None
 
