@@ -63,7 +63,9 @@ class HubClient:
             reused = self._connection is not None
             connection = self._connect()
             try:
-                connection.request(method, self._prefix + path, body=body if method != "GET" else None, headers=self._headers(method, path, body, signed, headers))
+                connection.request(
+                    method, self._prefix + path, body=body if method != "GET" else None, headers=self._headers(method, path, body, signed, headers)
+                )
                 response = connection.getresponse()
                 status, raw = response.status, response.read()
             except _STALE as error:
