@@ -358,19 +358,14 @@ def part_ingest(pg: str, work: Path, events_count: int, workers: int, repeat: in
         if compare_sync_worker:
             # The same pushes to the hub under gunicorn's sync workers (a connection per request),
             # in the same round: the figure before keep-alive, at this moment's load.
-            _reset(url_api)
+            _clear(url_api)
             with running_hub(url_api, work / f"hub-ingest-sync-{round_}", workers, worker_args=()) as hub:
                 _warm(hub, keys, codes, bodies[0])
                 _reset(url_api)
                 runs["api_sync_worker"].append(events_count / _push(hub, keys, codes[:1], bodies))
                 _reset(url_api)
                 runs["api_parallel_sync_worker"].append(share * len(codes) * protocol.MAX_BATCH_EVENTS / _push(hub, keys, codes, bodies, share=share))
-            _reset(url_api)
-            with running_hub(url_api, work / f"hub-ingest-again-{round_}", workers) as hub:  # the last run's events for the roll-up alone
-                _warm(hub, keys, codes, bodies[0])
-                _reset(url_api)
-                _push(hub, keys, codes, bodies, share=share)
-                _drain(url_api)
+                _drain(url_api)  # the same events as the first hub's run stay for the roll-up alone
         # After the hub stopped (its workers' roll-ups would take part of the queue).
         runs["rollup"].append(_rollup_alone(url_api, work))
         print(f"  round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.0f}/s" for k, v in runs.items()), flush=True)
@@ -398,6 +393,11 @@ def _reset(url: str) -> None:
     """Forget every pushed event and what ingest kept of it (the centres and keys stay), once
     the hub's roll-ups are done (a TRUNCATE under a running roll-up deadlocks with it)."""
     _drain(url)
+    _clear(url)
+
+
+def _clear(url: str) -> None:
+    """_reset with the hub stopped (nothing would empty the queue: no waiting for it)."""
     with connect(url) as conn:
         conn.execute("TRUNCATE hub_event, hub_daily, hub_monthly, hub_person_day, hub_people, hub_people_count, hub_conflict, hub_rollup_queue")
         conn.execute("UPDATE hub_centre SET acked_seq = 0")
