@@ -80,22 +80,19 @@ def _server(*, drop_after_answer: bool) -> Iterator[tuple[str, list]]:
         server.server_close()
 
 
-def test_requests_share_a_kept_alive_connection():
-    with _server(drop_after_answer=False) as (url, seen):
+@pytest.mark.parametrize(
+    ("drop_after_answer", "connections"),
+    [
+        (False, [1, 1, 1]),  # requests share the kept-alive connection
+        (True, [1, 2, 3]),  # each request after the first found its connection closed: a new one, signed afresh
+    ],
+)
+def test_requests_share_a_kept_alive_connection_and_replace_a_dropped_one(drop_after_answer, connections):
+    with _server(drop_after_answer=drop_after_answer) as (url, seen):
         client = HubClient(url, "k_test", "secret", app_version="test")
         for _ in range(3):
             assert client.request("POST", protocol.API_PREFIX + "/hello").data == {"ok": True}
-    assert [number for number, _ in seen] == [1, 1, 1]
-    assert len({nonce for _, nonce in seen}) == 3
-
-
-def test_a_connection_the_hub_dropped_is_replaced_and_the_request_signed_afresh():
-    with _server(drop_after_answer=True) as (url, seen):
-        client = HubClient(url, "k_test", "secret", app_version="test")
-        for _ in range(3):
-            assert client.request("POST", protocol.API_PREFIX + "/hello").data == {"ok": True}
-    # each request after the first found its connection closed and went again on a new one
-    assert [number for number, _ in seen] == [1, 2, 3]
+    assert [number for number, _ in seen] == connections
     assert len({nonce for _, nonce in seen}) == 3
 
 
