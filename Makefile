@@ -31,7 +31,7 @@ run-hub: install translations
 	KIOSK_INSTANCE_PATH=$(HUB_INSTANCE) KIOSK_ROLE=hub $(BIN)/kiosk hub demo
 	@echo "Enrolment code for 翠苑一区 (XH-CY-CY1): $$(KIOSK_INSTANCE_PATH=$(HUB_INSTANCE) KIOSK_ROLE=hub $(BIN)/kiosk hub enrolment XH-CY-CY1)"
 	@echo "District hub: http://$(HOST):$(HUB_PORT)/district/  then on the kiosk: $(BIN)/kiosk enrol CODE --hub http://$(HOST):$(HUB_PORT) && $(BIN)/kiosk sync"
-	KIOSK_INSTANCE_PATH=$(HUB_INSTANCE) KIOSK_ROLE=hub $(BIN)/gunicorn --workers 2 --bind $(HOST):$(HUB_PORT) 'kiosk:create_app()'
+	KIOSK_INSTANCE_PATH=$(HUB_INSTANCE) KIOSK_ROLE=hub $(BIN)/gunicorn --workers 2 --worker-class gthread --threads 4 --bind $(HOST):$(HUB_PORT) 'kiosk:create_app()'
 
 # ruff (lint + format) over the code and tests, mypy over the typed core (config in pyproject).
 lint: install-test

@@ -54,7 +54,7 @@ from kiosk.db import write_transaction
 from kiosk.extensions import db
 from kiosk.hub.services import LEVEL_LETTERS
 from tests.helpers import CSRF_META, make_app
-from tests.sync.conftest import HUB_BOX_KEY, HUB_PSEUDONYM_KEY, HubProcess, database_url, hub_config
+from tests.sync.conftest import HUB_BOX_KEY, HUB_PSEUDONYM_KEY, HUB_WORKER_ARGS, HubProcess, database_url, hub_config
 
 ZONE_NAME = "Asia/Shanghai"
 TEMPLATE = "bench_hub_template"
@@ -142,8 +142,11 @@ def issue_keys(url: str, work: Path, codes: list[str]) -> dict[str, tuple[str, s
 
 
 @contextlib.contextmanager
-def running_hub(url: str, instance: Path, workers: int):
-    hub = HubProcess(url, instance, workers=workers, extra_env={"GUNICORN_CMD_ARGS": f"--access-logfile {instance / 'access.log'} --timeout 120"})
+def running_hub(url: str, instance: Path, workers: int, worker_args: tuple[str, ...] = HUB_WORKER_ARGS):
+    """The hub under gunicorn as deployed (gthread workers); ``worker_args=()``: gunicorn's default
+    sync workers, which close every connection (the hub before keep-alive, for comparison)."""
+    extra = {"GUNICORN_CMD_ARGS": f"--access-logfile {instance / 'access.log'} --timeout 120"}
+    hub = HubProcess(url, instance, workers=workers, extra_env=extra, worker_args=worker_args)
     hub.start()
     try:
         yield hub
@@ -276,7 +279,7 @@ def exactly_once(conn: psycopg.Connection, codes: list[str]) -> dict[str, tuple[
 # ---- 1. ingest ----
 
 
-def part_ingest(pg: str, work: Path, events_count: int, workers: int, repeat: int, parallel: int) -> dict:
+def part_ingest(pg: str, work: Path, events_count: int, workers: int, repeat: int, parallel: int, compare_sync_worker: bool = False) -> dict:
     """Each repetition: COPY, executemany, the API with one kiosk, the API with ``parallel``
     kiosks at once, each into a fresh database; medians (and ranges) over the repetitions, the
     ratios taken per repetition."""
@@ -295,6 +298,8 @@ def part_ingest(pg: str, work: Path, events_count: int, workers: int, repeat: in
     result["clean_only_eps"] = events_count / (time.perf_counter() - started)  # validation + opening 70 % sealed phones
     received = datetime.now(UTC)
     runs: dict[str, list[float]] = {"copy": [], "executemany": [], "api": [], "api_parallel": [], "drain_s": [], "api_rolled_up": [], "rollup": []}
+    if compare_sync_worker:
+        runs |= {"api_sync_worker": [], "api_parallel_sync_worker": []}
     codes = ["XH-CY-CY1", "XH-GD-JH", "XH-SP-WJC", "XH-ZT-CDC", "XH-LY-HLSQ", "XH-ZT-YCXZ", "XH-ZHPG", "XH-CY"][: max(parallel, 1)]
     for round_ in range(repeat):
         url_copy, url_many = fresh_database(pg, "bench_copy"), fresh_database(pg, "bench_many")
@@ -350,12 +355,25 @@ def part_ingest(pg: str, work: Path, events_count: int, workers: int, repeat: in
             runs["api_parallel"].append(share * len(codes) * protocol.MAX_BATCH_EVENTS / seconds)
             result["hub_rss_worker_mib"], result["hub_rss_master_mib"] = hub_worker_rss(hub)
             result["statuses"] = access_statuses(hub)
+        if compare_sync_worker:
+            # The same pushes to the hub under gunicorn's sync workers (a connection per request),
+            # in the same round: the figure before keep-alive, at this moment's load.
+            _clear(url_api)
+            with running_hub(url_api, work / f"hub-ingest-sync-{round_}", workers, worker_args=()) as hub:
+                _warm(hub, keys, codes, bodies[0])
+                _reset(url_api)
+                runs["api_sync_worker"].append(events_count / _push(hub, keys, codes[:1], bodies))
+                _reset(url_api)
+                runs["api_parallel_sync_worker"].append(share * len(codes) * protocol.MAX_BATCH_EVENTS / _push(hub, keys, codes, bodies, share=share))
+                _drain(url_api)  # the same events as the first hub's run stay for the roll-up alone
         # After the hub stopped (its workers' roll-ups would take part of the queue).
         runs["rollup"].append(_rollup_alone(url_api, work))
         print(f"  round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.0f}/s" for k, v in runs.items()), flush=True)
     for key, values in runs.items():
         result[f"{key}_eps"], result[f"{key}_min"], result[f"{key}_max"] = statistics.median(values), min(values), max(values)
-    for key in ("api", "api_parallel", "api_rolled_up"):
+    for key in ("api", "api_parallel", "api_rolled_up", "api_sync_worker", "api_parallel_sync_worker"):
+        if key not in runs:
+            continue
         result[f"{key}_to_executemany"] = statistics.median(a / m for a, m in zip(runs[key], runs["executemany"], strict=True))
         result[f"{key}_to_copy"] = statistics.median(a / c for a, c in zip(runs[key], runs["copy"], strict=True))
     result["load_after"] = load()
@@ -375,6 +393,11 @@ def _reset(url: str) -> None:
     """Forget every pushed event and what ingest kept of it (the centres and keys stay), once
     the hub's roll-ups are done (a TRUNCATE under a running roll-up deadlocks with it)."""
     _drain(url)
+    _clear(url)
+
+
+def _clear(url: str) -> None:
+    """_reset with the hub stopped (nothing would empty the queue: no waiting for it)."""
     with connect(url) as conn:
         conn.execute("TRUNCATE hub_event, hub_daily, hub_monthly, hub_person_day, hub_people, hub_people_count, hub_conflict, hub_rollup_queue")
         conn.execute("UPDATE hub_centre SET acked_seq = 0")
@@ -748,6 +771,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers of the hub")
     parser.add_argument("--repeat", type=int, default=3, help="repetitions of the ingest measurements")
     parser.add_argument("--parallel", type=int, default=4, help="kiosks pushing at once in the ingest part")
+    parser.add_argument("--compare-sync-worker", action="store_true", help="ingest: also push to the hub under gunicorn's sync workers in each round")
     parser.add_argument("--reuse", action="store_true", help="dashboard: keep a year seeded earlier in the same cluster (scripts/postgres.sh start DIR)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
@@ -763,7 +787,7 @@ def main() -> None:
         for part in parts:
             print(f"\n== {part} ==", flush=True)
             if part == "ingest":
-                r = figures["ingest"] = part_ingest(pg, work, args.ingest_events, args.workers, args.repeat, args.parallel)
+                r = figures["ingest"] = part_ingest(pg, work, args.ingest_events, args.workers, args.repeat, args.parallel, args.compare_sync_worker)
                 print(
                     f"{r['events']} events in {r['batches']} batches of <= 500, medians of {r['repeat']} (load {r['load_before']} -> {r['load_after']})\n"
                     f"  COPY                     {r['copy_eps']:7.0f} events/s ({r['copy_min']:.0f}-{r['copy_max']:.0f})\n"
@@ -779,6 +803,15 @@ def main() -> None:
                     f"  hub peak RSS: worker {r['hub_rss_worker_mib']:.0f} MiB, master {r['hub_rss_master_mib']:.0f} MiB; statuses {r['statuses']}",
                     flush=True,
                 )
+                if "api_sync_worker_eps" in r:
+                    print(
+                        f"  same rounds, hub under gunicorn's sync workers (a connection per request):\n"
+                        f"    1 kiosk  {r['api_sync_worker_eps']:7.0f} events/s ({r['api_sync_worker_min']:.0f}-{r['api_sync_worker_max']:.0f}) = "
+                        f"{r['api_sync_worker_to_executemany']:.0%} of executemany\n"
+                        f"    {r['parallel']} kiosks {r['api_parallel_sync_worker_eps']:7.0f} events/s ({r['api_parallel_sync_worker_min']:.0f}-"
+                        f"{r['api_parallel_sync_worker_max']:.0f}) = {r['api_parallel_sync_worker_to_executemany']:.0%} of executemany",
+                        flush=True,
+                    )
             elif part == "catchup":
                 r = figures["catchup"] = part_catchup(pg, work, args.catchup_events, args.workers)
                 print(

@@ -103,6 +103,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+# As deploy/centre-hub.service runs it: threaded workers (4 threads each) keep a kiosk's
+# connection open between its batches (the default sync worker closes every one).
+HUB_WORKER_ARGS = ("--worker-class", "gthread", "--threads", "4")
+
+
 @dataclass
 class HubProcess:
     """The hub under gunicorn (several workers) in its own process group."""
@@ -113,6 +118,7 @@ class HubProcess:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     extra_env: dict = field(default_factory=dict)
+    worker_args: tuple[str, ...] = HUB_WORKER_ARGS
 
     @property
     def url(self) -> str:
@@ -126,7 +132,8 @@ class HubProcess:
 
     def start(self) -> HubProcess:
         self.instance.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "gunicorn", "--workers", str(self.workers), "--bind", f"127.0.0.1:{self.port}", "--graceful-timeout", "2"]
+        command = [sys.executable, "-m", "gunicorn", "--workers", str(self.workers), *self.worker_args]
+        command += ["--bind", f"127.0.0.1:{self.port}", "--graceful-timeout", "2"]
         command += ["--error-logfile", str(self.instance / "gunicorn.log"), "kiosk:create_app()"]
         self.process = subprocess.Popen(command, env=self.env(), cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 60
