@@ -39,7 +39,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import checkin
-from common import BIN, HEADER, ROOT, THREADS, format_row, free_port, machine, peak_rss_mib, prepare_instance, server, summarise, wrk
+from common import BIN, HEADER, ROOT, THREADS, format_row, free_port, machine, peak_rss_mib, prepare_instance, profile_calls, server, summarise, wrk
 
 SLOTS_A_DAY = 20  # 08:00–18:00, 30 minutes
 PLACES = 5
@@ -173,25 +173,9 @@ def profile(requests: int, top: int) -> None:
     """Where one booking's time goes, in process (test client, no server, no wrk): the time per
     booking without the profiler and the CPU time of the thread, then cProfile's functions by
     cumulative time (BENCH_SORT=tottime: by their own time)."""
-    import cProfile
-    import pstats
-    import time
-
     with tempfile.TemporaryDirectory() as tmp:
         _app, post = keypad_bookings(tmp)
-        for _ in range(50):
-            post()
-        start, cpu = time.perf_counter(), time.thread_time()
-        for _ in range(requests):
-            post()
-        plain, plain_cpu = (time.perf_counter() - start) / requests, (time.thread_time() - cpu) / requests
-        profiler = cProfile.Profile()
-        profiler.enable()
-        for _ in range(requests):
-            post()
-        profiler.disable()
-        print(f"POST /booking/book: {plain * 1000:.3f} ms per booking without the profiler, {plain_cpu * 1000:.3f} ms CPU (test client, in process)")
-        pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(top)
+        profile_calls(post, requests, top, "POST /booking/book", "booking")
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import BIN, HEADER, ROOT, THREADS, format_row, free_port, machine, peak_rss_mib, prepare_instance, server, summarise, wrk
+from common import BIN, HEADER, ROOT, THREADS, format_row, free_port, machine, peak_rss_mib, prepare_instance, profile_calls, server, summarise, wrk
 
 MEMBERS_PER_THREAD = 20_000
 
@@ -80,9 +80,6 @@ def open_phone_page(base: str, token: str) -> dict[str, str]:
 def profile(requests: int, top: int) -> None:
     """Where one check-in's time goes, in process (test client, no server, no wrk): the time per
     check-in without the profiler, then cProfile's functions by cumulative time."""
-    import cProfile
-    import pstats
-    import time
 
     with tempfile.TemporaryDirectory() as tmp:
         token = prepare(Path(tmp))
@@ -102,19 +99,7 @@ def profile(requests: int, top: int) -> None:
             response = client.post("/c/checkin", data=data, headers={"X-CSRFToken": fields["csrf_token"]})
             assert response.status_code == 200, response.status_code
 
-        for _ in range(50):
-            post()
-        start = time.perf_counter()
-        for _ in range(requests):
-            post()
-        plain = (time.perf_counter() - start) / requests
-        profiler = cProfile.Profile()
-        profiler.enable()
-        for _ in range(requests):
-            post()
-        profiler.disable()
-        print(f"POST /c/checkin: {plain * 1000:.3f} ms per check-in without the profiler (test client, in process)")
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(top)
+        profile_calls(post, requests, top, "POST /c/checkin", "check-in")
 
 
 def run_kiosk(instance: Path, token: str, connections: int, seconds: int, checkout: Path | None) -> tuple[dict, tuple, float]:

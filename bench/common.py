@@ -157,3 +157,25 @@ def format_row(server: str, what: str, connections: int, row: dict, rss: float) 
         f"{server:11} {what:36} {connections:5d} {rps:>18} {row['p50_us'] / 1000:7.1f} {row['p95_us'] / 1000:7.1f} "
         f"{row['p99_us'] / 1000:7.1f} {ratio:>17} {row['errors']:6d} {rss:7.1f}"
     )
+
+
+def profile_calls(call, requests: int, top: int, label: str, unit: str) -> None:
+    """Warm up, time ``requests`` calls without the profiler (wall and the thread's CPU), then
+    print cProfile's functions for as many more (by cumulative time; BENCH_SORT=tottime: by their
+    own time). The in-process profile of bench/booking.py and bench/checkin.py."""
+    import cProfile
+    import pstats
+
+    for _ in range(50):
+        call()
+    start, cpu = time.perf_counter(), time.thread_time()
+    for _ in range(requests):
+        call()
+    plain, plain_cpu = (time.perf_counter() - start) / requests, (time.thread_time() - cpu) / requests
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(requests):
+        call()
+    profiler.disable()
+    print(f"{label}: {plain * 1000:.3f} ms per {unit} without the profiler, {plain_cpu * 1000:.3f} ms CPU (test client, in process)")
+    pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(top)
