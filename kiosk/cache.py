@@ -1,8 +1,9 @@
 """When may something read from the database be kept in process? One shared answer.
 
 Caches in this process (the booking availability, kiosk.booking.cache; the home tiles,
-kiosk.home.services; the hub key, kiosk.sync.outbox) tag each
-entry with the *commit generation* it was read under and use it only while the generation is still the same. The generation moves on:
+kiosk.home.services; the hub key, kiosk.sync.outbox) tag each entry with the *commit
+generation* it was read under and use it only while the generation is still the same. The
+generation moves on:
 - when this process commits anything (any Session commit, a write_transaction or a
   grouped_write; writes are rare next to taps, so no finer tracking). The bump comes after
   the commit returned, so a reader cannot keep the old state past it;
