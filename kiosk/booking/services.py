@@ -59,8 +59,7 @@ from kiosk.points.services import award_points
 from kiosk.signing import SIGNATURE_BYTES, TokenSigner, signer_from_config
 from kiosk.staff.models import StaffUser
 from kiosk.staff.services import record_audit
-from kiosk.sync.outbox import SEALED_FIELD, UNSEALED_FIELD, person_field, record_event
-from kiosk.sync.protocol import seal
+from kiosk.sync.outbox import last_hub_keys, person_field, person_field_for_key, record_event
 from kiosk.validation import clean_text, parse_whole_number
 
 UTC = ZoneInfo("UTC")
@@ -1268,7 +1267,7 @@ class _BookingPlan:
         member = person.member
         phone = _person_phone(person) or ""
         database = str(session.get_bind().engine.url)
-        hub_key = _HUB_KEYS.get(database)
+        hub_key = last_hub_keys.get(database)
         return cls(
             database=database,
             service_id=service.id,
@@ -1290,7 +1289,7 @@ class _BookingPlan:
             staff_id=staff.id if staff is not None else None,
             now=now,
             hub_key=hub_key,
-            sealed=_sealed_person(hub_key, phone) if hub_key is not None else {},
+            sealed=person_field_for_key(hub_key, phone) if hub_key is not None else {},
             event_base={
                 "service_id": service.id,
                 "service_key": service.demo_key,
@@ -1303,21 +1302,6 @@ class _BookingPlan:
                 "device": rules.device_id,
             },
         )
-
-
-# The hub's public key as last read by a booking's unit of work, per database: the person is
-# sealed with it before the lock, and the unit checks it in its one read (as check-in does).
-# kiosk.sync.outbox.hub_public_key() is not used here: it keeps the key only while kiosk.cache's
-# commit generation stays the same, and every booking commits, so under a burst it would read
-# the key through the session on every booking, in a read transaction of its own.
-_HUB_KEYS: dict[str, str] = {}
-
-
-def _sealed_person(hub_key: str, phone: str) -> dict[str, str]:
-    """kiosk.sync.outbox.person_field() for a hub key already read."""
-    if not phone:
-        return {}
-    return {SEALED_FIELD: seal(hub_key, phone)} if hub_key else {UNSEALED_FIELD: phone}
 
 
 def _book_unit(connection: Connection, plan: _BookingPlan) -> TicketView | int:
@@ -1371,8 +1355,8 @@ def _book_unit(connection: Connection, plan: _BookingPlan) -> TicketView | int:
     hub_key = hub_key or ""
     sealed = plan.sealed
     if plan.hub_key != hub_key:
-        sealed = _sealed_person(hub_key, plan.person_phone)
-        _HUB_KEYS[plan.database] = hub_key
+        sealed = person_field_for_key(hub_key, plan.person_phone)
+        last_hub_keys[plan.database] = hub_key
     raw.execute(
         _INSERT_EVENT_SQL,
         (str(uuid.uuid4()), "booking.created", 1, now, json.dumps({"booking_id": booking_id, **plan.event_base, **sealed})),

@@ -40,8 +40,7 @@ from kiosk.signing import TokenSigner
 from kiosk.staff.models import StaffUser
 from kiosk.staff.services import record_audit
 from kiosk.sync.models import OutboxEvent, SyncState
-from kiosk.sync.outbox import SEALED_FIELD, UNSEALED_FIELD, record_event
-from kiosk.sync.protocol import seal
+from kiosk.sync.outbox import last_hub_keys, person_field_for_key, record_event
 from kiosk.validation import clean_text, parse_whole_number
 
 TOKEN_PREFIX = "C1"
@@ -479,8 +478,8 @@ def check_in(
     # found by the typed number has that very number.
     expected_phone = member.phone if member is not None else guest_phone or ""
     database = str(session.get_bind().engine.url)
-    known_key = _HUB_KEYS.get(database)
-    sealed = _person_field(known_key, expected_phone) if known_key is not None else None
+    known_key = last_hub_keys.get(database)
+    sealed = person_field_for_key(known_key, expected_phone) if known_key is not None else None
     staff_id = staff.id if staff is not None else None
 
     def unit(connection: Connection) -> CheckinResult:
@@ -499,8 +498,8 @@ def check_in(
         hub_key = _HUB_KEY.scalar(connection, {}) or ""
         person_sealed = sealed
         if person_sealed is None or hub_key != known_key or person.phone != expected_phone:
-            person_sealed = _person_field(hub_key, person.phone)
-            _HUB_KEYS[database] = hub_key
+            person_sealed = person_field_for_key(hub_key, person.phone)
+            last_hub_keys[database] = hub_key
         payload = _event_payload(checkin_id, activity, occurrence, method, points, person, person_sealed, rules)
         _INSERT_EVENT.insert(
             connection, {"event_id": str(uuid.uuid4()), "type": "checkin.created", "schema_version": 1, "occurred_at": now, "payload": payload}
@@ -601,18 +600,6 @@ _BALANCE = Prebuilt(select(func.coalesce(func.sum(_points_t.c.delta), 0)).where(
 _HUB_KEY = Prebuilt(select(_sync_state_t.c.hub_public_key).where(_sync_state_t.c.id == 1))
 # The row record_event() writes (kiosk.sync.outbox), sent_at empty.
 _INSERT_EVENT = Prebuilt(insert(cast(Table, OutboxEvent.__table__)), ["event_id", "type", "schema_version", "occurred_at", "payload"])
-
-
-# The hub's public key as last read by a check-in, per database (kiosk.sync.outbox.hub_public_key).
-_HUB_KEYS: dict[str, str] = {}
-
-
-def _person_field(hub_key: str, phone: str) -> dict[str, str]:
-    """kiosk.sync.outbox.person_field() for a hub key already read: the phone sealed to the hub,
-    or kept for sealing at send time before the kiosk is enrolled (no key yet)."""
-    if not phone:
-        return {}
-    return {SEALED_FIELD: seal(hub_key, phone)} if hub_key else {UNSEALED_FIELD: phone}
 
 
 @dataclass(frozen=True)

@@ -50,8 +50,8 @@ class EnrolledDevice:
     name: str
 
 
-# kiosk.devices.services.device_for_secret() as one prebuilt read of two columns (the ORM query
-# was ~15 % of a booking request's CPU, bench/booking.py).
+# The enrolled, unrevoked device with this secret hash, as one prebuilt read of two columns (an
+# ORM query was ~15 % of a booking request's CPU, bench/booking.py).
 _device_t = cast(Table, KioskDevice.__table__)
 _ENROLLED = select(_device_t.c.id, _device_t.c.name).where(_device_t.c.secret_hash == bindparam("secret_hash"), _device_t.c.revoked_at.is_(None))
 _ENROLLED_SQL = "SELECT id, name FROM kiosk_device WHERE secret_hash = ? AND revoked_at IS NULL"

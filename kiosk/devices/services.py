@@ -74,16 +74,6 @@ def redeem_enrol_code(session: Session, code: str | None, *, now: datetime | Non
     return device, secret
 
 
-def device_for_secret(session: Session, secret: str | None) -> KioskDevice | None:
-    """The enrolled, unrevoked device this secret belongs to, else None."""
-    if not secret or len(secret) > MAX_SECRET_LENGTH:
-        return None
-    device = session.scalar(select(KioskDevice).where(KioskDevice.secret_hash == hash_secret(secret)))
-    if device is None or device.revoked_at is not None:
-        return None
-    return device
-
-
 def revoke_device(session: Session, device_id: int, *, actor: StaffUser | None, remote_addr: str = "") -> KioskDevice:
     with write_transaction(session):
         device = session.get(KioskDevice, device_id)

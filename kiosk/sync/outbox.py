@@ -77,8 +77,23 @@ def person_field(session: Session, phone: str | None) -> dict[str, str]:
     """The payload entry for a person: {"person_sealed": …}, or nothing for no phone."""
     if not phone:
         return {}
-    key = hub_public_key(session)
-    return {SEALED_FIELD: seal(key, phone)} if key else {UNSEALED_FIELD: phone}
+    return person_field_for_key(hub_public_key(session), phone)
+
+
+def person_field_for_key(hub_key: str, phone: str | None) -> dict[str, str]:
+    """person_field() for a hub key already read: the phone sealed to the hub, or kept for
+    sealing at send time before the kiosk is enrolled (no key yet)."""
+    if not phone:
+        return {}
+    return {SEALED_FIELD: seal(hub_key, phone)} if hub_key else {UNSEALED_FIELD: phone}
+
+
+# The hub's public key as last read inside a check-in's or a booking's unit of work, per
+# database: the person is sealed with it before the write lock, and the unit compares it with
+# the stored key in its own read and seals again only if they differ. Not hub_public_key()'s
+# cache: that one holds only while kiosk.cache's commit generation stays the same, and every
+# check-in and booking commits.
+last_hub_keys: dict[str, str] = {}
 
 
 def record_event(session: Session, type: str, payload: dict[str, Any], *, occurred_at: datetime | None = None, schema_version: int = 1) -> OutboxEvent:
