@@ -36,6 +36,12 @@
     }
   });
 
+  // A new screen swapped into #main starts at its top, as a page load would: a book tapped far
+  // down the results opened at the list's depth, its title and availability off the screen.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.detail.target && event.detail.target.id === "main") { window.scrollTo(0, 0); }
+  });
+
   document.addEventListener("htmx:configRequest", function (event) {
     event.detail.headers["X-CSRFToken"] = csrfToken();
   });

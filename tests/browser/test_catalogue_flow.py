@@ -85,6 +85,32 @@ def test_back_to_the_search_returns_to_the_same_query_and_page(page, base_url):
     expect(page.locator("h1")).to_have_text("I 文学")
 
 
+def test_a_book_tapped_far_down_the_results_opens_at_its_top(browser, base_url):
+    """At 1920x1080 in elder mode the results run far below the fold: the book tapped there opens
+    with its title on screen (it opened at the list's scroll depth, the title off the top)."""
+    context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN", has_touch=True)
+    enrol(context)
+    page = context.new_page()
+    try:
+        page.goto(base_url + "/")
+        page.get_by_role("button", name="长辈模式").tap()
+        expect(page.locator("html")).to_have_class("elder")
+        page.goto(base_url + "/catalogue")
+        page.locator("[data-search-keyboard]").get_by_role("button", name="红", exact=True).tap()
+        expect(page.locator("[data-results-count]")).to_contain_text("找到")
+        last = page.locator(".book-hit a").last
+        last.scroll_into_view_if_needed()
+        assert page.evaluate("window.scrollY") > 200  # the setting the defect needs
+        title = last.locator(".book-title").inner_text().split(" · ")[0]
+        last.tap()
+        expect(page.locator("h1")).to_have_text(title)
+        expect(page.locator("[data-availability]")).to_be_visible()
+        assert page.evaluate("window.scrollY") == 0
+        assert page.locator("h1").bounding_box()["y"] >= 0
+    finally:
+        context.close()
+
+
 @pytest.mark.parametrize(
     ("width", "height", "elder"), [(w, h, False) for w, h in SIZES] + [(1280, 800, True)], ids=[f"{w}x{h}" for w, h in SIZES] + ["1280x800-elder"]
 )
