@@ -77,7 +77,10 @@ class Hub:
 
 @pytest.fixture(scope="module")
 def hub(hub_database: str, tmp_path_factory) -> Hub:
-    app = make_app(tmp_path_factory.mktemp("hub-schema"), **hub_config(hub_database))
+    # No background roll-up (HUB_ROLLUP_DELAY < 0): it would apply an earlier accepted push
+    # between a refused request's before and after fingerprints (hub_daily up, the queue down)
+    # and read as the refused request writing. Roll-ups are tested in tests/sync/test_hub_rollup.py.
+    app = make_app(tmp_path_factory.mktemp("hub-schema"), **hub_config(hub_database), HUB_ROLLUP_DELAY=-1)
     with app.app_context():
         code = hub_services.create_enrolment(db.session, "XH-CY-CY1", created_by="test")
         db.session.commit()
