@@ -43,7 +43,11 @@ def load(session: Session, zone: ZoneInfo | None = None) -> dict[str, int]:
             session,
             "notice",
             "demo-notice",
-            {"title": notice_title(start.date()), "body": f"{day_words(start.date())} 上午 9:30 起在各社区举行，欢迎各社区居民报名参加。", "published_at": now.isoformat()},
+            {
+                "title": notice_title(start.date()),
+                "body": f"{day_words(start.date())} 上午 9:30 起在各社区举行，欢迎各社区居民报名参加。",
+                "published_at": now.isoformat(),
+            },
         )
         publish(
             session,

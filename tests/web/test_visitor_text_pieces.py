@@ -32,9 +32,7 @@ def test_a_date_breaks_only_between_its_units(app, text, pieces):
 
 
 def test_a_centre_name_breaks_only_between_its_words(app):
-    assert _render(app, "{{ name_text(n) }}", n="翠苑街道翠苑一区党群服务中心") == (
-        '<span class="name-text">翠苑街道<wbr>翠苑一区<wbr>党群服务中心</span>'
-    )
+    assert _render(app, "{{ name_text(n) }}", n="翠苑街道翠苑一区党群服务中心") == ('<span class="name-text">翠苑街道<wbr>翠苑一区<wbr>党群服务中心</span>')
     assert "<wbr>注会评估行业<wbr>党群服务中心" in _render(app, "{{ name_text(n) }}", n="西湖区注会评估行业党群服务中心")
     assert _render(app, "{{ name_text(n) }}", n="<b>区") == '<span class="name-text">&lt;b&gt;区<wbr></span>'  # escaped first
 
