@@ -3,7 +3,7 @@ notice and one district activity."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -12,11 +12,17 @@ from sqlalchemy.orm import Session
 from kiosk.centres.demo import XIHU_CENTRES
 from kiosk.centres.services import upsert_centres
 from kiosk.db import utcnow
+from kiosk.demo import day_words
 from kiosk.hub.dashboard import create_user
 from kiosk.hub.models import HubPublication, HubUser
 from kiosk.hub.services import publish
 
 DEMO_USERS = (("district", "district-demo-1", "district", None), ("cuiyuan", "cuiyuan-demo-1", "subdistrict", "XH-CY"))
+
+
+def notice_title(day: date) -> str:
+    """The demo notice's title for the demo activity's day: 西湖区党群服务中心：12月1日 周二 全区志愿服务日."""
+    return f"西湖区党群服务中心：{day_words(day)} 全区志愿服务日"
 
 
 def load(session: Session, zone: ZoneInfo | None = None) -> dict[str, int]:
@@ -30,13 +36,19 @@ def load(session: Session, zone: ZoneInfo | None = None) -> dict[str, int]:
     published = 0
     if session.scalar(select(HubPublication).where(HubPublication.key == "demo-notice")) is None:
         now = utcnow()
+        start = (datetime.now(zone) + timedelta(days=1)).replace(hour=9, minute=30, second=0, microsecond=0)
+        # The notice names the demo activity's own day, as it was when the demo was seeded: a
+        # notice is stored text, so never 本周六 or 明天 (kiosk.demo.day_words).
         publish(
             session,
             "notice",
             "demo-notice",
-            {"title": "西湖区党群服务中心：本周六全区志愿服务日", "body": "欢迎各社区居民报名参加。", "published_at": now.isoformat()},
+            {
+                "title": notice_title(start.date()),
+                "body": f"{day_words(start.date())} 上午 9:30 起在各社区举行，欢迎各社区居民报名参加。",
+                "published_at": now.isoformat(),
+            },
         )
-        start = (datetime.now(zone) + timedelta(days=1)).replace(hour=9, minute=30, second=0, microsecond=0)
         publish(
             session,
             "activity",

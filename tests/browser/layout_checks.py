@@ -8,11 +8,11 @@ every problem of a screen at once. The measurements:
 - overlap: two visible text runs (text nodes, measured line by line) overlap by more than
   2 px across and 30 % of a line's height;
 - squeezed text: a Chinese text run that wraps has a full line narrower than four characters
-  (4 em) or a last line of one character (参加活动得积/分); a Latin one wraps in a box whose
-  widest line holds under four characters (2 em);
+  (4 em) or a last line of one or two characters (参加活动得积/分, 请输入会员/号。); a Latin one
+  wraps in a box whose widest line holds under four characters (2 em);
 - small text: visible text under 24 CSS px (30 in elder mode);
 - small targets: a visible link, button or input under 60×60 CSS px;
-- broken dates: a date (12月2日), a weekday (周三) or a time (09:00) split across two lines;
+- broken dates: a date (12月2日, Wed 2 Dec), a weekday (周三) or a time (09:00) split across two lines;
 - overflowing labels: a button's (or button-like link's) text box, the font's full height,
   outside the button's border (a keypad digit taller than its key).
 """
@@ -47,7 +47,7 @@ _SCRIPT = r"""
   const runs = [];
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   const cjk = /[\u3400-\u9fff]/;
-  const DATE_UNIT = /\d{1,2}月\d{1,2}日|周[一二三四五六日]|星期[一二三四五六日天]|\d{1,2}:\d{2}/g;
+  const DATE_UNIT = /\d{1,2}月\d{1,2}日|周[一二三四五六日]|星期[一二三四五六日天]|\d{1,2}:\d{2}|(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)\s)?\d{1,2}\s(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\b/g;
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
     const text = node.textContent.trim();
     if (!text) continue;
@@ -80,7 +80,8 @@ _SCRIPT = r"""
         problems.push(`squeezed text (< 4 characters a line) in «${label}»`);
       }
       const last = lines[lines.length - 1];
-      if (cjk.test(text) && last.right - last.left < size * 1.5) problems.push(`orphan character on the last line of «${label}»`);
+      // One or two characters alone on the last line (号。 under 请扫描会员卡或输入会员).
+      if (cjk.test(text) && last.right - last.left < size * 2.5) problems.push(`orphan character on the last line of «${label}»`);
     }
     lines.forEach((l) => runs.push({...l, node, label}));
     // A date, a weekday or a time broken across lines (周 at the end of one, 三 on the next).
@@ -91,6 +92,25 @@ _SCRIPT = r"""
       unit.setEnd(node, start + match[0].length);
       const tops = [...unit.getClientRects()].filter((r) => r.width >= 1).map((r) => r.top);
       if (tops.length && Math.max(...tops) - Math.min(...tops) > size / 2) problems.push(`«${match[0]}» broken across lines in «${label}»`);
+    }
+  }
+  // The same across the pieces of a date_text() (Wed / 2 Dec once broke between its spans):
+  // a date unit matched in the text of the pieces' parent, measured over the nodes it spans.
+  for (const holder of document.querySelectorAll(':has(> .date-part)')) {
+    if (!visible(holder)) continue;
+    const nodes = [], starts = [];
+    let joined = '';
+    const texts = document.createTreeWalker(holder, NodeFilter.SHOW_TEXT);
+    for (let node = texts.nextNode(); node; node = texts.nextNode()) { nodes.push(node); starts.push(joined.length); joined += node.textContent; }
+    const at = (offset) => { let i = nodes.length - 1; while (i > 0 && starts[i] > offset) i--; return [nodes[i], offset - starts[i]]; };
+    for (const match of joined.matchAll(DATE_UNIT)) {
+      const unit = document.createRange();
+      unit.setStart(...at(match.index));
+      unit.setEnd(...at(match.index + match[0].length - 1));
+      unit.setEnd(unit.endContainer, unit.endOffset + 1);
+      const size = parseFloat(getComputedStyle(holder).fontSize);
+      const tops = [...unit.getClientRects()].filter((r) => r.width >= 1).map((r) => r.top);
+      if (tops.length && Math.max(...tops) - Math.min(...tops) > size / 2) problems.push(`«${match[0]}» broken across lines in «${joined.trim().slice(0, 16)}»`);
     }
   }
   for (let i = 0; i < runs.length; i++) {

@@ -41,7 +41,7 @@ def test_pinyin_on_the_keyboard_finds_a_book_and_its_shelf(page, base_url, artif
     expect(page.locator("h1")).to_have_text("红楼梦")
     expect(page.locator("[data-availability]")).to_contain_text("在架")
     expect(page.locator("[data-shelf]").first).to_contain_text(re.compile(r"书架 I-\d\d-\d"))
-    expect(page.locator(".shelf-map svg")).to_be_visible()
+    expect(page.locator("[data-shelf-map] .is-here").first).to_have_text("★")
     page.screenshot(path=str(artifacts / "catalogue-book.png"))
 
 
@@ -147,8 +147,9 @@ def test_reading_hall_screens_hold_at_every_size(browser, base_url, width, heigh
 def test_results_of_a_typed_search_are_on_screen(browser, base_url, width, height, elder):
     """Typed on the on-screen keyboard, the first hit was below the bottom edge at 1280×800 (and
     1920×1080 elder): the results stood under the keyboard. In landscape they stand beside it,
-    in view while the visitor types; where elder keys leave no room beside (1280×800 elder) or in
-    portrait, 搜索 brings them up."""
+    in view while the visitor types, in elder mode at 1280×800 too (64 px keys in a column; with
+    88 px keys the hits stayed under the keyboard until 搜索, shown failing before the fix by
+    the visitor-screen guard's 04b-catalogue-typed); in portrait 搜索 brings them up."""
     context = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN", has_touch=True)
     enrol(context)
     page = context.new_page()
@@ -162,7 +163,7 @@ def test_results_of_a_typed_search_are_on_screen(browser, base_url, width, heigh
         keyboard.get_by_role("button", name=letter, exact=True).tap()
     first = page.locator(".book-hit").first
     expect(first).to_contain_text("红楼梦")
-    beside = width >= 1200 and width > height and (not elder or width >= 1600)
+    beside = width >= 1200 and width > height
     if beside:
         expect(first).to_be_in_viewport(ratio=1)
         expect(keyboard.get_by_role("button", name="m", exact=True)).to_be_in_viewport(ratio=1)

@@ -211,7 +211,7 @@ def test_the_check_in_keypad_takes_a_card_number(app, session, open_activity):
     member = register(session)
     session.commit()
     done = keypad_post(app.test_client(), open_activity.id, card_number(member, signer()))
-    assert done.status_code == 200 and "签到成功：张*华，书法课。积分 +5" in done.get_data(as_text=True)
+    assert done.status_code == 200 and '签到成功：张*华，<span class="name-text">书法课</span>。积分 +5' in done.get_data(as_text=True)
 
 
 def test_the_printed_card_carries_its_number(app, session, make_staff):
