@@ -20,6 +20,7 @@ import json
 import os
 import secrets
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -81,9 +82,15 @@ def encode_batch(events: Sequence[Mapping[str, Any]]) -> bytes:
 
 
 def decode_batch(body: bytes) -> Any:
-    """The JSON of a gzip body, refusing more than MAX_BODY_BYTES_UNCOMPRESSED once inflated."""
-    with gzip.GzipFile(fileobj=io.BytesIO(body)) as fh:
-        raw = fh.read(MAX_BODY_BYTES_UNCOMPRESSED + 1)
+    """The JSON of a gzip body, refusing more than MAX_BODY_BYTES_UNCOMPRESSED once inflated.
+
+    A body of one gzip member (what encode_batch writes) is inflated by one zlib call; anything
+    else (several members, a truncated or damaged body) goes through GzipFile as before, which
+    reads or refuses it the same way."""
+    raw = _inflate_one_member(body)
+    if raw is None:
+        with gzip.GzipFile(fileobj=io.BytesIO(body)) as fh:
+            raw = fh.read(MAX_BODY_BYTES_UNCOMPRESSED + 1)
     if len(raw) > MAX_BODY_BYTES_UNCOMPRESSED:
         raise ValueError("body too large once inflated")
     try:
@@ -92,6 +99,19 @@ def decode_batch(body: bytes) -> Any:
         # What orjson refuses and the standard library reads (integers past 64 bits, NaN, lone
         # surrogates): as before, for validation to judge.
         return json.loads(raw)
+
+
+def _inflate_one_member(body: bytes) -> bytes | None:
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # a gzip header and trailer
+    try:
+        raw = inflater.decompress(body, MAX_BODY_BYTES_UNCOMPRESSED + 1)
+    except zlib.error:
+        return None
+    if len(raw) > MAX_BODY_BYTES_UNCOMPRESSED:
+        return raw  # refused by the caller
+    if not inflater.eof or inflater.unused_data:
+        return None
+    return raw
 
 
 def canonical_hash(value: Any) -> str:
