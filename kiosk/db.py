@@ -218,27 +218,31 @@ class _WriteStats:
     commit), and a daemon thread writes the raw figures to FILE once a second. Off (the
     default), nothing is timed: one attribute test per grouped_write."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, background: bool = True) -> None:
         self.path = path
         self.guard = threading.Lock()
         self.groups: list[tuple[int, float, float, float, float, float]] = []  # size, held, held CPU, begin, units, commit
         self.units: list[float] = []  # one unit's work, wall
         self.stays: list[float] = []  # a caller's time in grouped_write, wall
         self.lock_waits: list[float] = []  # a leader's wait for the lock, wall
-        threading.Thread(target=self._dump_forever, daemon=True, name="kiosk-write-stats").start()
+        if background:
+            threading.Thread(target=self._dump_forever, daemon=True, name="kiosk-write-stats").start()
+
+    def dump(self) -> None:
+        """The figures so far to the file, whole (written aside, then renamed)."""
+        with self.guard:
+            data = {"groups": list(self.groups), "units": list(self.units), "stays": list(self.stays), "lock_waits": list(self.lock_waits)}
+        with open(self.path + ".tmp", "w") as out:
+            json.dump(data, out)
+        os.replace(self.path + ".tmp", self.path)
 
     def _dump_forever(self) -> None:
         written = -1
         while True:
             time.sleep(1.0)
-            with self.guard:
-                if len(self.stays) == written:
-                    continue
+            if len(self.stays) != written:
                 written = len(self.stays)
-                data = {"groups": list(self.groups), "units": list(self.units), "stays": list(self.stays), "lock_waits": list(self.lock_waits)}
-            with open(self.path + ".tmp", "w") as out:
-                json.dump(data, out)
-            os.replace(self.path + ".tmp", self.path)
+                self.dump()
 
 
 _STATS: _WriteStats | None = _WriteStats(os.environ["KIOSK_WRITE_STATS"]) if os.environ.get("KIOSK_WRITE_STATS") else None
@@ -290,7 +294,7 @@ def grouped_write(session: Session | scoped_session[Session], work: Callable[[Co
 
 def _timed_group(stats: _WriteStats, session: Session, group: list[_Unit], queued: float) -> None:
     """_run_group under KIOSK_WRITE_STATS: its units' work timed one by one, and the group's
-    phases (the marks _run_group leaves in stats_marks)."""
+    phases (the marks _run_group leaves in _held.marks)."""
     taken, cpu = time.perf_counter(), time.thread_time()
     works = [unit.work for unit in group]
     spent: list[float] = []
