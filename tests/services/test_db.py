@@ -266,5 +266,5 @@ def test_the_write_timer_counts_every_group_and_unit_only_when_switched_on(app, 
     written = json.loads((tmp_path / "stats.json").read_text())
     assert [group[0] for group in written["groups"]] == [1, 1, 1]
     assert len(written["units"]) == len(written["stays"]) == len(written["lock_waits"]) == 3
-    for size, held, _cpu, begin, units, commit in written["groups"]:
+    for _size, held, _cpu, begin, units, commit in written["groups"]:
         assert held >= begin + units >= 0 and commit >= 0 and abs(held - (begin + units + commit)) < 1e-6
