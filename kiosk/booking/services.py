@@ -1174,23 +1174,26 @@ def book(
             number = parse_phone(phone)
         except PhoneError as error:
             raise BookingError(error.code, error.message, field="phone") from None
+    request = _Request(service_id, slot_key, key, phone, member_id, channel, rules, now)
     if staff is None:
-        done = _book_grouped(session, service_id, slot_key, rules=rules, key=key, phone=phone, number=number, member_id=member_id, channel=channel, now=now)
+        done = _book_grouped(session, request, number)
         if done is not None:
             return done
-    return _book_apart(
-        session,
-        service_id,
-        slot_key,
-        rules=rules,
-        key=key,
-        phone=phone,
-        member_id=member_id,
-        channel=channel,
-        staff=staff,
-        now=now,
-        remote_addr=remote_addr,
-    )
+    return _book_apart(session, request, staff=staff, remote_addr=remote_addr)
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What a booking request asks for, checked as far as it can be without reading."""
+
+    service_id: Any
+    slot_key: str | None
+    key: str  # the request key
+    phone: str | None
+    member_id: int | None
+    channel: BookingChannel
+    rules: BookingRules
+    now: datetime
 
 
 @dataclass(frozen=True)
@@ -1206,16 +1209,9 @@ class _Early:
 
 def _plan_in_unit(
     raw: Any,
+    request: _Request,
     *,
     database: str,
-    service_id: Any,
-    slot_key: str | None,
-    key: str,
-    phone: str | None,
-    member_id: int | None,
-    channel: BookingChannel,
-    rules: BookingRules,
-    now: datetime,
     presealed: tuple[str | None, dict[str, str]] | None,
     staff: StaffUser | None = None,
     stop_for_news: bool = True,
@@ -1224,8 +1220,9 @@ def _plan_in_unit(
     (as check-in's): the person, the service, this request key's booking, the no-show count and
     any waitlist news, the slot's day of the schedule; the time rules. Raises the refusals.
     _book_apart runs the same before its lock (``stop_for_news`` False: the plan says so)."""
+    phone, member_id, key, rules, now, channel = request.phone, request.member_id, request.key, request.rules, request.now, request.channel
     person = identify(cast(Session, None), phone=phone, member_id=member_id, raw=raw)
-    service = _service_row(raw, service_id)
+    service = _service_row(raw, request.service_id)
     since = now - timedelta(days=service.noshow_days) if service is not None else now
     noshows, last_noshow, key_booking, key_person, promoted_flag = raw.execute(
         _PERSON_STATE_SQL,
@@ -1235,7 +1232,7 @@ def _plan_in_unit(
         return _Early(key_booking=int(key_booking), key_person=key_person, person_key=person.key)
     if service is None or not service.active:
         raise BookingError("unknown_service", _l("This service does not exist."), status=404)
-    slot = find_slot(cast(Session, None), service, slot_key, rules.zone, booked=False, raw=raw)
+    slot = find_slot(cast(Session, None), service, request.slot_key, rules.zone, booked=False, raw=raw)
     _check_time_rules(cast(Session, None), service, slot, person, now, rules.zone, channel, noshows=(noshows, _moment(last_noshow)))
     if promoted_flag and stop_for_news:
         return _Early(promotions=True)
@@ -1250,21 +1247,10 @@ def _first_ticket(session: Session, early: _Early) -> TicketView:
     return ticket_view(session, get_booking(session, cast(int, early.key_booking)))
 
 
-def _book_grouped(
-    session: Session,
-    service_id: Any,
-    slot_key: str | None,
-    *,
-    rules: BookingRules,
-    key: str,
-    phone: str | None,
-    number: str | None,
-    member_id: int | None,
-    channel: BookingChannel,
-    now: datetime,
-) -> TicketView | None:
+def _book_grouped(session: Session, request: _Request, number: str | None) -> TicketView | None:
     """A keypad booking as one unit of work through grouped_write, its reads included (see
     book()); None when the person has waitlist news (book() then takes _book_apart)."""
+    now, rules = request.now, request.rules
     database = str(session.get_bind().engine.url)
     # The phone sealed to the hub here, before the lock, with the hub key last seen (a member
     # found by the typed number has that very number); a member by card is sealed in the unit.
@@ -1272,19 +1258,7 @@ def _book_grouped(
     presealed = (hub_key, person_field_for_key(hub_key, number)) if hub_key is not None and number else (None, {})
 
     def unit(connection: Connection) -> TicketView | int | _Early:
-        plan = _plan_in_unit(
-            _raw(connection),
-            database=database,
-            service_id=service_id,
-            slot_key=slot_key,
-            key=key,
-            phone=phone,
-            member_id=member_id,
-            channel=channel,
-            rules=rules,
-            now=now,
-            presealed=presealed,
-        )
+        plan = _plan_in_unit(_raw(connection), request, database=database, presealed=presealed)
         if isinstance(plan, _Early):
             return plan
         try:
@@ -1311,40 +1285,14 @@ def _book_grouped(
     return done
 
 
-def _book_apart(
-    session: Session,
-    service_id: Any,
-    slot_key: str | None,
-    *,
-    rules: BookingRules,
-    key: str,
-    phone: str | None,
-    member_id: int | None,
-    channel: BookingChannel,
-    staff: StaffUser | None,
-    now: datetime,
-    remote_addr: str,
-) -> TicketView:
+def _book_apart(session: Session, request: _Request, *, staff: StaffUser | None, remote_addr: str) -> TicketView:
     """book() with the reads before the lock: by staff (audit entry) or for a person with
     waitlist news to show (marked seen), in a write_transaction of its own."""
+    now, rules = request.now, request.rules
     # The reads before the lock, in SQLite's own words on a pooled connection outside any
     # transaction (_reads): as in the unit of the keypad's bookings (_plan_in_unit).
     with _reads(session) as raw:
-        plan = _plan_in_unit(
-            raw,
-            database=str(session.get_bind().engine.url),
-            service_id=service_id,
-            slot_key=slot_key,
-            key=key,
-            phone=phone,
-            member_id=member_id,
-            channel=channel,
-            rules=rules,
-            now=now,
-            presealed=None,
-            staff=staff,
-            stop_for_news=False,
-        )
+        plan = _plan_in_unit(raw, request, database=str(session.get_bind().engine.url), presealed=None, staff=staff, stop_for_news=False)
     if isinstance(plan, _Early):
         return _first_ticket(session, plan)
     promotions, slot = plan.news, plan.slot
