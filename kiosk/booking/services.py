@@ -990,12 +990,12 @@ def _event_payload(
     }
 
 
-def _take_promotions(session: Session, person: Person, now: datetime) -> list[str]:
+def _take_promotions(session: Session, person_key: str, now: datetime) -> list[str]:
     """Waitlist places this person got since they were last here; shown once, then marked seen."""
     entries = list(
         session.scalars(
             select(WaitlistEntry).where(
-                WaitlistEntry.person_key == person.key, WaitlistEntry.status == WaitlistStatus.PROMOTED, WaitlistEntry.notified_at.is_(None)
+                WaitlistEntry.person_key == person_key, WaitlistEntry.status == WaitlistStatus.PROMOTED, WaitlistEntry.notified_at.is_(None)
             )
         )
     )
@@ -1153,46 +1153,149 @@ def book(
     """Book one place in a slot. The same request_key (a double tap, a retry) returns the
     first ticket; a full slot raises SlotFullError with the next free slots.
 
-    The hot path of the keypad, built as check-in's (kiosk.checkin.services.check_in): what no
-    concurrent request can change in between (the service, the slot's time, lead time, horizon,
-    the no-show block) is checked before the write lock, and the person's phone is sealed to
-    the hub there too. The unit of work holds only what races decide, as prebuilt SQLAlchemy
-    Core statements on plain values (no ORM object): the request key, the person's open
-    bookings, the place (``booked < capacity`` in the database), the ticket number, the
-    booking, its event and the people ahead. It goes through kiosk.db.grouped_write: bookings
+    The hot path of the keypad, built as check-in's (kiosk.checkin.services.check_in): the
+    phone is parsed and sealed to the hub before the write lock; everything else is one unit of
+    work through kiosk.db.grouped_write (_book_grouped), its reads included, in SQLite's own
+    words on the unit's connection: the person, the service, this request key's booking, the
+    no-show count and waitlist news, the slot's day of the schedule (_plan_in_unit), then what
+    races decide (_book_unit): the person's open bookings, the place (``booked < capacity`` in
+    the database), the ticket number, the booking, its event and the people ahead. Bookings
     that arrive while another one's commit is on its way to the disk share the next commit,
-    each in its own savepoint (bench/booking.py). A booking by staff (audit entry) or by a
-    person with waitlist news to show (marked seen) has a write_transaction of its own."""
+    each in its own savepoint. The reads were before the lock until issue 11 part 6: eight
+    waitress threads at their own reads kept taking the GIL from the group's leader at each of
+    its statements (docs/benchmarks.md "Booking, part 6"). A booking by staff (audit entry) or
+    by a person with waitlist news to show (marked seen) has a write_transaction of its own
+    (_book_apart, with the reads before it)."""
     now = now or utcnow()
     key = _check_request_key(request_key)
+    number = None
     if member_id is None:
         try:
-            parse_phone(phone)
+            number = parse_phone(phone)
         except PhoneError as error:
             raise BookingError(error.code, error.message, field="phone") from None
-    # The reads before the lock, in SQLite's own words on a pooled connection outside any
-    # transaction (_reads): the person, the service, and in one statement this request key's
-    # booking, the no-show count and any waitlist news; then the slot's day of the schedule
-    # (one statement).
-    with _reads(session) as raw:
-        person = identify(session, phone=phone, member_id=member_id, raw=raw)
-        service = _service_row(raw, service_id)
-        since = now - timedelta(days=service.noshow_days) if service is not None else now
-        noshows, last_noshow, key_booking, key_person, promoted_flag = raw.execute(
-            _PERSON_STATE_SQL,
-            {"person": person.key, "key": key, "since": _sql_moment(since), "no_show": BookingStatus.NO_SHOW.value, "promoted": WaitlistStatus.PROMOTED.value},
-        ).fetchone()
-        if key_booking is None and service is not None and service.active:
-            slot = find_slot(session, service, slot_key, rules.zone, booked=False, raw=raw)
-    if key_booking is not None:  # a double tap or a retried request: the first ticket
-        if key_person != person.key:
-            raise BookingError("bad_request_key", _l("Please go back and try again."), status=409)
-        return ticket_view(session, get_booking(session, key_booking))
+    request = _Request(service_id, slot_key, key, phone, member_id, channel, rules, now)
+    if staff is None:
+        done = _book_grouped(session, request, number)
+        if done is not None:
+            return done
+    return _book_apart(session, request, staff=staff, remote_addr=remote_addr)
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What a booking request asks for, checked as far as it can be without reading."""
+
+    service_id: Any
+    slot_key: str | None
+    key: str  # the request key
+    phone: str | None
+    member_id: int | None
+    channel: BookingChannel
+    rules: BookingRules
+    now: datetime
+
+
+@dataclass(frozen=True)
+class _Early:
+    """A unit of work's answer that wrote nothing: this request key's booking (a double tap, a
+    retry), or the person has waitlist news to be marked seen (book() then takes _book_apart)."""
+
+    key_booking: int | None = None
+    key_person: str | None = None
+    person_key: str | None = None
+    promotions: bool = False
+
+
+def _plan_in_unit(
+    raw: Any,
+    request: _Request,
+    *,
+    database: str,
+    presealed: tuple[str | None, dict[str, str]] | None,
+    staff: StaffUser | None = None,
+    stop_for_news: bool = True,
+) -> _BookingPlan | _Early:
+    """book()'s reads and checks on the unit of work's own connection, under the writer lock
+    (as check-in's): the person, the service, this request key's booking, the no-show count and
+    any waitlist news, the slot's day of the schedule; the time rules. Raises the refusals.
+    _book_apart runs the same before its lock (``stop_for_news`` False: the plan says so)."""
+    phone, member_id, key, rules, now, channel = request.phone, request.member_id, request.key, request.rules, request.now, request.channel
+    person = identify(cast(Session, None), phone=phone, member_id=member_id, raw=raw)
+    service = _service_row(raw, request.service_id)
+    since = now - timedelta(days=service.noshow_days) if service is not None else now
+    noshows, last_noshow, key_booking, key_person, promoted_flag = raw.execute(
+        _PERSON_STATE_SQL,
+        {"person": person.key, "key": key, "since": _sql_moment(since), "no_show": BookingStatus.NO_SHOW.value, "promoted": WaitlistStatus.PROMOTED.value},
+    ).fetchone()
+    if key_booking is not None:
+        return _Early(key_booking=int(key_booking), key_person=key_person, person_key=person.key)
     if service is None or not service.active:
         raise BookingError("unknown_service", _l("This service does not exist."), status=404)
-    _check_time_rules(session, service, slot, person, now, rules.zone, channel, noshows=(noshows, _moment(last_noshow)))
-    promotions = bool(promoted_flag)
-    plan = _BookingPlan.of(session, service, slot, person, channel, key, rules, now, staff)
+    slot = find_slot(cast(Session, None), service, request.slot_key, rules.zone, booked=False, raw=raw)
+    _check_time_rules(cast(Session, None), service, slot, person, now, rules.zone, channel, noshows=(noshows, _moment(last_noshow)))
+    if promoted_flag and stop_for_news:
+        return _Early(promotions=True)
+    return _BookingPlan.of(None, service, slot, person, channel, key, rules, now, staff, database=database, presealed=presealed, news=bool(promoted_flag))
+
+
+def _first_ticket(session: Session, early: _Early) -> TicketView:
+    """A double tap or a retried request: the ticket its request key already has (refused if
+    the key was another person's)."""
+    if early.key_person != early.person_key:
+        raise BookingError("bad_request_key", _l("Please go back and try again."), status=409)
+    return ticket_view(session, get_booking(session, cast(int, early.key_booking)))
+
+
+def _book_grouped(session: Session, request: _Request, number: str | None) -> TicketView | None:
+    """A keypad booking as one unit of work through grouped_write, its reads included (see
+    book()); None when the person has waitlist news (book() then takes _book_apart)."""
+    now, rules = request.now, request.rules
+    database = str(session.get_bind().engine.url)
+    # The phone sealed to the hub here, before the lock, with the hub key last seen (a member
+    # found by the typed number has that very number); a member by card is sealed in the unit.
+    hub_key = last_hub_keys.get(database)
+    presealed = (hub_key, person_field_for_key(hub_key, number)) if hub_key is not None and number else (None, {})
+
+    def unit(connection: Connection) -> TicketView | int | _Early:
+        plan = _plan_in_unit(_raw(connection), request, database=database, presealed=presealed)
+        if isinstance(plan, _Early):
+            return plan
+        try:
+            return _book_unit(connection, plan)
+        except _SlotTaken as taken:
+            taken.plan = plan
+            raise
+
+    try:
+        done = grouped_write(session, unit)
+    except _SlotTaken as taken:
+        session.rollback()
+        plan = cast(_BookingPlan, taken.plan)
+        alternatives = next_free_slots(session, get_service(session, plan.service_id), plan.slot.starts_at, now, rules.zone)
+        raise SlotFullError(alternatives, plan.service_id, plan.slot.key(rules.zone)) from None
+    if isinstance(done, _Early):
+        if done.promotions:
+            return None
+        session.rollback()  # a read transaction that sees the booking (grouped_write may have left this one open)
+        return _first_ticket(session, done)
+    if isinstance(done, int):  # the same request key got there first (inside the lock)
+        session.rollback()
+        return ticket_view(session, get_booking(session, done))
+    return done
+
+
+def _book_apart(session: Session, request: _Request, *, staff: StaffUser | None, remote_addr: str) -> TicketView:
+    """book() with the reads before the lock: by staff (audit entry) or for a person with
+    waitlist news to show (marked seen), in a write_transaction of its own."""
+    now, rules = request.now, request.rules
+    # The reads before the lock, in SQLite's own words on a pooled connection outside any
+    # transaction (_reads): as in the unit of the keypad's bookings (_plan_in_unit).
+    with _reads(session) as raw:
+        plan = _plan_in_unit(raw, request, database=str(session.get_bind().engine.url), presealed=None, staff=staff, stop_for_news=False)
+    if isinstance(plan, _Early):
+        return _first_ticket(session, plan)
+    promotions, slot = plan.news, plan.slot
 
     def unit(connection: Connection) -> TicketView | int:
         return _book_unit(connection, plan)
@@ -1208,7 +1311,7 @@ def book(
                     record_audit(
                         session, staff, "booking.staff", target=f"booking:{done.booking_id}", detail=f"service={plan.service_id}", remote_addr=remote_addr
                     )
-                promoted = _take_promotions(session, person, now) if promotions else []
+                promoted = _take_promotions(session, plan.person_key, now) if promotions else []
     except _SlotTaken:
         # The alternatives are read after the lock is released (the 49 losers of a race), in a
         # read transaction that sees the commit which took the place.
@@ -1223,8 +1326,9 @@ def book(
 
 @dataclass(frozen=True)
 class _BookingPlan:
-    """Everything a booking's unit of work needs, read before the lock (plain values: the unit
-    may run on another thread, on another request's connection)."""
+    """Everything _book_unit needs (plain values: the unit may run on another thread, on
+    another request's connection): read in the unit itself (_plan_in_unit) or, for staff and
+    waitlist news, before the lock (_book_apart)."""
 
     database: str
     service_id: int
@@ -1248,11 +1352,12 @@ class _BookingPlan:
     hub_key: str | None  # the hub key the person was sealed with (None: not sealed yet)
     sealed: dict[str, str]
     event_base: dict[str, Any]  # the event's payload but for the booking id and the person
+    news: bool = False  # the person has waitlist news to be shown and marked seen (_book_apart)
 
     @classmethod
     def of(
         cls,
-        session: Session,
+        session: Session | None,
         service: Service | ServiceRow,
         slot: SlotView,
         person: Person,
@@ -1261,13 +1366,22 @@ class _BookingPlan:
         rules: BookingRules,
         now: datetime,
         staff: StaffUser | None,
+        *,
+        database: str | None = None,
+        presealed: tuple[str | None, dict[str, str]] | None = None,
+        news: bool = False,
     ) -> _BookingPlan:
         from kiosk.privacy import mask_name, mask_phone
 
         member = person.member
         phone = _person_phone(person) or ""
-        database = str(session.get_bind().engine.url)
-        hub_key = last_hub_keys.get(database)
+        if database is None:
+            database = str(session.get_bind().engine.url)  # type: ignore[union-attr]
+        if presealed is not None and (presealed[1] or not phone):
+            hub_key, sealed = presealed
+        else:
+            hub_key = last_hub_keys.get(database)
+            sealed = person_field_for_key(hub_key, phone) if hub_key is not None else {}
         return cls(
             database=database,
             service_id=service.id,
@@ -1289,7 +1403,7 @@ class _BookingPlan:
             staff_id=staff.id if staff is not None else None,
             now=now,
             hub_key=hub_key,
-            sealed=person_field_for_key(hub_key, phone) if hub_key is not None else {},
+            sealed=sealed,
             event_base={
                 "service_id": service.id,
                 "service_key": service.demo_key,
@@ -1301,6 +1415,7 @@ class _BookingPlan:
                 "age_band": member.age_band.value if member is not None else None,
                 "device": rules.device_id,
             },
+            news=news,
         )
 
 
@@ -1458,6 +1573,8 @@ _INSERT_EVENT_SQL = "INSERT INTO outbox_event (event_id, type, schema_version, o
 
 class _SlotTaken(Exception):
     """Inside book(): the last place went to someone else (rolls the unit of work back)."""
+
+    plan: _BookingPlan | None = None
 
 
 _waitlist_t = cast(Table, WaitlistEntry.__table__)

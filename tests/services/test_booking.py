@@ -638,3 +638,37 @@ def test_the_read_before_the_lock_finds_the_persons_waitlist_news_through_their_
     plan = [row[3] for row in session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + services._PERSON_STATE_SQL, params).all()]
     waitlist = [detail for detail in plan if "booking_waitlist" in detail]
     assert waitlist == ["SEARCH booking_waitlist USING INDEX ix_booking_waitlist_person_key (person_key=?)"], plan
+
+
+def test_a_keypad_booking_seals_the_person_to_the_hub_key_stored_at_its_commit(session, haircut):
+    """The keypad's booking reads in its unit of work (issue 11 part 6): a phone is sealed before
+    the lock with the hub key last seen, a member by card inside it; the unit seals again when the
+    stored key is another (just enrolled, or the hub rolled its key)."""
+    from base64 import b64decode
+
+    from nacl.public import PrivateKey, SealedBox
+
+    from kiosk.sync.models import SyncState
+    from kiosk.sync.protocol import new_box_keypair
+
+    members = [
+        register_member(session, name="张建华", phone=f"1390000000{n}", community="", age_band="60-69", consent=True, consent_version="t", actor=None)
+        for n in (8, 9)
+    ]
+    session.commit()
+    slots = iter(["202612020900", "202612020920", "202612020940", "202612021000", "202612021020", "202612021040"])
+
+    def person_of(**who):
+        ticket = services.book(session, haircut.id, next(slots), rules=RULES, request_key=services.new_request_key(), now=MONDAY, **who)
+        payload = session.scalar(select(OutboxEvent).where(OutboxEvent.payload["booking_id"].as_integer() == ticket.booking_id)).payload
+        return {k: v for k, v in payload.items() if k.startswith("person")}
+
+    assert person_of(phone="13800000101") == {"person_phone": "13800000101"}  # not enrolled yet
+    for n, member in enumerate(members):
+        private, public = new_box_keypair()
+        session.merge(SyncState(id=1, hub_public_key=public))  # enrolled, then the hub rolls its key
+        session.commit()
+        for who, phone in (({"phone": f"1380000011{n}"}, f"1380000011{n}"), ({"member_id": member.id}, member.phone)):
+            person = person_of(**who)
+            assert "person_phone" not in person
+            assert SealedBox(PrivateKey(b64decode(private))).decrypt(b64decode(person["person_sealed"])) == phone.encode()

@@ -233,3 +233,38 @@ def test_a_grouped_write_moves_the_commit_generation_on(session):
     grouped_write(session, lambda connection: connection.connection.driver_connection.execute("INSERT INTO grouped VALUES ('x')"))
     assert commit_generation.value != before
     assert commit_generation.check(session) != before
+
+
+def test_the_write_timer_counts_every_group_and_unit_only_when_switched_on(app, tmp_path, monkeypatch):
+    """KIOSK_WRITE_STATS (bench/writelock.py): each group's size and phases, each unit's time and
+    each caller's stay, written whole to the file; a refusal is timed too and still reaches its
+    caller. Off (the default) nothing is recorded."""
+    import json
+
+    from kiosk import db as kiosk_db
+    from kiosk.db import grouped_write
+
+    with app.app_context():
+        db.session.execute(text("CREATE TABLE timed (name TEXT NOT NULL)"))
+        db.session.commit()
+        stats = kiosk_db._WriteStats(str(tmp_path / "stats.json"), background=False)
+        monkeypatch.setattr(kiosk_db, "_STATS", None)
+        grouped_write(db.session, lambda connection: connection.connection.driver_connection.execute("INSERT INTO timed VALUES ('off')"))
+        assert stats.groups == []
+        monkeypatch.setattr(kiosk_db, "_STATS", stats)
+        for name in ("a", "b"):
+            grouped_write(db.session, lambda connection, name=name: connection.connection.driver_connection.execute("INSERT INTO timed VALUES (?)", (name,)))
+
+        def refused(connection):
+            raise LookupError("refused")
+
+        with pytest.raises(LookupError):
+            grouped_write(db.session, refused)
+        stats.dump()
+        db.session.rollback()
+        assert db.session.execute(text("SELECT count(*) FROM timed")).scalar() == 3
+    written = json.loads((tmp_path / "stats.json").read_text())
+    assert [group[0] for group in written["groups"]] == [1, 1, 1]
+    assert len(written["units"]) == len(written["stays"]) == len(written["lock_waits"]) == 3
+    for _size, held, _cpu, begin, units, commit in written["groups"]:
+        assert held >= begin + units >= 0 and commit >= 0 and abs(held - (begin + units + commit)) < 1e-6
