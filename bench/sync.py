@@ -141,10 +141,10 @@ def issue_keys(url: str, work: Path, codes: list[str]) -> dict[str, tuple[str, s
     return keys
 
 
+@contextlib.contextmanager
 HUB_ENV: dict[str, str] = {}  # --rollup-max-wait
 
 
-@contextlib.contextmanager
 def running_hub(url: str, instance: Path, workers: int, worker_args: tuple[str, ...] = HUB_WORKER_ARGS):
     """The hub under gunicorn as deployed (gthread workers); ``worker_args=()``: gunicorn's default
     sync workers, which close every connection (the hub before keep-alive, for comparison)."""
