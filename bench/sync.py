@@ -142,13 +142,10 @@ def issue_keys(url: str, work: Path, codes: list[str]) -> dict[str, tuple[str, s
 
 
 @contextlib.contextmanager
-HUB_ENV: dict[str, str] = {}  # --rollup-max-wait
-
-
 def running_hub(url: str, instance: Path, workers: int, worker_args: tuple[str, ...] = HUB_WORKER_ARGS):
     """The hub under gunicorn as deployed (gthread workers); ``worker_args=()``: gunicorn's default
     sync workers, which close every connection (the hub before keep-alive, for comparison)."""
-    extra = {"GUNICORN_CMD_ARGS": f"--access-logfile {instance / 'access.log'} --timeout 120"} | HUB_ENV
+    extra = {"GUNICORN_CMD_ARGS": f"--access-logfile {instance / 'access.log'} --timeout 120"}
     hub = HubProcess(url, instance, workers=workers, extra_env=extra, worker_args=worker_args)
     hub.start()
     try:
@@ -777,14 +774,7 @@ def main() -> None:
     parser.add_argument("--compare-sync-worker", action="store_true", help="ingest: also push to the hub under gunicorn's sync workers in each round")
     parser.add_argument("--reuse", action="store_true", help="dashboard: keep a year seeded earlier in the same cluster (scripts/postgres.sh start DIR)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
-    parser.add_argument(
-        "--rollup-max-wait",
-        type=float,
-        help="the hub's HUB_ROLLUP_MAX_WAIT (default 5 s); 0.25 rolls up 0.25 s after the first push as before session 7",
-    )
     args = parser.parse_args()
-    if args.rollup_max_wait is not None:
-        HUB_ENV["KIOSK_HUB_ROLLUP_MAX_WAIT"] = str(args.rollup_max_wait)
     pg = os.environ.get("TEST_POSTGRES_URL")
     if not pg:
         sys.exit("needs PostgreSQL: make bench-sync (or: bash scripts/postgres.sh run .venv/bin/python bench/sync.py)")
