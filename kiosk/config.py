@@ -24,12 +24,10 @@ DEFAULTS: dict[str, Any] = {
     "CENTRE_NAME": "翠苑街道翠苑一区党群服务中心",
     # "centre" (default) or "hub" (the district hub, later).
     "ROLE": "centre",
-    # Hub only: each worker's background roll-up runs once no push has come for this many
-    # seconds (kiosk.hub.rollup), or after HUB_ROLLUP_MAX_WAIT seconds under an unbroken stream
-    # of pushes; a negative delay turns the thread off (the dashboard and `kiosk hub rollup`
-    # still catch up).
+    # Hub only: after a push, each worker's background roll-up waits this many seconds so the
+    # batches that follow join it (kiosk.hub.rollup); negative turns the thread off (the
+    # dashboard and `kiosk hub rollup` still catch up).
     "HUB_ROLLUP_DELAY": 0.25,
-    "HUB_ROLLUP_MAX_WAIT": 5.0,
     # SQLite in instance/ unless a URL is given (KIOSK_DATABASE_URL).
     "DATABASE_URL": "",
     # Real secrets are written to instance/kiosk.toml by `kiosk init`; this placeholder only

@@ -8,12 +8,9 @@ a crash never counts a batch twice nor loses one. A transaction-level advisory l
 roll-ups: two hub workers never apply the same batch (and never meet on the shared branch rows).
 
 When it runs:
-- just after the pushes pause, off the request: each hub worker process has one background
-  thread (``Roller``) that the push wakes after its commit; it waits until no push has come for
-  ``HUB_ROLLUP_DELAY`` seconds (0.25), or ``HUB_ROLLUP_MAX_WAIT`` seconds (5) at most under an
-  unbroken stream of pushes, then catches up everything queued (any centre's). A kiosk catching
-  up sends a batch every ~20 ms; rolling up while it pushes took as much of PostgreSQL's CPU as
-  the push itself on the same cores, and fewer, larger roll-ups cost less per event;
+- just after a push, off the request: each hub worker process has one background thread
+  (``Roller``) that the push wakes after its commit; it waits ``HUB_ROLLUP_DELAY`` seconds
+  (0.25) to gather the batches that follow, then catches up everything queued (any centre's);
 - synchronously before every dashboard read and export (``catch_up`` in kiosk.hub.views), so the
   district always sees every acknowledged event;
 - inside a push that carries an erasure (``privacy.erased``), for that centre, before the hub
@@ -42,8 +39,7 @@ log = logging.getLogger("kiosk.hub")
 
 ROLLUP_LOCK = 7_000_002  # pg_advisory_xact_lock key (publications use 7_000_001)
 MAX_EVENTS_PER_UNIT = 20_000  # one catch-up transaction applies at most this many events
-DEFAULT_DELAY = 0.25  # seconds without a push before the background thread rolls up
-DEFAULT_MAX_WAIT = 5.0  # seconds at most it waits under an unbroken stream of pushes
+DEFAULT_DELAY = 0.25  # seconds the background thread waits to gather the batches that follow
 
 
 @dataclass
@@ -240,10 +236,9 @@ class Roller:
     own), that catches up whenever a push has committed. A failure is logged and the batches
     stay queued for the next wake, the dashboard or `kiosk hub rollup`."""
 
-    def __init__(self, app: Flask, delay: float = DEFAULT_DELAY, max_wait: float = DEFAULT_MAX_WAIT):
+    def __init__(self, app: Flask, delay: float = DEFAULT_DELAY):
         self.app = app
         self.delay = delay
-        self.max_wait = max(max_wait, delay)
         self._wake = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -258,24 +253,13 @@ class Roller:
                 self._thread.start()
         self._wake.set()
 
-    def _gather(self, wake: threading.Event) -> None:
-        """Return once no push has woken the thread for ``delay`` seconds, or ``max_wait``
-        seconds after the first wake: the batches that follow join this roll-up. A push that
-        wakes it after this returns is either in the catch-up's read of the queue or wakes the
-        next round."""
-        started = time.monotonic()
-        while True:
-            wake.clear()
-            left = self.max_wait - (time.monotonic() - started)
-            if left <= 0 or not wake.wait(min(self.delay, left)):
-                return
-
     def _run(self, wake: threading.Event) -> None:
         from kiosk.extensions import db
 
         while True:
             wake.wait()
-            self._gather(wake)
+            time.sleep(self.delay)  # the batches that follow join this roll-up
+            wake.clear()
             with self.app.app_context():
                 try:
                     catch_up(db.session)
@@ -300,9 +284,8 @@ def setup(app: Flask) -> None:
     """A Roller for a hub on PostgreSQL, unless HUB_ROLLUP_DELAY is negative (then only the
     dashboard, erasures and `kiosk hub rollup` catch up)."""
     delay = float(app.config.get("HUB_ROLLUP_DELAY", DEFAULT_DELAY))
-    max_wait = float(app.config.get("HUB_ROLLUP_MAX_WAIT", DEFAULT_MAX_WAIT))
     if delay >= 0 and str(app.config.get("SQLALCHEMY_DATABASE_URI", "")).startswith("postgresql"):
-        app.extensions["kiosk.hub.roller"] = Roller(app, delay, max_wait)
+        app.extensions["kiosk.hub.roller"] = Roller(app, delay)
 
 
 def wake(app: Flask) -> None:

@@ -276,38 +276,3 @@ def test_the_acknowledged_sequence_is_the_longest_run_without_gaps(hub_app):
             assert services.ingest(db.session, key, events, hub).acked_seq == expected
         acked = expected
     assert acked > 20
-
-
-def _gathering(roller: rollup.Roller, wake_every: float | None, for_seconds: float) -> tuple[bool, float]:
-    """Run the roller's _gather in a thread while this one wakes it every ``wake_every`` seconds
-    for ``for_seconds``: (whether it was still gathering when the wakes stopped, seconds it took
-    to return after they stopped)."""
-    import threading
-
-    wake = threading.Event()
-    wake.set()  # the first push
-    gatherer = threading.Thread(target=roller._gather, args=(wake,))
-    gatherer.start()
-    stop = time.monotonic() + for_seconds
-    while wake_every is not None and time.monotonic() < stop:
-        wake.set()
-        time.sleep(wake_every)
-    waiting = gatherer.is_alive()
-    stopped = time.monotonic()
-    gatherer.join(60)
-    return waiting, time.monotonic() - stopped
-
-
-def test_the_background_roll_up_waits_for_the_pushes_to_pause_but_not_for_ever():
-    """A kiosk catching up pushes a batch every ~20 ms: the roll-up waits until no push has come
-    for HUB_ROLLUP_DELAY, so it does not take PostgreSQL's CPU from the pushes; under an unbroken
-    stream it still runs after HUB_ROLLUP_MAX_WAIT. (The margins are seconds against pushes every
-    20 ms, so a slow machine cannot make it pass or fail by accident; shown to fail with the
-    former fixed wait, which returned 1 s after the first push.)"""
-    patient = rollup.Roller(None, delay=1.0, max_wait=600)  # type: ignore[arg-type]
-    waiting, after = _gathering(patient, 0.02, for_seconds=3.0)
-    assert waiting, "rolled up while pushes were still coming"
-    assert after < 30
-    bounded = rollup.Roller(None, delay=1.0, max_wait=2.0)  # type: ignore[arg-type]
-    waiting, _after = _gathering(bounded, 0.02, for_seconds=8.0)
-    assert not waiting, "an unbroken stream of pushes held the roll-up back past HUB_ROLLUP_MAX_WAIT"
