@@ -121,7 +121,10 @@ def shelf(shelf_id: int):
 def book(book_id: int):
     found = db.session.get(Book, book_id) or abort(404)
     copies = services.book_copies(db.session, found.id)
-    due = services.due_dates(db.session, [c.id for c in copies])
+    # A visitor is told when a copy is due back; a date already past tells them nothing (and
+    # only that someone is late), so an overdue copy is simply 已借出.
+    today = local_now().date()
+    due = {copy_id: day for copy_id, day in services.due_dates(db.session, [c.id for c in copies]).items() if day >= today}
     locations = sorted({c.location for c in copies if c.location})
     return render(
         "catalogue/book.html",

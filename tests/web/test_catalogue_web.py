@@ -43,6 +43,28 @@ def test_book_page_shows_copies_shelf_and_availability(client, books):
     assert "曹雪芹" in html and "9787020002207" in html and "书架 I-" in html and "data-shelf-map>" in html and "在架" in html
 
 
+def test_book_page_gives_a_due_date_only_when_it_is_still_ahead(client, books):
+    """Both copies of 红楼梦 lent, one of them overdue: the visitor sees 已借出 for both and the
+    due date of the one still ahead, never a date already past (shown to fail without the
+    filter in the view: 「11月22日 周日 应还」 on the demo's overdue copy)."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from kiosk.catalogue.services import lend
+
+    zone = ZoneInfo("Asia/Shanghai")
+    member = register_member(books, name="王秀英", phone="13812345678", community="翠苑一区", age_band="60-69", consent=True, consent_version="1", actor=None)
+    books.commit()
+    book = books.scalar(select(Book).where(Book.title == "红楼梦"))
+    copies = books.scalars(select(Copy).where(Copy.book_id == book.id).order_by(Copy.id)).all()
+    now = datetime.now(zone)
+    late = lend(books, member, copies[0].barcode, zone=zone, days=14, now=now - timedelta(days=21), staff=None).due_date
+    ahead = lend(books, member, copies[1].barcode, zone=zone, days=14, staff=None).due_date
+    text = visible_text(client.get(f"/catalogue/book/{book.id}").get_data(as_text=True))
+    assert text.count("已借出") >= 2
+    assert f"{ahead.month}月{ahead.day}日" in text and f"{late.month}月{late.day}日" not in text
+
+
 def test_back_to_the_search_keeps_a_long_query_and_refuses_other_sites(client, books):
     """返回检索: a 60-character Chinese query and its page come back whole (the URL carries
     them, ~540 characters); a back address off the reading hall gives the search page."""
