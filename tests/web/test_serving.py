@@ -15,6 +15,7 @@ import threading
 from waitress.adjustments import Adjustments
 
 from kiosk.serving import KioskChannel, create_server
+from tests.helpers import run_server
 
 
 class _Server:
@@ -88,17 +89,7 @@ def test_a_response_larger_than_the_socket_buffers_arrives_whole():
     config = {"SERVE_CONNECTION_LIMIT": 100, "SERVE_CHANNEL_TIMEOUT": 30, "MAX_CONTENT_LENGTH": 1024}
     server = create_server(app, host="127.0.0.1", port=0, threads=2, config=config)
     server.adj.asyncore_loop_timeout = 0.2
-    stopping = threading.Event()
-
-    def run() -> None:
-        try:
-            server.run()
-        except (OSError, ValueError):
-            if not stopping.is_set():
-                raise
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
+    stop = run_server(server)
     try:
         with socket.create_connection(("127.0.0.1", server.effective_port), timeout=10) as client:
             client.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
@@ -116,9 +107,4 @@ def test_a_response_larger_than_the_socket_buffers_arrives_whole():
         assert header.startswith(b"HTTP/1.1 200")
         assert bytes(received) == body + body
     finally:
-        stopping.set()
-        server.task_dispatcher.shutdown()
-        server.close()
-        for channel in list(server._map.values()):
-            channel.close()
-        thread.join(timeout=5)
+        stop()
