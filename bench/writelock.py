@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -83,6 +84,7 @@ def row(label: str, connections: int, seconds: int, spy: int, out: Path) -> dict
     # ("booking:NAME=VALUE,…": a variant for measuring only).
     kind, _, settings = label.partition(":")
     variant = dict(setting.split("=", 1) for setting in settings.split(",") if setting)
+    name = re.sub(r"[^\w=,.-]+", "_", f"{kind}{settings}")  # for the files written
     with tempfile.TemporaryDirectory() as tmp:
         instance = Path(tmp)
         stats_file = instance / "write-stats.json"
@@ -108,28 +110,62 @@ def row(label: str, connections: int, seconds: int, spy: int, out: Path) -> dict
             time.sleep(1.2)  # the stats thread's first dump (the warm-up requests) is in the file
             before = json.loads(stats_file.read_text()) if stats_file.exists() else {"groups": [], "units": [], "stays": [], "lock_waits": []}
             cpu, user = checkin.cpu_seconds(process.pid), user_seconds(process.pid)
+            threads = thread_cpu(process.pid)
             spying = None
             if spy:
-                flame = out / f"spy-{SPY_MODE[0]}-{kind}{settings}-{connections}.txt"
+                flame = out / f"spy-{SPY_MODE[0]}-{name}-{connections}.txt"
                 spying = subprocess.Popen(
-                    [str(BIN / "py-spy"), "record", f"--{SPY_MODE[0]}", "-r", "200", "-d", str(spy), "-f", "raw", "-o", str(flame), "-p", str(process.pid)],
+                    [
+                        str(BIN / "py-spy"),
+                        "record",
+                        f"--{SPY_MODE[0]}",
+                        "--threads",
+                        "-r",
+                        "200",
+                        "-d",
+                        str(spy),
+                        "-f",
+                        "raw",
+                        "-o",
+                        str(flame),
+                        "-p",
+                        str(process.pid),
+                    ],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
             figures = wrk(url, connections, seconds, script=script)
             cpu, user = checkin.cpu_seconds(process.pid) - cpu, user_seconds(process.pid) - user
+            threads = {tid: spent - threads.get(tid, 0.0) for tid, spent in thread_cpu(process.pid).items()}
+            main_thread = threads.pop(process.pid, 0.0)
             if spying is not None:
                 spying.wait()
             time.sleep(1.5)
             after = json.loads(stats_file.read_text())
     stats = {name: after[name][len(before[name]) :] for name in after}
-    (out / f"writelock-{kind}{settings}-{connections}.json").write_text(json.dumps(stats))
+    (out / f"writelock-{name}-{connections}.json").write_text(json.dumps(stats))
     return {
         "rps": figures["rps"],
         "p50_ms": figures["p50_us"] / 1000,
         **summary(stats, figures["requests"], cpu, seconds),
         "user_ms_request": user * 1000 / max(figures["requests"], 1),
+        # waitress's main thread runs the socket loop (accept, read, parse, queue, send); the
+        # others are its workers (and the stats thread, asleep).
+        "loop_cpu_ms_request": main_thread * 1000 / max(figures["requests"], 1),
+        "workers_cpu_ms_request": sum(threads.values()) * 1000 / max(figures["requests"], 1),
     }
+
+
+def thread_cpu(pid: int) -> dict[int, float]:
+    """User + system CPU seconds of each thread of a process so far (/proc/PID/task/TID/stat)."""
+    spent = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended
+            continue
+        spent[int(task.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return spent
 
 
 def user_seconds(pid: int) -> float:

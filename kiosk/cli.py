@@ -129,7 +129,7 @@ def demo_command() -> None:
 @with_appcontext
 def serve_command(host: str | None, port: int | None, threads: int | None) -> None:
     """Serve the kiosk with waitress."""
-    import waitress
+    from kiosk.serving import create_server
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     from kiosk.security import configuration_problems
@@ -155,9 +155,9 @@ def serve_command(host: str | None, port: int | None, threads: int | None) -> No
 
     logging.basicConfig()  # as waitress.serve does: records reach standard error (the journal)
     try:
-        server = waitress.create_server(
-            app, host=host, port=port, threads=threads or app.config["SERVE_THREADS"], ident="centre-kiosk", **waitress_options(app.config)
-        )
+        # waitress with the kiosk's connection settings and channel (kiosk.serving: its socket
+        # loop does not spin while a worker writes a response).
+        server = create_server(app, host=host, port=port, threads=threads or app.config["SERVE_THREADS"], config=app.config)
     except OSError as error:  # the port taken (another kiosk serve, a second `make run`), or not ours to bind
         click.echo(
             _(
@@ -176,21 +176,6 @@ def serve_command(host: str | None, port: int | None, threads: int | None) -> No
 
     server.print_listen("Serving on http://{}:{}")
     serve_notified(server, host, port)  # READY=1 now that it listens; WATCHDOG=1 while /healthz answers
-
-
-def waitress_options(config) -> dict:
-    """Connection handling set deliberately (docs/deploy.md, docs/security.md): waitress's
-    default of 100 connections let 100 idle sockets from one laptop starve the kiosk. Idle
-    connections cost a file descriptor each, not a thread, so allow many and close idle ones
-    soon; requests still queue on SERVE_THREADS workers."""
-    return {
-        "connection_limit": int(config["SERVE_CONNECTION_LIMIT"]),
-        "channel_timeout": int(config["SERVE_CHANNEL_TIMEOUT"]),
-        "cleanup_interval": max(1, int(config["SERVE_CHANNEL_TIMEOUT"]) // 2),
-        "backlog": 1024,
-        "max_request_body_size": int(config["MAX_CONTENT_LENGTH"]) + 64 * 1024,
-        "max_request_header_size": 64 * 1024,
-    }
 
 
 @main.group("staff")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -16,7 +15,7 @@ from hypothesis import settings
 from waitress.server import create_server
 
 from kiosk.extensions import db
-from tests.helpers import TEST_SECRET, TEST_SIGNING_KEY, copy_database, enrol_test_device, make_app, open_activity_now
+from tests.helpers import TEST_SECRET, TEST_SIGNING_KEY, copy_database, enrol_test_device, make_app, open_activity_now, run_server
 
 # No timed assertions (README): Hypothesis's default deadline is 200 ms per example, a timed
 # assertion that a loaded machine can fail (a token property test failed once while CI ran
@@ -120,30 +119,12 @@ def serve(tmp_path: Path, migrated_database: Path) -> Iterator[Callable[..., str
             db.session.remove()
         # A short poll lets the test stop the server quickly at teardown.
         server = create_server(app, host="127.0.0.1", port=0, threads=8, asyncore_loop_timeout=0.2)
-        stopping = threading.Event()
-
-        def run():
-            try:
-                server.run()
-            except (OSError, ValueError):
-                # Closing the socket under waitress's select() is how the test stops it.
-                if not stopping.is_set():
-                    raise
-
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
-        servers.append((server, stopping, thread))
+        servers.append(run_server(server))
         return f"http://127.0.0.1:{server.effective_port}"
 
     yield start
-    for server, stopping, thread in servers:
-        stopping.set()
-        server.task_dispatcher.shutdown()
-        server.close()
-        # Keep-alive connections keep waitress's loop running; closing them ends it.
-        for channel in list(server._map.values()):
-            channel.close()
-        thread.join(timeout=5)
+    for stop in servers:
+        stop()
 
 
 class ServedKiosk(NamedTuple):

@@ -13,6 +13,7 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -257,3 +258,31 @@ def open_activity_now(
         zone=zone,
         actor=None,
     )
+
+
+def run_server(server) -> Callable[[], None]:
+    """Run a waitress server (waitress.create_server, kiosk.serving.create_server) on a daemon
+    thread; returns stop(), which ends it (its workers, its socket, its open connections)."""
+    stopping = threading.Event()
+
+    def run() -> None:
+        try:
+            server.run()
+        except (OSError, ValueError):
+            # Closing the socket under waitress's select() is how the test stops it.
+            if not stopping.is_set():
+                raise
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        stopping.set()
+        server.task_dispatcher.shutdown()
+        server.close()
+        # Keep-alive connections keep waitress's loop running; closing them ends it.
+        for channel in list(server._map.values()):
+            channel.close()
+        thread.join(timeout=5)
+
+    return stop

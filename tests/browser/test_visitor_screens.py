@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import html
 import pprint
-import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -53,7 +52,7 @@ from kiosk.points.services import award_points, save_reward
 from tests.browser.checks import assert_accessible
 from tests.browser.conftest import enrol
 from tests.browser.layout_checks import layout_problems
-from tests.helpers import copy_database, make_app
+from tests.helpers import copy_database, make_app, run_server
 
 MARKET = "西红集市之“茶香品红韵”"  # the demo activity open all day
 SIZES = {"portrait": (1080, 1920), "landscape": (1920, 1080), "small": (1280, 800)}
@@ -102,25 +101,10 @@ def kiosk(tmp_path_factory, migrated_database):
         }
         db.session.remove()
     server = create_server(app, host="127.0.0.1", port=0, threads=8, asyncore_loop_timeout=0.2)
-    stopping = threading.Event()
-
-    def run():
-        try:
-            server.run()
-        except (OSError, ValueError):
-            if not stopping.is_set():
-                raise
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
+    stop = run_server(server)
     info["url"] = f"http://127.0.0.1:{server.effective_port}"
     yield info
-    stopping.set()
-    server.task_dispatcher.shutdown()
-    server.close()
-    for channel in list(server._map.values()):
-        channel.close()
-    thread.join(timeout=5)
+    stop()
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """`kiosk serve` keeps answering while many idle connections are open (issue 8; docs/security.md).
 
 Checked to fail without the safeguard: with waitress's defaults (connection_limit=100, as
-before kiosk.cli.waitress_options), the request behind 150 idle sockets timed out.
+before kiosk.serving.waitress_options), the request behind 150 idle sockets timed out.
 """
 
 from __future__ import annotations
