@@ -58,13 +58,14 @@ def waitress_options(config: Mapping[str, Any]) -> dict:
     }
 
 
-def create_server(app: Any, *, host: str, port: int, threads: int, config: Mapping[str, Any]) -> Any:
-    """waitress.create_server with the kiosk's options, its listening sockets opening
-    KioskChannel connections."""
+def create_server(app: Any, *, host: str, port: int, threads: int, config: Mapping[str, Any], **options: Any) -> Any:
+    """waitress.create_server with the kiosk's options (``options``: any other waitress
+    setting, e.g. the tests' short loop timeout), its listening sockets opening KioskChannel
+    connections."""
     import waitress
 
     socket_map: dict = {}
-    server = waitress.create_server(app, map=socket_map, host=host, port=port, threads=threads, ident="centre-kiosk", **waitress_options(config))
+    server = waitress.create_server(app, map=socket_map, host=host, port=port, threads=threads, ident="centre-kiosk", **(waitress_options(config) | options))
     for dispatcher in socket_map.values():
         if isinstance(dispatcher, BaseWSGIServer):  # one per listening socket
             dispatcher.channel_class = KioskChannel

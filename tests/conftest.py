@@ -12,9 +12,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import settings
-from waitress.server import create_server
 
 from kiosk.extensions import db
+from kiosk.serving import create_server
 from tests.helpers import TEST_SECRET, TEST_SIGNING_KEY, copy_database, enrol_test_device, make_app, open_activity_now, run_server
 
 # No timed assertions (README): Hypothesis's default deadline is 200 ms per example, a timed
@@ -117,8 +117,9 @@ def serve(tmp_path: Path, migrated_database: Path) -> Iterator[Callable[..., str
                 setup(db.session)
             db.session.commit()
             db.session.remove()
-        # A short poll lets the test stop the server quickly at teardown.
-        server = create_server(app, host="127.0.0.1", port=0, threads=8, asyncore_loop_timeout=0.2)
+        # The server `kiosk serve` runs (its options, KioskChannel); a short poll lets the test
+        # stop it quickly at teardown.
+        server = create_server(app, host="127.0.0.1", port=0, threads=8, config=app.config, asyncore_loop_timeout=0.2)
         servers.append(run_server(server))
         return f"http://127.0.0.1:{server.effective_port}"
 

@@ -36,7 +36,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
-from waitress.server import create_server
 
 from kiosk.catalogue.models import Copy
 from kiosk.catalogue.services import lend
@@ -49,6 +48,7 @@ from kiosk.members.scan import member_signer
 from kiosk.members.services import card_token, register_member
 from kiosk.points.models import PointsReason
 from kiosk.points.services import award_points, save_reward
+from kiosk.serving import create_server
 from tests.browser.checks import assert_accessible
 from tests.browser.conftest import enrol
 from tests.browser.layout_checks import layout_problems
@@ -100,7 +100,7 @@ def kiosk(tmp_path_factory, migrated_database):
             "poster": "/c/" + checkin_services.poster_token(market, checkin_settings.code_signer(app.config), app.config["CENTRE_CODE"]),
         }
         db.session.remove()
-    server = create_server(app, host="127.0.0.1", port=0, threads=8, asyncore_loop_timeout=0.2)
+    server = create_server(app, host="127.0.0.1", port=0, threads=8, config=app.config, asyncore_loop_timeout=0.2)
     stop = run_server(server)
     info["url"] = f"http://127.0.0.1:{server.effective_port}"
     yield info
