@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from kiosk.booking import services
 from kiosk.members.services import card_token, register_member
 from kiosk.staff.models import AuditEntry
-from tests.helpers import csrf_token, login, post
+from tests.helpers import Visitor, at_once, csrf_token, login, post
 from tests.web.test_booking_web import CARDS, TICKETS, ZONE, book, tomorrow_at
 from tests.web.test_booking_web import haircut as _haircut
 from tests.web.test_booking_web import legal as _legal
@@ -247,3 +247,43 @@ def test_a_served_walk_in_counts_for_the_services_provider(staff_client, session
     assert staff_client.post(f"/staff/bookings/{walk_in.booking_id}/served", data={"csrf_token": token}).status_code == 302
     month = datetime.now(ZONE).date().strftime("%Y-%m")
     assert [h.provider for h in services.volunteer_hours(session, month)] == [provider.name]
+
+
+# ---- two server processes, repeated 20 times ----
+
+
+def test_tickets_from_two_server_processes_stay_unique_and_gap_free_in_twenty_repeated_rounds(serve_process):
+    """test_booking_http_race.py issues 200 tickets at once through two `kiosk serve` processes
+    on one database file, once; the issue asks the races to be repeated 20 times. Here 20
+    rounds of 20 tickets at once, half through each process, each round for its own service
+    (its own numbering): every round all booked, the day's numbers 1–20 without a gap or a
+    duplicate, the slot's count matching."""
+    letters = "ABCDEFGHIJKLMNOPQRST"
+
+    def setup(session):
+        for letter in letters:
+            service = services.save_service(session, None, name=f"服务{letter}", prefix=letter, category="other", per_person_limit="1", actor=None)
+            for weekday in range(7):
+                services.save_template(session, service, weekday=weekday, starts="09:00", ends="09:20", slot_minutes=20, capacity="20", actor=None)
+
+    kiosk = serve_process(setup=setup)
+    desk_pc = serve_process(share=kiosk)
+    visitors = [Visitor(kiosk.url if i % 2 == 0 else desk_pc.url) for i in range(20)]
+    for visitor in visitors:
+        visitor.get("/booking")
+    slot = tomorrow_at(9)
+    with sqlite3.connect(kiosk.database) as connection:
+        ids = dict(connection.execute("SELECT prefix, id FROM service"))
+
+    def forms(service_id, round_):
+        return [{"service": service_id, "slot": slot, "request_key": services.new_request_key(), "phone": f"135{round_:02d}{i:06d}"} for i in range(20)]
+
+    for round_, letter in enumerate(letters):
+        results = at_once([lambda v=v, form=form: v.post("/booking/book", form) for v, form in zip(visitors, forms(ids[letter], round_), strict=True)])
+        assert [status for status, _ in results] == [200] * 20, (round_, [body[:200] for status, body in results if status != 200][:2])
+        with sqlite3.connect(kiosk.database) as connection:
+            seqs = [row[0] for row in connection.execute("SELECT ticket_seq FROM booking WHERE service_id = ? ORDER BY ticket_seq", (ids[letter],))]
+            tickets = {row[0] for row in connection.execute("SELECT ticket FROM booking WHERE service_id = ?", (ids[letter],))}
+            booked = connection.execute("SELECT booked FROM service_slot WHERE service_id = ?", (ids[letter],)).fetchall()
+        assert seqs == list(range(1, 21)) and tickets == {f"{letter}{n:03d}" for n in range(1, 21)}, (round_, seqs)
+        assert booked == [(20,)], (round_, booked)
