@@ -614,6 +614,16 @@ def _provider_id(session: Session, service: Service, raw: Any) -> int | None:
     return provider.id
 
 
+def active_providers(service: Service) -> list[Provider]:
+    return [p for p in service.providers if p.active]
+
+
+def sole_provider_id(service: Service) -> int | None:
+    """The provider of a service given by exactly one (active) provider, else None."""
+    providers = active_providers(service)
+    return providers[0].id if len(providers) == 1 else None
+
+
 def save_template(
     session: Session,
     service: Service,
@@ -1893,7 +1903,15 @@ def mark_served(
         booking = get_booking(session, booking_id)
         service = booking.service
         given = _int(minutes, "minutes", 1, MAX_SERVED_MINUTES, optional=True) if minutes not in (None, "") else None
-        provider = _provider_id(session, service, provider_id) if provider_id not in (None, "") else (booking.slot.provider_id if booking.slot else None)
+        if provider_id not in (None, ""):
+            provider = _provider_id(session, service, provider_id)
+        elif booking.slot is not None:
+            provider = booking.slot.provider_id
+        else:
+            # A walk-in has no slot to say who gave the service: a service given by one provider
+            # is theirs (else volunteer hours would count it under no one); with several, the
+            # desk chooses (views.served), or it stays unassigned.
+            provider = sole_provider_id(service)
         _close(session, booking, BookingStatus.SERVED, now)
         booking.provider_id = provider
         booking.served_minutes = given or service.duration_minutes

@@ -441,6 +441,7 @@ def _queue_page(walk_in_form: WalkInForm | None = None, lift_form: LiftBlockForm
         day=day,
         sections=[(s, by_service.get(s.id, [])) for s in all_services if s.active or by_service.get(s.id)],
         waitlist=services.waitlist_for_day(db.session, day, _zone()),
+        providers={s.id: services.active_providers(s) for s in all_services},
         figures=services.today_figures(db.session, day),
         walk_in_form=walk_in_form,
         lift_form=lift_form or LiftBlockForm(formdata=None),
@@ -503,7 +504,13 @@ def recall(booking_id: int):
 def served(booking_id: int):
     def act():
         booking = services.mark_served(
-            db.session, booking_id, staff=current_user, rules=_rules(), minutes=request.form.get("minutes") or None, remote_addr=client_address()
+            db.session,
+            booking_id,
+            staff=current_user,
+            rules=_rules(),
+            provider_id=request.form.get("provider_id") or None,
+            minutes=request.form.get("minutes") or None,
+            remote_addr=client_address(),
         )
         flash(_("%(ticket)s served.", ticket=booking.ticket), "success")
         return redirect(url_for("bookings.queue"))
