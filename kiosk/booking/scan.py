@@ -4,12 +4,14 @@
   cancel). A ticket of another centre is refused with its own message.
 - A member card scanned on the booking keypad screen books the chosen slot for the member
   (priority 11: above check-in's card recogniser, which only claims cards on a check-in screen,
-  and 我的积分).
+  and 我的积分); on the waiting list's screen (a full slot) it puts the member on its waiting list.
 """
 
 from __future__ import annotations
 
 import time
+
+from flask_babel import gettext
 
 from kiosk.booking import services
 from kiosk.booking.models import BookingChannel
@@ -18,8 +20,11 @@ from kiosk.members.scan import member_signer
 from kiosk.members.services import looks_like_card, resolve_card
 from kiosk.scan.services import Recogniser, ScanOutcome
 
-# The slot on the keypad screen: {"service": id, "slot": key, "key": request key, "at": unix time}.
+# The slot on the keypad screen: {"service": id, "slot": key, "key": request key, "at": unix time,
+# "waitlist": True on the waiting list's screen}.
 PENDING_SESSION_KEY = "booking_pending"
+# Waitlist places to tell on the next ticket page (services.take_waitlist_news, TicketView.promoted).
+NOTICE_SESSION_KEY = "booking_notice"
 PENDING_SECONDS = 300
 
 
@@ -47,11 +52,14 @@ def recognise_card_for_booking(session, code, context):
         return None
     config = context.config
     member = resolve_card(session, code, member_signer(config), config["CENTRE_CODE"])
+    rules = services.rules_from_config(config)
+    if pending.get("waitlist"):
+        return _join_waitlist(session, pending, member.id, rules)
     ticket = services.book(
         session,
         pending.get("service"),
         pending.get("slot"),
-        rules=services.rules_from_config(config),
+        rules=rules,
         request_key=pending.get("key"),
         member_id=member.id,
         channel=BookingChannel.KIOSK,
@@ -61,8 +69,22 @@ def recognise_card_for_booking(session, code, context):
         kind="booking-card",
         url_values={"token": token},
         message=_l("Booked: %(ticket)s", ticket=ticket.label),
-        visitor={PENDING_SESSION_KEY: None},
+        # A waitlist place this booking told of (services.book) shows on the ticket page.
+        visitor={PENDING_SESSION_KEY: None, NOTICE_SESSION_KEY: list(ticket.promoted)},
     )
+
+
+def _join_waitlist(session, pending: dict, member_id: int, rules: services.BookingRules) -> ScanOutcome:
+    from kiosk.booking.views import when_text  # the booking pages' date words (views imports this module)
+
+    entry = services.join_waitlist(session, pending.get("service"), pending.get("slot"), rules=rules, member_id=member_id)
+    message = gettext(
+        "You are number %(n)d on the waiting list for %(service)s, %(when)s.", n=entry.position, service=entry.service_name, when=when_text(entry.starts_at)
+    )
+    for notice in services.take_waitlist_news(session, member_id=member_id):
+        message += " " + gettext("Good news: a place became free and is now yours: %(ticket)s.", ticket=notice)
+    # The result is shown in place (no page to go to); the screen's slot is done with.
+    return ScanOutcome(kind="booking-waitlist", message=message, visitor={PENDING_SESSION_KEY: None})
 
 
 CARD_FOR_BOOKING = Recogniser("booking-card", recognise_card_for_booking, priority=11, endpoint="booking.ticket")

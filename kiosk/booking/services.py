@@ -1017,6 +1017,27 @@ def _take_promotions(session: Session, person_key: str, now: datetime) -> list[s
     return labels
 
 
+def take_waitlist_news(session: Session, *, phone: str | None = None, member_id: int | None = None, now: datetime | None = None) -> list[str]:
+    """The waitlist places this person got, for a screen other than a new ticket's (我的积分
+    after a card scan, a refusal, the waiting list, a look-up): shown once, so marked seen.
+    One read when there is none (the usual case); nothing is written then. A phone that is
+    not a valid number has no news (the screen says what is wrong with it)."""
+    try:
+        person = identify(session, phone=phone, member_id=member_id)
+    except BookingError:
+        return []
+    waiting = session.scalar(
+        select(WaitlistEntry.id)
+        .where(WaitlistEntry.person_key == person.key, WaitlistEntry.status == WaitlistStatus.PROMOTED, WaitlistEntry.notified_at.is_(None))
+        .limit(1)
+    )
+    if waiting is None:
+        return []
+    with write_transaction(session):
+        # Taken again under the write lock: of two screens at once, only one shows it.
+        return _take_promotions(session, person.key, now or utcnow())
+
+
 # ---- booking ----
 
 

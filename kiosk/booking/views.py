@@ -34,7 +34,7 @@ from kiosk.booking.forms import (
     WalkInForm,
 )
 from kiosk.booking.models import Booking, BookingChannel, Service
-from kiosk.booking.scan import PENDING_SESSION_KEY
+from kiosk.booking.scan import NOTICE_SESSION_KEY, PENDING_SESSION_KEY
 from kiosk.db import utcnow
 from kiosk.devices.access import kiosk_blueprint
 from kiosk.extensions import db
@@ -48,8 +48,6 @@ from kiosk.web import BARE_LAYOUT, FULL_LAYOUT, MAIN_TARGET, csv_download, elder
 
 bp = kiosk_blueprint("booking", __name__)
 staff_bp = staff_blueprint("bookings", __name__, "/staff/bookings")
-
-NOTICE_SESSION_KEY = "booking_notice"
 
 
 def _zone() -> ZoneInfo:
@@ -226,7 +224,10 @@ def slot_page(service_id: int, slot_key: str):
         return render("booking/refused.html", status=error.status, error=error, service=service)
     request_key = services.new_request_key()
     # A member card scanned on this screen books this slot (booking.scan).
-    session[PENDING_SESSION_KEY] = {"service": service.id, "slot": slot_key, "key": request_key, "at": time.time()}
+    pending = {"service": service.id, "slot": slot_key, "key": request_key, "at": time.time()}
+    if request.args.get("waitlist"):
+        pending["waitlist"] = True  # the waiting list's screen: a card joins the list (booking.scan)
+    session[PENDING_SESSION_KEY] = pending
     member = identified_member()
     # One step back to the same day's times (slot_key begins with the local date, YYYYMMDD).
     day = date(int(slot_key[:4]), int(slot_key[4:6]), int(slot_key[6:8]))
@@ -317,8 +318,14 @@ def book():
     except services.BookingError as error:
         raw = form.get("service", "")
         service = db.session.get(Service, int(raw)) if raw.isascii() and raw.isdigit() and len(raw) < 10 else None
-        return _refusal(error, service=service, slot_key=form.get("slot", ""))
+        return _refusal(error, service=service, slot_key=form.get("slot", ""), notices=_news(form, member))
     return _after_booking(ticket)
+
+
+def _news(form, member) -> list[str]:
+    """The waitlist news of the person a refused or non-booking form names (a new ticket shows
+    its own: services.book). The page promises it the next time their card or number is used."""
+    return services.take_waitlist_news(db.session, phone=None if member else form.get("phone"), member_id=member.id if member else None, now=_now())
 
 
 @bp.post("/booking/waitlist")
@@ -335,8 +342,8 @@ def waitlist():
             member_id=member.id if member else None,
         )
     except services.BookingError as error:
-        return _refusal(error)
-    return render("booking/waitlisted.html", "booking/_waitlisted.html", entry=entry)
+        return _refusal(error, notices=_news(form, member))
+    return render("booking/waitlisted.html", "booking/_waitlisted.html", entry=entry, notices=_news(form, member))
 
 
 def _booking_from_token(token: str) -> Booking:
@@ -409,7 +416,10 @@ def lookup_submit():
     try:
         booking = services.lookup(db.session, phone=request.form.get("phone"), ticket=ticket_no, now=_now(), zone=_zone())
     except services.BookingError as error:
-        return _refusal(error)
+        return _refusal(error, notices=_news(request.form, None))
+    news = _news(request.form, None)
+    if news:
+        session[NOTICE_SESSION_KEY] = news  # shown on the ticket page it leads to
     config = current_app.config
     url = url_for("booking.ticket", token=services.ticket_token(booking.id, services.ticket_signer(config), config["CENTRE_CODE"]))
     if request.headers.get("HX-Request"):

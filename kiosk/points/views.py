@@ -8,6 +8,7 @@ from flask import abort, current_app, flash, make_response, redirect, request, s
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from kiosk.booking.services import take_waitlist_news
 from kiosk.checkin.services import attended_count
 from kiosk.devices.access import current_device, kiosk_blueprint
 from kiosk.errors import KioskError
@@ -52,8 +53,12 @@ def index():
         # number typed here could be anyone's.
         return render("points/page.html")
     balance = services.balance(db.session, member.id)
+    # A waitlist place the member got is told the next time their card is used (the waiting
+    # list's promise): here, where a card scanned at the home screen leads.
+    notices = take_waitlist_news(db.session, member_id=member.id)
     return render(
         "points/member.html",
+        notices=notices,
         masked_name=mask_name(member.name),
         balance=balance,
         entries=services.recent_entries(db.session, member.id, limit=8),

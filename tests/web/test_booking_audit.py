@@ -154,12 +154,6 @@ def test_the_waitlist_place_is_told_on_the_persons_next_booking_and_only_once(cl
     assert "候补的位置已约上" not in again
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="audit gap: the waitlist news is shown only on a *successful* booking (kiosk/booking/views._after_booking); "
-    "the member's card at the home screen (我的积分) does not tell them, though the waitlist page promises 下次在这里刷卡…会看到提示",
-)
 def test_the_waitlist_place_is_told_when_the_member_next_scans_their_card(client, session, haircut):
     member = register_member(session, name="王秀英", phone="13900000002", community="", age_band="60-69", consent=True, consent_version="t", actor=None)
     session.commit()
@@ -170,12 +164,35 @@ def test_the_waitlist_place_is_told_when_the_member_next_scans_their_card(client
     assert "理发 A003" in page
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="audit gap: a member card scanned on the waitlist keypad (slot page ?waitlist=1) tries to *book* the full slot "
-    "(kiosk/booking/scan.recognise_card_for_booking; the pending slot does not say it is the waitlist) and answers 该时段已约满",
-)
+@pytest.mark.parametrize("how", ["refused booking", "waiting list", "look-up"])
+def test_the_waitlist_place_is_told_when_the_persons_number_is_next_used_and_only_once(client, haircut, legal, how):
+    """Not only a new ticket: a refused booking, joining another waiting list, looking a ticket up."""
+    _promote_to(client, haircut, "13800000003")
+    book(client, legal, tomorrow_at(14), "13800000004")  # legal's 14:00 is full (1 place)
+
+    def use_the_number():
+        if how == "refused booking":  # 9:00 is full again (the promoted place filled it)
+            return book(client, haircut, tomorrow_at(9), "13800000003").get_data(as_text=True)
+        if how == "waiting list":
+            return post(client, "/booking/waitlist", {"service": legal.id, "slot": tomorrow_at(14), "phone": "13800000003"}, htmx=True).get_data(as_text=True)
+        found = post(client, "/booking/lookup", {"letter": "A", "digits": "3", "phone": "13800000003"}, htmx=True)
+        return client.get(found.headers["HX-Location"]).get_data(as_text=True)
+
+    assert "候补的位置已约上" in (first := use_the_number()) and "理发 A003" in first
+    assert "候补的位置已约上" not in use_the_number()
+
+
+def test_the_waitlist_place_is_told_on_the_ticket_of_a_booking_made_with_the_card(client, session, haircut, legal):
+    """services.book marks the news seen on a card's booking too: the scan must carry it to the ticket page."""
+    member = register_member(session, name="王秀英", phone="13900000002", community="", age_band="60-69", consent=True, consent_version="t", actor=None)
+    session.commit()
+    _promote_to(client, haircut, member.phone)
+    keypad = f"/booking/{legal.id}/slot/{tomorrow_at(14)}"
+    scanned = post(client, "/scan", {"code": card_token(member, CARDS, "XH-CY-CY1")}, htmx=True, token_from=keypad)
+    ticket = client.get(scanned.headers["HX-Location"]).get_data(as_text=True)
+    assert "候补的位置已约上" in ticket and "理发 A003" in ticket
+
+
 def test_a_member_card_on_the_waitlist_screen_joins_the_waitlist(client, session, haircut):
     member = register_member(session, name="王秀英", phone="13900000002", community="", age_band="60-69", consent=True, consent_version="t", actor=None)
     session.commit()
