@@ -35,6 +35,13 @@ def day_text(day: date, today: date, locale: str | None = "zh") -> str:
     return f"{text} {day.year}" if day.year != today.year else text
 
 
+def month_day_text(day: date, locale: str | None = "zh") -> str:
+    """12月22日 (en: 22 Dec): a day named in a sentence, e.g. until when something lasts."""
+    if _lang(locale) == "zh":
+        return f"{day.month}月{day.day}日"
+    return f"{day.day} {_EN_MONTHS[day.month - 1]}"
+
+
 def _clock(moment: datetime) -> str:
     return moment.strftime("%H:%M")
 

@@ -26,6 +26,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
+from flask_babel import get_locale
 from sqlalchemy import Connection, Date, Table, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -60,6 +61,7 @@ from kiosk.signing import SIGNATURE_BYTES, TokenSigner, signer_from_config
 from kiosk.staff.models import StaffUser
 from kiosk.staff.services import record_audit
 from kiosk.sync.outbox import last_hub_keys, person_field, person_field_for_key, record_event
+from kiosk.timefmt import month_day_text
 from kiosk.validation import clean_text, parse_whole_number
 
 UTC = ZoneInfo("UTC")
@@ -1068,6 +1070,17 @@ def _check_rules(session: Session, service: Service, slot: SlotView, person: Per
     _check_person_limits(session, service, slot, person, now, zone)
 
 
+class _NaturalDay:
+    """A day in a lazy message, in the words of the language the message is shown in
+    (12月22日, 22 Dec): the message is translated when rendered, and so is the day."""
+
+    def __init__(self, day: date):
+        self.day = day
+
+    def __str__(self) -> str:
+        return month_day_text(self.day, str(get_locale() or "zh"))
+
+
 def _check_time_rules(
     session: Session,
     service: Service | ServiceRow,
@@ -1093,7 +1106,7 @@ def _check_time_rules(
                 "blocked",
                 _l(
                     "Booking at the kiosk is paused until %(day)s after missed appointments. Please ask the staff at the desk.",
-                    day=until.astimezone(zone).strftime("%m-%d"),
+                    day=_NaturalDay(until.astimezone(zone).date()),
                 ),
                 status=403,
             )

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from kiosk.timefmt import day_text, span_text
+from kiosk.timefmt import day_text, month_day_text, span_text
 
 ZONE = ZoneInfo("Asia/Shanghai")
 TODAY = date(2026, 11, 25)  # a Wednesday
@@ -43,3 +43,9 @@ def test_days_in_another_year_carry_the_year():
     assert day_text(date(2027, 1, 4), TODAY, "zh") == "2027年1月4日 周一"
     assert day_text(date(2027, 1, 4), TODAY, "en") == "Mon 4 Jan 2027"
     assert day_text(date(2026, 11, 24), TODAY, "zh") == "昨天"
+
+
+def test_a_day_in_a_sentence_is_named_naturally():
+    """The no-show block's 'paused until 12月22日' (en: 22 Dec), never 12-22."""
+    assert month_day_text(date(2026, 12, 22), "zh") == "12月22日"
+    assert month_day_text(date(2026, 12, 22), "en") == "22 Dec"

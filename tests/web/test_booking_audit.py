@@ -128,6 +128,9 @@ def test_a_person_blocked_for_no_shows_is_told_at_the_kiosk_and_nothing_is_writt
     response = book(client, haircut, tomorrow_at(9), "13800000007")
     body = response.get_data(as_text=True)
     assert response.status_code == 403 and "暂停在一体机上预约" in body, body[:400]
+    # The natural date (12月22日), not the ISO-like 12-22.
+    until = services.blocked_until(session, "p:13800000007", haircut, datetime.now(ZONE))
+    assert until is not None and f"因多次预约未到，{until.astimezone(ZONE).month}月{until.astimezone(ZONE).day}日前暂停" in body, body[:400]
     assert changed(before, everything(app)) == []
 
 
