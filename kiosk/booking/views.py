@@ -343,7 +343,15 @@ def waitlist():
         )
     except services.BookingError as error:
         return _refusal(error, notices=_news(form, member))
-    return render("booking/waitlisted.html", "booking/_waitlisted.html", entry=entry, notices=_news(form, member))
+    # A finished task: the whole screen (not the keypad's answer box) becomes the result, so the
+    # number typed leaves the screen, and a countdown ends the visit (as the ticket page does).
+    context = {"entry": entry, "notices": _news(form, member), "next_url": after_visit_url()}
+    if request.headers.get("HX-Request"):
+        response = make_response(render_template("booking/waitlisted.html", layout=BARE_LAYOUT, **context))
+        response.headers["HX-Retarget"] = "#" + MAIN_TARGET
+        response.headers["HX-Reswap"] = "innerHTML"
+        return response
+    return render("booking/waitlisted.html", **context)
 
 
 def _booking_from_token(token: str) -> Booking:

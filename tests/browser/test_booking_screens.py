@@ -1,0 +1,91 @@
+"""The booking screens issue 10's guard (test_visitor_screens.py) does not visit: the keypad's
+refusal, the waiting list's keypad and the list joined (by number), and the look-up's
+ticket-number keys; at every
+kiosk size, normal and elder mode, in Chinese (tests/browser/layout_checks.py).
+
+A refusal or the waiting list's answer must be on screen after 预约 / 排队候补 (at 1280×800 in
+elder mode they rendered below the fold: the visitor tapped and saw nothing change); once on
+the waiting list the number typed is no longer shown in full and the visit ends by itself (the
+finished-task rule); 删除 and 下一步 on the look-up keys must not be squeezed into vertical text.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from playwright.sync_api import expect
+
+from kiosk.booking import services
+from tests.browser.layout_checks import layout_problems
+
+ZONE = ZoneInfo("Asia/Shanghai")
+SIZES = {"portrait": (1080, 1920), "landscape": (1920, 1080), "small": (1280, 800)}
+
+
+def seed(session):
+    service = services.save_service(session, None, name="理发", prefix="A", category="haircut", place="嘉荷社区 一楼", actor=None)
+    for weekday in range(7):
+        services.save_template(session, service, weekday=weekday, starts="09:00", ends="11:30", slot_minutes=20, capacity=1, actor=None)
+
+
+def _slot(hour: int, minute: int = 0) -> str:
+    return (datetime.now(ZONE).date() + timedelta(days=1)).strftime("%Y%m%d") + f"{hour:02d}{minute:02d}"
+
+
+def _type(page, digits: str) -> None:
+    for digit in digits:
+        page.locator(f'.keypad .key[data-key="{digit}"]').click()
+
+
+def _check(page, artifacts, name: str, primary: list[str], elder: bool, problems: dict) -> None:
+    page.screenshot(path=str(artifacts / f"booking-{name}.png"))
+    found = layout_problems(page, primary, elder=elder)
+    if found:
+        problems[name] = found
+
+
+@pytest.mark.parametrize("elder", [False, True], ids=["normal", "elder"])
+@pytest.mark.parametrize("size", list(SIZES), ids=list(SIZES))
+def test_the_keypads_answers_and_the_look_up_keys_hold_at_every_size(serve, page, artifacts, size, elder):
+    base_url = serve(setup=seed, demo=False)
+    width, height = SIZES[size]
+    page.set_viewport_size({"width": width, "height": height})
+    page.goto(base_url + "/")
+    if elder:
+        page.get_by_role("button", name="长辈模式").click()
+    tag = f"{size}-{'elder' if elder else 'normal'}"
+    problems: dict[str, list[str]] = {}
+    service_url = page.locator("a", has_text="服务预约").first.get_attribute("href")
+    page.goto(base_url + service_url)
+    tile = page.locator(".service-tile", has_text="理发").get_attribute("href")
+
+    # Tomorrow's 9:00 is full (one place): this number's ticket A001.
+    page.goto(base_url + f"{tile}/slot/{_slot(9)}")
+    _type(page, "13800000001")
+    page.get_by_role("button", name="预约", exact=True).click()
+    expect(page.locator("[data-ticket]")).to_have_text("理发 A001")
+
+    # A refusal: the number already holds 9:00, so 9:20 is refused (one per person).
+    page.goto(base_url + f"{tile}/slot/{_slot(9, 20)}")
+    _type(page, "13800000001")
+    page.get_by_role("button", name="预约", exact=True).click()
+    refusal = page.locator("#booking-result [data-error-code]")
+    expect(refusal).to_be_visible()
+    _check(page, artifacts, f"refusal-{tag}", ["#booking-result [data-error-code]"], elder, problems)
+
+    # The waiting list of the full 9:00, by number.
+    page.goto(base_url + f"{tile}/slot/{_slot(9)}?waitlist=1")
+    _check(page, artifacts, f"waitlist-keypad-{tag}", [".keypad-submit"], elder, problems)
+    _type(page, "13800000002")
+    page.get_by_role("button", name="排队候补", exact=True).click()
+    expect(page.locator("[data-waitlist-position]")).to_be_visible()
+    _check(page, artifacts, f"waitlisted-{tag}", ["[data-waitlist-position]", "[data-finish]"], elder, problems)
+    if "138 0000 0002" in page.locator("#main").inner_text():
+        problems.setdefault(f"waitlisted-{tag}", []).append("the number typed is still shown in full")
+
+    # The look-up's ticket-number keys.
+    page.goto(base_url + "/booking/lookup?letter=A&digits=1")
+    _check(page, artifacts, f"lookup-digits-{tag}", ["[data-ticket-entry]"], elder, problems)
+    assert problems == {}, problems
