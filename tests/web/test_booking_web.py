@@ -297,7 +297,20 @@ def test_exports_are_audited_and_mask_phones_for_staff(staff_client, session, ha
 
 def test_dashboard_card_shows_todays_figures(staff_client, haircut):
     html = staff_client.get("/staff/").get_data(as_text=True)
-    assert "服务预约" in html and "今日预约" in html and "排队等候" in html and "今日已服务" in html
+    assert "服务预约" in html and "今日取号" in html and "待服务" in html and "今日已服务" in html
+
+
+def test_the_desks_figures_say_what_they_count(staff_client, session, haircut):
+    """A walk-in is a ticket, not a booking; a called ticket is not waiting: the figures count
+    both (services.today_figures), so their labels must not say 预约 / 等候."""
+    rules = services.rules_from_config(staff_client.application.config)
+    services.issue_walk_in(session, haircut.id, rules=rules, staff=None)
+    services.issue_walk_in(session, haircut.id, rules=rules, staff=None)
+    token = csrf_token(staff_client, "/staff/bookings/")
+    assert staff_client.post("/staff/bookings/call-next", data={"csrf_token": token, "service": haircut.id, "desk": "1"}).status_code == 302
+    page = staff_client.get("/staff/bookings/").get_data(as_text=True)
+    figures = re.search(r"<p data-queue-figures>(.*?)\s*·\s*<a", page, re.S)
+    assert figures and figures.group(1).strip() == "今日取号 2 · 待服务 2 · 已服务 0 · 爽约 0", figures
 
 
 # ---- printing ----
