@@ -78,9 +78,9 @@ def _join_waitlist(session, pending: dict, member_id: int, rules: services.Booki
     from kiosk.booking.views import when_text  # the booking pages' date words (views imports this module)
 
     entry = services.join_waitlist(session, pending.get("service"), pending.get("slot"), rules=rules, member_id=member_id)
-    message = gettext(
-        "You are number %(n)d on the waiting list for %(service)s, %(when)s.", n=entry.position, service=entry.service_name, when=when_text(entry.starts_at)
-    )
+    # The toast is plain text (no date_text markup): no-break spaces keep 12月1日 周二 09:00 whole.
+    when = when_text(entry.starts_at).replace(" ", "\u00a0")
+    message = gettext("You are number %(n)d on the waiting list for %(service)s, %(when)s.", n=entry.position, service=entry.service_name, when=when)
     for notice in services.take_waitlist_news(session, member_id=member_id):
         message += " " + gettext("Good news: a place became free and is now yours: %(ticket)s.", ticket=notice)
     # The result is shown in place (no page to go to); the screen's slot is done with.
