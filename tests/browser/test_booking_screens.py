@@ -1,7 +1,7 @@
 """The booking screens issue 10's guard (test_visitor_screens.py) does not visit: the keypad's
-refusal, the waiting list's keypad and the list joined (by number), and the look-up's
-ticket-number keys; at every
-kiosk size, normal and elder mode, in Chinese (tests/browser/layout_checks.py).
+refusal, the waiting list's keypad, the list joined by number and by member card (a toast),
+and the look-up's ticket-number keys; at every kiosk size, normal and elder mode, in Chinese
+(tests/browser/layout_checks.py).
 
 A refusal or the waiting list's answer must be on screen after 预约 / 排队候补 (at 1280×800 in
 elder mode they rendered below the fold: the visitor tapped and saw nothing change); once on
