@@ -107,3 +107,10 @@ def test_the_keypads_answers_and_the_look_up_keys_hold_at_every_size(serve, page
     page.goto(base_url + "/booking/lookup?letter=A&digits=1")
     _check(page, artifacts, f"lookup-digits-{tag}", ["[data-ticket-entry]"], elder, problems)
     assert problems == {}, problems
+
+    # The waiting list joined is a finished task: 完成 ends the visit (back at the home screen).
+    page.goto(base_url + f"{tile}/slot/{_slot(9)}?waitlist=1")
+    _type(page, "13800000005")
+    page.get_by_role("button", name="排队候补", exact=True).click()
+    page.locator("[data-finish]").click()
+    page.wait_for_url(base_url + "/")
