@@ -22,12 +22,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Flask, Response, current_app, g, has_request_context, make_response, render_template, request, send_file, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import format_date, get_locale, get_translations
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from itsdangerous import URLSafeTimedSerializer
 from itsdangerous.encoding import base64_encode
 from itsdangerous.serializer import Serializer
+from itsdangerous.timed import TimestampSigner
 from jinja2.ext import _make_new_gettext, _make_new_ngettext
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException
@@ -222,6 +224,24 @@ def _lazy_current_user(app: Flask) -> None:
 # ---- the CSRF token of a page ----
 
 
+_DERIVED_KEYS: dict[tuple, bytes] = {}
+
+
+class _KeptKeySigner(TimestampSigner):
+    """itsdangerous' timestamp signer, its derived key kept per process. The key is an HMAC of
+    the secret and the salt, the same on every call, yet itsdangerous derives it afresh on
+    every sign and verify (and makes a new signer for each). Same signatures."""
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        key = (self.secret_keys[-1] if secret_key is None else secret_key, self.salt, self.key_derivation, self.digest_method)
+        derived = _DERIVED_KEYS.get(key)
+        if derived is None:
+            if len(_DERIVED_KEYS) > 32:
+                _DERIVED_KEYS.clear()
+            derived = _DERIVED_KEYS[key] = super().derive_key(secret_key)
+        return derived
+
+
 class _ShortPayloadSerializer(URLSafeTimedSerializer):
     """itsdangerous' URL-safe timed serializer, minus a zlib attempt on payloads too short to
     shrink. URLSafeSerializerMixin compresses every payload and keeps the result only when it
@@ -230,6 +250,7 @@ class _ShortPayloadSerializer(URLSafeTimedSerializer):
     took. Same bytes out as itsdangerous gives for these payloads; longer ones go its way."""
 
     SHORT = 64
+    default_signer = _KeptKeySigner
 
     def dump_payload(self, obj: Any) -> bytes:
         raw = Serializer.dump_payload(self, obj)
@@ -239,13 +260,20 @@ class _ShortPayloadSerializer(URLSafeTimedSerializer):
 
 
 _CSRF_SERIALIZERS: dict[Any, URLSafeTimedSerializer] = {}
+# Signed tokens by (secret, the session's raw token), when tokens never expire
+# (WTF_CSRF_TIME_LIMIT None, as configured): validation then ignores the token's timestamp, so
+# a session's token signed once stands for every later one. Signing was ~6 % of a served
+# availability page (py-spy, issue 11 part 8b).
+_CSRF_TOKENS: dict[tuple[Any, str], str] = {}
+_CSRF_TOKENS_MAX = 4096
 
 
 def csrf_token() -> str:
     """``flask_wtf.csrf.generate_csrf()``, made cheaper: the signed token for this request's
     session (one per request, kept in ``g`` as Flask-WTF keeps it, so its forms and
     ``validate_csrf`` see the same token), signed by a serializer kept per secret and without
-    the zlib attempt (_ShortPayloadSerializer). Flask-WTF validates it as its own."""
+    the zlib attempt (_ShortPayloadSerializer), and without a time limit signed once per
+    session (_CSRF_TOKENS). Flask-WTF validates it as its own."""
     config = current_app.config
     field = config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
     token = g.get(field)
@@ -253,16 +281,53 @@ def csrf_token() -> str:
         secret = config.get("WTF_CSRF_SECRET_KEY", current_app.secret_key)
         if not secret:
             raise RuntimeError("A secret key is required to use CSRF.")
-        serializer = _CSRF_SERIALIZERS.get(secret)
-        if serializer is None:
-            if len(_CSRF_SERIALIZERS) > 8:
-                _CSRF_SERIALIZERS.clear()
-            serializer = _CSRF_SERIALIZERS[secret] = _ShortPayloadSerializer(secret, salt="wtf-csrf-token")
         if field not in session:
             session[field] = hashlib.sha1(os.urandom(64)).hexdigest()
-        token = serializer.dumps(session[field])
+        raw = session[field]
+        kept = config.get("WTF_CSRF_TIME_LIMIT", 3600) is None
+        token = _CSRF_TOKENS.get((secret, raw)) if kept else None
+        if token is None:
+            serializer = _CSRF_SERIALIZERS.get(secret)
+            if serializer is None:
+                if len(_CSRF_SERIALIZERS) > 8:
+                    _CSRF_SERIALIZERS.clear()
+                serializer = _CSRF_SERIALIZERS[secret] = _ShortPayloadSerializer(secret, salt="wtf-csrf-token")
+            token = serializer.dumps(raw)
+            if kept:
+                if len(_CSRF_TOKENS) >= _CSRF_TOKENS_MAX:
+                    _CSRF_TOKENS.clear()
+                _CSRF_TOKENS[(secret, raw)] = token
         setattr(g, field, token)
     return token
+
+
+class KioskSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, its serializer made once per secret key (Flask builds one
+    per request: ~7 % of a served availability page in serializer set-up alone) and signing
+    with a kept derived key (_KeptKeySigner). Same cookies, read and written alike."""
+
+    def __init__(self) -> None:
+        self._serializers: dict[tuple, URLSafeTimedSerializer] = {}
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        if not app.secret_key:
+            return None
+        fallbacks = tuple(app.config["SECRET_KEY_FALLBACKS"] or ())
+        key = (app.secret_key, fallbacks)
+        serializer = self._serializers.get(key)
+        if serializer is None:
+            # As Flask builds it (itsdangerous wants the current key last), with the kept-key signer.
+            serializer = URLSafeTimedSerializer(
+                [*fallbacks, app.secret_key],
+                salt=self.salt,
+                serializer=self.serializer,
+                signer=_KeptKeySigner,
+                signer_kwargs={"key_derivation": self.key_derivation, "digest_method": self.digest_method},
+            )
+            if len(self._serializers) > 8:
+                self._serializers.clear()
+            self._serializers[key] = serializer
+        return serializer
 
 
 def _cached_url_for(app: Flask) -> Callable[..., str]:
@@ -404,6 +469,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["natural_day"] = natural_day
     app.jinja_env.filters["natural_moment"] = natural_moment
     app.jinja_env.filters["natural_date"] = natural_date
+    app.session_interface = KioskSessionInterface()
     app.context_processor(_template_context)
     _lazy_current_user(app)
     app.jinja_env.globals["url_for"] = _cached_url_for(app)

@@ -4,17 +4,18 @@ the desk's queue and call display, services and schedules, reports and exports."
 from __future__ import annotations
 
 import base64
+import re
 import secrets
+import threading
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Flask, Response, abort, current_app, flash, make_response, redirect, render_template, request, session, url_for
 from flask_babel import format_date, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
 from kiosk.booking import printing, services
@@ -44,7 +45,7 @@ from kiosk.privacy import mask_name, mask_phone
 from kiosk.qr import qr_svg
 from kiosk.staff.access import client_address, is_admin, staff_blueprint
 from kiosk.staff.forms import ConfirmForm
-from kiosk.web import BARE_LAYOUT, FULL_LAYOUT, MAIN_TARGET, csv_download, elder_mode, prebuilt, render, submit_form, xlsx_download
+from kiosk.web import BARE_LAYOUT, FULL_LAYOUT, MAIN_TARGET, csrf_token, csv_download, elder_mode, local_now, prebuilt, render, submit_form, xlsx_download
 
 bp = kiosk_blueprint("booking", __name__)
 staff_bp = staff_blueprint("bookings", __name__, "/staff/bookings")
@@ -143,8 +144,11 @@ def service_page(service_id: int):
     A day tap (htmx, aimed at #booking-day) gets the strip and slots alone; a tile tap or a
     plain visit gets the page. Both come from the availability cache when nothing could have
     changed them (kiosk.booking.cache): the strip as rendered, and the whole page rendered
-    once per language, elder mode, layout and minute (the top bar's clock) with a stand-in
-    for the CSRF token, which each request fills in (as kiosk.home.views.home_page)."""
+    once per language, elder mode and layout with stand-ins for the CSRF token and the top
+    bar's clock, which each request fills in (as kiosk.home.views.home_page). The page is
+    kept as long as its strip (a commit, a slot's lead time running out, midnight: the top
+    bar's date), not rebuilt every minute for the clock: at 20 connections every thread
+    serving at the turn of a minute rebuilt it at once (issue 11, part 8b)."""
     session.pop(PENDING_SESSION_KEY, None)
     raw_day = request.args.get("day", "")[:10]
     now = _now()
@@ -156,22 +160,33 @@ def service_page(service_id: int):
     bare = bool(htmx) and htmx.target == MAIN_TARGET and not htmx.boosted
     pages = current_app.extensions.setdefault(PAGES_KEY, AvailabilityCache())
     key = (str(db.session.get_bind().url), service_id, raw_day, str(get_locale()), elder_mode(), bare, request.script_root)
-    body = pages.get(key, generation, now)
-    if body is None:
+    parts = pages.get(key, generation, now)
+    if parts is None:
         heading, day_html, until = _day_view(service_id, raw_day, generation, now)
         body = render_template(
-            "booking/service.html", layout=BARE_LAYOUT if bare else FULL_LAYOUT, service=heading, day_html=day_html, csrf_token=lambda: _CSRF_SLOT
+            "booking/service.html",
+            layout=BARE_LAYOUT if bare else FULL_LAYOUT,
+            service=heading,
+            day_html=day_html,
+            csrf_token=lambda: _CSRF_SLOT,
+            clock_text=_CLOCK_SLOT,
         )
-        next_minute = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
-        pages.put(key, generation, now, min(until, next_minute), body)
-    if _CSRF_SLOT in body:
-        body = body.replace(_CSRF_SLOT, generate_csrf())
-    return _html(body)
+        parts = _split_slots(body)
+        pages.put(key, generation, now, until, parts)
+    values = {_CSRF_SLOT: csrf_token() if _CSRF_SLOT in parts else "", _CLOCK_SLOT: local_now().strftime("%H:%M")}
+    return _html("".join(values.get(part, part) for part in parts))
 
 
 PAGES_KEY = "kiosk.booking.pages"
-# Stands for the CSRF token in a cached page (a per-process random word no page can contain).
+# Stand for the CSRF token and the top bar's clock in a cached page (per-process random words
+# no page can contain).
 _CSRF_SLOT = f"csrf-slot-{secrets.token_hex(16)}"
+_CLOCK_SLOT = f"clock-slot-{secrets.token_hex(16)}"
+
+
+def _split_slots(body: str) -> tuple[str, ...]:
+    """The page as literal text and stand-ins, in order (a stand-in is its own item)."""
+    return tuple(piece for piece in re.split(f"({_CSRF_SLOT}|{_CLOCK_SLOT})", body) if piece)
 
 
 def _html(body: str) -> Response:
@@ -202,6 +217,35 @@ def _day_view(service_id: int, raw_day: str, generation: int | None, now: dateti
     if cached is not None:
         heading, html, until = cached
         return heading, Markup(html), until
+    # One thread computes a missing entry; the others serving the same key wait for it rather
+    # than each recomputing the month (a generation move used to send every busy thread into
+    # availability() at once: the page row's p99 after the booking row, issue 11 part 8b).
+    if generation is None:  # nothing is kept (not SQLite): nothing to wait for
+        return _compute_day_view(key, service_id, raw_day, generation, now, zone)
+    with _computing(key):
+        cached = availability_cache.get(key, generation, now)
+        if cached is not None:
+            heading, html, until = cached
+            return heading, Markup(html), until
+        return _compute_day_view(key, service_id, raw_day, generation, now, zone)
+
+
+_COMPUTING_LOCK = threading.Lock()
+_COMPUTING: dict[tuple, threading.Lock] = {}
+
+
+def _computing(key: tuple) -> threading.Lock:
+    """The lock held while ``key``'s entry is computed (one per key, made on first use)."""
+    with _COMPUTING_LOCK:
+        lock = _COMPUTING.get(key)
+        if lock is None:
+            if len(_COMPUTING) >= 256:
+                _COMPUTING.clear()  # a key then gets a new lock: at worst two threads compute it
+            lock = _COMPUTING[key] = threading.Lock()
+        return lock
+
+
+def _compute_day_view(key: tuple, service_id: int, raw_day: str, generation: int | None, now: datetime, zone: ZoneInfo) -> tuple[_Heading, Markup, datetime]:
     service = _service_or_404(service_id)
     days = services.availability(db.session, service, now, zone)
     chosen = next((d for d in days if d.day.isoformat() == raw_day), None) if raw_day else None
@@ -209,7 +253,10 @@ def _day_view(service_id: int, raw_day: str, generation: int | None, now: dateti
         chosen = next((d for d in days if d.free), days[0] if days else None)
     html = render_template("booking/_day.html", service=service, days=days, chosen=chosen, now=now, lead=timedelta(minutes=service.lead_minutes))
     heading = _Heading(service.id, service.name, service.place or "", service.description or "")
-    until = services.availability_changes_at(service, days, now, zone)
+    # Midnight too (the strip's today / tomorrow, the top bar's date): availability_changes_at
+    # gives the first slot cut-off even when that is after midnight (none left today).
+    midnight = datetime.combine(services.local_today(now, zone) + timedelta(days=1), datetime.min.time(), zone).astimezone(UTC)
+    until = min(services.availability_changes_at(service, days, now, zone), midnight)
     availability_cache.put(key, generation, now, until, (heading, html, until))
     return heading, Markup(html), until
 

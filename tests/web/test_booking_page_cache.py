@@ -1,0 +1,168 @@
+"""The availability page kept whole between requests (kiosk.booking.views.service_page; issue 11,
+part 8b) and the signing it relies on made once (kiosk.web: the session's serializer, the CSRF
+token). What is kept must still follow the clock, the session and the keys."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock
+from zoneinfo import ZoneInfo
+
+import pytest
+from flask import g, session
+from flask.sessions import SecureCookieSessionInterface
+from flask_wtf.csrf import validate_csrf
+from itsdangerous import BadSignature
+from wtforms.validators import ValidationError
+
+import kiosk.booking.views as views
+from kiosk.booking import services
+from kiosk.booking.cache import availability_cache
+from kiosk.web import KioskSessionInterface, csrf_token
+from tests.helpers import TEST_SECRET
+
+ZONE = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture
+def haircut(session):
+    """理发 every day 09:00–11:30, 20-minute slots, 2 chairs."""
+    service = services.save_service(session, None, name="理发", prefix="A", category="haircut", place="一楼", actor=None)
+    for weekday in range(7):
+        services.save_template(session, service, weekday=weekday, starts="09:00", ends="11:30", slot_minutes=20, capacity=2, actor=None)
+    return service
+
+
+def clock_of(html: str) -> str:
+    return html.split("data-clock>", 1)[1].split("<", 1)[0]
+
+
+def test_the_kept_page_shows_each_requests_own_time(client, haircut, monkeypatch):
+    """The page is rendered once and kept past the minute; the top bar's clock is filled in per
+    request. Shown to fail with the clock rendered into the kept page (it stays at 09:41)."""
+    renders = []
+    real_render = views.render_template
+    monkeypatch.setattr(views, "render_template", lambda *a, **k: renders.append(a[0]) or real_render(*a, **k))
+    page = f"/booking/{haircut.id}"
+    monkeypatch.setattr(views, "local_now", lambda: datetime(2026, 11, 30, 9, 41, 59, tzinfo=ZONE))
+    assert clock_of(client.get(page).get_data(as_text=True)) == "09:41"
+    monkeypatch.setattr(views, "local_now", lambda: datetime(2026, 11, 30, 9, 42, 0, tzinfo=ZONE))
+    assert clock_of(client.get(page).get_data(as_text=True)) == "09:42"
+    assert renders.count("booking/service.html") == 1  # the second answer was the kept page
+
+
+def test_the_kept_strip_and_page_turn_over_at_midnight_with_no_slot_left_today(client, haircut, monkeypatch):
+    """At 23:59 no slot is left today: the next cut-off by lead time is tomorrow morning, yet the
+    strip's 今天 / 明天 change at midnight, so what is kept must be dropped then. Shown to fail
+    without views._day_view's own midnight (the page and the day tap stay a day behind until
+    tomorrow's first slot closes)."""
+    today = datetime.now(ZONE).date()
+    tomorrow = today + timedelta(days=1)
+    before = datetime.combine(today, clock(23, 59), ZONE).astimezone(UTC)
+    monkeypatch.setattr(views, "_now", lambda: before)
+    page, tap = f"/booking/{haircut.id}", {"HX-Request": "true", "HX-Target": "booking-day"}
+    for headers in ({}, tap):
+        assert f"今天 {today.month}月{today.day}日" in client.get(page, headers=headers).get_data(as_text=True)
+    monkeypatch.setattr(views, "_now", lambda: before + timedelta(minutes=2))
+    for headers in ({}, tap):
+        html = client.get(page, headers=headers).get_data(as_text=True)
+        assert f"今天 {tomorrow.month}月{tomorrow.day}日" in html and f"今天 {today.month}月{today.day}日" not in html
+
+
+def test_the_kept_session_serializer_reads_and_writes_flasks_cookies_and_follows_the_keys(app):
+    """KioskSessionInterface keeps one serializer per key set (Flask makes one per request) and
+    a derived key per secret. Its cookies are Flask's both ways; after a key change it signs
+    and checks with the new key only (the old one while it is a fallback). Shown to fail with
+    the serializer kept regardless of the key, and with the derived key kept regardless of the
+    secret (the old key's cookie still reads once its fallback is gone)."""
+    assert isinstance(app.session_interface, KioskSessionInterface)
+    data = {"elder": True, "csrf_token": "ab" * 20}
+    flask_serializer = SecureCookieSessionInterface().get_signing_serializer(app)
+    ours = app.session_interface.get_signing_serializer(app)
+    assert ours is app.session_interface.get_signing_serializer(app)  # kept
+    assert ours.loads(flask_serializer.dumps(data)) == data and flask_serializer.loads(ours.dumps(data)) == data
+    old_cookie = ours.dumps(data)
+    app.secret_key = "a-new-secret-key-for-this-test"
+    app.config["SECRET_KEY_FALLBACKS"] = [TEST_SECRET]
+    rotated = app.session_interface.get_signing_serializer(app)
+    assert rotated.loads(old_cookie) == data
+    assert SecureCookieSessionInterface().get_signing_serializer(app).loads(rotated.dumps(data)) == data
+    app.config["SECRET_KEY_FALLBACKS"] = []
+    with pytest.raises(BadSignature):
+        app.session_interface.get_signing_serializer(app).loads(old_cookie)
+
+
+def test_a_sessions_csrf_token_is_signed_once_and_stays_its_own(app, monkeypatch):
+    """Without a time limit (the kiosk's setting) a session's token is signed once and reused;
+    another session or another secret never gets it. With a time limit every token is signed
+    afresh (its timestamp then counts). Shown to fail with the kept tokens keyed by the secret
+    alone (the second session gets the first's token)."""
+    assert app.config["WTF_CSRF_TIME_LIMIT"] is None
+    now = [1_764_400_000.0]
+    monkeypatch.setattr(time, "time", lambda: now[0])
+
+    def token_for(raw: str) -> str:
+        with app.test_request_context("/"):
+            g.pop("csrf_token", None)  # the fixture's app context outlives each request context
+            session["csrf_token"] = raw
+            token = csrf_token()
+            validate_csrf(token)
+            return token
+
+    first = token_for("1" * 40)
+    now[0] += 100
+    assert token_for("1" * 40) == first  # signed once
+    second = token_for("2" * 40)
+    assert second != first
+    with app.test_request_context("/"):
+        session["csrf_token"] = "2" * 40
+        with pytest.raises(ValidationError):
+            validate_csrf(first)
+    app.config["WTF_CSRF_SECRET_KEY"] = "another-csrf-secret"
+    assert token_for("1" * 40) != first
+    app.config["WTF_CSRF_TIME_LIMIT"] = 3600
+    signed = token_for("1" * 40)
+    now[0] += 100
+    assert token_for("1" * 40) != signed  # a new timestamp each time
+
+
+def test_threads_missing_the_same_day_together_compute_it_once(app, haircut, monkeypatch):
+    """After a commit every thread serving the page misses the kept day at once; one computes
+    it and the others wait for its entry. Shown to fail without views._computing (each of the
+    four threads computes the month: 4 calls). The first four taps only open the pool's
+    connections: each one's first generation check moves the generation on by itself."""
+    calls = []
+    real = services.availability
+
+    def slow_availability(*args, **kwargs):
+        calls.append(1)
+        time.sleep(0.3)  # long enough for the other threads to miss the cache meanwhile
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services, "availability", slow_availability)
+    statuses = []
+    start = threading.Barrier(4)
+    page = f"/booking/{haircut.id}"
+
+    def tap() -> None:
+        client = app.test_client()
+        start.wait()
+        statuses.append(client.get(page, headers={"HX-Request": "true", "HX-Target": "booking-day"}).status_code)
+
+    def four_taps() -> None:
+        threads = [threading.Thread(target=tap) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    four_taps()  # the pool's connections are seen (a connection never seen moves the generation on)
+    four_taps()
+    availability_cache.invalidate()  # as a booking does
+    calls.clear()
+    four_taps()
+    # Once, or twice if a connection new to the pool moved the generation on meanwhile; each
+    # thread computing on its own gives 4.
+    assert statuses == [200] * 12 and len(calls) <= 2
