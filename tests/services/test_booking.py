@@ -660,7 +660,9 @@ def test_the_plan_read_finds_the_persons_rows_through_their_indexes(session, hai
     book(session, haircut)
     session.rollback()
     plan = [row[3] for row in session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + getattr(services, sql), _plan_params()).all()]
-    assert plan.count("SEARCH b USING INDEX ix_booking_person_key (person_key=?)") == 4, plan  # the no-shows (count, last), the open bookings (count, at this time)
+    assert plan.count("SEARCH b USING INDEX ix_booking_person_key (person_key=?)") == 4, (
+        plan
+    )  # the no-shows (count, last), the open bookings (count, at this time)
     assert [d for d in plan if "booking_waitlist" in d] == ["SEARCH booking_waitlist USING INDEX ix_booking_waitlist_person_key (person_key=?)"], plan
     assert not [d for d in plan if d.startswith("SCAN") and d.split()[1] in ("booking", "b", "booking_waitlist", "member", "service")], plan
     # No ephemeral tables: a WITH clause here was materialised (~130,000 instructions a booking more
