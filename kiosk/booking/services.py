@@ -1155,10 +1155,11 @@ def book(
     The hot path of the keypad, built as check-in's (kiosk.checkin.services.check_in): the
     phone is parsed and sealed to the hub before the write lock; everything else is one unit of
     work through kiosk.db.grouped_write (_book_grouped), its reads included, in SQLite's own
-    words on the unit's connection: the person, the service, this request key's booking, the
-    no-show count and waitlist news, the slot's day of the schedule (_plan_in_unit), then what
-    races decide (_book_unit): the person's open bookings, the place (``booked < capacity`` in
-    the database), the ticket number, the booking, its event and the people ahead. Bookings
+    words on the unit's connection and in one statement since issue 11 part 8 (_read_plan: the
+    person, the service, this request key's booking, the no-show count and waitlist news, the
+    slot's day of the schedule, the person's open bookings, the hub key, the people ahead;
+    checked by _plan_in_unit), then what races decide (_book_unit): the place (``booked <
+    capacity`` in the database), the ticket number, the booking and its event. Bookings
     that arrive while another one's commit is on its way to the disk share the next commit,
     each in its own savepoint. The reads were before the lock until issue 11 part 6: eight
     waitress threads at their own reads kept taking the GIL from the group's leader at each of
