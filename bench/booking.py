@@ -7,7 +7,8 @@ hello-world and check-in measured in the same run.
   same as htmx asks for it when a day of the strip is tapped (the strip + slots fragment),
   at 20 and 100 connections; and `kiosk.booking.services.availability()` timed in process.
 - Booking: POST /booking/book as the keypad's htmx request, each request a new phone number
-  and request key, the slots taken round the month (5 places each): phone check, rules,
+  and request key, the slots taken round the month (20 places each: 11,600 in the 29 days bookable,
+  several times what a 5 s row asks for, so every request books a place): phone check, rules,
   the serialised write (slot row, place, ticket number, booking, outbox event; SQLite WAL,
   synchronous=FULL), the ticket fragment. Check-in (bench/checkin.py's POST /c/checkin) is
   measured in the same repetitions, each on a fresh instance, so the two writes compare.
@@ -42,7 +43,7 @@ import checkin
 from common import BIN, HEADER, ROOT, THREADS, format_row, free_port, machine, peak_rss_mib, prepare_instance, profile_calls, server, summarise, wrk
 
 SLOTS_A_DAY = 20  # 08:00–18:00, 30 minutes
-PLACES = 5
+PLACES = 20  # at 5 the month (2,900 places) ran out within a 5 s row at ~550 req/s (docs/benchmarks.md)
 DAYS = 30
 
 SETUP = """

@@ -1,5 +1,5 @@
 """Where the served write's time goes: check-in (POST /c/checkin) and booking (POST /booking/book)
-under wrk as bench/booking.py runs them, with kiosk.db's write timer on (KIOSK_WRITE_STATS,
+under wrk as bench/booking.py runs them, with the write timer on (kiosk.write_stats: KIOSK_WRITE_STATS,
 measuring only) and the server's CPU per request from /proc.
 
 Per row: req/s and p50; the server's CPU per answered request; the writer groups (units per

@@ -11,8 +11,6 @@ that arrive together may share one commit (grouped_write): one fsync for the gro
 
 from __future__ import annotations
 
-import json
-import os
 import sqlite3
 import threading
 import time
@@ -26,6 +24,9 @@ from sqlalchemy import Connection, DateTime, Engine, MetaData, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
 from sqlalchemy.types import TypeDecorator
+
+from kiosk import write_stats
+from kiosk.write_stats import WriteStats
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -211,41 +212,8 @@ class _Unit:
 _QUEUES: dict[int, list[_Unit]] = {}  # per writer lock (id): units waiting for a commit
 
 
-class _WriteStats:
-    """For measuring only (bench/writelock.py): with KIOSK_WRITE_STATS=FILE set in the
-    environment, grouped_write times each group under the writer lock (wall and the leader's
-    thread CPU; connect + BEGIN, the units, the commit) and each unit's whole stay (queue, lock,
-    commit), and a daemon thread writes the raw figures to FILE once a second. Off (the
-    default), nothing is timed: one attribute test per grouped_write."""
-
-    def __init__(self, path: str, *, background: bool = True) -> None:
-        self.path = path
-        self.guard = threading.Lock()
-        self.groups: list[tuple[int, float, float, float, float, float]] = []  # size, held, held CPU, begin, units, commit
-        self.units: list[float] = []  # one unit's work, wall
-        self.stays: list[float] = []  # a caller's time in grouped_write, wall
-        self.lock_waits: list[float] = []  # a leader's wait for the lock, wall
-        if background:
-            threading.Thread(target=self._dump_forever, daemon=True, name="kiosk-write-stats").start()
-
-    def dump(self) -> None:
-        """The figures so far to the file, whole (written aside, then renamed)."""
-        with self.guard:
-            data = {"groups": list(self.groups), "units": list(self.units), "stays": list(self.stays), "lock_waits": list(self.lock_waits)}
-        with open(self.path + ".tmp", "w") as out:
-            json.dump(data, out)
-        os.replace(self.path + ".tmp", self.path)
-
-    def _dump_forever(self) -> None:
-        written = -1
-        while True:
-            time.sleep(1.0)
-            if len(self.stays) != written:
-                written = len(self.stays)
-                self.dump()
-
-
-_STATS: _WriteStats | None = _WriteStats(os.environ["KIOSK_WRITE_STATS"]) if os.environ.get("KIOSK_WRITE_STATS") else None
+# The write timer (kiosk.write_stats), for measuring only: None unless KIOSK_WRITE_STATS is set.
+_STATS: WriteStats | None = write_stats.from_environment()
 
 
 def grouped_write(session: Session | scoped_session[Session], work: Callable[[Connection], T]) -> T:
@@ -283,54 +251,12 @@ def grouped_write(session: Session | scoped_session[Session], work: Callable[[Co
             if stats is None:
                 _run_group(session, group)
             else:
-                _timed_group(stats, session, group, queued)
+                stats.run_group(lambda: _run_group(session, group), group, queued, _held)
     if stats is not None:
-        with stats.guard:
-            stats.stays.append(time.perf_counter() - queued)
+        stats.stay(queued)
     if unit.error is not None:
         raise unit.error
     return unit.result
-
-
-def _timed_group(stats: _WriteStats, session: Session, group: list[_Unit], queued: float) -> None:
-    """_run_group under KIOSK_WRITE_STATS: its units' work timed one by one, and the group's
-    phases (the marks _run_group leaves in _held.marks)."""
-    taken, cpu = time.perf_counter(), time.thread_time()
-    works = [unit.work for unit in group]
-    spent: list[float] = []
-
-    def timed(work: Callable[[Connection], Any]) -> Callable[[Connection], Any]:
-        def run(connection: Connection) -> Any:
-            started = time.perf_counter()
-            try:
-                return work(connection)
-            finally:
-                spent.append(time.perf_counter() - started)
-
-        return run
-
-    for unit in group:
-        unit.work = timed(unit.work)
-    marks: list[float] = []
-    _held.marks = marks
-    try:
-        _run_group(session, group)
-    finally:
-        _held.marks = None
-        for unit, work in zip(group, works, strict=True):
-            unit.work = work
-        released = time.perf_counter()
-        begun, units_done = (marks + [released, released])[:2]
-        with stats.guard:
-            stats.lock_waits.append(taken - queued)
-            stats.units.extend(spent)
-            stats.groups.append((len(group), released - taken, time.thread_time() - cpu, begun - taken, units_done - begun, released - units_done))
-
-
-def _mark() -> None:
-    marks = getattr(_held, "marks", None)
-    if marks is not None:
-        marks.append(time.perf_counter())
 
 
 _SAVEPOINT = "SAVEPOINT kiosk_unit"
@@ -361,9 +287,9 @@ def _run_group(session: Session, group: list[_Unit]) -> None:
     try:
         driver = connection.connection.driver_connection
         driver.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
-        _mark()
+        write_stats.mark(_held)
         _run_units(connection, group)
-        _mark()
+        write_stats.mark(_held)
         if any(unit.error is None for unit in group):
             if connection.in_transaction():
                 connection.commit()

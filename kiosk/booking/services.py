@@ -236,17 +236,6 @@ class _OverrideRow:
     provider_id: int | None
 
 
-# One day's templates (kind 0, by id), override (1) and closure (2) in one statement: each
-# statement on the keypad's path costs its Python and a release of the GIL (bench/booking.py).
-_DAY_SCHEDULE_SQL = (
-    "SELECT 0, id, weekday, valid_from, valid_until, starts, ends, slot_minutes, capacity, provider_id FROM service_template"
-    " WHERE service_id = ? AND weekday = ?"
-    " UNION ALL SELECT 1, id, closed, day, NULL, starts, ends, slot_minutes, capacity, provider_id FROM service_override WHERE service_id = ? AND day = ?"
-    " UNION ALL SELECT 2, id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM closure_day WHERE day = ?"
-    " ORDER BY 1, 2"
-)
-
-
 def _opt_date(raw: str | None) -> date | None:
     return date.fromisoformat(raw) if raw is not None else None
 
@@ -255,12 +244,13 @@ def _opt_time(raw: str | None) -> time | None:
     return time.fromisoformat(raw) if raw is not None else None
 
 
-def _raw_schedule(raw: Any, service_id: int, day: date) -> _Schedule:
-    """_load_schedule(…, day, day, booked=False) for book() on a sqlite3 connection: one day's
-    templates, override and closure, no slot rows."""
+def _day_schedule(rows: Sequence[Sequence[Any]], day: date) -> _Schedule:
+    """_load_schedule(…, day, day, booked=False) from the rows of _PLAN_READ_SQL's schedule
+    column: one day's templates (kind 0), override (1) and closure (2), no slot rows. Sorted by
+    kind and id here (json_group_array keeps no order SQLite promises): the templates' order
+    decides which window wins (_windows, _slot_at)."""
     templates, overrides, closures = [], {}, set()
-    iso = _sql_day(day)
-    for kind, _id, a, b, c, starts, ends, minutes, capacity, provider in raw.execute(_DAY_SCHEDULE_SQL, (service_id, day.weekday(), service_id, iso, iso)):
+    for kind, _id, a, b, c, starts, ends, minutes, capacity, provider in sorted(rows, key=_kind_and_id):
         if kind == 0:  # weekday, valid_from, valid_until
             templates.append(_TemplateRow(a, _opt_date(b), _opt_date(c), time.fromisoformat(starts), time.fromisoformat(ends), minutes, capacity, provider))
         elif kind == 1:  # closed, day (one override a day: UNIQUE)
@@ -268,6 +258,10 @@ def _raw_schedule(raw: Any, service_id: int, day: date) -> _Schedule:
         else:
             closures.add(day)
     return _Schedule(templates, overrides, closures, {})
+
+
+def _kind_and_id(row: Sequence[Any]) -> tuple[int, int]:
+    return row[0], row[1]
 
 
 def _windows(service: Service | ServiceRow, schedule: _Schedule, day: date) -> list[tuple[time, time, int, int, int | None]]:
@@ -427,15 +421,16 @@ def parse_slot_key(raw: str | None, zone: ZoneInfo) -> datetime:
     return local.astimezone(UTC)
 
 
-def find_slot(session: Session, service: Service | ServiceRow, slot_key: str | None, zone: ZoneInfo, *, booked: bool = True, raw: Any = None) -> SlotView:
+def find_slot(session: Session, service: Service | ServiceRow, slot_key: str | None, zone: ZoneInfo, *, booked: bool = True) -> SlotView:
     """The slot of *this* service at that time, or bad_slot (another service's slot, a time the
-    schedule does not have, a closed day). Without ``booked`` its places taken are not read
-    (book() lets the database count them, and reads the day's schedule in SQLite's own words:
-    _raw_schedule)."""
+    schedule does not have, a closed day). Without ``booked`` its places taken are not read.
+    (A keypad booking reads the day's schedule in its one read instead: _PLAN_READ_SQL.)"""
     at = parse_slot_key(slot_key, zone)
     day = at.astimezone(zone).date()
-    schedule = _load_schedule(session, service, day, day) if booked else _raw_schedule(raw or _raw(session.connection()), service.id, day)
-    slot = _slot_at(service, schedule, day, zone, at)
+    return _slot_or_refuse(_slot_at(service, _load_schedule(session, service, day, day, booked=booked), day, zone, at))
+
+
+def _slot_or_refuse(slot: SlotView | None) -> SlotView:
     if slot is not None:
         return slot
     raise BookingError("not_a_slot", _l("This service has no slot at that time. Please choose again."), status=404)
@@ -476,23 +471,25 @@ class ServiceRow:
     demo_key: str | None
 
 
-_SERVICE_ROW_SQL = f"SELECT {', '.join(f.name for f in fields(ServiceRow))} FROM service WHERE id = ?"
+_SERVICE_COLUMNS = tuple(f.name for f in fields(ServiceRow))
 
 
-def _service_row(raw: Any, service_id: Any) -> ServiceRow | None:
-    """The service's row, or None (no such service, or an id that is not one)."""
+def _service_id(raw: Any) -> int | None:
+    """A service id as the form sent it, or None when it cannot be one."""
     try:
-        number = int(service_id)
+        number = int(raw)
     except (TypeError, ValueError, OverflowError):
         return None
-    if not 0 < number < 2**63:
+    return number if 0 < number < 2**63 else None
+
+
+def _service_of(values: Sequence[Any]) -> ServiceRow | None:
+    """The ServiceRow of a row of _SERVICE_COLUMNS (None: no such service)."""
+    if values[0] is None:
         return None
-    row = raw.execute(_SERVICE_ROW_SQL, (number,)).fetchone()
-    if row is None:
-        return None
-    values = list(row)
-    values[3], values[13] = ServiceCategory(values[3]), bool(values[13])  # category, active
-    return ServiceRow(*values)
+    found = list(values)
+    found[3], found[13] = ServiceCategory(found[3]), bool(found[13])  # category, active
+    return ServiceRow(*found)
 
 
 def list_services(session: Session, *, active_only: bool = False) -> list[Service]:
@@ -784,10 +781,10 @@ def _member(session: Session, member_id: int) -> PersonMember | None:
     return _member_row(_raw(session.connection()), "id = ?", member_id) if 0 < member_id < 2**63 else None
 
 
-def identify(session: Session, *, phone: str | None = None, member_id: int | None = None, raw: Any = None) -> Person:
-    """A member (card, or a phone that belongs to a member) or a guest with a phone number
-    (``raw``: the sqlite3 connection to read on; else the session's)."""
-    raw = raw or _raw(session.connection())
+def identify(session: Session, *, phone: str | None = None, member_id: int | None = None) -> Person:
+    """A member (card, or a phone that belongs to a member) or a guest with a phone number.
+    (A keypad booking finds the person in its one read instead: _PLAN_READ_SQL.)"""
+    raw = _raw(session.connection())
     if member_id is not None:
         member = _member_row(raw, "id = ?", member_id) if 0 < member_id < 2**63 else None
         if member is None or not member.active:
@@ -810,7 +807,7 @@ def _person_phone(person: Person) -> str | None:
 
 
 def blocked_until(
-    session: Session, person_key: str, service: Service | ServiceRow, now: datetime, *, noshows: tuple[int, Any] | None = None
+    session: Session | None, person_key: str, service: Service | ServiceRow, now: datetime, *, noshows: tuple[int, Any] | None = None
 ) -> datetime | None:
     """When the no-show block ends, or None: noshow_limit no-shows within noshow_days (not
     counting those before a staff member lifted the block) block for block_days after the last.
@@ -818,6 +815,7 @@ def blocked_until(
     if service.block_days == 0:
         return None
     if noshows is None:
+        assert session is not None, "blocked_until reads the no-shows itself only with a session"
         noshows = tuple(session.execute(_NOSHOWS, {"person_key": person_key, "since": now - timedelta(days=service.noshow_days)}).one())
     count, last = noshows
     if count < service.noshow_limit or last is None:
@@ -1082,7 +1080,7 @@ class _NaturalDay:
 
 
 def _check_time_rules(
-    session: Session,
+    session: Session | None,
     service: Service | ServiceRow,
     slot: SlotView,
     person: Person,
@@ -1092,7 +1090,8 @@ def _check_time_rules(
     *,
     noshows: tuple[int, Any] | None = None,
 ) -> None:
-    """Past, lead time, horizon and the no-show block (``noshows``: see blocked_until)."""
+    """Past, lead time, horizon and the no-show block (``noshows``: see blocked_until; without
+    them the session reads them)."""
     if slot.starts_at <= now:
         raise BookingError("slot_past", _l("This time has already passed. Please choose a later time."), status=409)
     if not _bookable(service, slot, now):
@@ -1200,10 +1199,11 @@ def book(
     The hot path of the keypad, built as check-in's (kiosk.checkin.services.check_in): the
     phone is parsed and sealed to the hub before the write lock; everything else is one unit of
     work through kiosk.db.grouped_write (_book_grouped), its reads included, in SQLite's own
-    words on the unit's connection: the person, the service, this request key's booking, the
-    no-show count and waitlist news, the slot's day of the schedule (_plan_in_unit), then what
-    races decide (_book_unit): the person's open bookings, the place (``booked < capacity`` in
-    the database), the ticket number, the booking, its event and the people ahead. Bookings
+    words on the unit's connection and in one statement since issue 11 part 8 (_read_plan: the
+    person, the service, this request key's booking, the no-show count and waitlist news, the
+    slot's day of the schedule, the person's open bookings, the hub key, the people ahead;
+    checked by _plan_in_unit), then what races decide (_book_unit): the place (``booked <
+    capacity`` in the database), the ticket number, the booking and its event. Bookings
     that arrive while another one's commit is on its way to the disk share the next commit,
     each in its own savepoint. The reads were before the lock until issue 11 part 6: eight
     waitress threads at their own reads kept taking the GIL from the group's leader at each of
@@ -1218,7 +1218,7 @@ def book(
             number = parse_phone(phone)
         except PhoneError as error:
             raise BookingError(error.code, error.message, field="phone") from None
-    request = _Request(service_id, slot_key, key, phone, member_id, channel, rules, now)
+    request = _Request(service_id, slot_key, key, number, member_id, channel, rules, now)
     if staff is None:
         done = _book_grouped(session, request, number)
         if done is not None:
@@ -1233,7 +1233,7 @@ class _Request:
     service_id: Any
     slot_key: str | None
     key: str  # the request key
-    phone: str | None
+    number: str | None  # the phone as parse_phone gave it (None: a member by card)
     member_id: int | None
     channel: BookingChannel
     rules: BookingRules
@@ -1251,6 +1251,72 @@ class _Early:
     promotions: bool = False
 
 
+@dataclass(slots=True)
+class _PlanRead:
+    """What _PLAN_READ_SQL found for a booking request (see _read_plan)."""
+
+    person: Person
+    service: ServiceRow | None
+    noshows: tuple[int, datetime | None]  # that count towards a block, and the last one's close
+    key_booking: int | None  # this request key's booking (a double tap, a retry)
+    key_person: str | None
+    news: bool  # a waitlist place waits to be shown to the person
+    schedule: _Schedule | None  # the slot's day (None: not a slot key)
+    at: datetime | None  # the slot key's start (UTC)
+    locked: tuple[int, int, str | None, int]  # _LOCKED_READ_SQL's: open bookings, at this time, the hub key, people ahead
+
+
+def _read_plan(raw: Any, request: _Request) -> _PlanRead:
+    """A booking request's reads in one statement (_PLAN_READ_SQL): the person, the service,
+    the no-shows, this request key's booking, waitlist news, the slot's day of the schedule and
+    what _book_unit reads under the lock. Raises member_revoked (as identify)."""
+    rules, now = request.rules, request.now
+    try:
+        at: datetime | None = parse_slot_key(request.slot_key, rules.zone)
+    except BookingError:
+        at = None  # refused after the checks before it (_plan_in_unit)
+    day = at.astimezone(rules.zone).date() if at is not None else None
+    moment = _sql_moment(now)
+    member_id = request.member_id
+    params = {
+        "service": _service_id(request.service_id),
+        "key": request.key,
+        "now": moment[:19],
+        "now_fraction": moment[19:],
+        "no_show": BookingStatus.NO_SHOW.value,
+        "promoted": WaitlistStatus.PROMOTED.value,
+        "weekday": day.weekday() if day is not None else None,
+        "day": _sql_day(day) if day is not None else None,
+        "today": _sql_day(local_today(now, rules.zone)),
+        "starts": _sql_moment(at) if at is not None else None,
+    } | _OPEN_PARAMS
+    if member_id is not None:
+        params |= {"member": member_id if 0 < member_id < 2**63 else None, "guest": None}
+        row = raw.execute(_PLAN_READ_BY_MEMBER_SQL, params).fetchone()
+    else:
+        params |= {"phone": request.number, "guest": f"p:{request.number}"}
+        row = raw.execute(_PLAN_READ_BY_PHONE_SQL, params).fetchone()
+    found_id, name, phone, age_band, active = row[:5]
+    noshow_count, last_noshow, key_booking, key_person, news, schedule, open_count, same_slot, hub_key, ahead = row[5 + len(_SERVICE_COLUMNS) :]
+    if found_id is None and member_id is None:
+        person = Person(f"p:{request.number}", None, request.number)
+    elif found_id is None or not active:
+        raise BookingError("member_revoked", _l("This membership is not active. Please ask the staff at the desk."), status=403)
+    else:
+        person = Person(f"m:{found_id}", PersonMember(found_id, name, phone, AgeBand(age_band), True), None)
+    return _PlanRead(
+        person,
+        _service_of(row[5 : 5 + len(_SERVICE_COLUMNS)]),
+        (noshow_count, _moment(last_noshow)),
+        key_booking,
+        key_person,
+        bool(news),
+        _day_schedule(json.loads(schedule), day) if day is not None else None,
+        at,
+        (open_count, same_slot, hub_key, ahead),
+    )
+
+
 def _plan_in_unit(
     raw: Any,
     request: _Request,
@@ -1259,28 +1325,44 @@ def _plan_in_unit(
     presealed: tuple[str | None, dict[str, str]] | None,
     staff: StaffUser | None = None,
     stop_for_news: bool = True,
+    under_lock: bool = True,
 ) -> _BookingPlan | _Early:
     """book()'s reads and checks on the unit of work's own connection, under the writer lock
-    (as check-in's): the person, the service, this request key's booking, the no-show count and
-    any waitlist news, the slot's day of the schedule; the time rules. Raises the refusals.
-    _book_apart runs the same before its lock (``stop_for_news`` False: the plan says so)."""
-    phone, member_id, key, rules, now, channel = request.phone, request.member_id, request.key, request.rules, request.now, request.channel
-    person = identify(cast(Session, None), phone=phone, member_id=member_id, raw=raw)
-    service = _service_row(raw, request.service_id)
-    since = now - timedelta(days=service.noshow_days) if service is not None else now
-    noshows, last_noshow, key_booking, key_person, promoted_flag = raw.execute(
-        _PERSON_STATE_SQL,
-        {"person": person.key, "key": key, "since": _sql_moment(since), "no_show": BookingStatus.NO_SHOW.value, "promoted": WaitlistStatus.PROMOTED.value},
-    ).fetchone()
-    if key_booking is not None:
-        return _Early(key_booking=int(key_booking), key_person=key_person, person_key=person.key)
+    (as check-in's), in one statement (_read_plan): the person, the service, this request key's
+    booking, the no-show count and any waitlist news, the slot's day of the schedule, and
+    _book_unit's own read (kept in the plan when ``under_lock``); the time rules. Raises the
+    refusals in the order the separate reads did. _book_apart runs the same before its lock
+    (``stop_for_news`` and ``under_lock`` False: the plan says there is news, and _book_unit
+    reads again under the lock)."""
+    key, rules, now, channel = request.key, request.rules, request.now, request.channel
+    read = _read_plan(raw, request)
+    person, service = read.person, read.service
+    if read.key_booking is not None:
+        return _Early(key_booking=int(read.key_booking), key_person=read.key_person, person_key=person.key)
     if service is None or not service.active:
         raise BookingError("unknown_service", _l("This service does not exist."), status=404)
-    slot = find_slot(cast(Session, None), service, request.slot_key, rules.zone, booked=False, raw=raw)
-    _check_time_rules(cast(Session, None), service, slot, person, now, rules.zone, channel, noshows=(noshows, _moment(last_noshow)))
-    if promoted_flag and stop_for_news:
+    if read.at is None or read.schedule is None:
+        parse_slot_key(request.slot_key, rules.zone)  # raises bad_slot
+        raise AssertionError("a slot key _read_plan could not parse")
+    slot = _slot_or_refuse(_slot_at(service, read.schedule, read.at.astimezone(rules.zone).date(), rules.zone, read.at))
+    _check_time_rules(None, service, slot, person, now, rules.zone, channel, noshows=read.noshows)
+    if read.news and stop_for_news:
         return _Early(promotions=True)
-    return _BookingPlan.of(None, service, slot, person, channel, key, rules, now, staff, database=database, presealed=presealed, news=bool(promoted_flag))
+    return _BookingPlan.of(
+        None,
+        service,
+        slot,
+        person,
+        channel,
+        key,
+        rules,
+        now,
+        staff,
+        database=database,
+        presealed=presealed,
+        news=read.news,
+        locked=read.locked if under_lock else None,
+    )
 
 
 def _first_ticket(session: Session, early: _Early) -> TicketView:
@@ -1336,7 +1418,7 @@ def _book_apart(session: Session, request: _Request, *, staff: StaffUser | None,
     # The reads before the lock, in SQLite's own words on a pooled connection outside any
     # transaction (_reads): as in the unit of the keypad's bookings (_plan_in_unit).
     with _reads(session) as raw:
-        plan = _plan_in_unit(raw, request, database=str(session.get_bind().engine.url), presealed=None, staff=staff, stop_for_news=False)
+        plan = _plan_in_unit(raw, request, database=str(session.get_bind().engine.url), presealed=None, staff=staff, stop_for_news=False, under_lock=False)
     if isinstance(plan, _Early):
         return _first_ticket(session, plan)
     promotions, slot = plan.news, plan.slot
@@ -1397,6 +1479,7 @@ class _BookingPlan:
     sealed: dict[str, str]
     event_base: dict[str, Any]  # the event's payload but for the booking id and the person
     news: bool = False  # the person has waitlist news to be shown and marked seen (_book_apart)
+    locked: tuple[int, int, str | None, int] | None = None  # _LOCKED_READ_SQL's answer, read in this unit already (_read_plan)
 
     @classmethod
     def of(
@@ -1414,6 +1497,7 @@ class _BookingPlan:
         database: str | None = None,
         presealed: tuple[str | None, dict[str, str]] | None = None,
         news: bool = False,
+        locked: tuple[int, int, str | None, int] | None = None,
     ) -> _BookingPlan:
         from kiosk.privacy import mask_name, mask_phone
 
@@ -1460,27 +1544,32 @@ class _BookingPlan:
                 "device": rules.device_id,
             },
             news=news,
+            locked=locked,
         )
 
 
 def _book_unit(connection: Connection, plan: _BookingPlan) -> TicketView | int:
     """The serialised part of a booking (see book()): the ticket, or the id of the booking this
-    request key already made. Five statements in SQLite's own words (see _raw): one read (this
-    request key's booking, the person's open bookings and whether one is at this very time, the
-    hub key, the people ahead) and four writes (the place, the ticket number, the booking, its
-    event), the rows as SQLAlchemy's Core statements wrote them."""
+    request key already made. In SQLite's own words (see _raw): one read (this request key's
+    booking, the person's open bookings and whether one is at this very time, the hub key, the
+    people ahead), unless the plan was read in this unit with it (``plan.locked``), and four
+    writes (the place, the ticket number, the booking, its event), the rows as SQLAlchemy's
+    Core statements wrote them."""
     slot = plan.slot
     raw = _raw(connection)
     starts, day, now = _sql_moment(slot.starts_at), _sql_day(slot.day), _sql_moment(plan.now)
-    open_count, same_slot, key_booking, key_person, hub_key, ahead = raw.execute(
-        _LOCKED_READ_SQL,
-        {"key": plan.request_key, "service": plan.service_id, "person": plan.person_key, "today": _sql_day(plan.today), "starts": starts, "day": day}
-        | _OPEN_PARAMS,
-    ).fetchone()
-    if key_booking is not None:
-        if key_person != plan.person_key:
-            raise BookingError("bad_request_key", _l("Please go back and try again."), status=409)
-        return int(key_booking)
+    if plan.locked is not None:  # read under this lock by _read_plan, which found no booking of this key
+        open_count, same_slot, hub_key, ahead = plan.locked
+    else:
+        open_count, same_slot, key_booking, key_person, hub_key, ahead = raw.execute(
+            _LOCKED_READ_SQL,
+            {"key": plan.request_key, "service": plan.service_id, "person": plan.person_key, "today": _sql_day(plan.today), "starts": starts, "day": day}
+            | _OPEN_PARAMS,
+        ).fetchone()
+        if key_booking is not None:
+            if key_person != plan.person_key:
+                raise BookingError("bad_request_key", _l("Please go back and try again."), status=409)
+            return int(key_booking)
     _refuse_over_limit((open_count, same_slot), plan.per_person_limit, plan.service_name)
     taken = raw.execute(_TAKE_PLACE_SQL, (plan.service_id, day, starts, _sql_moment(slot.ends_at), slot.capacity, slot.provider_id)).fetchone()
     if taken is None:
@@ -1629,19 +1718,53 @@ _PROMOTIONS = (
 )
 
 
-# book()'s read of the person before the lock, in one statement in SQLite's own words (see
-# _raw): the booking this request key made (a double tap, a retry), the no-shows that count
-# towards a block (_NOSHOWS: the count and the last) and whether a waitlist place is waiting to
-# be shown (_PROMOTIONS).
-_PERSON_STATE_SQL = (
-    "SELECT count(*), max(b.closed_at),"
+# A booking request's reads in one statement (_read_plan), on the unit of work's connection under
+# the writer lock: each statement there costs its Python and a release of the GIL, which the
+# unit then waits to get back from the other waitress threads while it holds the lock
+# (docs/benchmarks.md "Booking, part 8"). Its columns: the member (by card, or the one with this
+# phone; none for a guest), the service (ServiceRow's columns), the no-shows that count towards
+# a block (_NOSHOWS: the count and the last; the window's start is :now less the service's
+# noshow_days, computed by SQLite on the whole seconds and given the microseconds back: the
+# string _sql_moment writes for it), the booking this request key made, whether a waitlist place
+# waits to be shown (_PROMOTIONS), the slot's day of the schedule as JSON rows (templates of
+# that weekday as kind 0, the override as 1, a closure as 2: _day_schedule), then what
+# _LOCKED_READ_SQL reads (the person's open bookings of the service and how many at this very
+# time, the hub key, the people ahead). The person's key (m:<id> or p:<phone>) is found here
+# too, so their rows are found through their person_key indexes (the unary + as in
+# _LOCKED_READ_SQL).
+_PERSON_KEY = "coalesce('m:' || m.id, :guest)"
+_LIFTED = "(SELECT max(lifted_at) FROM booking_block_lift WHERE person_key = " + _PERSON_KEY + ")"
+_NOSHOWS_WHERE = (
+    " FROM booking b WHERE b.person_key = " + _PERSON_KEY + " AND b.status = :no_show"
+    " AND b.closed_at > datetime(:now, '-' || s.noshow_days || ' days') || :now_fraction AND (" + _LIFTED + " IS NULL OR b.closed_at > " + _LIFTED + ")"
+)
+_MINE_WHERE = (
+    " FROM booking b LEFT OUTER JOIN service_slot sl ON sl.id = b.slot_id"
+    " WHERE +b.service_id = :service AND b.person_key = " + _PERSON_KEY + " AND b.status IN " + _OPEN_IN + " AND +b.day >= :today"
+)
+# Joins and scalar subqueries, no WITH: SQLite materialises a CTE used twice or holding an
+# aggregate into an ephemeral table (allocated and zeroed pages: ~130,000 more instructions a
+# booking than the separate reads, callgrind), while a correlated scalar subquery is a few
+# index steps. The constant row keeps one answer row when neither member nor service is found.
+_PLAN_READ_SQL = (
+    "SELECT m.id, m.name, m.phone, m.age_band, m.active, " + ", ".join(f"s.{name}" for name in _SERVICE_COLUMNS) + ","
+    " (SELECT count(*)" + _NOSHOWS_WHERE + "), (SELECT max(b.closed_at)" + _NOSHOWS_WHERE + "),"
     " (SELECT id FROM booking WHERE request_key = :key),"
     " (SELECT person_key FROM booking WHERE request_key = :key),"
-    " EXISTS (SELECT 1 FROM booking_waitlist WHERE person_key = :person AND status = :promoted AND notified_at IS NULL)"
-    " FROM booking b WHERE b.person_key = :person AND b.status = :no_show AND b.closed_at > :since"
-    " AND ((SELECT max(lifted_at) FROM booking_block_lift WHERE person_key = :person) IS NULL"
-    " OR b.closed_at > (SELECT max(lifted_at) FROM booking_block_lift WHERE person_key = :person))"
+    " EXISTS (SELECT 1 FROM booking_waitlist WHERE person_key = " + _PERSON_KEY + " AND status = :promoted AND notified_at IS NULL),"
+    " (SELECT json_group_array(json_array(kind, id, a, b, c, starts, ends, minutes, capacity, provider)) FROM ("
+    "SELECT 0 AS kind, id, weekday AS a, valid_from AS b, valid_until AS c, starts, ends, slot_minutes AS minutes, capacity, provider_id AS provider"
+    " FROM service_template WHERE service_id = :service AND weekday = :weekday"
+    " UNION ALL SELECT 1, id, closed, day, NULL, starts, ends, slot_minutes, capacity, provider_id FROM service_override WHERE service_id = :service AND day = :day"
+    " UNION ALL SELECT 2, id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM closure_day WHERE day = :day)),"
+    " (SELECT count(*)" + _MINE_WHERE + "), (SELECT coalesce(sum(CASE WHEN sl.starts_at = :starts THEN 1 ELSE 0 END), 0)" + _MINE_WHERE + "),"
+    " (SELECT hub_public_key FROM sync_state WHERE id = 1),"
+    " (SELECT count(*) FROM booking WHERE service_id = :service AND day = :day AND status IN " + _OPEN_IN + " AND (queue_at < :starts"
+    " OR (queue_at = :starts AND ticket_seq < coalesce((SELECT last FROM ticket_counter WHERE service_id = :service AND day = :day), 0) + 1)))"
+    " FROM (SELECT 1) LEFT JOIN member m ON {who} LEFT JOIN service s ON s.id = :service"
 )
+_PLAN_READ_BY_PHONE_SQL = _PLAN_READ_SQL.replace("{who}", "m.phone = :phone")
+_PLAN_READ_BY_MEMBER_SQL = _PLAN_READ_SQL.replace("{who}", "m.id = :member")
 
 
 @dataclass(frozen=True)

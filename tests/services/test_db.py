@@ -236,18 +236,19 @@ def test_a_grouped_write_moves_the_commit_generation_on(session):
 
 
 def test_the_write_timer_counts_every_group_and_unit_only_when_switched_on(app, tmp_path, monkeypatch):
-    """KIOSK_WRITE_STATS (bench/writelock.py): each group's size and phases, each unit's time and
+    """KIOSK_WRITE_STATS (bench/writelock.py, kiosk.write_stats): each group's size and phases, each unit's time and
     each caller's stay, written whole to the file; a refusal is timed too and still reaches its
     caller. Off (the default) nothing is recorded."""
     import json
 
     from kiosk import db as kiosk_db
     from kiosk.db import grouped_write
+    from kiosk.write_stats import WriteStats
 
     with app.app_context():
         db.session.execute(text("CREATE TABLE timed (name TEXT NOT NULL)"))
         db.session.commit()
-        stats = kiosk_db._WriteStats(str(tmp_path / "stats.json"), background=False)
+        stats = WriteStats(str(tmp_path / "stats.json"), background=False)
         monkeypatch.setattr(kiosk_db, "_STATS", None)
         grouped_write(db.session, lambda connection: connection.connection.driver_connection.execute("INSERT INTO timed VALUES ('off')"))
         assert stats.groups == []
