@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import secrets
 import sys
 from pathlib import Path
@@ -174,6 +175,11 @@ def serve_command(host: str | None, port: int | None, threads: int | None) -> No
     click.echo(_("Centre Kiosk is running at http://%(host)s:%(port)d/ (staff: /staff/)", host=host, port=port))
     from kiosk.ops.watchdog import serve_notified
 
+    # What start-up built (modules, the app, compiled templates and statements) lives as long as
+    # the process: frozen out of the collector, a full collection under load walks only what
+    # requests made since (docs/benchmarks.md "Booking, part 8b": 265–300 ms stalls before).
+    gc.collect()
+    gc.freeze()
     server.print_listen("Serving on http://{}:{}")
     serve_notified(server, host, port)  # READY=1 now that it listens; WATCHDOG=1 while /healthz answers
 
