@@ -234,14 +234,15 @@ def _message_pieces(text: str, who: str, title: str) -> tuple[str, str, str, str
     if not found:
         before, rest = "", text
     between, name, after = rest.partition(title) if title else (rest, "", "")
-    # Punctuation right after a name stays on its line (a word joiner: keep-all still broke
-    # before 。 at 360 px); a space too, so the points' piece does not break.
+    # Punctuation right after a name goes into its piece, so no line starts with it (the
+    # nowrap of the masked name would allow 张*华 / ，); a space too, so the points' piece
+    # does not break.
     lead = len(between) - len(between.lstrip(_PUNCTUATION)) if found else 0
     found, between = found + between[:lead], between[lead:]
     if not name:
         return before, found, between, "", ""
     cut = len(after) - len(after.lstrip(_PUNCTUATION + " "))
-    return before, found, between, name + ("\u2060" if cut else "") + after[:cut], after[cut:]
+    return before, found, between, name + after[:cut], after[cut:]
 
 
 _PUNCTUATION = "。.，,！!"

@@ -58,6 +58,6 @@ def test_the_phone_confirmation_keeps_both_names_whole():
 
     pieces = _message_pieces("签到成功：张*华，西红集市之“茶香品红韵”。积分 +5", "张*华", "西红集市之“茶香品红韵”")
     # The full stop stays with the name: no line starts with 。
-    assert pieces == ("签到成功：", "张*华，", "", "西红集市之“茶香品红韵”\u2060。", "积分 +5")
-    assert _message_pieces("Checked in: 136****0002, Tea. +5 points", "136****0002", "Tea")[1:] == ("136****0002,", " ", "Tea\u2060. ", "+5 points")
+    assert pieces == ("签到成功：", "张*华，", "", "西红集市之“茶香品红韵”。", "积分 +5")
+    assert _message_pieces("Checked in: 136****0002, Tea. +5 points", "136****0002", "Tea")[1:] == ("136****0002,", " ", "Tea. ", "+5 points")
     assert "".join(_message_pieces("签到成功：某某", "张*华", "书法")) == "签到成功：某某"  # nothing lost when a piece is missing
