@@ -64,8 +64,12 @@ def _visitor_when(activity: Activity) -> str:
     return natural_span(start, end)
 
 
+def _who(result: services.CheckinResult) -> str:
+    return mask_name(result.member_name) if result.member_name else mask_phone(result.phone or "")
+
+
 def _success_text(result: services.CheckinResult) -> str:
-    who = mask_name(result.member_name) if result.member_name else mask_phone(result.phone or "")
+    who = _who(result)
     if result.points:
         return _("Checked in: %(name)s, %(title)s. +%(points)d points", name=who, title=result.activity_title, points=result.points)
     return _("Checked in: %(name)s, %(title)s.", name=who, title=result.activity_title)
@@ -203,13 +207,45 @@ def phone_checkin():
             )
         return render("checkin/phone_refused.html", status=error.status, error=error)
     # Prebuilt (kiosk.web.prebuilt): the page differs per check-in only by the message and the
-    # balance; whether there is a balance and a member name picks the variant.
+    # balance; whether there is a balance and a member name picks the variant. The message is
+    # in pieces so the phone never breaks a name inside (张* / 华, 茶香品 / 红韵).
+    message = _message_pieces(_success_text(result), _who(result), result.activity_title)
     return prebuilt(
         "checkin/phone_done.html",
         (result.balance is not None, bool(result.member_name)),
-        {"message": slot(0), "balance": None if result.balance is None else slot(1), "member": bool(result.member_name)},
-        {0: _success_text(result), 1: str(result.balance)},
+        {
+            "message": slot(0),
+            "who": slot(2),
+            "between": slot(3),
+            "name": slot(4),
+            "after": slot(5),
+            "balance": None if result.balance is None else slot(1),
+            "member": bool(result.member_name),
+        },
+        {0: message[0], 1: str(result.balance), 2: message[1], 3: message[2], 4: message[3], 5: message[4]},
     )
+
+
+def _message_pieces(text: str, who: str, title: str) -> tuple[str, str, str, str, str]:
+    """The success text as (before, who, between, title, after), each name kept whole on the page
+    with the punctuation right after it (no line starting with ，or 。). A piece not found in
+    the text leaves the rest as it is."""
+    before, found, rest = text.partition(who) if who else (text, "", "")
+    if not found:
+        before, rest = "", text
+    between, name, after = rest.partition(title) if title else (rest, "", "")
+    # Punctuation right after a name goes into its piece, so no line starts with it (the
+    # nowrap of the masked name would allow 张*华 / ，); a space too, so the points' piece
+    # does not break.
+    lead = len(between) - len(between.lstrip(_PUNCTUATION)) if found else 0
+    found, between = found + between[:lead], between[lead:]
+    if not name:
+        return before, found, between, "", ""
+    cut = len(after) - len(after.lstrip(_PUNCTUATION + " "))
+    return before, found, between, name + after[:cut], after[cut:]
+
+
+_PUNCTUATION = "。.，,！!"
 
 
 # ---- staff ----

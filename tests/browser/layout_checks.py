@@ -13,6 +13,10 @@ every problem of a screen at once. The measurements:
 - small text: visible text under 24 CSS px (30 in elder mode);
 - small targets: a visible link, button or input under 60×60 CSS px;
 - broken dates: a date (12月2日, Wed 2 Dec), a weekday (周三) or a time (09:00) split across two lines;
+- broken words: a word the screen names (a name's words: 翠苑一区, 人民文学出版社, 茶香品红韵; words of
+  the tiles: 参加) split across two lines (参/加 on a home tile, 人民文/学出版社 in a hit);
+- a small date in elder mode: the top bar's date or clock no larger than the smallest text on the
+  screen (an elderly visitor reads the date there; at 1080×1920 it was the smallest text);
 - overflowing labels: a button's (or button-like link's) text box, the font's full height,
   outside the button's border (a keypad digit taller than its key).
 """
@@ -20,7 +24,7 @@ every problem of a screen at once. The measurements:
 from __future__ import annotations
 
 _SCRIPT = r"""
-({primary, minText}) => {
+({primary, minText, words, elder}) => {
   const problems = [];
   const vw = document.documentElement.clientWidth, vh = window.innerHeight;
   window.scrollTo(0, 0);
@@ -45,6 +49,12 @@ _SCRIPT = r"""
   }
   // Text runs: one entry per line box of every visible, non-blank text node.
   const runs = [];
+  const sizes = [];
+  const holders = new Map();  // text node -> the box its line belongs to (its nearest non-inline ancestor)
+  const blockOf = (el) => {
+    for (let e = el; e; e = e.parentElement) if (getComputedStyle(e).display !== 'inline') return e;
+    return document.body;
+  };
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   const cjk = /[\u3400-\u9fff]/;
   const DATE_UNIT = /\d{1,2}月\d{1,2}日|周[一二三四五六日]|星期[一二三四五六日天]|\d{1,2}:\d{2}|(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)\s)?\d{1,2}\s(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\b/g;
@@ -92,6 +102,38 @@ _SCRIPT = r"""
       unit.setEnd(node, start + match[0].length);
       const tops = [...unit.getClientRects()].filter((r) => r.width >= 1).map((r) => r.top);
       if (tops.length && Math.max(...tops) - Math.min(...tops) > size / 2) problems.push(`«${match[0]}» broken across lines in «${label}»`);
+    }
+    holders.set(node, blockOf(parent));
+    sizes.push(size);
+  }
+  // A word (of a name, of a tile) split across lines: 参/加, 人民文/学出版社; measured in the text
+  // of its box, so a name in pieces (翠苑街道<wbr>翠苑一区) is one text as the reader sees it.
+  const boxes = new Map();
+  for (const [node, box] of holders) { if (!boxes.has(box)) boxes.set(box, []); boxes.get(box).push(node); }
+  for (const [box, nodes] of boxes) {
+    const starts = [];
+    let joined = '';
+    for (const node of nodes) { starts.push(joined.length); joined += node.textContent; }
+    const at = (offset) => { let i = nodes.length - 1; while (i > 0 && starts[i] > offset) i--; return [nodes[i], offset - starts[i]]; };
+    for (const word of words) {
+      for (let start = joined.indexOf(word); start >= 0; start = joined.indexOf(word, start + 1)) {
+        const unit = document.createRange();
+        unit.setStart(...at(start));
+        unit.setEnd(...at(start + word.length - 1));
+        unit.setEnd(unit.endContainer, unit.endOffset + 1);
+        const size = parseFloat(getComputedStyle(unit.startContainer.parentElement).fontSize);
+        const tops = [...unit.getClientRects()].filter((r) => r.width >= 1).map((r) => r.top);
+        if (tops.length && Math.max(...tops) - Math.min(...tops) > size / 2) problems.push(`word «${word}» broken across lines in «${joined.trim().slice(0, 16)}»`);
+      }
+    }
+  }
+  if (elder) {
+    // Elder mode: the date and clock in the top bar are not the smallest text on the screen.
+    const smallest = Math.min(...sizes);
+    for (const el of document.querySelectorAll('.topbar [data-date], .topbar [data-clock]')) {
+      if (!visible(el)) continue;
+      const size = parseFloat(getComputedStyle(el).fontSize);
+      if (size < smallest * 1.1 - 0.01) problems.push(`small date in elder mode: «${el.textContent.trim().slice(0, 16)}» ${size}px, the smallest text ${smallest}px`);
     }
   }
   // The same across the pieces of a date_text() (Wed / 2 Dec once broke between its spans):
@@ -158,5 +200,6 @@ _SCRIPT = r"""
 """
 
 
-def layout_problems(page, primary: list[str] | tuple[str, ...], *, elder: bool) -> list[str]:
-    return page.evaluate(_SCRIPT, {"primary": list(primary), "minText": 30 if elder else 24})
+def layout_problems(page, primary: list[str] | tuple[str, ...], *, elder: bool, words: tuple[str, ...] = ()) -> list[str]:
+    """``words``: words that must never be split across two lines wherever they show."""
+    return page.evaluate(_SCRIPT, {"primary": list(primary), "minText": 30 if elder else 24, "words": list(words), "elder": elder})

@@ -23,6 +23,11 @@ the top bar, two-character orphans and English dates split at their spaces; on t
 screens these reported (see the report of branch ux8): the hits under the keyboard at 1280×800
 elder, 返回检索 and the status below the fold, the shelf map's 24 px letters in elder mode,
 the missing top-bar date, 号。 alone on a line.
+
+Session 8 added words that never break (a name's words, the tiles' 参加) and, in elder mode, a
+top-bar date larger than the smallest text; on main's screens these reported (see the report of
+branch ux9) 参/加 on the check-in tile, 人民文/学出版社 in a hit, the centre's and the activity's
+names broken on the phone's done page, and the elder date at the size of the smallest text.
 """
 
 from __future__ import annotations
@@ -58,6 +63,15 @@ MARKET = "西红集市之“茶香品红韵”"  # the demo activity open all da
 SIZES = {"portrait": (1080, 1920), "landscape": (1920, 1080), "small": (1280, 800)}
 PHONE = (390, 844)
 SHOTS = "screens"
+# Words never split across lines (layout_checks.py): the words of the centre's name (name_text
+# breaks only between them), of the demo activity, of the first hits' authors and publishers,
+# and of the home tiles' subtitles (参/加 on a tile at 1080×1920 elder).
+WORDS = (
+    *("翠苑街道", "翠苑一区", "党群服务中心"),
+    *("西红集市", "茶香品红韵"),
+    *("曹雪芹", "高鹗", "张爱玲", "人民文学", "北京十月文艺", "出版社", "新知三联书店"),
+    *("扫码", "签到", "参加", "活动", "积分", "理发", "缝补", "法律咨询", "找书", "看书", "书架", "好礼"),
+)
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +153,7 @@ class Screens:
 
     def check(self, screen: str, *primary: str) -> None:
         self.page.wait_for_load_state("load")
-        found = layout_problems(self.page, primary, elder=self.elder)
+        found = layout_problems(self.page, primary, elder=self.elder, words=WORDS)
         if found:
             self.problems[screen] = found
         self.page.screenshot(path=str(self.folder / f"{screen}--{self.name}.jpg"), type="jpeg", quality=55)

@@ -10,7 +10,7 @@ import pytest
 
 def _render(app, source: str, **values) -> str:
     with app.test_request_context():
-        return app.jinja_env.from_string('{% from "_macros/ui.html" import date_text, name_text, with_name %}' + source).render(**values)
+        return app.jinja_env.from_string('{% from "_macros/ui.html" import date_text, name_text, publisher_text, with_name %}' + source).render(**values)
 
 
 def _pieces(markup: str) -> list[str]:
@@ -41,3 +41,23 @@ def test_a_name_in_a_message_is_kept_whole_and_escaped(app):
     out = _render(app, "{{ with_name(m, n) }}", m="签到成功：张*华，<茶>“品红韵”。", n="<茶>“品红韵”")
     assert out == '签到成功：张*华，<span class="name-text">&lt;茶&gt;“品红韵”</span>。'
     assert _render(app, "{{ with_name(m, n) }}", m="<x>", n="absent") == "&lt;x&gt;"
+
+
+def test_a_publisher_breaks_before_its_kind_or_after_its_last_dot(app):
+    def render(name: str) -> str:
+        return _render(app, "{{ publisher_text(n) }}", n=name)
+
+    assert render("人民文学出版社") == '<span class="name-text">人民文学<wbr>出版社</span>'  # not 人民文/学出版社
+    # No break around the first · (生活· alone on a line), one after the last.
+    assert render("生活·读书·新知三联书店") == '<span class="name-text">生活\u2060·\u2060读书\u2060·<wbr>新知三联书店</span>'
+    assert render("<b>中华书局") == '<span class="name-text">&lt;b&gt;中华书局</span>'  # escaped
+
+
+def test_the_phone_confirmation_keeps_both_names_whole():
+    from kiosk.checkin.views import _message_pieces
+
+    pieces = _message_pieces("签到成功：张*华，西红集市之“茶香品红韵”。积分 +5", "张*华", "西红集市之“茶香品红韵”")
+    # The full stop stays with the name: no line starts with 。
+    assert pieces == ("签到成功：", "张*华，", "", "西红集市之“茶香品红韵”。", "积分 +5")
+    assert _message_pieces("Checked in: 136****0002, Tea. +5 points", "136****0002", "Tea")[1:] == ("136****0002,", " ", "Tea. ", "+5 points")
+    assert "".join(_message_pieces("签到成功：某某", "张*华", "书法")) == "签到成功：某某"  # nothing lost when a piece is missing
