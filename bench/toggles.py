@@ -180,37 +180,8 @@ def booking_slot_at(_app, on: bool) -> None:
     _booking_swap("_slot_at", on, _slot_among_day)
 
 
-def _schedule_three_reads(raw, service_id, day):
-    """Before part 4: templates, override and closure in three statements."""
-    from datetime import date, time
-
-    from kiosk.booking import services as s
-
-    templates = [
-        s._TemplateRow(
-            weekday, s._opt_date(valid_from), s._opt_date(valid_until), time.fromisoformat(starts), time.fromisoformat(ends), minutes, capacity, provider
-        )
-        for weekday, valid_from, valid_until, starts, ends, minutes, capacity, provider in raw.execute(
-            "SELECT weekday, valid_from, valid_until, starts, ends, slot_minutes, capacity, provider_id FROM service_template"
-            " WHERE service_id = ? AND weekday = ? ORDER BY id",
-            (service_id, day.weekday()),
-        )
-    ]
-    found = raw.execute(
-        "SELECT day, closed, starts, ends, slot_minutes, capacity, provider_id FROM service_override WHERE service_id = ? AND day = ?",
-        (service_id, s._sql_day(day)),
-    ).fetchone()
-    overrides = {}
-    if found is not None:
-        _day, closed, starts, ends, minutes, capacity, provider = found
-        overrides[day] = s._OverrideRow(date.fromisoformat(_day), bool(closed), s._opt_time(starts), s._opt_time(ends), minutes, capacity, provider)
-    closures = {day} if raw.execute("SELECT 1 FROM closure_day WHERE day = ?", (s._sql_day(day),)).fetchone() is not None else set()
-    return s._Schedule(templates, overrides, closures, {})
-
-
-def booking_day_schedule(_app, on: bool) -> None:
-    """The slot's day of the schedule in one statement (on) or three (off)."""
-    _booking_swap("_raw_schedule", on, _schedule_three_reads)
+# booking_day_schedule (the day's schedule in one statement or three; docs/benchmarks.md part 4) is
+# gone: since issue 11 part 8 the schedule is part of the booking's one plan read (_PLAN_READ_SQL).
 
 
 _devices_forever: dict = {}
