@@ -391,7 +391,8 @@ def availability_changes_at(service: Service, days: Sequence[DayAvailability], n
     midnight = datetime.combine(local_today(now, zone) + timedelta(days=1), time(0), zone).astimezone(UTC)
     lead = timedelta(minutes=service.lead_minutes)
     cutoffs = (s.starts_at - lead for d in days for s in d.slots if s.starts_at - lead >= now)
-    return min(cutoffs, default=midnight) if days else midnight
+    # Never past midnight, even with no slot left today: the strip's 今天 / 明天 change then.
+    return min(min(cutoffs, default=midnight), midnight)
 
 
 def day_slots(session: Session, service: Service, day: date, zone: ZoneInfo, *, booked: bool = True) -> list[SlotView]:

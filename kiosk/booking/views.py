@@ -9,7 +9,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Flask, Response, abort, current_app, flash, make_response, redirect, render_template, request, session, url_for
@@ -253,10 +253,7 @@ def _compute_day_view(key: tuple, service_id: int, raw_day: str, generation: int
         chosen = next((d for d in days if d.free), days[0] if days else None)
     html = render_template("booking/_day.html", service=service, days=days, chosen=chosen, now=now, lead=timedelta(minutes=service.lead_minutes))
     heading = _Heading(service.id, service.name, service.place or "", service.description or "")
-    # Midnight too (the strip's today / tomorrow, the top bar's date): availability_changes_at
-    # gives the first slot cut-off even when that is after midnight (none left today).
-    midnight = datetime.combine(services.local_today(now, zone) + timedelta(days=1), datetime.min.time(), zone).astimezone(UTC)
-    until = min(services.availability_changes_at(service, days, now, zone), midnight)
+    until = services.availability_changes_at(service, days, now, zone)  # a slot's cut-off or midnight
     availability_cache.put(key, generation, now, until, (heading, html, until))
     return heading, Markup(html), until
 
