@@ -13,6 +13,8 @@ Entries are plain strings and tuples, safe to share between waitress's threads.
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,12 +32,14 @@ class _Entry:
     computed_at: datetime  # UTC; valid from then until valid_until
     valid_until: datetime
     value: Any
+    stored_at: float  # time.monotonic() when put: was it computed while a reader waited?
 
 
 class AvailabilityCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: dict[tuple, _Entry] = {}
+        self._computing: dict[tuple, threading.Lock] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -65,7 +69,47 @@ class AvailabilityCache:
                 return  # something was committed while this was being read
             if len(self._entries) >= MAX_ENTRIES:
                 self._entries.clear()
-            self._entries[key] = _Entry(generation, computed_at, valid_until, value)
+            self._entries[key] = _Entry(generation, computed_at, valid_until, value, time.monotonic())
+
+    def get_or_compute(self, key: tuple, generation: int | None, now: datetime, compute: Callable[[], tuple[datetime, Any]]) -> Any:
+        """The kept value for ``key``, or ``compute()``'s (it returns the value and the moment
+        it stops being valid, as read at ``now``), kept for the next reader.
+
+        One thread computes a missing entry; the others asking for the same key meanwhile wait
+        for it rather than each recomputing (a commit used to send every busy thread serving
+        the availability page into the month's computation at once: issue 11, part 8b). A
+        waiting reader takes the entry computed while it waited even though it was computed
+        at a later ``now`` than its own: its request was still running then, so answering
+        with it is answering a moment later (the plain ``get`` refuses an entry from after
+        ``now``, against a clock that stepped back)."""
+        value = self.get(key, generation, now)
+        if value is not None:
+            return value
+        if generation is None:  # nothing is kept (not SQLite): nothing to wait for
+            return compute()[1]
+        waiting_since = time.monotonic()
+        with self._computing_lock(key):
+            entry = self._entries.get(key)
+            if (
+                entry is not None
+                and entry.generation == generation
+                and now < entry.valid_until
+                and (entry.computed_at <= now or entry.stored_at >= waiting_since)
+            ):
+                return entry.value
+            valid_until, value = compute()
+            self.put(key, generation, now, valid_until, value)
+            return value
+
+    def _computing_lock(self, key: tuple) -> threading.Lock:
+        """The lock held while ``key``'s entry is computed (one per key, made on first use)."""
+        with self._lock:
+            lock = self._computing.get(key)
+            if lock is None:
+                if len(self._computing) >= MAX_ENTRIES:
+                    self._computing.clear()  # a key then gets a new lock: at worst two threads compute it
+                lock = self._computing[key] = threading.Lock()
+            return lock
 
 
 availability_cache = AvailabilityCache()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import re
 import secrets
-import threading
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -213,39 +212,12 @@ def _day_view(service_id: int, raw_day: str, generation: int | None, now: dateti
     stands for an active service."""
     zone = _zone()
     key = (str(db.session.get_bind().url), service_id, raw_day, str(get_locale()))
-    cached = availability_cache.get(key, generation, now)
-    if cached is not None:
-        heading, html, until = cached
-        return heading, Markup(html), until
-    # One thread computes a missing entry; the others serving the same key wait for it rather
-    # than each recomputing the month (a generation move used to send every busy thread into
-    # availability() at once: the page row's p99 after the booking row, issue 11 part 8b).
-    if generation is None:  # nothing is kept (not SQLite): nothing to wait for
-        return _compute_day_view(key, service_id, raw_day, generation, now, zone)
-    with _computing(key):
-        cached = availability_cache.get(key, generation, now)
-        if cached is not None:
-            heading, html, until = cached
-            return heading, Markup(html), until
-        return _compute_day_view(key, service_id, raw_day, generation, now, zone)
+    heading, html, until = availability_cache.get_or_compute(key, generation, now, lambda: _compute_day_view(service_id, raw_day, now, zone))
+    return heading, Markup(html), until
 
 
-_COMPUTING_LOCK = threading.Lock()
-_COMPUTING: dict[tuple, threading.Lock] = {}
-
-
-def _computing(key: tuple) -> threading.Lock:
-    """The lock held while ``key``'s entry is computed (one per key, made on first use)."""
-    with _COMPUTING_LOCK:
-        lock = _COMPUTING.get(key)
-        if lock is None:
-            if len(_COMPUTING) >= 256:
-                _COMPUTING.clear()  # a key then gets a new lock: at worst two threads compute it
-            lock = _COMPUTING[key] = threading.Lock()
-        return lock
-
-
-def _compute_day_view(key: tuple, service_id: int, raw_day: str, generation: int | None, now: datetime, zone: ZoneInfo) -> tuple[_Heading, Markup, datetime]:
+def _compute_day_view(service_id: int, raw_day: str, now: datetime, zone: ZoneInfo) -> tuple[datetime, tuple[_Heading, str, datetime]]:
+    """When the view stops being valid by the clock alone, and the view (heading, HTML, that moment)."""
     service = _service_or_404(service_id)
     days = services.availability(db.session, service, now, zone)
     chosen = next((d for d in days if d.day.isoformat() == raw_day), None) if raw_day else None
@@ -254,8 +226,7 @@ def _compute_day_view(key: tuple, service_id: int, raw_day: str, generation: int
     html = render_template("booking/_day.html", service=service, days=days, chosen=chosen, now=now, lead=timedelta(minutes=service.lead_minutes))
     heading = _Heading(service.id, service.name, service.place or "", service.description or "")
     until = services.availability_changes_at(service, days, now, zone)  # a slot's cut-off or midnight
-    availability_cache.put(key, generation, now, until, (heading, html, until))
-    return heading, Markup(html), until
+    return until, (heading, html, until)
 
 
 @bp.get("/booking/<int:service_id>/slot/<slot_key>")
