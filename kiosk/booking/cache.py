@@ -40,6 +40,9 @@ class AvailabilityCache:
         self._lock = threading.Lock()
         self._entries: dict[tuple, _Entry] = {}
         self._computing: dict[tuple, threading.Lock] = {}
+        # The last value computed for a key under each generation, kept whether or not it
+        # could be stored (get_or_compute: readers that waited under the same generation).
+        self._computed: dict[tuple[tuple, int], _Entry] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -48,6 +51,7 @@ class AvailabilityCache:
         commit_generation.bump()
         with self._lock:
             self._entries.clear()
+            self._computed.clear()
 
     def generation(self, session: Session | scoped_session[Session]) -> int | None:
         """The generation to read and store under (kiosk.cache), or None: no caching."""
@@ -72,16 +76,21 @@ class AvailabilityCache:
             self._entries[key] = _Entry(generation, computed_at, valid_until, value, time.monotonic())
 
     def get_or_compute(self, key: tuple, generation: int | None, now: datetime, compute: Callable[[], tuple[datetime, Any]]) -> Any:
-        """The kept value for ``key``, or ``compute()``'s (it returns the value and the moment
-        it stops being valid, as read at ``now``), kept for the next reader.
+        """The kept value for ``key``, or ``compute()``'s (it returns the moment the value stops
+        being valid, as read at ``now``, and the value), kept for the next reader.
 
         One thread computes a missing entry; the others asking for the same key meanwhile wait
         for it rather than each recomputing (a commit used to send every busy thread serving
-        the availability page into the month's computation at once: issue 11, part 8b). A
-        waiting reader takes the entry computed while it waited even though it was computed
-        at a later ``now`` than its own: its request was still running then, so answering
-        with it is answering a moment later (the plain ``get`` refuses an entry from after
-        ``now``, against a clock that stepped back)."""
+        the availability page into the month's computation at once: issue 11, part 8b).
+
+        A waiting reader takes what was computed under its own generation while it waited,
+        even when that could not be stored (the generation moved on since: a commit, or a
+        connection new to the pool) and even when it was computed at a later ``now`` than
+        its own: the same generation means no commit came between the two checks, so the
+        value read after the other check is what this reader would have read, or a state
+        from while its request was running. (The plain ``get`` refuses an entry from after
+        ``now``: a clock stepped back.) So the month is computed once per generation among
+        the readers, not once per reader of an older one."""
         value = self.get(key, generation, now)
         if value is not None:
             return value
@@ -89,16 +98,15 @@ class AvailabilityCache:
             return compute()[1]
         waiting_since = time.monotonic()
         with self._computing_lock(key):
-            entry = self._entries.get(key)
-            if (
-                entry is not None
-                and entry.generation == generation
-                and now < entry.valid_until
-                and (entry.computed_at <= now or entry.stored_at >= waiting_since)
-            ):
-                return entry.value
+            done = self._computed.get((key, generation))
+            if done is not None and now < done.valid_until and (done.computed_at <= now or done.stored_at >= waiting_since):
+                return done.value
             valid_until, value = compute()
             self.put(key, generation, now, valid_until, value)
+            with self._lock:
+                if len(self._computed) >= MAX_ENTRIES:
+                    self._computed.clear()
+                self._computed[(key, generation)] = _Entry(generation, now, valid_until, value, time.monotonic())
             return value
 
     def _computing_lock(self, key: tuple) -> threading.Lock:
