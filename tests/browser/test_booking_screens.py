@@ -128,6 +128,10 @@ def test_the_keypads_answers_and_the_look_up_keys_hold_at_every_size(serve, page
     # The look-up's ticket-number keys.
     page.goto(base_url + "/booking/lookup?letter=A&digits=1")
     _check(page, artifacts, f"lookup-digits-{tag}", ["[data-ticket-entry]"], elder, problems)
+    # Its digits sit as on the phone keypad (4 under 1, 7 under 4), in landscape too (1 2 3 4 / 5 6 7 8).
+    left = [page.locator(".ticket-keys .key", has_text=key).first.bounding_box()["x"] for key in "147"]
+    if max(left) - min(left) > 2:
+        problems.setdefault(f"lookup-digits-{tag}", []).append(f"1, 4 and 7 not in one column: {left}")
     # The number step's refusal beside the keypad: above it, 查找预约 fell below the fold (elder).
     page.goto(base_url + "/booking/lookup?letter=A&digits=1&next=1")
     _type(page, "13800000009")
