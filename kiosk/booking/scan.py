@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import time
 
-from flask_babel import gettext
-
 from kiosk.booking import services
 from kiosk.booking.models import BookingChannel
 from kiosk.i18n import _l
@@ -26,6 +24,8 @@ PENDING_SESSION_KEY = "booking_pending"
 # Waitlist places to tell on the next ticket page (services.take_waitlist_news, TicketView.promoted).
 NOTICE_SESSION_KEY = "booking_notice"
 PENDING_SECONDS = 300
+# The waiting list a member card just joined, for the result page it leads to (read once).
+JOINED_SESSION_KEY = "booking_joined"
 
 
 def pending_slot(visitor) -> dict | None:
@@ -53,17 +53,23 @@ def recognise_card_for_booking(session, code, context):
     config = context.config
     member = resolve_card(session, code, member_signer(config), config["CENTRE_CODE"])
     rules = services.rules_from_config(config)
-    if pending.get("waitlist"):
-        return _join_waitlist(session, pending, member.id, rules)
-    ticket = services.book(
-        session,
-        pending.get("service"),
-        pending.get("slot"),
-        rules=rules,
-        request_key=pending.get("key"),
-        member_id=member.id,
-        channel=BookingChannel.KIOSK,
-    )
+    try:
+        if pending.get("waitlist"):
+            return _join_waitlist(session, pending, member.id, rules)
+        ticket = services.book(
+            session,
+            pending.get("service"),
+            pending.get("slot"),
+            rules=rules,
+            request_key=pending.get("key"),
+            member_id=member.id,
+            channel=BookingChannel.KIOSK,
+        )
+    except services.BookingError as error:
+        # A refusal tells the member's waitlist news as the keypad's refusal tells a number's
+        # (views._news): "one booking per person" makes sense only with the place the list gave.
+        error.notices = tuple(services.take_waitlist_news(session, member_id=member.id))
+        raise
     token = services.ticket_token(ticket.booking_id, services.ticket_signer(config), config["CENTRE_CODE"])
     return ScanOutcome(
         kind="booking-card",
@@ -75,16 +81,23 @@ def recognise_card_for_booking(session, code, context):
 
 
 def _join_waitlist(session, pending: dict, member_id: int, rules: services.BookingRules) -> ScanOutcome:
-    from kiosk.booking.views import when_text  # the booking pages' date words (views imports this module)
-
     entry = services.join_waitlist(session, pending.get("service"), pending.get("slot"), rules=rules, member_id=member_id)
-    # The toast is plain text (no date_text markup): no-break spaces keep 12月1日 周二 09:00 whole.
-    when = when_text(entry.starts_at).replace(" ", "\u00a0")
-    message = gettext("You are number %(n)d on the waiting list for %(service)s, %(when)s.", n=entry.position, service=entry.service_name, when=when)
-    for notice in services.take_waitlist_news(session, member_id=member_id):
-        message += " " + gettext("Good news: a place became free and is now yours: %(ticket)s.", ticket=notice)
-    # The result is shown in place (no page to go to); the screen's slot is done with.
-    return ScanOutcome(kind="booking-waitlist", message=message, visitor={PENDING_SESSION_KEY: None})
+    # A finished task, as a number's join (views.waitlist): the result page with its countdown,
+    # not a toast that left the keypad screen (and the member's turn) open. The page reads the
+    # result from the session once (views.waitlisted_page).
+    joined = {
+        "position": entry.position,
+        "service": entry.service_name,
+        "starts_at": entry.starts_at.isoformat(),
+        "notices": services.take_waitlist_news(session, member_id=member_id),
+    }
+    return ScanOutcome(
+        kind="booking-waitlist",
+        message=_l("You are number %(n)d on the waiting list.", n=entry.position),
+        url_values={},
+        endpoint="booking.waitlisted_page",
+        visitor={PENDING_SESSION_KEY: None, JOINED_SESSION_KEY: joined},
+    )
 
 
 CARD_FOR_BOOKING = Recogniser("booking-card", recognise_card_for_booking, priority=11, endpoint="booking.ticket")

@@ -75,7 +75,8 @@ MAX_SERVED_MINUTES = 480
 
 
 class BookingError(KioskError):
-    pass
+    # The person's waitlist news (take_waitlist_news), set where a refusal is shown with it.
+    notices: tuple[str, ...] = ()
 
 
 class SlotFullError(BookingError):

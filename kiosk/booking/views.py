@@ -34,7 +34,7 @@ from kiosk.booking.forms import (
     WalkInForm,
 )
 from kiosk.booking.models import Booking, BookingChannel, Service
-from kiosk.booking.scan import NOTICE_SESSION_KEY, PENDING_SESSION_KEY
+from kiosk.booking.scan import JOINED_SESSION_KEY, NOTICE_SESSION_KEY, PENDING_SESSION_KEY
 from kiosk.db import utcnow
 from kiosk.devices.access import kiosk_blueprint
 from kiosk.extensions import db
@@ -367,6 +367,19 @@ def waitlist():
         response.headers["HX-Reswap"] = "innerHTML"
         return response
     return render("booking/waitlisted.html", **context)
+
+
+@bp.get("/booking/waitlisted")
+def waitlisted_page():
+    """The waiting list a member card just joined (booking.scan): the same finished-task page as
+    a number's join, shown once; a second visit (or another visitor) goes to the services."""
+    joined = session.pop(JOINED_SESSION_KEY, None)
+    try:
+        entry = services.WaitlistResult(0, str(joined["service"]), datetime.fromisoformat(joined["starts_at"]), int(joined["position"]))
+        notices = [str(n) for n in joined.get("notices") or ()]
+    except (TypeError, KeyError, ValueError):
+        return redirect(url_for("booking.index"))
+    return render("booking/waitlisted.html", entry=entry, notices=notices, next_url=after_visit_url())
 
 
 def _booking_from_token(token: str) -> Booking:

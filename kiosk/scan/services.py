@@ -25,6 +25,9 @@ class ScanOutcome:
     url_values: dict[str, Any] | None = None
     # What the visitor session should remember for this visit (e.g. which member's card).
     visitor: dict[str, Any] = field(default_factory=dict)
+    # Another endpoint than the recogniser's for this outcome (a card on the waiting list's
+    # screen leads to the list's result page, on the keypad screen to the ticket).
+    endpoint: str | None = None
 
 
 @dataclass(frozen=True)

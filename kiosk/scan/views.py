@@ -21,6 +21,7 @@ def scan():
     # A new card replaces whoever was identified before (one visitor at a time).
     session.update(outcome.visitor)
     response = render("scan/_result.html", "scan/_result.html", outcome=outcome)
-    if recogniser.endpoint is not None and outcome.url_values is not None:
-        response.headers["HX-Location"] = url_for(recogniser.endpoint, **outcome.url_values)
+    endpoint = outcome.endpoint or recogniser.endpoint
+    if endpoint is not None and outcome.url_values is not None:
+        response.headers["HX-Location"] = url_for(endpoint, **outcome.url_values)
     return response

@@ -25,6 +25,8 @@ from tests.helpers import TEST_SIGNING_KEY
 
 ZONE = ZoneInfo("Asia/Shanghai")
 SIZES = {"portrait": (1080, 1920), "landscape": (1920, 1080), "small": (1280, 800)}
+# Words never split across two lines on these screens (session 9's review: 缝补预 / 约, 输入手 / 机号).
+WORDS = ("预约", "手机号", "候补", "理发", "服务台", "二维码")
 
 
 CARDS: dict[str, str] = {}
@@ -50,7 +52,7 @@ def _type(page, digits: str) -> None:
 
 def _check(page, artifacts, name: str, primary: list[str], elder: bool, problems: dict, *, overlay: tuple[str, ...] = ()) -> None:
     page.screenshot(path=str(artifacts / f"booking-{name}.png"))
-    found = layout_problems(page, primary, elder=elder)
+    found = layout_problems(page, primary, elder=elder, words=WORDS)
     if overlay:  # a toast floats over the page by design: its text overlapping the page's is no fault
         found = [p for p in found if not (p.startswith("text overlaps") and any(f"«{text}" in p for text in overlay))]
     if found:
@@ -88,6 +90,14 @@ def test_the_keypads_answers_and_the_look_up_keys_hold_at_every_size(serve, page
     expect(refusal).to_be_visible()
     _check(page, artifacts, f"refusal-{tag}", ["#booking-result [data-error-code]"], elder, problems)
 
+    # A full slot: the refusal offers other times and the waiting list, both in view (the list's
+    # button came after three other times, below the fold at 1280×800 elder).
+    page.goto(base_url + f"{tile}/slot/{_slot(9)}")
+    _type(page, "13800000003")
+    page.locator(".keypad-submit").click()
+    expect(page.locator('#booking-result [data-error-code="slot_full"]')).to_be_visible()
+    _check(page, artifacts, f"full-{tag}", ["#booking-result [data-error-code] .lead", "#booking-result [data-waitlist-offer]"], elder, problems)
+
     # The waiting list of the full 9:00, by number.
     page.goto(base_url + f"{tile}/slot/{_slot(9)}?waitlist=1")
     _check(page, artifacts, f"waitlist-keypad-{tag}", [".keypad-submit"], elder, problems)
@@ -98,16 +108,36 @@ def test_the_keypads_answers_and_the_look_up_keys_hold_at_every_size(serve, page
     if "138 0000 0002" in page.locator("#main").inner_text():
         problems.setdefault(f"waitlisted-{tag}", []).append("the number typed is still shown in full")
 
-    # A member card on the waiting list's screen joins the list: the answer is a toast.
+    # A member card on the waiting list's screen joins the list: a finished task as by number,
+    # the result page with its countdown (a toast left the keypad screen, and the visit, open).
     page.goto(base_url + f"{tile}/slot/{_slot(9)}?waitlist=1")
     page.keyboard.type(CARDS["member"], delay=3)
     page.keyboard.press("Enter")
-    expect(page.locator('.scan-message[data-scan-kind="booking-waitlist"]')).to_be_visible()
-    _check(page, artifacts, f"waitlist-card-{tag}", [".scan-message [data-dismiss]"], elder, problems, overlay=("您是理发", "You are number", "知道了", "OK"))
+    page.wait_for_url(base_url + "/booking/waitlisted")
+    expect(page.locator("[data-waitlist-position]")).to_be_visible()
+    _check(
+        page,
+        artifacts,
+        f"waitlist-card-{tag}",
+        ["[data-waitlist-position]", "[data-finish]"],
+        elder,
+        problems,
+        overlay=("您是第", "You are number", "知道了", "OK"),
+    )
 
     # The look-up's ticket-number keys.
     page.goto(base_url + "/booking/lookup?letter=A&digits=1")
     _check(page, artifacts, f"lookup-digits-{tag}", ["[data-ticket-entry]"], elder, problems)
+    # Its digits sit as on the phone keypad (4 under 1, 7 under 4), in landscape too (1 2 3 4 / 5 6 7 8).
+    left = [page.locator(".ticket-keys .key", has_text=key).first.bounding_box()["x"] for key in "147"]
+    if max(left) - min(left) > 2:
+        problems.setdefault(f"lookup-digits-{tag}", []).append(f"1, 4 and 7 not in one column: {left}")
+    # The number step's refusal beside the keypad: above it, 查找预约 fell below the fold (elder).
+    page.goto(base_url + "/booking/lookup?letter=A&digits=1&next=1")
+    _type(page, "13800000009")
+    page.locator(".keypad-submit").click()
+    expect(page.locator("#lookup-result [data-error-code]")).to_be_visible()
+    _check(page, artifacts, f"lookup-refused-{tag}", ["#lookup-result [data-error-code]", ".keypad-submit"], elder, problems)
     assert problems == {}, problems
 
     # The waiting list joined is a finished task: 完成 ends the visit (back at the home screen).

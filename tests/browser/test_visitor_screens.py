@@ -71,6 +71,7 @@ WORDS = (
     *("西红集市", "茶香品红韵"),
     *("曹雪芹", "高鹗", "张爱玲", "人民文学", "北京十月文艺", "出版社", "新知三联书店"),
     *("扫码", "签到", "参加", "活动", "积分", "理发", "缝补", "法律咨询", "找书", "看书", "书架", "好礼"),
+    "一体机",  # the ticket QR's caption (之后在一 / 体机上扫描, session 9)
 )
 
 
@@ -273,6 +274,14 @@ def test_every_phone_screen_holds(browser, kiosk, shots, locale):
         page.goto(url + kiosk["poster"])
         expect(page.locator("html")).to_have_attribute("lang", "en" if locale == "en" else "zh-CN")
         screens.check("20-phone-form", "button[type=submit]")
+        # The centre's name in the header on two lines at most, on a 360 px phone too (it took three).
+        for width in (360, PHONE[0]):
+            page.set_viewport_size({"width": width, "height": PHONE[1]})
+            lines = page.evaluate(
+                "(e => Math.round(e.getBoundingClientRect().height / parseFloat(getComputedStyle(e).lineHeight)))(document.querySelector('.phone-header-centre .name-text'))"
+            )
+            if lines > 2:
+                screens.problems.setdefault("20-phone-form", []).append(f"the centre's name on {lines} lines at {width} px")
         page.locator("#phone").fill("1381234567")
         page.locator("button[type=submit]").tap()
         expect(page.locator(".message-error")).to_be_visible()

@@ -204,6 +204,32 @@ def test_a_member_card_on_the_waitlist_screen_joins_the_waitlist(client, session
     waitlist_screen = f"/booking/{haircut.id}/slot/{tomorrow_at(9)}?waitlist=1"
     scanned = post(client, "/scan", {"code": card_token(member, CARDS, "XH-CY-CY1")}, htmx=True, token_from=waitlist_screen)
     assert scanned.status_code == 200 and "候补" in scanned.get_data(as_text=True)
+    # A finished task as a number's join: the result page with its countdown (not a toast that
+    # left the keypad screen open), shown once.
+    assert scanned.headers["HX-Location"] == "/booking/waitlisted"
+    page = client.get("/booking/waitlisted").get_data(as_text=True)
+    assert "第 1 位候补" in page and "data-finish-seconds" in page and "data-waitlist-position" in page
+    assert client.get("/booking/waitlisted").headers["Location"] == "/booking"
+
+
+@pytest.mark.parametrize("refusal", ["limit_reached", "slot_full"])
+def test_a_refused_member_card_tells_the_waitlist_place_once(client, session, haircut, legal, refusal):
+    """As a refused number does (the keypad's refusal): the card's toast tells the place the list
+    gave, which is also why "one booking per person" refuses the card."""
+    member = register_member(session, name="王秀英", phone="13900000002", community="", age_band="60-69", consent=True, consent_version="t", actor=None)
+    session.commit()
+    _promote_to(client, haircut, member.phone)
+    book(client, legal, tomorrow_at(14), "13800000004")  # legal's 14:00 is full (1 place)
+    keypad = f"/booking/{haircut.id}/slot/{tomorrow_at(9, 20)}" if refusal == "limit_reached" else f"/booking/{legal.id}/slot/{tomorrow_at(14)}"
+
+    def scan():
+        scanned = post(client, "/scan", {"code": card_token(member, CARDS, "XH-CY-CY1")}, htmx=True, token_from=keypad)
+        body = scanned.get_data(as_text=True)
+        assert f'data-error-code="{refusal}"' in body, body[:600]
+        return body
+
+    assert "候补的位置已约上" in (first := scan()) and "理发 A003" in first
+    assert "候补的位置已约上" not in scan()
 
 
 # ---- the desk and the call display ----
