@@ -1,4 +1,4 @@
-"""waitress as `kiosk serve` runs it: its connection settings and its channel.
+"""waitress as `kiosk serve` runs it: its connection settings, its channel and its task queue.
 
 waitress's main thread runs the socket loop: every turn it asks each open connection whether
 it is readable and writable (Python calls, O(connections)), then waits in select(). A
@@ -102,7 +102,7 @@ def waitress_options(config: Mapping[str, Any]) -> dict:
 def create_server(app: Any, *, host: str, port: int, threads: int, config: Mapping[str, Any], **options: Any) -> Any:
     """waitress.create_server with the kiosk's options (``options``: any other waitress
     setting, e.g. the tests' short loop timeout), its listening sockets opening KioskChannel
-    connections."""
+    connections and its requests queued on a KioskTaskDispatcher."""
     import waitress
 
     socket_map: dict = {}
