@@ -19,8 +19,12 @@ run: install translations
 	$(BIN)/kiosk serve --host $(HOST) --port $(PORT)
 
 # scripts/postgres.sh starts a throwaway PostgreSQL cluster for the hub's tests and stops it after.
+# pytest-xdist runs the tests on one worker per core (-n auto: 2 on CI), each test file whole on
+# one worker (--dist loadfile: a file's module fixtures, such as its hub process, are made once).
+# PYTEST_WORKERS=0 runs them in one process.
+PYTEST_WORKERS ?= auto
 test: install-test translations system-deps lint
-	bash scripts/postgres.sh run $(BIN)/pytest $(PYTEST_ARGS)
+	bash scripts/postgres.sh run $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # A local district hub with Xihu's centres (SQLite in instance-hub/: a demo, not production; see
 # docs/sync.md for PostgreSQL and gunicorn). Then, on a kiosk: kiosk enrol CODE --hub http://HOST:HUB_PORT
