@@ -160,13 +160,18 @@ def _booking_swap(name: str, on: bool, off_value: object) -> None:
 
 
 def booking_person_index(_app, on: bool) -> None:
-    """The unit of work's read finds the person's open bookings through person_key (on), or as
-    before: SQLite took the (service_id, day, ticket_seq) index and read the service's bookings
-    from today on (off)."""
+    """The booking's reads find the person's open bookings of the service through person_key
+    (on), or as before: SQLite took the (service_id, day, ticket_seq) index and read the
+    service's bookings from today on (off). A keypad booking reads them in its one plan read
+    (_PLAN_READ_SQL's _MINE_WHERE, by phone or by card); the staff desk and a booking that
+    shows waiting-list news first read them again under the lock (_LOCKED_READ_SQL): all three
+    are switched."""
     from kiosk.booking import services
 
-    before = services._LOCKED_READ_SQL.replace("+b.service_id", "b.service_id").replace("+b.day", "b.day")
-    _booking_swap("_LOCKED_READ_SQL", on, before)
+    for name in ("_PLAN_READ_BY_PHONE_SQL", "_PLAN_READ_BY_MEMBER_SQL", "_LOCKED_READ_SQL"):
+        statement = _booking_saved.get(name, getattr(services, name))
+        assert isinstance(statement, str) and "+b.service_id" in statement and "+b.day" in statement, name
+        _booking_swap(name, on, statement.replace("+b.service_id", "b.service_id").replace("+b.day", "b.day"))
 
 
 def _slot_among_day(service, schedule, day, zone, at):

@@ -223,7 +223,12 @@ def _lazy_current_user(app: Flask) -> None:
 
 # ---- the CSRF token of a page ----
 
-
+# The dicts below (_DERIVED_KEYS, _CSRF_SERIALIZERS, _CSRF_TOKENS) are read and filled by
+# waitress's threads without a lock, on purpose: each get, set and clear is one dict operation
+# (atomic under the GIL), and a value is as good whichever thread computes it (the same derived
+# key or serializer; a CSRF token signed a second later, whose timestamp validation without a
+# time limit ignores). Two threads missing at once compute it twice, or a clear drops a value
+# just set: a computation more, never a wrong key or token.
 _DERIVED_KEYS: dict[tuple, bytes] = {}
 
 

@@ -18,7 +18,10 @@ from kiosk.staff.models import AuditEntry, StaffRole, StaffUser
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{2,39}$")
 MIN_PASSWORD_LENGTH = 8
 # Checked against when the username is unknown, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = generate_password_hash("not-a-real-password")
+# Made once with generate_password_hash("not-a-real-password") rather than at import: its scrypt
+# was ~0.2 s of every `kiosk` command, server start and gunicorn worker. Its method and cost
+# must stay werkzeug's default (tests/services/test_staff.py checks that they still are).
+_DUMMY_HASH = "scrypt:32768:8:1$zkBq6HcAFa4YJFtw$c6ad91ce484b1d440fba69d906a82bb60528769e8e99dbcdfe63c8afd4df19b80686e335fbe1949c3162ce15e9febdb2c187b0dadd1375aea575ba3fedee920d"
 
 
 class StaffError(KioskError):

@@ -61,6 +61,19 @@ def test_inactive_users_cannot_log_in_and_admins_cannot_deactivate_themselves(se
     assert actions == ["staff.create", "staff.create", "staff.deactivate"]
 
 
+def test_an_unknown_username_is_checked_against_a_hash_as_costly_as_a_real_one():
+    """authenticate() checks the password against _DUMMY_HASH when the name is unknown, so that
+    a wrong name takes as long as a wrong password. The hash is a constant (made at import it
+    cost every process start a scrypt): it must be werkzeug's default method with the default
+    cost, or an unknown name would answer faster (fails if werkzeug's default changes)."""
+    from werkzeug.security import check_password_hash, generate_password_hash
+
+    from kiosk.staff.services import _DUMMY_HASH
+
+    assert _DUMMY_HASH.split("$")[0] == generate_password_hash("x").split("$")[0]
+    assert check_password_hash(_DUMMY_HASH, "not-a-real-password")
+
+
 def test_a_failed_login_keeps_an_existing_username_but_only_a_hash_of_anything_else(session):
     """Without record_failed_login's existence check the typed text (here a password typed in the
     username box) was stored verbatim; tried by storing the normalised name unconditionally."""

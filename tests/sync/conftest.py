@@ -65,14 +65,16 @@ def hub_config(url: str) -> dict:
 
 
 @pytest.fixture(scope="session")
-def hub_template(postgres_url: str, tmp_path_factory) -> str:
-    """A database at the latest migration, run by the hub on PostgreSQL; copied per module."""
+def hub_template(postgres_url: str, tmp_path_factory) -> Iterator[str]:
+    """A database at the latest migration, run by the hub on PostgreSQL; copied per module.
+    Named for this fixture alone: tests/hardening has its own, and pytest-xdist's workers
+    (`make test`) share the cluster, where one's DROP would meet the other's copying."""
     from flask_migrate import upgrade
 
+    template = f"{TEMPLATE}_{uuid.uuid4().hex[:12]}"
     with _admin(postgres_url) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {TEMPLATE}")
-        admin.execute(f"CREATE DATABASE {TEMPLATE}")
-    app = make_app(tmp_path_factory.mktemp("hub-template"), **hub_config(database_url(postgres_url, TEMPLATE)))
+        admin.execute(f"CREATE DATABASE {template}")
+    app = make_app(tmp_path_factory.mktemp("hub-template"), **hub_config(database_url(postgres_url, template)))
     with app.app_context():
         upgrade()
         from kiosk.hub import demo
@@ -81,7 +83,9 @@ def hub_template(postgres_url: str, tmp_path_factory) -> str:
         db.session.commit()
         db.session.remove()
         db.engine.dispose()
-    return TEMPLATE
+    yield template
+    with _admin(postgres_url) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {template} WITH (FORCE)")
 
 
 def create_database(postgres_url: str, template: str) -> str:

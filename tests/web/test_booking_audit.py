@@ -21,11 +21,6 @@ from kiosk.members.services import card_token, register_member
 from kiosk.staff.models import AuditEntry
 from tests.helpers import Visitor, at_once, csrf_token, login, post
 from tests.web.test_booking_web import CARDS, TICKETS, ZONE, book, tomorrow_at
-from tests.web.test_booking_web import haircut as _haircut
-from tests.web.test_booking_web import legal as _legal
-
-haircut = pytest.fixture(_haircut.__wrapped__)
-legal = pytest.fixture(_legal.__wrapped__)
 
 
 def everything(app) -> dict[str, list]:

@@ -27,15 +27,6 @@ from tests.helpers import TEST_SECRET
 ZONE = ZoneInfo("Asia/Shanghai")
 
 
-@pytest.fixture
-def haircut(session):
-    """理发 every day 09:00–11:30, 20-minute slots, 2 chairs."""
-    service = services.save_service(session, None, name="理发", prefix="A", category="haircut", place="一楼", actor=None)
-    for weekday in range(7):
-        services.save_template(session, service, weekday=weekday, starts="09:00", ends="11:30", slot_minutes=20, capacity=2, actor=None)
-    return service
-
-
 def clock_of(html: str) -> str:
     return html.split("data-clock>", 1)[1].split("<", 1)[0]
 

@@ -30,23 +30,6 @@ def tomorrow_at(hour: int, minute: int = 0) -> str:
     return day.strftime("%Y%m%d") + f"{hour:02d}{minute:02d}"
 
 
-@pytest.fixture
-def haircut(session):
-    """理发 every day 09:00–11:30, 20-minute slots, 2 chairs (so tomorrow always has slots)."""
-    service = services.save_service(session, None, name="理发", prefix="A", category="haircut", place="嘉荷社区 一楼", actor=None)
-    for weekday in range(7):
-        services.save_template(session, service, weekday=weekday, starts="09:00", ends="11:30", slot_minutes=20, capacity=2, actor=None)
-    return service
-
-
-@pytest.fixture
-def legal(session):
-    service = services.save_service(session, None, name="法律咨询", prefix="C", category="legal", actor=None)
-    for weekday in range(7):
-        services.save_template(session, service, weekday=weekday, starts="14:00", ends="17:00", slot_minutes=30, capacity=1, actor=None)
-    return service
-
-
 def counts(session):
     session.rollback()
     return tuple(session.scalar(select(func.count()).select_from(t)) for t in (Booking, Slot, OutboxEvent))

@@ -4,9 +4,10 @@ Revision ID: 0014_booking_waitlist_person
 Revises: 0013_hub_people_days
 Create Date: 2026-11-29 13:30:00
 
-Every booking asks, before the write lock, whether the person has waitlist news to be shown
-(kiosk.booking.services._PERSON_STATE_SQL); without an index SQLite scanned the whole
-waitlist for it (issue 11 part 5).
+Every booking asks whether the person has waitlist news to be shown; without an index SQLite
+scanned the whole waitlist for it (issue 11 part 5). Since issue 11 part 8 it asks in the
+booking's one plan read (kiosk.booking.services._PLAN_READ_SQL, under the write lock for a
+keypad booking); take_waitlist_news and _take_promotions find the person's places through it too.
 """
 
 from alembic import op
