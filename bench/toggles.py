@@ -164,11 +164,19 @@ def booking_person_index(_app, on: bool) -> None:
     (on), or as before: SQLite took the (service_id, day, ticket_seq) index and read the
     service's bookings from today on (off). A keypad booking reads them in its one plan read
     (_PLAN_READ_SQL's _MINE_WHERE, by phone or by card); the staff desk and a booking that
-    shows waiting-list news first read them again under the lock (_LOCKED_READ_SQL): all three
-    are switched."""
+    shows waiting-list news first read them again under the lock (_LOCKED_READ_SQL). Each has a
+    variant for a ticket of another day, without the people-ahead count (booking13): all six are
+    switched."""
     from kiosk.booking import services
 
-    for name in ("_PLAN_READ_BY_PHONE_SQL", "_PLAN_READ_BY_MEMBER_SQL", "_LOCKED_READ_SQL"):
+    for name in (
+        "_PLAN_READ_BY_PHONE_SQL",
+        "_PLAN_READ_BY_MEMBER_SQL",
+        "_LOCKED_READ_SQL",
+        "_PLAN_READ_BY_PHONE_OTHER_DAY_SQL",
+        "_PLAN_READ_BY_MEMBER_OTHER_DAY_SQL",
+        "_LOCKED_READ_OTHER_DAY_SQL",
+    ):
         statement = _booking_saved.get(name, getattr(services, name))
         assert isinstance(statement, str) and "+b.service_id" in statement and "+b.day" in statement, name
         _booking_swap(name, on, statement.replace("+b.service_id", "b.service_id").replace("+b.day", "b.day"))

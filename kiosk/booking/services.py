@@ -920,7 +920,10 @@ class TicketView:
     starts_at: datetime | None  # None: a walk-in
     status: BookingStatus
     channel: BookingChannel
-    people_ahead: int
+    # Counted for a ticket of the day it is booked on; None from book() for another day's: only
+    # today's ticket says it (ticket page, printout), and a count taken days ahead would be stale
+    # by then (the ticket page counts again when opened). ticket_view() always counts.
+    people_ahead: int | None
     masked_who: str  # 138****5678 or 张*华: the ticket never shows more
     cancellable_until: datetime | None
     desk: str = ""
@@ -1265,7 +1268,7 @@ class _PlanRead:
     news: bool  # a waitlist place waits to be shown to the person
     schedule: _Schedule | None  # the slot's day (None: not a slot key)
     at: datetime | None  # the slot key's start (UTC)
-    locked: tuple[int, int, str | None, int]  # _LOCKED_READ_SQL's: open bookings, at this time, the hub key, people ahead
+    locked: tuple[int, int, str | None, int | None]  # _LOCKED_READ_SQL's: open bookings, at this time, the hub key, people ahead (today's ticket)
 
 
 def _read_plan(raw: Any, request: _Request) -> _PlanRead:
@@ -1292,12 +1295,14 @@ def _read_plan(raw: Any, request: _Request) -> _PlanRead:
         "today": _sql_day(local_today(now, rules.zone)),
         "starts": _sql_moment(at) if at is not None else None,
     } | _OPEN_PARAMS
+    # People ahead only for a ticket of today (TicketView.people_ahead).
+    today = day is not None and params["day"] == params["today"]
     if member_id is not None:
         params |= {"member": member_id if 0 < member_id < 2**63 else None, "guest": None}
-        row = raw.execute(_PLAN_READ_BY_MEMBER_SQL, params).fetchone()
+        row = raw.execute(_PLAN_READ_BY_MEMBER_SQL if today else _PLAN_READ_BY_MEMBER_OTHER_DAY_SQL, params).fetchone()
     else:
         params |= {"phone": request.number, "guest": f"p:{request.number}"}
-        row = raw.execute(_PLAN_READ_BY_PHONE_SQL, params).fetchone()
+        row = raw.execute(_PLAN_READ_BY_PHONE_SQL if today else _PLAN_READ_BY_PHONE_OTHER_DAY_SQL, params).fetchone()
     found_id, name, phone, age_band, active = row[:5]
     noshow_count, last_noshow, key_booking, key_person, news, schedule, open_count, same_slot, hub_key, ahead = row[5 + len(_SERVICE_COLUMNS) :]
     if found_id is None and member_id is None:
@@ -1481,7 +1486,7 @@ class _BookingPlan:
     sealed: dict[str, str]
     event_base: dict[str, Any]  # the event's payload but for the booking id and the person
     news: bool = False  # the person has waitlist news to be shown and marked seen (_book_apart)
-    locked: tuple[int, int, str | None, int] | None = None  # _LOCKED_READ_SQL's answer, read in this unit already (_read_plan)
+    locked: tuple[int, int, str | None, int | None] | None = None  # _LOCKED_READ_SQL's answer, read in this unit already (_read_plan)
 
     @classmethod
     def of(
@@ -1499,7 +1504,7 @@ class _BookingPlan:
         database: str | None = None,
         presealed: tuple[str | None, dict[str, str]] | None = None,
         news: bool = False,
-        locked: tuple[int, int, str | None, int] | None = None,
+        locked: tuple[int, int, str | None, int | None] | None = None,
     ) -> _BookingPlan:
         from kiosk.privacy import mask_name, mask_phone
 
@@ -1564,7 +1569,7 @@ def _book_unit(connection: Connection, plan: _BookingPlan) -> TicketView | int:
         open_count, same_slot, hub_key, ahead = plan.locked
     else:
         open_count, same_slot, key_booking, key_person, hub_key, ahead = raw.execute(
-            _LOCKED_READ_SQL,
+            _LOCKED_READ_SQL if slot.day == plan.today else _LOCKED_READ_OTHER_DAY_SQL,
             {"key": plan.request_key, "service": plan.service_id, "person": plan.person_key, "today": _sql_day(plan.today), "starts": starts, "day": day}
             | _OPEN_PARAMS,
         ).fetchone()
@@ -1621,7 +1626,7 @@ def _book_unit(connection: Connection, plan: _BookingPlan) -> TicketView | int:
         slot.starts_at,
         BookingStatus.BOOKED,
         plan.channel,
-        int(ahead),
+        None if ahead is None else int(ahead),
         plan.masked_who,
         slot.starts_at - timedelta(minutes=plan.cancel_minutes),
     )
@@ -1674,16 +1679,23 @@ _OPEN_IN = "(" + ", ".join(f":{name}" for name in _OPEN_PARAMS) + ")"
 # (service_id, day, ticket_seq) index instead, which read every booking of the service from
 # today on, under the write lock (bench/booking.py: ~0.1 ms a booking and growing with the
 # month's bookings; a person has a handful).
-_LOCKED_READ_SQL = (
+# The people ahead are counted only for a ticket of today (TicketView.people_ahead): the count
+# reads every open ticket of the day (the ~40–80 a day of bench/booking.py's month: ~half of the
+# one read's SQLite time, under the writer lock), and no other day's ticket shows it.
+_AHEAD_SQL = (
+    "(SELECT count(*) FROM booking WHERE service_id = :service AND day = :day AND status IN " + _OPEN_IN + " AND (queue_at < :starts"
+    " OR (queue_at = :starts AND ticket_seq < coalesce((SELECT last FROM ticket_counter WHERE service_id = :service AND day = :day), 0) + 1)))"
+)
+_LOCKED_READ = (
     "SELECT count(*), coalesce(sum(CASE WHEN s.starts_at = :starts THEN 1 ELSE 0 END), 0),"
     " (SELECT id FROM booking WHERE request_key = :key),"
     " (SELECT person_key FROM booking WHERE request_key = :key),"
-    " (SELECT hub_public_key FROM sync_state WHERE id = 1),"
-    " (SELECT count(*) FROM booking WHERE service_id = :service AND day = :day AND status IN " + _OPEN_IN + " AND (queue_at < :starts"
-    " OR (queue_at = :starts AND ticket_seq < coalesce((SELECT last FROM ticket_counter WHERE service_id = :service AND day = :day), 0) + 1)))"
+    " (SELECT hub_public_key FROM sync_state WHERE id = 1), {ahead}"
     " FROM booking b LEFT OUTER JOIN service_slot s ON s.id = b.slot_id"
     " WHERE +b.service_id = :service AND b.person_key = :person AND b.status IN " + _OPEN_IN + " AND +b.day >= :today"
 )
+_LOCKED_READ_SQL = _LOCKED_READ.replace("{ahead}", _AHEAD_SQL)
+_LOCKED_READ_OTHER_DAY_SQL = _LOCKED_READ.replace("{ahead}", "NULL")
 # The place, in one statement: the slot's row is created on first booking with this place
 # taken, or one more place is taken if one is free. Its capacity follows today's schedule but
 # never drops below what is already booked (as _upsert_slot_row): with schedule capacity E and
@@ -1760,13 +1772,14 @@ _PLAN_READ_SQL = (
     " UNION ALL SELECT 1, id, closed, day, NULL, starts, ends, slot_minutes, capacity, provider_id FROM service_override WHERE service_id = :service AND day = :day"
     " UNION ALL SELECT 2, id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM closure_day WHERE day = :day)),"
     " (SELECT count(*)" + _MINE_WHERE + "), (SELECT coalesce(sum(CASE WHEN sl.starts_at = :starts THEN 1 ELSE 0 END), 0)" + _MINE_WHERE + "),"
-    " (SELECT hub_public_key FROM sync_state WHERE id = 1),"
-    " (SELECT count(*) FROM booking WHERE service_id = :service AND day = :day AND status IN " + _OPEN_IN + " AND (queue_at < :starts"
-    " OR (queue_at = :starts AND ticket_seq < coalesce((SELECT last FROM ticket_counter WHERE service_id = :service AND day = :day), 0) + 1)))"
+    " (SELECT hub_public_key FROM sync_state WHERE id = 1), {ahead}"
     " FROM (SELECT 1) LEFT JOIN member m ON {who} LEFT JOIN service s ON s.id = :service"
 )
-_PLAN_READ_BY_PHONE_SQL = _PLAN_READ_SQL.replace("{who}", "m.phone = :phone")
-_PLAN_READ_BY_MEMBER_SQL = _PLAN_READ_SQL.replace("{who}", "m.id = :member")
+# As _LOCKED_READ_SQL, the people ahead only for a ticket of today (the OTHER_DAY ones: NULL).
+_PLAN_READ_BY_PHONE_SQL = _PLAN_READ_SQL.replace("{who}", "m.phone = :phone").replace("{ahead}", _AHEAD_SQL)
+_PLAN_READ_BY_MEMBER_SQL = _PLAN_READ_SQL.replace("{who}", "m.id = :member").replace("{ahead}", _AHEAD_SQL)
+_PLAN_READ_BY_PHONE_OTHER_DAY_SQL = _PLAN_READ_SQL.replace("{who}", "m.phone = :phone").replace("{ahead}", "NULL")
+_PLAN_READ_BY_MEMBER_OTHER_DAY_SQL = _PLAN_READ_SQL.replace("{who}", "m.id = :member").replace("{ahead}", "NULL")
 
 
 @dataclass(frozen=True)

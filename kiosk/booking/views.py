@@ -290,7 +290,9 @@ def _print(ticket: services.TicketView) -> bool:
             label=ticket.label,
             when=when_text(ticket.starts_at, ticket.day),
             place=ticket.service_place,
-            ahead=_("%(n)d people ahead of you", n=ticket.people_ahead) if ticket.day == _today() else "",
+            # book() counts them for a ticket of its own today only (None otherwise): a booking
+            # made just before midnight for the next day prints without the line, not without a ticket.
+            ahead=_("%(n)d people ahead of you", n=ticket.people_ahead) if ticket.people_ahead is not None and ticket.day == _today() else "",
             token=token,
             footer=_("Please come 5 minutes early. Scan this ticket at the kiosk to cancel."),
         ),

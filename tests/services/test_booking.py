@@ -109,8 +109,9 @@ def test_a_booking_gets_a_ticket_number_per_service_and_day_and_people_ahead(ses
     other = book(session, legal, "202612011400", "13800000001")
     assert (first.ticket, second.ticket, other.ticket) == ("A001", "A002", "C001")
     assert first.label == "理发 A001"
-    # The queue follows the slots: the 9:00 booking is ahead of the 9:20 one.
-    assert second.people_ahead == 0
+    # The queue follows the slots: the 9:00 booking is ahead of the 9:20 one. book() counts the
+    # people ahead only for a ticket of today (the only one that shows them); the ticket page counts.
+    assert (first.people_ahead, second.people_ahead) == (None, None)
     assert services.ticket_view(session, session.get(Booking, first.booking_id)).people_ahead == 1
     assert first.masked_who == "138****0001"
     event = session.scalars(select(OutboxEvent).where(OutboxEvent.type == "booking.created")).first()
@@ -209,16 +210,17 @@ def test_a_retry_after_the_lead_time_ran_out_still_gets_its_ticket(session, hair
 
 def test_people_ahead_counted_in_the_booking_match_the_queue(session, haircut, staff):
     """book() counts the people ahead inside its unit of work, before its own row exists, for
-    the number the counter is about to give. Shown to fail without the equal-time clause (the
-    second 9:00 booking would see 0 ahead)."""
+    the number the counter is about to give, for a ticket of that day. Shown to fail without the
+    equal-time clause (the second 9:00 booking would see 0 ahead)."""
+    early = local(WEDNESDAY, 7)
     tickets = [
-        book(session, haircut, "202612020920", "13800000001"),
-        book(session, haircut, NINE, "13800000002"),
-        book(session, haircut, NINE, "13800000003"),
-        book(session, haircut, "202612020940", "13800000004"),
+        book(session, haircut, "202612020920", "13800000001", now=early),
+        book(session, haircut, NINE, "13800000002", now=early),
+        book(session, haircut, NINE, "13800000003", now=early),
+        book(session, haircut, "202612020940", "13800000004", now=early),
     ]
     services.issue_walk_in(session, haircut.id, phone="", staff=staff, rules=RULES, now=local(WEDNESDAY, 9, 10))
-    tickets.append(book(session, haircut, "202612021000", "13800000005"))
+    tickets.append(book(session, haircut, "202612021000", "13800000005", now=local(WEDNESDAY, 9, 11)))
     assert [t.people_ahead for t in tickets] == [0, 0, 1, 3, 5]
     # The queue as it then stands (the 9:00 ones, the walk-in at 9:10, then 9:20 …).
     assert [services.people_ahead(session, session.get(Booking, t.booking_id)) for t in tickets] == [3, 0, 1, 4, 5]
@@ -650,7 +652,9 @@ def _plan_params(**given):
     )
 
 
-@pytest.mark.parametrize("sql", ["_PLAN_READ_BY_PHONE_SQL", "_PLAN_READ_BY_MEMBER_SQL"])
+@pytest.mark.parametrize(
+    "sql", ["_PLAN_READ_BY_PHONE_SQL", "_PLAN_READ_BY_MEMBER_SQL", "_PLAN_READ_BY_PHONE_OTHER_DAY_SQL", "_PLAN_READ_BY_MEMBER_OTHER_DAY_SQL"]
+)
 def test_the_plan_read_finds_the_persons_rows_through_their_indexes(session, haircut, sql):
     """Every keypad booking reads the person's no-shows, open bookings and waitlist news in its
     one read (_PLAN_READ_SQL), under the write lock: each through the person_key index, never a
@@ -711,7 +715,7 @@ def test_the_one_plan_read_gives_what_the_separate_reads_gave(session, haircut, 
         {"member_id": member.id},  # and by card
     ]
     days = [date(2026, 12, 1) + timedelta(days=n) for n in range(45)]
-    seen = {"blocked": 0, "news": 0, "key": 0, "open": 0, "closed": 0, "windows": 0}
+    seen = {"blocked": 0, "news": 0, "key": 0, "open": 0, "closed": 0, "windows": 0, "today": 0}
     for person_kwargs in who:
         person = services.identify(session, **person_kwargs)
         for day in days:
@@ -742,8 +746,13 @@ def test_the_one_plan_read_gives_what_the_separate_reads_gave(session, haircut, 
                     windows = services._windows(haircut, services._load_schedule(session, haircut, day, day, booked=False), day)
                     assert services._windows(haircut, read.schedule, day) == windows, day
                     params = {"key": key, "service": haircut.id, "person": person.key, "today": "2026-12-16", "starts": services._sql_moment(read.at)}
-                    locked = raw.execute(services._LOCKED_READ_SQL, params | {"day": services._sql_day(day)} | services._OPEN_PARAMS).fetchone()
+                    # The people ahead only for a ticket of today (TicketView.people_ahead).
+                    today = day == services.local_today(now, ZONE)
+                    locked_sql = services._LOCKED_READ_SQL if today else services._LOCKED_READ_OTHER_DAY_SQL
+                    locked = raw.execute(locked_sql, params | {"day": services._sql_day(day)} | services._OPEN_PARAMS).fetchone()
                     assert read.locked == (locked[0], locked[1], locked[4], locked[5])
+                    assert (read.locked[3] is not None) == today
+                    seen["today"] += today
                     seen["blocked"] += until is not None
                     seen["news"] += read.news
                     seen["key"] += read.key_booking is not None
