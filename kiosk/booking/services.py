@@ -922,7 +922,8 @@ class TicketView:
     channel: BookingChannel
     # Counted for a ticket of the day it is booked on; None from book() for another day's: only
     # today's ticket says it (ticket page, printout), and a count taken days ahead would be stale
-    # by then (the ticket page counts again when opened). ticket_view() always counts.
+    # by then (the ticket page counts again when opened). ticket_view() counts unless told the day
+    # is not the ticket's.
     people_ahead: int | None
     masked_who: str  # 138****5678 or 张*华: the ticket never shows more
     cancellable_until: datetime | None
@@ -953,7 +954,10 @@ def _mask(booking: Booking) -> str:
     return mask_phone(booking.phone) if booking.phone else ""
 
 
-def ticket_view(session: Session, booking: Booking, *, promoted: Sequence[str] = ()) -> TicketView:
+def ticket_view(session: Session, booking: Booking, *, promoted: Sequence[str] = (), today: date | None = None) -> TicketView:
+    """The ticket as shown. With ``today`` given (the ticket page), the people ahead are counted
+    only when the ticket is for that day, the only one whose page shows them: the count reads
+    every open ticket of the day, and every keypad booking is followed by its ticket page."""
     service = booking.service
     starts_at = booking.slot.starts_at if booking.slot is not None else None
     until = starts_at - timedelta(minutes=service.cancel_minutes) if starts_at is not None else None
@@ -967,7 +971,7 @@ def ticket_view(session: Session, booking: Booking, *, promoted: Sequence[str] =
         starts_at,
         booking.status,
         booking.channel,
-        people_ahead(session, booking),
+        people_ahead(session, booking) if today is None or booking.day == today else None,
         _mask(booking),
         until,
         booking.desk,

@@ -396,7 +396,7 @@ def ticket(token: str):
         booking = _booking_from_token(token)
     except services.BookingError as error:
         return render("booking/refused.html", status=error.status, error=error)
-    view = services.ticket_view(db.session, booking)
+    view = services.ticket_view(db.session, booking, today=_today())
     qr = base64.b64encode(qr_svg(token)).decode()
     notices = session.pop(NOTICE_SESSION_KEY, None) or []
     can_cancel = booking.status.value == "booked" and view.cancellable_until is not None and _now() <= view.cancellable_until

@@ -207,6 +207,31 @@ def test_a_ticket_for_today_tells_the_people_ahead(client, session, haircut):
     assert third.ticket in page and "您前面还有 2 人" in page
 
 
+def test_the_ticket_page_counts_the_people_ahead_only_for_todays_ticket(client, session, haircut, monkeypatch):
+    """Every keypad booking is followed by its ticket page; for another day's ticket the page
+    shows no queue, so it does not count one (the count reads every open ticket of the day)."""
+    rules = services.rules_from_config(client.application.config)
+    config = client.application.config
+    counted = []
+    real = services._count_ahead
+    monkeypatch.setattr(services, "_count_ahead", lambda *args: counted.append(args[2]) or real(*args))
+    today = services.issue_walk_in(session, haircut.id, rules=rules, staff=None, phone="13800000009")
+    later = services.book(session, haircut.id, tomorrow_at(9), rules=rules, request_key="later-day-ticket", phone="13800000010")
+    assert later.day != today.day
+    counted.clear()
+
+    def page(ticket) -> str:
+        token = services.ticket_token(ticket.booking_id, services.ticket_signer(config), config["CENTRE_CODE"])
+        response = client.get(f"/booking/t/{token}")
+        assert response.status_code == 200
+        return response.get_data(as_text=True)
+
+    assert later.ticket in page(later) and "前面还有" not in page(later)
+    assert counted == []
+    assert "您前面还有 0 人" in page(today)
+    assert counted == [today.day]
+
+
 def test_desk_calls_next_and_the_display_shows_the_ticket_without_phone_or_name(staff_client, session, haircut):
     from kiosk.booking.services import issue_walk_in
 
